@@ -1,0 +1,279 @@
+//! The `aigw` adapter: gateprobe plays the GitLab instance and sends each feature's
+//! request to the AI gateway API exactly as the instance would.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use super::{ClientAuth, EventSummary, MAX_REPLY, ModelFields, Reply, TransportError};
+use crate::feature::{Endpoint, Feature};
+
+/// A client of one AI gateway.
+#[derive(Clone, Debug)]
+pub struct AigwClient {
+    base: String,
+    client: reqwest::Client,
+    token: Option<String>,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+/// One feature request.
+#[derive(Clone, Debug)]
+pub struct FeatureRequest<'a> {
+    /// The feature.
+    pub feature: &'a Feature,
+    /// Model fields, or `None` to send none (not used by the instance today).
+    pub model: &'a ModelFields,
+    /// Ask for a streamed reply where the endpoint offers one.
+    pub stream: bool,
+    /// Which credentials to present.
+    pub auth: ClientAuth,
+    /// Correlation id planted in the prompt and `X-Request-ID`.
+    pub correlation_id: &'a str,
+}
+
+impl AigwClient {
+    /// A client of the gateway at `base` (no trailing slash needed).
+    pub fn new(
+        base: &str,
+        token: Option<String>,
+        headers: Vec<(String, String)>,
+        timeout: Duration,
+    ) -> reqwest::Result<Self> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(AigwClient {
+            base: base.trim_end_matches('/').to_owned(),
+            client,
+            token,
+            headers,
+            timeout,
+        })
+    }
+
+    /// The path a feature's request goes to.
+    pub fn path(feature: &Feature) -> String {
+        match feature.endpoint {
+            Endpoint::CodeCompletions => "/v2/code/completions".into(),
+            Endpoint::CodeGenerations => "/v2/code/generations".into(),
+            Endpoint::ChatAgent => "/v2/chat/agent".into(),
+            Endpoint::Prompt => format!("/v1/prompts/{}", feature.prompt_id.unwrap_or(feature.name)),
+        }
+    }
+
+    /// The JSON body the instance sends for a feature.
+    pub fn body(req: &FeatureRequest<'_>) -> Value {
+        let m = req.model;
+        let id = req.correlation_id;
+        let code_base = || {
+            json!({
+                "current_file": {"file_name": "main.py", "language_identifier": "python",
+                                 "content_above_cursor": format!("# request {id}\ndef add(a, b):\n"),
+                                 "content_below_cursor": ""},
+                "model_provider": "litellm", "prompt_version": 2, "prompt": null,
+                "model_endpoint": m.endpoint, "model_name": m.family,
+                "model_api_key": m.api_key.clone().unwrap_or_default(),
+                "model_identifier": m.identifier, "stream": req.stream,
+                "telemetry": [], "context": []
+            })
+        };
+        let metadata = json!({"provider": "api", "name": m.family, "endpoint": m.endpoint,
+                              "api_key": m.api_key.clone().unwrap_or_default(), "identifier": m.identifier});
+        match req.feature.endpoint {
+            Endpoint::CodeCompletions => code_base(),
+            Endpoint::CodeGenerations => {
+                let mut b = code_base();
+                b["prompt_id"] = json!("code_suggestions/generations");
+                b["prompt"] = json!(format!("Write a function that adds two numbers. [{id}]"));
+                b
+            }
+            Endpoint::ChatAgent => json!({
+                "messages": [{"role": "user", "content": format!("What does this code do? [{id}]"),
+                              "context": null, "current_file": null, "additional_context": []}],
+                "options": null,
+                "model_metadata": metadata,
+            }),
+            Endpoint::Prompt => json!({
+                "inputs": {"content": format!("def add(a, b): return a + b  # [{id}]"),
+                           "language": "python", "file_name": "main.py"},
+                "prompt_version": "^1.0.0",
+                "stream": req.stream,
+                "model_metadata": metadata,
+            }),
+        }
+    }
+
+    /// Sends one feature request and parses the reply.
+    pub async fn send(&self, req: &FeatureRequest<'_>) -> Result<Reply, TransportError> {
+        let url = format!("{}{}", self.base, Self::path(req.feature));
+        let mut b = self.client.post(url).timeout(self.timeout).json(&Self::body(req));
+        for (k, v) in default_headers() {
+            if !self.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
+                b = b.header(k, v);
+            }
+        }
+        for (k, v) in &self.headers {
+            b = b.header(k, v);
+        }
+        b = b.header("X-Request-ID", req.correlation_id);
+        b = match (req.auth, &self.token) {
+            (ClientAuth::Valid, Some(t)) => b.bearer_auth(t),
+            (ClientAuth::Valid, None) | (ClientAuth::Missing, _) => b,
+            (ClientAuth::WrongToken, _) => b.bearer_auth("gateprobe-wrong-token"),
+        };
+        let start = Instant::now();
+        let resp = b.send().await.map_err(|e| TransportError::from_reqwest(&e))?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let (bytes, truncated) = read_limited(resp).await?;
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        let mut reply = Reply {
+            status,
+            content_type,
+            body,
+            truncated,
+            elapsed: start.elapsed(),
+            ..Reply::default()
+        };
+        parse(req.feature.endpoint, &mut reply);
+        Ok(reply)
+    }
+}
+
+/// Headers the instance always sends.
+fn default_headers() -> [(&'static str, &'static str); 6] {
+    [
+        ("X-Gitlab-Authentication-Type", "oidc"),
+        ("X-Gitlab-Instance-Id", "gateprobe-instance"),
+        ("X-Gitlab-Global-User-Id", "gateprobe-user"),
+        ("X-Gitlab-Realm", "self-managed"),
+        ("X-Gitlab-Host-Name", "gitlab.example.test"),
+        ("X-Gitlab-Version", "18.6.0"),
+    ]
+}
+
+async fn read_limited(resp: reqwest::Response) -> Result<(Vec<u8>, bool), TransportError> {
+    let mut stream = resp.bytes_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| TransportError::from_reqwest(&e))?;
+        let room = MAX_REPLY - buf.len();
+        if chunk.len() > room {
+            buf.extend_from_slice(&chunk[..room]);
+            return Ok((buf, true));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((buf, false))
+}
+
+/// Fills `content`, `events` and `error` from the raw reply.
+pub fn parse(endpoint: Endpoint, r: &mut Reply) {
+    let is_stream = r
+        .content_type
+        .as_deref()
+        .is_some_and(|c| c.starts_with("text/event-stream"));
+    let is_ndjson = r
+        .content_type
+        .as_deref()
+        .is_some_and(|c| c.starts_with("application/x-ndjson"));
+    if !(200..300).contains(&r.status) {
+        let mut snippet: String = r.body.chars().take(200).collect();
+        if snippet.len() < r.body.len() {
+            snippet.push('…');
+        }
+        r.error = Some(format!("HTTP {}: {snippet}", r.status));
+        return;
+    }
+    if endpoint == Endpoint::ChatAgent || is_ndjson {
+        let (content, summary) = parse_ndjson(&r.body);
+        r.content = content;
+        if let Some(e) = summary.errors.first() {
+            r.error = Some(format!("error event: {e}"));
+        }
+        r.events = Some(summary);
+        return;
+    }
+    if is_stream {
+        // Code suggestions stream raw text chunks without SSE framing.
+        r.content = r.body.clone();
+        return;
+    }
+    match serde_json::from_str::<Value>(&r.body) {
+        Ok(Value::String(s)) => r.content = s,
+        Ok(v) => {
+            r.content = v
+                .pointer("/choices/0/text")
+                .or_else(|| v.get("content"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+        }
+        Err(e) => r.error = Some(format!("reply is not JSON: {e}")),
+    }
+}
+
+/// Parses the chat agent's ndjson events.
+pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
+    let mut s = EventSummary::default();
+    let mut content = String::new();
+    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+        let ev: Value = match serde_json::from_str(line) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                if s.malformed.len() < 5 {
+                    s.malformed.push(line.chars().take(120).collect());
+                }
+                continue;
+            }
+        };
+        s.events += 1;
+        match ev.get("type").and_then(Value::as_str) {
+            Some("final_answer_delta") => {
+                content.push_str(ev.pointer("/data/text").and_then(Value::as_str).unwrap_or_default());
+                if ev.pointer("/data/finish_reason").is_some_and(|f| !f.is_null()) {
+                    s.finished = true;
+                }
+            }
+            Some("error") => s.errors.push(
+                ev.pointer("/data/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error event without message")
+                    .to_owned(),
+            ),
+            Some("usage") => s.usage = true,
+            Some("action" | "unknown") => {}
+            _ => {
+                if s.malformed.len() < 5 {
+                    s.malformed.push(line.chars().take(120).collect());
+                }
+            }
+        }
+    }
+    (content, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndjson_events_are_summarised() {
+        let body = "{\"type\":\"final_answer_delta\",\"data\":{\"text\":\"a\"}}\n{\"type\":\"final_answer_delta\",\"data\":{\"text\":\"b\",\"finish_reason\":\"stop\"}}\n{\"type\":\"usage\",\"data\":{}}\n";
+        let (c, s) = parse_ndjson(body);
+        assert_eq!(c, "ab");
+        assert!(s.usage && s.finished && s.malformed.is_empty());
+        let (_, s) = parse_ndjson("{\"type\":\"final_answer_delta\",\"data\":{\"text\":\n");
+        assert_eq!(s.malformed.len(), 1);
+    }
+}

@@ -1,0 +1,109 @@
+//! Adapters turn "feature F for model M" into the HTTP request a client of a given
+//! gateway kind sends, and parse the reply (JSON, raw-text streams, ndjson events)
+//! into one [`Reply`]. Adapters never judge: that is the checks' job.
+
+pub mod aigw;
+
+use std::time::Duration;
+
+/// The model fields the GitLab instance sends with a feature request.
+#[derive(Clone, Debug)]
+pub struct ModelFields {
+    /// Family (`model_name`).
+    pub family: String,
+    /// Endpoint URL, rendered.
+    pub endpoint: String,
+    /// API key.
+    pub api_key: Option<String>,
+    /// Model identifier as configured.
+    pub identifier: String,
+}
+
+/// Which client credentials a probe presents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// The configured token and headers.
+    Valid,
+    /// No `Authorization` header at all.
+    Missing,
+    /// A token that cannot be right.
+    WrongToken,
+}
+
+/// What came back, parsed for the checks.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body as text (lossy, truncated to [`MAX_REPLY`]).
+    pub body: String,
+    /// Whether the body was cut at [`MAX_REPLY`].
+    pub truncated: bool,
+    /// The model's text extracted from the reply.
+    pub content: String,
+    /// For event streams: what the stream looked like.
+    pub events: Option<EventSummary>,
+    /// An error the gateway surfaced (non-2xx status or an error event).
+    pub error: Option<String>,
+    /// Time from send to the end of the body.
+    #[serde(serialize_with = "ser_ms")]
+    pub elapsed: Duration,
+}
+
+/// Largest reply body kept.
+pub const MAX_REPLY: usize = 1024 * 1024;
+
+/// The shape of an event stream (ndjson chat events).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct EventSummary {
+    /// Events seen.
+    pub events: usize,
+    /// Lines that were not well-formed events (first few).
+    pub malformed: Vec<String>,
+    /// Messages of error events.
+    pub errors: Vec<String>,
+    /// Whether a usage event arrived.
+    pub usage: bool,
+    /// Whether a final event (finish reason) arrived.
+    pub finished: bool,
+}
+
+/// A request that produced no HTTP reply.
+#[derive(Clone, Debug, thiserror::Error, serde::Serialize)]
+#[error("{kind}: {message}")]
+pub struct TransportError {
+    /// `connect`, `timeout`, `body` or `request`.
+    pub kind: &'static str,
+    /// Details.
+    pub message: String,
+}
+
+impl TransportError {
+    /// Classifies a reqwest error without echoing its URL.
+    pub fn from_reqwest(e: &reqwest::Error) -> Self {
+        let kind = if e.is_timeout() {
+            "timeout"
+        } else if e.is_connect() {
+            "connect"
+        } else if e.is_body() || e.is_decode() {
+            "body"
+        } else {
+            "request"
+        };
+        let mut message = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            src = s.source();
+        }
+        TransportError { kind, message }
+    }
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}

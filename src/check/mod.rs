@@ -1,0 +1,520 @@
+//! Conformance checks: judging each planned check from the evidence of its probes
+//! (the client's reply plus the journal entries tied to it by correlation id).
+//! A check that ran and found the gateway wrong is a failure; a check the harness
+//! could not complete is an error.
+
+pub mod profile;
+
+use crate::adapter::{ModelFields, Reply, TransportError};
+use crate::feature::Endpoint;
+use crate::identifier::normalize_endpoint;
+use crate::mock::journal::Entry;
+use crate::plan::{Judge, PlannedCheck, Probe};
+use crate::report::{BackendHit, CheckResult, Evidence, RequestInfo, ResponseInfo, Status};
+use crate::scenario::Scenario;
+use profile::Profile;
+
+/// What happened to one probe.
+#[derive(Clone, Debug)]
+pub struct ProbeOutcome {
+    /// Correlation id it carried.
+    pub correlation_id: String,
+    /// Gateway path it was sent to.
+    pub path: String,
+    /// The model fields it sent.
+    pub fields: ModelFields,
+    /// The reply, or why there was none; `None` when it never ran.
+    pub result: Option<Result<Reply, TransportError>>,
+    /// Backend requests tied to it.
+    pub hits: Vec<Entry>,
+}
+
+/// Everything a judge may read.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// The plan's probes.
+    pub probes: &'a [Probe],
+    /// Their outcomes, same order.
+    pub outcomes: &'a [ProbeOutcome],
+    /// Expectations of the gateway kind.
+    pub profile: &'a Profile,
+    /// Why unrun probes did not run (interrupt, gateway gone).
+    pub not_run: Option<&'a str>,
+}
+
+type Verdict = (Status, String, String);
+
+fn pass(expected: impl Into<String>, actual: impl Into<String>) -> Verdict {
+    (Status::Passed, expected.into(), actual.into())
+}
+
+fn fail(expected: impl Into<String>, actual: impl Into<String>) -> Verdict {
+    (Status::Failed, expected.into(), actual.into())
+}
+
+/// Judges one check.
+pub fn judge(check: &PlannedCheck, cx: &Ctx<'_>) -> CheckResult {
+    let (status, expected, actual) = match &check.skip {
+        Some(why) => (Status::Skipped, String::new(), why.clone()),
+        None => verdict(check, cx),
+    };
+    let evidence = if check.judge == Judge::KeyNotLeaked {
+        check
+            .probes
+            .iter()
+            .filter(|&&p| leaked(cx, p).is_some())
+            .take(3)
+            .map(|&p| evidence(cx, p))
+            .collect()
+    } else {
+        check.probes.iter().map(|&p| evidence(cx, p)).collect()
+    };
+    CheckResult {
+        id: check.id.clone(),
+        family: check.family.name().to_owned(),
+        rule: check.rule.clone(),
+        status,
+        expected,
+        actual,
+        evidence,
+    }
+}
+
+fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
+    if check.judge == Judge::KeyNotLeaked {
+        return key_not_leaked(check, cx);
+    }
+    let Some(&p) = check.probes.first() else {
+        return (Status::Error, String::new(), "the check has no request to judge".into());
+    };
+    let o = &cx.outcomes[p];
+    let reply = match &o.result {
+        None => {
+            let why = cx.not_run.unwrap_or("the run stopped first");
+            return (Status::Error, String::new(), format!("not run: {why}"));
+        }
+        Some(Err(e)) => {
+            return (
+                Status::Error,
+                "a reply from the gateway".into(),
+                format!("no reply ({e})"),
+            );
+        }
+        Some(Ok(r)) => r,
+    };
+    let s = cx.scenario;
+    match &check.judge {
+        Judge::Backend { model } => {
+            let want = backend_name(s, *model);
+            let expected = format!("received by backend `{want}` only");
+            if o.hits.is_empty() {
+                return fail(
+                    expected,
+                    format!("no backend received it; the client got {}", describe(reply)),
+                );
+            }
+            match o.hits.iter().find(|h| h.backend != want) {
+                Some(h) => fail(expected, format!("backend `{}` received it at {}", h.backend, h.path)),
+                None => pass(expected, format!("backend `{want}` received it at {}", o.hits[0].path)),
+            }
+        }
+        Judge::ModelName { model } => {
+            let want = &s.models[*model].identifier.model;
+            let expected = format!("upstream model `{want}`");
+            match model_mismatch(o, want) {
+                Some(actual) => fail(expected, actual),
+                None => pass(expected, format!("upstream model `{want}`")),
+            }
+        }
+        Judge::EmptyIdentifier => {
+            let expected = "an error to the client and no upstream call".to_owned();
+            if let Some(h) = o.hits.first() {
+                return fail(
+                    expected,
+                    format!("the gateway called backend `{}` at {}", h.backend, h.path),
+                );
+            }
+            match &reply.error {
+                Some(e) => pass(expected, format!("no upstream call; {e}")),
+                None => fail(
+                    expected,
+                    format!(
+                        "no upstream call, but the client got {} without an error",
+                        describe(reply)
+                    ),
+                ),
+            }
+        }
+        Judge::V1Path { .. } => {
+            let want = upstream_path(&o.fields.endpoint);
+            let expected = format!("backend request at {want} and content to the client");
+            if o.hits.is_empty() {
+                return fail(
+                    expected,
+                    format!("no backend request; the client got {}", describe(reply)),
+                );
+            }
+            if let Some(h) = o.hits.iter().find(|h| h.path != want) {
+                return fail(
+                    expected,
+                    format!("backend request at {} (answered {})", h.path, h.status),
+                );
+            }
+            match (&reply.error, reply.content.is_empty()) {
+                (Some(e), _) => fail(expected, format!("backend request at {want}, but the client got {e}")),
+                (None, true) => fail(expected, format!("backend request at {want}, but empty content")),
+                (None, false) => pass(expected, format!("backend request at {want}; content returned")),
+            }
+        }
+        Judge::MissingV1 { endpoint, .. } => {
+            let want_path = upstream_path(&o.fields.endpoint);
+            let outcome = cx.profile.missing_v1(*endpoint);
+            let expected = format!(
+                "no /v1 added (upstream {want_path} -> 404) and status {} with {}",
+                outcome.status,
+                if outcome.in_band {
+                    "an in-band error event"
+                } else {
+                    "an error body"
+                }
+            );
+            if let Some(h) = o.hits.iter().find(|h| h.path != want_path) {
+                return fail(
+                    expected,
+                    format!("the gateway changed the path to {} (answered {})", h.path, h.status),
+                );
+            }
+            match &reply.error {
+                None => {
+                    let content = if reply.content.is_empty() {
+                        "empty content".to_owned()
+                    } else {
+                        format!("content {:?}", trunc(&reply.content, 60))
+                    };
+                    fail(expected, format!("{} with {content} and no error", reply.status))
+                }
+                Some(_) if reply.status != outcome.status => {
+                    fail(expected, format!("error surfaced with status {}", reply.status))
+                }
+                Some(e) => pass(expected, format!("{} {e}", reply.status)),
+            }
+        }
+        Judge::ClientRejected { auth } => {
+            let want = match auth {
+                crate::adapter::ClientAuth::WrongToken => cx.profile.wrong_token,
+                _ => cx.profile.missing_auth,
+            };
+            let expected = match want.message {
+                Some(m) => format!("{} {{\"error\": \"{m}\"}} and no backend traffic", want.status),
+                None => format!("{} and no backend traffic", want.status),
+            };
+            if let Some(h) = o.hits.first() {
+                return fail(
+                    expected,
+                    format!("{} and backend `{}` received the request", reply.status, h.backend),
+                );
+            }
+            if reply.status != want.status {
+                return fail(expected, describe(reply));
+            }
+            let got = serde_json::from_str::<serde_json::Value>(&reply.body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
+            match (want.message, got) {
+                (Some(m), Some(g)) if g == m => pass(expected, format!("{} {{\"error\": \"{g}\"}}", reply.status)),
+                (Some(_), other) => fail(
+                    expected,
+                    format!(
+                        "{} with body {}",
+                        reply.status,
+                        other.map_or_else(|| trunc(&reply.body, 120), |g| format!("{{\"error\": \"{g}\"}}"))
+                    ),
+                ),
+                (None, _) => pass(expected, format!("{}", reply.status)),
+            }
+        }
+        Judge::KeyForwarded { model } => {
+            let key = s.models[*model].api_key.as_deref().unwrap_or_default();
+            let want = format!("Bearer {key}");
+            let expected = "`Authorization: Bearer <the model's key>` at the backend".to_owned();
+            if o.hits.is_empty() {
+                return fail(
+                    expected,
+                    format!("no backend request; the client got {}", describe(reply)),
+                );
+            }
+            match o.hits.iter().find(|h| h.header("authorization") != Some(want.as_str())) {
+                Some(h) => fail(
+                    expected,
+                    format!(
+                        "the backend got Authorization {}",
+                        h.header("authorization").map_or("(none)".into(), |a| format!("`{a}`"))
+                    ),
+                ),
+                None => pass(expected, "the backend got the model's key"),
+            }
+        }
+        Judge::NoForeignKey { .. } => {
+            let expected = "no other model's key at the backend".to_owned();
+            if o.hits.is_empty() {
+                return fail(
+                    expected,
+                    format!("no backend request; the client got {}", describe(reply)),
+                );
+            }
+            let keys: Vec<&str> = s
+                .models
+                .iter()
+                .filter_map(|m| m.api_key.as_deref())
+                .chain(s.backends.iter().filter_map(|b| b.api_key.as_deref()))
+                .collect();
+            for h in &o.hits {
+                let auth = h.header("authorization").unwrap_or_default();
+                if keys.iter().any(|k| auth.contains(k)) {
+                    return fail(expected, "the backend got a key configured for another model");
+                }
+            }
+            let auth = o.hits[0]
+                .header("authorization")
+                .map_or("(none)".to_owned(), |a| format!("`{a}`"));
+            pass(expected, format!("the backend got Authorization {auth}"))
+        }
+        Judge::FeatureRouted { model } => {
+            let m = &s.models[*model];
+            let want = backend_name(s, *model);
+            let expected = format!(
+                "model `{}` (backend `{want}`, upstream model `{}`) and content",
+                m.name, m.identifier.model
+            );
+            if o.hits.is_empty() {
+                return fail(
+                    expected,
+                    format!("no backend request; the client got {}", describe(reply)),
+                );
+            }
+            if let Some(h) = o.hits.iter().find(|h| h.backend != want) {
+                return fail(expected, format!("backend `{}` received it", h.backend));
+            }
+            if let Some(actual) = model_mismatch(o, &m.identifier.model) {
+                return fail(expected, actual);
+            }
+            match (&reply.error, reply.content.is_empty()) {
+                (Some(e), _) => fail(expected, format!("routed right, but the client got {e}")),
+                (None, true) => fail(expected, "routed right, but empty content"),
+                (None, false) => pass(
+                    expected,
+                    format!("backend `{want}`, upstream model `{}`", m.identifier.model),
+                ),
+            }
+        }
+        Judge::FeatureDisabled => (Status::Skipped, String::new(), "not judged".into()),
+        Judge::Stream { endpoint } => stream_verdict(*endpoint, reply),
+        Judge::KeyNotLeaked => unreachable_verdict(),
+    }
+}
+
+fn unreachable_verdict() -> Verdict {
+    (Status::Error, String::new(), "internal: judged elsewhere".into())
+}
+
+fn stream_verdict(endpoint: Endpoint, reply: &Reply) -> Verdict {
+    if endpoint == Endpoint::ChatAgent {
+        let expected = "200 application/x-ndjson: well-formed events, non-empty text, a final event".to_owned();
+        if reply.status != 200 {
+            return fail(expected, describe(reply));
+        }
+        let Some(ev) = &reply.events else {
+            return fail(expected, "no event stream");
+        };
+        if let Some(bad) = ev.malformed.first() {
+            return fail(
+                expected,
+                format!("{} malformed line(s), first: {}", ev.malformed.len(), trunc(bad, 80)),
+            );
+        }
+        if let Some(e) = ev.errors.first() {
+            return fail(expected, format!("error event: {e}"));
+        }
+        if reply.content.is_empty() {
+            return fail(expected, format!("{} events but no text", ev.events));
+        }
+        if !ev.finished {
+            return fail(expected, "the stream ended without a final event");
+        }
+        return pass(
+            expected,
+            format!("{} events, {} characters of text", ev.events, reply.content.len()),
+        );
+    }
+    let expected = "200 text/event-stream with non-empty text".to_owned();
+    let ct = reply.content_type.as_deref().unwrap_or("");
+    if reply.status != 200 || !ct.starts_with("text/event-stream") {
+        return fail(expected, format!("{} {ct}", reply.status));
+    }
+    match (&reply.error, reply.content.is_empty()) {
+        (Some(e), _) => fail(expected, e.clone()),
+        (None, true) => fail(expected, "an empty stream"),
+        (None, false) => pass(expected, format!("{} characters of text", reply.content.len())),
+    }
+}
+
+fn key_not_leaked(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
+    let expected = "no API key in any response body".to_owned();
+    let mut seen = 0;
+    for &p in &check.probes {
+        if let Some(model) = leaked(cx, p) {
+            let o = &cx.outcomes[p];
+            return fail(
+                expected,
+                format!(
+                    "the response to {} ({}) contains the API key of model `{model}`",
+                    o.correlation_id, o.path
+                ),
+            );
+        }
+        if matches!(cx.outcomes[p].result, Some(Ok(_))) {
+            seen += 1;
+        }
+    }
+    if seen == 0 {
+        return (Status::Error, expected, "no response to inspect".into());
+    }
+    pass(expected, format!("{seen} responses inspected, none contains a key"))
+}
+
+/// The model whose key probe `p`'s response contains.
+fn leaked<'a>(cx: &'a Ctx<'_>, p: usize) -> Option<&'a str> {
+    let Some(Ok(r)) = &cx.outcomes[p].result else {
+        return None;
+    };
+    cx.scenario
+        .models
+        .iter()
+        .find(|m| m.api_key.as_deref().is_some_and(|k| r.body.contains(k)))
+        .map(|m| m.name.as_str())
+}
+
+fn model_mismatch(o: &ProbeOutcome, want: &str) -> Option<String> {
+    if o.hits.is_empty() {
+        return Some("no upstream request".into());
+    }
+    o.hits.iter().find_map(|h| {
+        let got = h
+            .json()
+            .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned));
+        match got {
+            Some(g) if g == want => None,
+            Some(g) => Some(format!("upstream model `{g}` (answered {})", h.status)),
+            None => Some("the upstream request has no `model`".into()),
+        }
+    })
+}
+
+fn backend_name(s: &Scenario, model: usize) -> &str {
+    s.models[model]
+        .backend
+        .map(|b| s.backends[b].name.as_str())
+        .unwrap_or("?")
+}
+
+/// The path the backend should see for an endpoint: its path, one trailing slash
+/// removed, plus `/chat/completions`.
+pub fn upstream_path(endpoint: &str) -> String {
+    let e = normalize_endpoint(endpoint);
+    let path = reqwest::Url::parse(e).map(|u| u.path().to_owned()).unwrap_or_default();
+    let path = if e.ends_with('/') {
+        path
+    } else {
+        path.trim_end_matches('/').to_owned()
+    };
+    format!("{path}/chat/completions")
+}
+
+fn describe(r: &Reply) -> String {
+    match &r.error {
+        Some(e) => e.clone(),
+        None if r.content.is_empty() => format!("{} with empty content", r.status),
+        None => format!("{} with content", r.status),
+    }
+}
+
+fn trunc(s: &str, n: usize) -> String {
+    let mut t: String = s.chars().take(n).collect();
+    if t.len() < s.len() {
+        t.push('…');
+    }
+    t
+}
+
+fn evidence(cx: &Ctx<'_>, p: usize) -> Evidence {
+    let probe = &cx.probes[p];
+    let o = &cx.outcomes[p];
+    let (response, transport_error) = match &o.result {
+        Some(Ok(r)) => (
+            Some(ResponseInfo {
+                status: r.status,
+                content_type: r.content_type.clone(),
+                content: trunc(&r.content, 200),
+                body: trunc(&r.body, 500),
+                error: r.error.clone(),
+                elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+            }),
+            None,
+        ),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (None, Some("not run".into())),
+    };
+    Evidence {
+        correlation_id: o.correlation_id.clone(),
+        request: RequestInfo {
+            path: o.path.clone(),
+            feature: probe.feature.name.to_owned(),
+            model: cx
+                .scenario
+                .models
+                .get(probe.model)
+                .map(|m| m.name.clone())
+                .unwrap_or_default(),
+            endpoint: o.fields.endpoint.clone(),
+            identifier: o.fields.identifier.clone(),
+            stream: probe.stream,
+            auth: serde_json::to_value(probe.auth)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        },
+        response,
+        transport_error,
+        backend: o
+            .hits
+            .iter()
+            .map(|h| BackendHit {
+                backend: h.backend.clone(),
+                method: h.method.clone(),
+                path: h.path.clone(),
+                model: h
+                    .json()
+                    .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned)),
+                authorization: h.header("authorization").map(str::to_owned),
+                status: h.status,
+                at_ms: h.at.as_secs_f64() * 1000.0,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upstream_path;
+
+    #[test]
+    fn upstream_paths_follow_the_endpoint() {
+        assert_eq!(upstream_path("http://h:1/v1"), "/v1/chat/completions");
+        assert_eq!(upstream_path("http://h:1/v1/"), "/v1/chat/completions");
+        assert_eq!(upstream_path("http://h:1"), "/chat/completions");
+        assert_eq!(upstream_path("http://h:1/"), "/chat/completions");
+        assert_eq!(upstream_path("http://h:1/v1//"), "/v1//chat/completions");
+    }
+}

@@ -1,0 +1,265 @@
+//! What each subcommand does, from typed arguments to an exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Command, GatewayArgs, RunArgs, exit};
+use crate::gateway::{self, Fault, GatewaySettings};
+use crate::report::{self, RunReport, console};
+use crate::run::{self, RunOptions};
+use crate::scenario::{self, Scenario};
+use crate::server::ServerHost;
+
+pub(super) fn dispatch(cmd: Command) -> u8 {
+    match cmd {
+        Command::Run(a) => run_cmd(a),
+        Command::Validate { scenarios } => validate_cmd(&scenarios),
+        Command::Schema { report } => {
+            let v = if report {
+                report::json_schema()
+            } else {
+                scenario::json_schema()
+            };
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            exit::OK
+        }
+        Command::Gateway(a) => gateway_cmd(a),
+        Command::Mock { scenario } => mock_cmd(&scenario),
+    }
+}
+
+fn faults(names: &[String]) -> Vec<Fault> {
+    names.iter().filter_map(|n| Fault::from_name(n)).collect()
+}
+
+fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, u8> {
+    let mut out = Vec::new();
+    let mut bad = false;
+    for p in paths {
+        match scenario::load(p) {
+            Ok(s) => out.push(s),
+            Err(e) => {
+                eprint!("{e}");
+                bad = true;
+            }
+        }
+    }
+    if bad { Err(exit::INVALID_SCENARIO) } else { Ok(out) }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
+/// A token cancelled by Ctrl-C or SIGTERM.
+fn interrupt_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("interrupted: finishing reports");
+        t.cancel();
+    });
+    token
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn run_cmd(a: RunArgs) -> u8 {
+    let scenarios = match load_all(&a.scenarios) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let Some(rt) = runtime() else { return exit::HARNESS };
+    let opts = RunOptions {
+        gateway_url: a.gateway_url.clone(),
+        faults: faults(&a.faults),
+    };
+    let several = scenarios.len() > 1;
+    let mut code = exit::OK;
+    rt.block_on(async {
+        let cancel = interrupt_token();
+        for s in &scenarios {
+            let report = run::run(s, &opts, &cancel).await;
+            let dir = if several {
+                a.report_dir.join(&s.name)
+            } else {
+                a.report_dir.clone()
+            };
+            code = code.max(emit(&report, &dir, a.verbose));
+            if cancel.is_cancelled() {
+                break;
+            }
+        }
+    });
+    code
+}
+
+/// Prints the console summary, writes the report files, and returns the exit code.
+fn emit(report: &RunReport, dir: &Path, verbose: bool) -> u8 {
+    print!("{}", console::render(report, verbose));
+    match report::write_all(report, dir) {
+        Ok(paths) => {
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            println!("reports: {}", names.join(", "));
+        }
+        Err(e) => {
+            eprintln!("error: cannot write reports to {}: {e}", dir.display());
+            return exit::HARNESS;
+        }
+    }
+    let _ = std::io::stdout().flush();
+    let s = report.summary;
+    if s.failed > 0 {
+        exit::CHECKS_FAILED
+    } else if s.errors > 0 || report.aborted.is_some() || report.interrupted {
+        exit::HARNESS
+    } else {
+        exit::OK
+    }
+}
+
+fn validate_cmd(paths: &[PathBuf]) -> u8 {
+    let mut code = exit::OK;
+    for p in paths {
+        match scenario::load(p) {
+            Ok(s) => {
+                let plan = crate::plan::compile(&s);
+                println!(
+                    "ok: {} ({} backends, {} models, {} features, {} checks planned)",
+                    p.display(),
+                    s.backends.len(),
+                    s.models.len(),
+                    s.features.len(),
+                    plan.checks.len()
+                );
+            }
+            Err(e) => {
+                eprint!("{e}");
+                code = exit::INVALID_SCENARIO;
+            }
+        }
+    }
+    code
+}
+
+fn warn_if_exposed(addr: std::net::SocketAddr) {
+    if !addr.ip().is_loopback() {
+        eprintln!("warning: listening on {addr}, which is not a loopback address; anyone who can reach it can use it");
+    }
+}
+
+fn gateway_cmd(a: GatewayArgs) -> u8 {
+    if a.list_faults {
+        for f in Fault::ALL {
+            println!("{:<30} {}", f.name(), f.breaks());
+        }
+        return exit::OK;
+    }
+    let Some(path) = a.scenario else { return exit::USAGE };
+    let s = match scenario::load(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!("{e}");
+            return exit::INVALID_SCENARIO;
+        }
+    };
+    let settings = GatewaySettings {
+        auth: s.gateway.builtin_auth,
+        token: s.gateway.token.clone(),
+        faults: faults(&a.faults),
+        upstream_timeout: s.gateway.timeout,
+    };
+    let result = (|| -> Result<(), String> {
+        let host = ServerHost::new(2).map_err(|e| e.to_string())?;
+        let router = gateway::router(settings).map_err(|e| e.to_string())?;
+        warn_if_exposed(a.listen);
+        let server = host
+            .serve(a.listen, router)
+            .map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
+        println!("gateprobe reference gateway listening on {}", server.url());
+        let _ = std::io::stdout().flush();
+        let rt = runtime().ok_or("no runtime")?;
+        rt.block_on(wait_for_signal());
+        drop(server);
+        Ok(())
+    })();
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::HARNESS
+        }
+    }
+}
+
+fn mock_cmd(path: &Path) -> u8 {
+    let s = match scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!("{e}");
+            return exit::INVALID_SCENARIO;
+        }
+    };
+    let result = (|| -> Result<(), String> {
+        let host = ServerHost::new(2).map_err(|e| e.to_string())?;
+        let journal = std::sync::Arc::new(crate::mock::journal::Journal::new(std::time::Instant::now(), 10_000));
+        let mocks = crate::mock::start_all(&host, &s.backends, &journal).map_err(|e| e.to_string())?;
+        for m in &mocks {
+            let provider = serde_json::to_value(m.provider)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            println!("# {} {provider} {}", m.name, m.server.url());
+            let var: String = m
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            println!("export GATEPROBE_BACKEND_{var}_URL={}", m.server.url());
+        }
+        let _ = std::io::stdout().flush();
+        let rt = runtime().ok_or("no runtime")?;
+        rt.block_on(wait_for_signal());
+        drop(mocks);
+        Ok(())
+    })();
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::HARNESS
+        }
+    }
+}

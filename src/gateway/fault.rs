@@ -1,0 +1,106 @@
+//! Named faults of the reference gateway. Each breaks exactly one rule a real
+//! gateway must keep, so the test suite can show every conformance check failing
+//! against a gateway that really breaks its rule.
+
+/// One deliberate defect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// Appends `/v1` to the endpoint (so `/v1` endpoints become `/v1/v1`).
+    AppendV1,
+    /// Keeps a trailing slash (so `…/v1/` becomes `…/v1//chat/completions`).
+    KeepTrailingSlash,
+    /// Never forwards the model's API key.
+    DropApiKey,
+    /// Sends the last key it saw to models that have none.
+    SendForeignKey,
+    /// Sends the model family as the upstream model name.
+    WrongModelName,
+    /// Forwards the identifier verbatim, prefix included, as the model name.
+    IgnoreIdentifierPrefix,
+    /// Calls upstream even when the identifier is empty.
+    RouteEmptyIdentifier,
+    /// Serves requests that carry no client credentials.
+    AcceptMissingAuth,
+    /// Serves requests whose token is wrong.
+    AcceptAnyToken,
+    /// Puts the model's API key into error messages.
+    LeakApiKeyInError,
+    /// Caches one upstream client per family: a second model of a family goes to
+    /// the first one's endpoint.
+    ReuseFirstEndpoint,
+    /// Answers 200 with empty content when the upstream failed.
+    SwallowUpstreamError,
+    /// `/v1/prompts/*` keeps using the first model it served, whatever the request says.
+    PromptsIgnoreModelMetadata,
+    /// Breaks the ndjson framing of chat streams.
+    BrokenStreamFraming,
+}
+
+impl Fault {
+    /// Every fault, in `--list-faults` order.
+    pub const ALL: [Fault; 14] = [
+        Fault::AppendV1,
+        Fault::KeepTrailingSlash,
+        Fault::DropApiKey,
+        Fault::SendForeignKey,
+        Fault::WrongModelName,
+        Fault::IgnoreIdentifierPrefix,
+        Fault::RouteEmptyIdentifier,
+        Fault::AcceptMissingAuth,
+        Fault::AcceptAnyToken,
+        Fault::LeakApiKeyInError,
+        Fault::ReuseFirstEndpoint,
+        Fault::SwallowUpstreamError,
+        Fault::PromptsIgnoreModelMetadata,
+        Fault::BrokenStreamFraming,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::AppendV1 => "append-v1",
+            Fault::KeepTrailingSlash => "keep-trailing-slash",
+            Fault::DropApiKey => "drop-api-key",
+            Fault::SendForeignKey => "send-foreign-key",
+            Fault::WrongModelName => "wrong-model-name",
+            Fault::IgnoreIdentifierPrefix => "ignore-identifier-prefix",
+            Fault::RouteEmptyIdentifier => "route-empty-identifier",
+            Fault::AcceptMissingAuth => "accept-missing-auth",
+            Fault::AcceptAnyToken => "accept-any-token",
+            Fault::LeakApiKeyInError => "leak-api-key-in-error",
+            Fault::ReuseFirstEndpoint => "reuse-first-endpoint",
+            Fault::SwallowUpstreamError => "swallow-upstream-error",
+            Fault::PromptsIgnoreModelMetadata => "prompts-ignore-model-metadata",
+            Fault::BrokenStreamFraming => "broken-stream-framing",
+        }
+    }
+
+    /// The rule it breaks, for `--list-faults`.
+    pub fn breaks(self) -> &'static str {
+        match self {
+            Fault::AppendV1 => "never add /v1: appends /v1 to every endpoint",
+            Fault::KeepTrailingSlash => {
+                "remove one trailing slash: keeps it, doubling the slash before /chat/completions"
+            }
+            Fault::DropApiKey => "forward the model's API key as Bearer: sends dummy_key instead",
+            Fault::SendForeignKey => "a model without a key gets no key: sends the last key it saw",
+            Fault::WrongModelName => "upstream model = identifier's model part: sends the family name",
+            Fault::IgnoreIdentifierPrefix => "strip the provider prefix: sends custom_openai/<model> as the model",
+            Fault::RouteEmptyIdentifier => "empty identifier is an error with no upstream call: calls upstream anyway",
+            Fault::AcceptMissingAuth => "requests without credentials get 401: serves them",
+            Fault::AcceptAnyToken => "requests with a wrong token get 401: serves them",
+            Fault::LeakApiKeyInError => "keys never appear in responses: puts the API key in error messages",
+            Fault::ReuseFirstEndpoint => "each model goes to its own endpoint: caches one upstream per family",
+            Fault::SwallowUpstreamError => "upstream errors reach the client: answers 200 with empty content",
+            Fault::PromptsIgnoreModelMetadata => {
+                "each feature goes to its mapped model: /v1/prompts/* sticks to the first model"
+            }
+            Fault::BrokenStreamFraming => "chat streams are well-formed ndjson: emits a truncated event line",
+        }
+    }
+
+    /// Looks a fault up by name.
+    pub fn from_name(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
+}

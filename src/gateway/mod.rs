@@ -1,0 +1,61 @@
+//! The built-in reference gateway: the embedded default system under test. It serves
+//! the subset of the GitLab AI gateway API that Duo Self-Hosted uses, with the same
+//! auth rules, error bodies and routing by model identifier, and can be told to break
+//! one rule at a time ([`fault::Fault`]).
+
+pub mod fault;
+mod handlers;
+pub mod upstream;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+
+pub use fault::Fault;
+
+use crate::scenario::BuiltinAuth;
+
+/// How the reference gateway is set up.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    /// Client auth mode.
+    pub auth: BuiltinAuth,
+    /// The token it accepts (when enforcing). `None` accepts any bearer token.
+    pub token: Option<String>,
+    /// Active faults.
+    pub faults: Vec<Fault>,
+    /// Timeout of each upstream call.
+    pub upstream_timeout: Duration,
+}
+
+/// Shared state of a running reference gateway.
+pub struct State {
+    settings: GatewaySettings,
+    client: reqwest::Client,
+    sticky: Mutex<Sticky>,
+}
+
+/// What the stateful faults remember between requests.
+#[derive(Default)]
+struct Sticky {
+    by_family: HashMap<String, (String, Option<String>)>,
+    last_key: Option<String>,
+    first_prompt_model: Option<upstream::ModelMeta>,
+}
+
+/// Builds the gateway's router.
+pub fn router(settings: GatewaySettings) -> reqwest::Result<Router> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_idle_timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .build()?;
+    let state = Arc::new(State {
+        settings,
+        client,
+        sticky: Mutex::new(Sticky::default()),
+    });
+    Ok(Router::new().fallback(handlers::handle).with_state(state))
+}

@@ -1,0 +1,23 @@
+//! gateprobe: conformance and load testing for self-hosted LLM gateway setups.
+//!
+//! A run flows one way: a scenario file is parsed and validated ([`scenario`]),
+//! compiled into a [`plan`], the topology is started (mock backends from [`mock`],
+//! the reference gateway from [`gateway`]), the checks in [`check`] send feature
+//! requests through an [`adapter`] and judge the evidence (client reply plus the
+//! mocks' journal), and the resulting [`report::RunReport`] is handed to writers.
+
+pub mod adapter;
+pub mod check;
+pub mod cli;
+pub mod feature;
+pub mod gateway;
+pub mod identifier;
+pub mod mock;
+pub mod plan;
+pub mod redact;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod server;
+pub mod sse;
+pub mod topology;

@@ -1,0 +1,194 @@
+//! What the mock backends received: a bounded, shared journal.
+//!
+//! Every request a mock serves is recorded with its arrival time on the harness's
+//! monotonic clock and the correlation id the harness planted in the prompt, so a
+//! backend request can be tied to the client request that caused it under any
+//! concurrency. The journal keeps the newest entries up to a fixed count and counts
+//! what it had to drop.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Bodies longer than this are kept truncated.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// One request a backend received.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Entry {
+    /// Order of arrival across all backends.
+    pub seq: u64,
+    /// Arrival, relative to the journal's epoch.
+    #[serde(serialize_with = "ser_micros")]
+    pub at: Duration,
+    /// Name of the backend.
+    pub backend: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path exactly as it came over the wire.
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// Request headers, lower-cased names.
+    pub headers: Vec<(String, String)>,
+    /// Body (lossy UTF-8, truncated to [`MAX_BODY`]).
+    pub body: String,
+    /// The correlation id found in the body or `X-Request-ID`.
+    pub correlation_id: Option<String>,
+    /// Status the mock answered.
+    pub status: u16,
+}
+
+fn ser_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+impl Entry {
+    /// A header's value by (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON, when it is.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+/// A bounded journal shared by all mocks of a run.
+#[derive(Debug)]
+pub struct Journal {
+    epoch: Instant,
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_seq: u64,
+    dropped: u64,
+    entries: VecDeque<Entry>,
+}
+
+impl Journal {
+    /// A journal that keeps at most `capacity` entries, timed from `epoch`.
+    pub fn new(epoch: Instant, capacity: usize) -> Self {
+        Journal {
+            epoch,
+            capacity: capacity.max(1),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The clock origin entries are timed from.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    /// Records an entry; `seq` and `at` are filled in here.
+    pub fn record(&self, mut entry: Entry, received: Instant) {
+        entry.at = received.saturating_duration_since(self.epoch);
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        entry.seq = g.next_seq;
+        g.next_seq += 1;
+        if g.entries.len() == self.capacity {
+            g.entries.pop_front();
+            g.dropped += 1;
+        }
+        g.entries.push_back(entry);
+    }
+
+    /// Entries tied to a correlation id, in arrival order.
+    pub fn for_correlation(&self, id: &str) -> Vec<Entry> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.entries
+            .iter()
+            .filter(|e| e.correlation_id.as_deref() == Some(id))
+            .cloned()
+            .collect()
+    }
+
+    /// Every entry recorded at or after sequence number `from`.
+    pub fn since(&self, from: u64) -> Vec<Entry> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.entries.iter().filter(|e| e.seq >= from).cloned().collect()
+    }
+
+    /// The sequence number the next entry will get.
+    pub fn next_seq(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).next_seq
+    }
+
+    /// How many entries were dropped to stay within capacity.
+    pub fn dropped(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).dropped
+    }
+}
+
+/// Finds a harness correlation id (`gp-<8 hex>-<digits>`) in text.
+pub fn find_correlation_id(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = text[from..].find("gp-") {
+        let start = from + i;
+        let run = &bytes[start + 3..];
+        if run.len() >= 10
+            && run[..8]
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            && run[8] == b'-'
+            && run[9].is_ascii_digit()
+        {
+            let digits = run[9..].iter().take_while(|b| b.is_ascii_digit()).count();
+            return Some(&text[start..start + 3 + 9 + digits]);
+        }
+        from = start + 3;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> Entry {
+        Entry {
+            seq: 0,
+            at: Duration::ZERO,
+            backend: "b".into(),
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            query: None,
+            headers: vec![],
+            body: String::new(),
+            correlation_id: Some(id.into()),
+            status: 200,
+        }
+    }
+
+    #[test]
+    fn finds_ids_inside_prompts() {
+        assert_eq!(find_correlation_id("x [gp-0a1b2c3d-17] y"), Some("gp-0a1b2c3d-17"));
+        assert_eq!(
+            find_correlation_id("gp-nothex00-1 gp-deadbeef-2"),
+            Some("gp-deadbeef-2")
+        );
+        assert_eq!(find_correlation_id("gp-deadbeef-"), None);
+        assert_eq!(find_correlation_id("no id"), None);
+    }
+
+    #[test]
+    fn journal_is_bounded_and_counts_drops() {
+        let j = Journal::new(Instant::now(), 2);
+        for id in ["a", "b", "c"] {
+            j.record(entry(id), Instant::now());
+        }
+        assert_eq!(j.dropped(), 1);
+        assert!(j.for_correlation("a").is_empty());
+        assert_eq!(j.for_correlation("c").len(), 1);
+        assert_eq!(j.since(1).len(), 2);
+    }
+}

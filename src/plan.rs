@@ -1,0 +1,376 @@
+//! Compiling a scenario into a plan: the probes (client requests) to send, in order,
+//! and the checks that judge them. Executors only execute plans.
+
+use crate::adapter::ClientAuth;
+use crate::feature::{self, Endpoint, Feature};
+use crate::identifier::has_v1_suffix;
+use crate::scenario::{BuiltinAuth, CheckFamily, GatewayKind, Scenario, Target};
+
+/// How a probe bends the model's endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// As the admin configured it.
+    AsConfigured,
+    /// With one trailing slash added.
+    TrailingSlash,
+    /// With its `/v1` suffix removed (the classic misconfiguration).
+    WithoutV1,
+}
+
+/// One client request to send.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Probe {
+    /// The feature whose request is sent.
+    pub feature: &'static Feature,
+    /// Index of the self-hosted model whose fields go with it.
+    pub model: usize,
+    /// Endpoint variant.
+    pub variant: Variant,
+    /// Client credentials.
+    pub auth: ClientAuth,
+    /// Request a stream.
+    pub stream: bool,
+    /// Send this identifier instead of the model's.
+    pub identifier: Option<String>,
+}
+
+/// How a check judges its probes' evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Judge {
+    /// Every backend request lands on the model's backend, and at least one does.
+    Backend { model: usize },
+    /// The upstream `model` is the identifier's model part.
+    ModelName { model: usize },
+    /// No upstream call, and an error to the client.
+    EmptyIdentifier,
+    /// The backend sees `/v1/chat/completions` and the client gets content.
+    V1Path { model: usize },
+    /// Upstream sees `/chat/completions` (404) and the client gets the profile's error.
+    MissingV1 { model: usize, endpoint: Endpoint },
+    /// Rejected with the profile's 401 and no backend traffic.
+    ClientRejected { auth: ClientAuth },
+    /// The backend gets `Authorization: Bearer <key>`.
+    KeyForwarded { model: usize },
+    /// The backend gets no other model's key.
+    NoForeignKey { model: usize },
+    /// No configured key appears in any gateway response.
+    KeyNotLeaked,
+    /// The feature lands on its model (explicitly or by fallback) with content.
+    FeatureRouted { model: usize },
+    /// The feature is disabled (instance-side for `aigw`).
+    FeatureDisabled,
+    /// The reply stream is well-formed with non-empty content.
+    Stream { endpoint: Endpoint },
+}
+
+/// A check to judge.
+#[derive(Clone, Debug)]
+pub struct PlannedCheck {
+    /// Stable id.
+    pub id: String,
+    /// Family.
+    pub family: CheckFamily,
+    /// The rule in words.
+    pub rule: String,
+    /// How to judge.
+    pub judge: Judge,
+    /// Probes (indices into [`Plan::probes`]) whose evidence it reads; `KeyNotLeaked`
+    /// reads all of them.
+    pub probes: Vec<usize>,
+    /// Why it does not apply, when it does not.
+    pub skip: Option<String>,
+}
+
+/// The compiled run.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Requests, in sending order.
+    pub probes: Vec<Probe>,
+    /// Checks, in report order.
+    pub checks: Vec<PlannedCheck>,
+}
+
+impl Plan {
+    fn probe(&mut self, p: Probe) -> usize {
+        if let Some(i) = self.probes.iter().position(|q| *q == p) {
+            return i;
+        }
+        self.probes.push(p);
+        self.probes.len() - 1
+    }
+
+    fn check(&mut self, family: CheckFamily, id: String, rule: &str, judge: Judge, probes: Vec<usize>) {
+        self.checks.push(PlannedCheck {
+            id,
+            family,
+            rule: rule.to_owned(),
+            judge,
+            probes,
+            skip: None,
+        });
+    }
+
+    fn skipped(&mut self, family: CheckFamily, id: String, rule: &str, judge: Judge, why: &str) {
+        self.checks.push(PlannedCheck {
+            id,
+            family,
+            rule: rule.to_owned(),
+            judge,
+            probes: vec![],
+            skip: Some(why.to_owned()),
+        });
+    }
+}
+
+fn chat() -> &'static Feature {
+    feature::by_name(feature::DUO_CHAT).unwrap_or(&feature::FEATURES[2])
+}
+
+fn generations() -> &'static Feature {
+    feature::by_name("code_generations").unwrap_or(&feature::FEATURES[1])
+}
+
+/// Compiles the scenario. `raw_endpoint(i)` says whether model `i`'s endpoint is one
+/// of our mocks (only then can backend-side evidence be judged).
+pub fn compile(s: &Scenario) -> Plan {
+    let mut plan = Plan::default();
+    let wants = |f: CheckFamily| s.checks.contains(&f);
+    let base = |model: usize, variant: Variant| Probe {
+        feature: chat(),
+        model,
+        variant,
+        auth: ClientAuth::Valid,
+        stream: true,
+        identifier: None,
+    };
+
+    for (i, m) in s.models.iter().enumerate() {
+        let observed = m.backend.is_some();
+        let why = "the endpoint is not a gateprobe mock, so what the backend received cannot be seen";
+        if wants(CheckFamily::Routing) {
+            let rule_b = "the request reaches the backend of the model's endpoint, and no other backend";
+            let rule_m = "the upstream `model` is the identifier without its provider prefix";
+            let (id_b, id_m) = (
+                format!("routing.{}.backend", m.name),
+                format!("routing.{}.model", m.name),
+            );
+            if observed {
+                let p = plan.probe(base(i, Variant::AsConfigured));
+                plan.check(CheckFamily::Routing, id_b, rule_b, Judge::Backend { model: i }, vec![p]);
+                plan.check(
+                    CheckFamily::Routing,
+                    id_m,
+                    rule_m,
+                    Judge::ModelName { model: i },
+                    vec![p],
+                );
+            } else {
+                plan.skipped(CheckFamily::Routing, id_b, rule_b, Judge::Backend { model: i }, why);
+                plan.skipped(CheckFamily::Routing, id_m, rule_m, Judge::ModelName { model: i }, why);
+            }
+        }
+        if wants(CheckFamily::Endpoint) && observed {
+            let v1 = m
+                .endpoint
+                .as_ref()
+                .is_some_and(|e| has_v1_suffix(&e.render(|_| Some(String::new()))));
+            if v1 {
+                let p = plan.probe(base(i, Variant::AsConfigured));
+                plan.check(
+                    CheckFamily::Endpoint,
+                    format!("endpoint.{}.v1_path", m.name),
+                    "an endpoint ending in /v1 is called at /v1/chat/completions, nothing added or removed",
+                    Judge::V1Path { model: i },
+                    vec![p],
+                );
+                let p = plan.probe(base(i, Variant::TrailingSlash));
+                plan.check(
+                    CheckFamily::Endpoint,
+                    format!("endpoint.{}.trailing_slash", m.name),
+                    "a trailing slash on the endpoint does not double the slash",
+                    Judge::V1Path { model: i },
+                    vec![p],
+                );
+                let p = plan.probe(base(i, Variant::WithoutV1));
+                plan.check(
+                    CheckFamily::Endpoint,
+                    format!("endpoint.{}.missing_v1", m.name),
+                    "an endpoint without /v1 is not silently fixed: the backend's 404 surfaces as an error, never as an empty 200",
+                    Judge::MissingV1 { model: i, endpoint: Endpoint::ChatAgent },
+                    vec![p],
+                );
+            }
+        }
+        if wants(CheckFamily::Auth) {
+            let p = observed.then(|| plan.probe(base(i, Variant::AsConfigured)));
+            match (&m.api_key, p) {
+                (Some(_), Some(p)) => plan.check(
+                    CheckFamily::Auth,
+                    format!("auth.{}.key_forwarded", m.name),
+                    "the model's API key reaches the backend as `Authorization: Bearer <key>`",
+                    Judge::KeyForwarded { model: i },
+                    vec![p],
+                ),
+                (None, Some(p)) => plan.check(
+                    CheckFamily::Auth,
+                    format!("auth.{}.no_foreign_key", m.name),
+                    "a model without an API key is not sent another model's key",
+                    Judge::NoForeignKey { model: i },
+                    vec![p],
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    if wants(CheckFamily::Routing) && !s.models.is_empty() {
+        let p = plan.probe(Probe {
+            feature: generations(),
+            model: 0,
+            variant: Variant::AsConfigured,
+            auth: ClientAuth::Valid,
+            stream: false,
+            identifier: Some(String::new()),
+        });
+        plan.check(
+            CheckFamily::Routing,
+            "routing.empty_identifier".into(),
+            "an empty model identifier is an error and causes no upstream call",
+            Judge::EmptyIdentifier,
+            vec![p],
+        );
+    }
+
+    if wants(CheckFamily::Auth) && !s.models.is_empty() {
+        let enforced = s.gateway.kind == GatewayKind::Aigw || s.gateway.builtin_auth == BuiltinAuth::Enforce;
+        let probe = |auth| Probe {
+            feature: generations(),
+            model: 0,
+            variant: Variant::AsConfigured,
+            auth,
+            stream: false,
+            identifier: None,
+        };
+        let rule = "a request without client credentials gets 401 and touches no backend";
+        let id = "auth.client.missing_token".to_owned();
+        let judge = Judge::ClientRejected {
+            auth: ClientAuth::Missing,
+        };
+        if enforced {
+            let p = plan.probe(probe(ClientAuth::Missing));
+            plan.check(CheckFamily::Auth, id, rule, judge, vec![p]);
+        } else {
+            plan.skipped(
+                CheckFamily::Auth,
+                id,
+                rule,
+                judge,
+                "the built-in gateway runs with auth bypassed",
+            );
+        }
+        let rule = "a request with a wrong token gets 401 and touches no backend";
+        let id = "auth.client.wrong_token".to_owned();
+        let judge = Judge::ClientRejected {
+            auth: ClientAuth::WrongToken,
+        };
+        if enforced && s.gateway.token.is_some() {
+            let p = plan.probe(probe(ClientAuth::WrongToken));
+            plan.check(CheckFamily::Auth, id, rule, judge, vec![p]);
+        } else {
+            plan.skipped(
+                CheckFamily::Auth,
+                id,
+                rule,
+                judge,
+                "no client token is configured, so no token is wrong",
+            );
+        }
+    }
+
+    if wants(CheckFamily::FeatureMapping) {
+        for fs in &s.features {
+            let f = fs.feature;
+            match fs.target {
+                Target::Model(i) | Target::Fallback(i) if s.models[i].backend.is_some() => {
+                    let p = plan.probe(Probe {
+                        feature: f,
+                        model: i,
+                        variant: Variant::AsConfigured,
+                        auth: ClientAuth::Valid,
+                        stream: false,
+                        identifier: None,
+                    });
+                    let (id, rule) = if matches!(fs.target, Target::Fallback(_)) {
+                        (
+                            format!("feature_mapping.{}.fallback", f.name),
+                            "a Chat sub-feature without a model lands on duo_chat's model",
+                        )
+                    } else {
+                        (
+                            format!("feature_mapping.{}.mapped", f.name),
+                            "the feature lands on the model it is mapped to",
+                        )
+                    };
+                    plan.check(
+                        CheckFamily::FeatureMapping,
+                        id,
+                        rule,
+                        Judge::FeatureRouted { model: i },
+                        vec![p],
+                    );
+                }
+                Target::Model(_) | Target::Fallback(_) => {}
+                Target::Disabled => plan.skipped(
+                    CheckFamily::FeatureMapping,
+                    format!("feature_mapping.{}.disabled", f.name),
+                    "a disabled feature causes no backend traffic",
+                    Judge::FeatureDisabled,
+                    "with the AI gateway API the GitLab instance enforces Disabled and never calls the gateway; \
+                     nothing on the gateway side can be observed",
+                ),
+            }
+        }
+    }
+
+    if wants(CheckFamily::Streaming) {
+        for fs in &s.features {
+            let (Target::Model(i) | Target::Fallback(i)) = fs.target else {
+                continue;
+            };
+            let f = fs.feature;
+            if !matches!(
+                f.endpoint,
+                Endpoint::ChatAgent | Endpoint::CodeCompletions | Endpoint::CodeGenerations
+            ) || s.models[i].backend.is_none()
+            {
+                continue;
+            }
+            let p = plan.probe(Probe {
+                feature: f,
+                model: i,
+                variant: Variant::AsConfigured,
+                auth: ClientAuth::Valid,
+                stream: true,
+                identifier: None,
+            });
+            plan.check(
+                CheckFamily::Streaming,
+                format!("streaming.{}", f.name),
+                "a streamed reply is well-formed and carries non-empty content",
+                Judge::Stream { endpoint: f.endpoint },
+                vec![p],
+            );
+        }
+    }
+
+    if wants(CheckFamily::Auth) && s.models.iter().any(|m| m.api_key.is_some()) {
+        plan.check(
+            CheckFamily::Auth,
+            "auth.key_not_leaked".into(),
+            "no configured API key appears in any gateway response",
+            Judge::KeyNotLeaked,
+            (0..plan.probes.len()).collect(),
+        );
+    }
+    plan
+}

@@ -1,0 +1,125 @@
+//! JUnit XML: one testcase per check, `<failure>` for a failed check and `<error>` for
+//! a harness error, as GitLab's unit test report reads it.
+
+use std::fmt::Write;
+
+use super::{CheckResult, RunReport, Status};
+
+/// Renders the report as JUnit XML.
+pub fn render(r: &RunReport) -> String {
+    let s = &r.summary;
+    let secs = r.duration_ms / 1000.0;
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"gateprobe\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{secs:.3}\">",
+        s.total, s.failed, s.errors, s.skipped
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{secs:.3}\" timestamp=\"{}\">",
+        esc(&r.scenario.name),
+        s.total,
+        s.failed,
+        s.errors,
+        s.skipped,
+        esc(&r.started_at)
+    );
+    for c in &r.checks {
+        testcase(&mut out, c);
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+fn testcase(out: &mut String, c: &CheckResult) {
+    let _ = write!(
+        out,
+        "    <testcase classname=\"gateprobe.{}\" name=\"{}\"",
+        esc(&c.family),
+        esc(&c.id)
+    );
+    let detail = || {
+        let mut d = format!("rule: {}\nexpected: {}\nactual: {}\n", c.rule, c.expected, c.actual);
+        for e in &c.evidence {
+            let _ = write!(
+                d,
+                "request {} {} (feature {}, model {})",
+                e.correlation_id, e.request.path, e.request.feature, e.request.model
+            );
+            if let Some(resp) = &e.response {
+                let _ = write!(d, " -> {}", resp.status);
+            }
+            if let Some(t) = &e.transport_error {
+                let _ = write!(d, " -> {t}");
+            }
+            d.push('\n');
+            for h in &e.backend {
+                let _ = writeln!(
+                    d,
+                    "  backend {} got {} {} model={}",
+                    h.backend,
+                    h.method,
+                    h.path,
+                    h.model.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        d
+    };
+    match c.status {
+        Status::Passed => out.push_str("/>\n"),
+        Status::Failed => {
+            let _ = writeln!(
+                out,
+                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                esc(&c.actual),
+                esc(&c.family),
+                esc(&detail())
+            );
+        }
+        Status::Error => {
+            let _ = writeln!(
+                out,
+                ">\n      <error message=\"{}\" type=\"harness\">{}</error>\n    </testcase>",
+                esc(&c.actual),
+                esc(&detail())
+            );
+        }
+        Status::Skipped => {
+            let _ = writeln!(
+                out,
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                esc(&c.actual)
+            );
+        }
+    }
+}
+
+/// Escapes text for XML attributes and content, dropping characters XML 1.0 forbids.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            '\n' | '\t' | '\r' => o.push(ch),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => o.push('\u{FFFD}'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn escapes_markup_and_control_characters() {
+        assert_eq!(esc("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;\u{FFFD}");
+    }
+}

@@ -1,0 +1,309 @@
+//! The run's results as plain data ([`RunReport`], versioned by `schema_version`) and
+//! one pure writer per output format.
+
+pub mod console;
+pub mod junit;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::redact::Redactor;
+
+/// Version of the JSON report format; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything a run found.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunReport {
+    /// Format version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// The tool that wrote it.
+    pub tool: Tool,
+    /// The scenario that was run.
+    pub scenario: ScenarioInfo,
+    /// The gateway that was tested.
+    pub gateway: GatewayInfo,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+    /// Wall time of the run in milliseconds.
+    pub duration_ms: f64,
+    /// The run was stopped by a signal before it finished.
+    pub interrupted: bool,
+    /// An infrastructure failure that stopped the run early, if any.
+    pub aborted: Option<String>,
+    /// Counts by status.
+    pub summary: Summary,
+    /// One entry per check, in plan order.
+    pub checks: Vec<CheckResult>,
+    /// State of the mocks' journal.
+    pub journal: JournalInfo,
+}
+
+/// Tool name and version.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    /// Always `gateprobe`.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+}
+
+/// Which scenario ran.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioInfo {
+    /// Scenario name.
+    pub name: String,
+    /// Path as given.
+    pub path: String,
+}
+
+/// Which gateway was tested.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayInfo {
+    /// `builtin` or `aigw`.
+    pub kind: String,
+    /// Base URL.
+    pub url: Option<String>,
+    /// Faults active in the built-in gateway.
+    pub faults: Vec<String>,
+    /// The profile whose expectations judged the checks.
+    pub profile: String,
+}
+
+/// Counts by status.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// All checks.
+    pub total: usize,
+    /// Checks that passed.
+    pub passed: usize,
+    /// Checks that ran and found the gateway wrong.
+    pub failed: usize,
+    /// Checks the harness could not complete.
+    pub errors: usize,
+    /// Checks that do not apply.
+    pub skipped: usize,
+}
+
+impl Summary {
+    /// Counts the statuses of `checks`.
+    pub fn of(checks: &[CheckResult]) -> Self {
+        let mut s = Summary {
+            total: checks.len(),
+            ..Summary::default()
+        };
+        for c in checks {
+            match c.status {
+                Status::Passed => s.passed += 1,
+                Status::Failed => s.failed += 1,
+                Status::Error => s.errors += 1,
+                Status::Skipped => s.skipped += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Outcome of one check.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The gateway kept the rule.
+    Passed,
+    /// The gateway broke the rule.
+    Failed,
+    /// The harness could not tell (gateway unreachable, timeout, ...).
+    Error,
+    /// The check does not apply to this setup.
+    Skipped,
+}
+
+/// One check's result.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResult {
+    /// Stable id, `family.subject.rule`.
+    pub id: String,
+    /// Check family.
+    pub family: String,
+    /// The rule, in words.
+    pub rule: String,
+    /// Outcome.
+    pub status: Status,
+    /// What the rule expects here.
+    pub expected: String,
+    /// What was observed.
+    pub actual: String,
+    /// Evidence: the client requests and what the backends received.
+    pub evidence: Vec<Evidence>,
+}
+
+/// One client request and its consequences.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// Correlation id planted in the request.
+    pub correlation_id: String,
+    /// What gateprobe sent.
+    pub request: RequestInfo,
+    /// What the gateway answered, if it answered.
+    pub response: Option<ResponseInfo>,
+    /// Why there was no answer.
+    pub transport_error: Option<String>,
+    /// What the mock backends received for this request.
+    pub backend: Vec<BackendHit>,
+}
+
+/// A client request.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestInfo {
+    /// Gateway path.
+    pub path: String,
+    /// Feature.
+    pub feature: String,
+    /// Self-hosted model name.
+    pub model: String,
+    /// Endpoint sent with the request.
+    pub endpoint: String,
+    /// Identifier sent with the request.
+    pub identifier: String,
+    /// Whether a stream was requested.
+    pub stream: bool,
+    /// Credentials presented (`valid`, `missing`, `wrong_token`).
+    pub auth: String,
+}
+
+/// A gateway response.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseInfo {
+    /// HTTP status.
+    pub status: u16,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// Extracted content (first 200 characters).
+    pub content: String,
+    /// Body (first 500 characters).
+    pub body: String,
+    /// Error surfaced by the gateway.
+    pub error: Option<String>,
+    /// Milliseconds to the end of the body.
+    pub elapsed_ms: f64,
+}
+
+/// A request a backend received.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendHit {
+    /// Backend name.
+    pub backend: String,
+    /// Method.
+    pub method: String,
+    /// Raw path.
+    pub path: String,
+    /// `model` of the JSON body, if any.
+    pub model: Option<String>,
+    /// Authorization header (secrets redacted).
+    pub authorization: Option<String>,
+    /// Status the mock answered.
+    pub status: u16,
+    /// Arrival, milliseconds since the run's epoch.
+    pub at_ms: f64,
+}
+
+/// Journal bookkeeping.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JournalInfo {
+    /// Entries recorded.
+    pub entries: u64,
+    /// Entries dropped to stay bounded.
+    pub dropped: u64,
+}
+
+impl RunReport {
+    /// The report with every secret replaced, whatever field it hid in.
+    pub fn redacted(&self, r: &Redactor) -> RunReport {
+        let Ok(mut v) = serde_json::to_value(self) else {
+            return self.clone();
+        };
+        r.redact_json(&mut v);
+        serde_json::from_value(v).unwrap_or_else(|_| self.clone())
+    }
+}
+
+/// JSON Schema of the report.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RunReport)).unwrap_or_default()
+}
+
+/// Output formats written to the report directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `gateprobe.json`.
+    Json,
+    /// `junit.xml`.
+    Junit,
+}
+
+impl Format {
+    /// All file formats.
+    pub const ALL: [Format; 2] = [Format::Json, Format::Junit];
+
+    /// File name inside the report directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Json => "gateprobe.json",
+            Format::Junit => "junit.xml",
+        }
+    }
+
+    /// Renders the report in this format.
+    pub fn render(self, report: &RunReport) -> Vec<u8> {
+        match self {
+            Format::Json => {
+                let mut v = serde_json::to_vec_pretty(report).unwrap_or_default();
+                v.push(b'\n');
+                v
+            }
+            Format::Junit => junit::render(report).into_bytes(),
+        }
+    }
+}
+
+/// Writes every format into `dir`, each atomically (temp file, then rename), and
+/// returns the paths written.
+pub fn write_all(report: &RunReport, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    Format::ALL
+        .iter()
+        .map(|f| write_atomic(&dir.join(f.file_name()), &f.render(report)))
+        .collect()
+}
+
+/// Writes `bytes` to `path` via a temp file in the same directory and a rename, so a
+/// killed run never leaves a half-written file behind.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(path.to_owned())
+}

@@ -1,0 +1,235 @@
+//! One conformance run: start the topology, send the plan's probes in order, collect
+//! the evidence, judge every check, and build the [`RunReport`]. The report is
+//! produced whatever happens to the gateway: unreachable, dying mid-run, or the run
+//! being interrupted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::adapter::ModelFields;
+use crate::adapter::aigw::{AigwClient, FeatureRequest};
+use crate::check::{self, ProbeOutcome, profile};
+use crate::gateway::Fault;
+use crate::identifier::{normalize_endpoint, without_v1};
+use crate::plan::{self, Plan, Variant};
+use crate::redact::Redactor;
+use crate::report::{GatewayInfo, JournalInfo, RunReport, SCHEMA_VERSION, ScenarioInfo, Summary, Tool};
+use crate::scenario::{GatewayKind, Scenario};
+use crate::topology::Topology;
+
+/// After this many probes in a row without any reply, the gateway is taken for gone
+/// and the rest are reported as not run instead of waiting out every timeout.
+const GIVE_UP_AFTER: usize = 3;
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Test the gateway at this URL instead of the scenario's.
+    pub gateway_url: Option<String>,
+    /// Faults for the built-in gateway.
+    pub faults: Vec<Fault>,
+}
+
+/// A fresh run id (8 lowercase hex digits) for correlation ids.
+pub fn run_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mix = (nanos as u64)
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{:08x}", (mix ^ (mix >> 29)) as u32)
+}
+
+/// Runs the scenario's conformance checks; never fails: problems become errors in the
+/// report.
+pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationToken) -> RunReport {
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let plan = plan::compile(scenario);
+    let redactor = Redactor::new(scenario.secrets.clone());
+    let mut report = RunReport {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "gateprobe".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            path: scenario.path.display().to_string(),
+        },
+        gateway: GatewayInfo {
+            kind: match (scenario.gateway.kind, &opts.gateway_url) {
+                (GatewayKind::Builtin, None) => "builtin".into(),
+                _ => "aigw".into(),
+            },
+            url: None,
+            faults: opts.faults.iter().map(|f| f.name().to_owned()).collect(),
+            profile: profile::AIGW.name.into(),
+        },
+        started_at: humantime::format_rfc3339_seconds(started).to_string(),
+        duration_ms: 0.0,
+        interrupted: false,
+        aborted: None,
+        summary: Summary::default(),
+        checks: Vec::new(),
+        journal: JournalInfo::default(),
+    };
+
+    let topology = match Topology::start(scenario, opts.gateway_url.as_deref(), &opts.faults) {
+        Ok(t) => t,
+        Err(e) => {
+            report.aborted = Some(e.to_string());
+            let outcomes = not_run(&plan, scenario);
+            finish(
+                &mut report,
+                scenario,
+                &plan,
+                &outcomes,
+                Some("the local servers did not start"),
+                t0,
+            );
+            return report.redacted(&redactor);
+        }
+    };
+    report.gateway.url = Some(topology.gateway_url.clone());
+
+    let client = match AigwClient::new(
+        &topology.gateway_url,
+        scenario.gateway.token.clone(),
+        scenario.gateway.headers.clone(),
+        scenario.gateway.timeout,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            report.aborted = Some(format!("cannot build the HTTP client: {e}"));
+            let outcomes = not_run(&plan, scenario);
+            finish(
+                &mut report,
+                scenario,
+                &plan,
+                &outcomes,
+                Some("the HTTP client did not start"),
+                t0,
+            );
+            return report.redacted(&redactor);
+        }
+    };
+
+    let run_id = run_id();
+    let mut outcomes = not_run(&plan, scenario);
+    let mut silent = 0;
+    let mut stop_reason = None;
+    for (i, probe) in plan.probes.iter().enumerate() {
+        if cancel.is_cancelled() {
+            report.interrupted = true;
+            stop_reason = Some("the run was interrupted");
+            break;
+        }
+        if silent >= GIVE_UP_AFTER {
+            report.aborted = Some(format!("the gateway stopped answering after {} requests", i - silent));
+            stop_reason = Some("the gateway stopped answering");
+            break;
+        }
+        let model = &scenario.models[probe.model];
+        let endpoint = topology.endpoint(model);
+        let endpoint = match probe.variant {
+            Variant::AsConfigured => endpoint,
+            Variant::TrailingSlash => format!("{}/", normalize_endpoint(&endpoint)),
+            Variant::WithoutV1 => without_v1(&endpoint),
+        };
+        let fields = ModelFields {
+            family: model.family.clone(),
+            endpoint,
+            api_key: model.api_key.clone(),
+            identifier: probe.identifier.clone().unwrap_or_else(|| model.identifier.to_string()),
+        };
+        let cid = format!("gp-{run_id}-{i}");
+        let req = FeatureRequest {
+            feature: probe.feature,
+            model: &fields,
+            stream: probe.stream,
+            auth: probe.auth,
+            correlation_id: &cid,
+        };
+        let result = tokio::select! {
+            r = client.send(&req) => r,
+            () = cancel.cancelled() => {
+                report.interrupted = true;
+                stop_reason = Some("the run was interrupted");
+                break;
+            }
+        };
+        silent = if result.is_err() { silent + 1 } else { 0 };
+        let o = &mut outcomes[i];
+        o.correlation_id = cid;
+        o.fields = fields;
+        o.result = Some(result);
+    }
+    // Backend requests are made before the gateway answers, so the journal is complete
+    // for every probe that got a reply; give late ones from failed probes a moment.
+    if outcomes.iter().any(|o| matches!(o.result, Some(Err(_)))) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for o in &mut outcomes {
+        if o.result.is_some() {
+            o.hits = topology
+                .journal
+                .for_correlation(&o.correlation_id)
+                .into_iter()
+                .filter(|e| e.method == "POST")
+                .collect();
+        }
+    }
+    report.journal = JournalInfo {
+        entries: topology.journal.next_seq(),
+        dropped: topology.journal.dropped(),
+    };
+    finish(&mut report, scenario, &plan, &outcomes, stop_reason, t0);
+    drop(topology);
+    report.redacted(&redactor)
+}
+
+fn not_run(plan: &Plan, scenario: &Scenario) -> Vec<ProbeOutcome> {
+    plan.probes
+        .iter()
+        .map(|p| ProbeOutcome {
+            correlation_id: String::new(),
+            path: AigwClient::path(p.feature),
+            fields: ModelFields {
+                family: scenario.models[p.model].family.clone(),
+                endpoint: String::new(),
+                api_key: None,
+                identifier: String::new(),
+            },
+            result: None,
+            hits: Vec::new(),
+        })
+        .collect()
+}
+
+fn finish(
+    report: &mut RunReport,
+    scenario: &Scenario,
+    plan: &Plan,
+    outcomes: &[ProbeOutcome],
+    not_run: Option<&str>,
+    t0: Instant,
+) {
+    let cx = check::Ctx {
+        scenario,
+        probes: &plan.probes,
+        outcomes,
+        profile: &profile::AIGW,
+        not_run,
+    };
+    report.checks = plan.checks.iter().map(|c| check::judge(c, &cx)).collect();
+    report.summary = Summary::of(&report.checks);
+    report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+}

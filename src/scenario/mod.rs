@@ -1,0 +1,205 @@
+//! Scenario files: the YAML model ([`raw`]), loading with positions, `${env:…}` and
+//! `{{ backends.x.url }}` resolution ([`template`]) and semantic validation
+//! ([`validate`]) into a typed [`Scenario`].
+
+pub mod error;
+pub mod raw;
+pub mod template;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::ScenarioError;
+pub use template::Template;
+
+use crate::feature::Feature;
+use crate::identifier::Identifier;
+
+/// Which gateway the scenario tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayKind {
+    /// The embedded reference gateway.
+    Builtin,
+    /// A running GitLab AI gateway (or anything speaking its API).
+    Aigw,
+}
+
+/// How the built-in gateway treats client authentication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BuiltinAuth {
+    /// Require a valid bearer token (the default).
+    #[default]
+    Enforce,
+    /// Accept everything (`AIGW_AUTH__BYPASS_EXTERNAL=true`).
+    Bypass,
+    /// Accept requests carrying `Bypass-Auth: true`
+    /// (`AIGW_AUTH__BYPASS_EXTERNAL_WITH_HEADER=true`).
+    BypassWithHeader,
+}
+
+/// The gateway block, resolved.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Kind of gateway.
+    pub kind: GatewayKind,
+    /// Base URL of an external gateway.
+    pub url: Option<String>,
+    /// Bearer token gateprobe sends as the GitLab instance.
+    pub token: Option<String>,
+    /// Extra headers (override the defaults of the same name).
+    pub headers: Vec<(String, String)>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Auth mode of the built-in gateway.
+    pub builtin_auth: BuiltinAuth,
+}
+
+/// Wire format of a mock backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendProvider {
+    /// OpenAI-compatible, as vLLM serves it.
+    Openai,
+}
+
+/// A mock backend gateprobe starts.
+#[derive(Clone, Debug)]
+pub struct BackendConfig {
+    /// Name used in templates and reports.
+    pub name: String,
+    /// Wire format.
+    pub provider: BackendProvider,
+    /// Served model names.
+    pub models: Vec<String>,
+    /// Required API key, if any.
+    pub api_key: Option<String>,
+}
+
+/// A self-hosted model as registered in GitLab.
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    /// Deployment name.
+    pub name: String,
+    /// Model family.
+    pub family: String,
+    /// Endpoint (may hold backend-address holes).
+    pub endpoint: Option<Template>,
+    /// API key.
+    pub api_key: Option<String>,
+    /// Parsed identifier.
+    pub identifier: Identifier,
+    /// The mock backend the endpoint points at, if it is one of ours.
+    pub backend: Option<usize>,
+}
+
+/// What a feature is set to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Explicitly mapped to a model (index into [`Scenario::models`]).
+    Model(usize),
+    /// A Chat sub-feature left unmapped: falls back to `duo_chat`'s model.
+    Fallback(usize),
+    /// Explicitly disabled.
+    Disabled,
+}
+
+/// One feature's setting.
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureSetting {
+    /// The feature.
+    pub feature: &'static Feature,
+    /// What it is set to.
+    pub target: Target,
+}
+
+/// A family of conformance checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckFamily {
+    /// Requests reach the right backend, path and model.
+    Routing,
+    /// `/v1` endpoint handling.
+    Endpoint,
+    /// Client auth and API-key forwarding.
+    Auth,
+    /// Feature -> model mapping, fallback and disabling.
+    FeatureMapping,
+    /// Streamed replies are well-formed.
+    Streaming,
+}
+
+impl CheckFamily {
+    /// All families, in report order.
+    pub const ALL: [CheckFamily; 5] = [
+        CheckFamily::Routing,
+        CheckFamily::Endpoint,
+        CheckFamily::Auth,
+        CheckFamily::FeatureMapping,
+        CheckFamily::Streaming,
+    ];
+
+    /// The name used in scenarios and check ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckFamily::Routing => "routing",
+            CheckFamily::Endpoint => "endpoint",
+            CheckFamily::Auth => "auth",
+            CheckFamily::FeatureMapping => "feature_mapping",
+            CheckFamily::Streaming => "streaming",
+        }
+    }
+}
+
+/// A validated scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Name for reports.
+    pub name: String,
+    /// The gateway under test.
+    pub gateway: GatewayConfig,
+    /// Mock backends.
+    pub backends: Vec<BackendConfig>,
+    /// Self-hosted models.
+    pub models: Vec<ModelConfig>,
+    /// Feature settings, in catalogue order.
+    pub features: Vec<FeatureSetting>,
+    /// Check families to run.
+    pub checks: Vec<CheckFamily>,
+    /// Every secret value (keys, tokens, env-sourced header values), labelled.
+    pub secrets: Vec<(String, String)>,
+}
+
+impl Scenario {
+    /// The model a feature's requests go to, if any.
+    pub fn model_for(&self, target: Target) -> Option<&ModelConfig> {
+        match target {
+            Target::Model(i) | Target::Fallback(i) => self.models.get(i),
+            Target::Disabled => None,
+        }
+    }
+}
+
+/// Reads and validates a scenario file, resolving `${env:…}` from the process
+/// environment.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        ScenarioError::whole_file(path, format!("cannot read the scenario: {e}"))
+            .hint("check the path; scenarios are YAML files such as scenarios/quickstart.yaml")
+    })?;
+    load_str(path, &source, &|name| std::env::var(name).ok())
+}
+
+/// Validates scenario text; `env` answers environment variables.
+pub fn load_str(path: &Path, source: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Scenario, ScenarioError> {
+    validate::validate(path, source, env)
+}
+
+/// The JSON Schema of the scenario format, for editors.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(raw::ScenarioFile);
+    serde_json::to_value(schema).unwrap_or_default()
+}

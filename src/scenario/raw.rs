@@ -1,0 +1,201 @@
+//! The scenario file as written: serde types mirroring the YAML, with source positions
+//! on every value that later validation may need to point at.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+/// A 1-based line and column in the scenario file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pos {
+    /// 1-based line; 0 when unknown.
+    pub line: u32,
+    /// 1-based column; 0 when unknown.
+    pub col: u32,
+}
+
+/// A value with the position it was written at.
+#[derive(Clone, Debug)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Where it stands in the file.
+    pub pos: Pos,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        let pos = Pos {
+            line: u32::try_from(s.referenced.line()).unwrap_or(0),
+            col: u32::try_from(s.referenced.column()).unwrap_or(0),
+        };
+        Ok(Located { value: s.value, pos })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Located<T> {
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        T::json_schema(g)
+    }
+}
+
+/// A YAML mapping that keeps the order and position of its keys.
+#[derive(Clone, Debug)]
+pub struct OrderedMap<V>(pub Vec<(Located<String>, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        OrderedMap(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = OrderedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out: Vec<(Located<String>, V)> = Vec::new();
+                while let Some((k, v)) = map.next_entry::<Located<String>, V>()? {
+                    if out.iter().any(|(o, _)| o.value == k.value) {
+                        return Err(de::Error::custom(format_args!("duplicate key `{}`", k.value)));
+                    }
+                    out.push((k, v));
+                }
+                Ok(OrderedMap(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(OrderedMap(Vec::new()))
+            }
+        }
+        d.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+impl<V: JsonSchema> JsonSchema for OrderedMap<V> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Map_of_{}", V::schema_name()).into()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        <std::collections::BTreeMap<String, V>>::json_schema(g)
+    }
+}
+
+/// The whole scenario file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Format version; only `1` exists.
+    #[serde(default)]
+    pub version: Option<Located<u32>>,
+    /// A short name for reports; defaults to the file name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Free text for humans.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The gateway under test.
+    pub gateway: GatewaySpec,
+    /// Mock model backends gateprobe starts, by name.
+    #[serde(default)]
+    pub backends: OrderedMap<BackendSpec>,
+    /// The self-hosted models as registered in GitLab's admin area.
+    #[serde(default)]
+    pub self_hosted_models: Vec<SelfHostedModelSpec>,
+    /// Feature name -> self-hosted model name, or `disabled`. Omitted Chat
+    /// sub-features fall back to `duo_chat`'s model.
+    #[serde(default)]
+    pub features: OrderedMap<Located<String>>,
+    /// Check families to run (`routing`, `endpoint`, `auth`, `feature_mapping`,
+    /// `streaming`); all that apply when omitted.
+    #[serde(default)]
+    pub checks: Option<Vec<Located<String>>>,
+}
+
+/// The `gateway:` block.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySpec {
+    /// `builtin` (the embedded reference gateway) or `aigw` (a running GitLab AI gateway at `url`).
+    pub kind: Located<String>,
+    /// Base URL of a running gateway (`aigw`). `--gateway-url` overrides it.
+    #[serde(default)]
+    pub url: Option<Located<String>>,
+    /// How gateprobe authenticates as the GitLab instance.
+    #[serde(default)]
+    pub auth: ClientAuthSpec,
+    /// Per-request timeout, e.g. `10s` (default 30s).
+    #[serde(default)]
+    pub timeout: Option<Located<String>>,
+    /// Settings of the built-in reference gateway.
+    #[serde(default)]
+    pub builtin: BuiltinSpec,
+}
+
+/// Client authentication towards the gateway.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuthSpec {
+    /// Bearer token sent as `Authorization: Bearer <token>`. Use `${env:NAME}`.
+    #[serde(default)]
+    pub token: Option<Located<String>>,
+    /// Extra headers (the `X-Gitlab-*` set); they override gateprobe's defaults.
+    #[serde(default)]
+    pub headers: OrderedMap<Located<String>>,
+}
+
+/// Built-in reference gateway settings.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuiltinSpec {
+    /// `enforce` (default), `bypass` (like `AIGW_AUTH__BYPASS_EXTERNAL=true`) or
+    /// `bypass_with_header` (only requests with `Bypass-Auth: true`).
+    #[serde(default)]
+    pub auth: Option<Located<String>>,
+}
+
+/// One mock backend.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSpec {
+    /// Wire format: `openai` (vLLM-compatible).
+    pub provider: Located<String>,
+    /// Served model names (`GET /v1/models` ids).
+    pub models: Vec<Located<String>>,
+    /// API key the backend requires (vLLM `--api-key`).
+    #[serde(default)]
+    pub api_key: Option<Located<String>>,
+}
+
+/// One self-hosted model, in the admin UI's words.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelfHostedModelSpec {
+    /// Deployment name (unique).
+    pub name: Located<String>,
+    /// Model family (`mistral`, `mixtral`, `codestral`, ...).
+    pub family: Located<String>,
+    /// Endpoint URL; for vLLM it must end in `/v1`. May reference a backend:
+    /// `{{ backends.NAME.url }}/v1`.
+    #[serde(default)]
+    pub endpoint: Option<Located<String>>,
+    /// API key sent to the endpoint.
+    #[serde(default)]
+    pub api_key: Option<Located<String>>,
+    /// Model identifier: `custom_openai/<served name>`, `bedrock/<id>`, `azure/<deployment>`.
+    pub identifier: Located<String>,
+}

@@ -1,0 +1,211 @@
+//! String interpolation in scenario values: `${env:NAME}`, `${env:NAME:-default}` and
+//! `{{ backends.NAME.url }}`.
+//!
+//! Environment references are resolved while the file is loaded (so a missing
+//! variable is a validation error); backend addresses only exist once the mocks are
+//! listening, so those stay as pieces of a [`Template`] until the topology renders it.
+
+/// A string with backend-address holes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    Lit(String),
+    BackendUrl(String),
+}
+
+/// A problem at a byte offset inside the string.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TemplateError {
+    /// Byte offset of the offending reference in the string.
+    pub offset: usize,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub hint: Option<String>,
+}
+
+/// The result of interpolating one string.
+#[derive(Debug)]
+pub struct Interpolated {
+    /// The template with environment values filled in.
+    pub template: Template,
+    /// Values that came from the environment (candidates for redaction).
+    pub from_env: Vec<String>,
+}
+
+impl Template {
+    /// A template with no holes.
+    pub fn literal(s: impl Into<String>) -> Self {
+        Template {
+            pieces: vec![Piece::Lit(s.into())],
+        }
+    }
+
+    /// Backend names this template refers to, with their byte offsets.
+    pub fn backend_refs(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::BackendUrl(n) => Some(n.as_str()),
+            Piece::Lit(_) => None,
+        })
+    }
+
+    /// Fills the holes; `url` answers a backend's base URL.
+    pub fn render(&self, url: impl Fn(&str) -> Option<String>) -> String {
+        let mut out = String::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Lit(s) => out.push_str(s),
+                Piece::BackendUrl(n) => out.push_str(&url(n).unwrap_or_default()),
+            }
+        }
+        out
+    }
+
+    /// The text when there are no holes.
+    pub fn as_literal(&self) -> Option<String> {
+        self.pieces
+            .iter()
+            .all(|p| matches!(p, Piece::Lit(_)))
+            .then(|| self.render(|_| None))
+    }
+}
+
+/// Parses `raw`, resolving `${env:…}` with `env`. `allow_backends` says whether
+/// `{{ backends.NAME.url }}` may appear in this field.
+pub fn interpolate(
+    raw: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    allow_backends: bool,
+) -> Result<Interpolated, TemplateError> {
+    let mut pieces = Vec::new();
+    let mut from_env = Vec::new();
+    let mut lit = String::new();
+    let mut i = 0;
+    while i < raw.len() {
+        let rest = &raw[i..];
+        if let Some(body) = rest.strip_prefix("${") {
+            let end = body.find('}').ok_or_else(|| TemplateError {
+                offset: i,
+                message: "unterminated `${`".into(),
+                hint: Some("write `${env:NAME}` or `${env:NAME:-default}`".into()),
+            })?;
+            let inner = &body[..end];
+            let Some(spec) = inner.strip_prefix("env:") else {
+                return Err(TemplateError {
+                    offset: i,
+                    message: format!("unknown interpolation `${{{inner}}}`"),
+                    hint: Some("only `${env:NAME}` and `${env:NAME:-default}` exist".into()),
+                });
+            };
+            let (name, default) = match spec.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (spec, None),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(TemplateError {
+                    offset: i,
+                    message: format!("`{name}` is not an environment variable name"),
+                    hint: Some("names are letters, digits and `_`".into()),
+                });
+            }
+            let value = match (env(name), default) {
+                (Some(v), _) => v,
+                (None, Some(d)) => d.to_owned(),
+                (None, None) => {
+                    return Err(TemplateError {
+                        offset: i,
+                        message: format!("environment variable `{name}` is not set"),
+                        hint: Some(format!(
+                            "export {name}=... before running, or give a default: `${{env:{name}:-value}}`"
+                        )),
+                    });
+                }
+            };
+            if !value.is_empty() {
+                from_env.push(value.clone());
+            }
+            lit.push_str(&value);
+            i += 2 + end + 1;
+        } else if let Some(body) = rest.strip_prefix("{{") {
+            let end = body.find("}}").ok_or_else(|| TemplateError {
+                offset: i,
+                message: "unterminated `{{`".into(),
+                hint: Some("write `{{ backends.NAME.url }}`".into()),
+            })?;
+            let inner = body[..end].trim();
+            let name = inner
+                .strip_prefix("backends.")
+                .and_then(|r| r.strip_suffix(".url"))
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| TemplateError {
+                    offset: i,
+                    message: format!("unknown reference `{{{{ {inner} }}}}`"),
+                    hint: Some("the only reference is `{{ backends.NAME.url }}`".into()),
+                })?;
+            if !allow_backends {
+                return Err(TemplateError {
+                    offset: i,
+                    message: "backend addresses cannot be used in this field".into(),
+                    hint: Some("`{{ backends.NAME.url }}` belongs in a model's `endpoint`".into()),
+                });
+            }
+            if !lit.is_empty() {
+                pieces.push(Piece::Lit(std::mem::take(&mut lit)));
+            }
+            pieces.push(Piece::BackendUrl(name.to_owned()));
+            i += 2 + end + 2;
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            lit.push(c);
+            i += c.len_utf8().max(1);
+        }
+    }
+    if !lit.is_empty() || pieces.is_empty() {
+        pieces.push(Piece::Lit(lit));
+    }
+    Ok(Interpolated {
+        template: Template { pieces },
+        from_env,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "KEY").then(|| "s3cret".to_owned())
+    }
+
+    #[test]
+    fn env_values_and_defaults() {
+        let r = interpolate("Bearer ${env:KEY}", &env, false).unwrap();
+        assert_eq!(r.template.as_literal().unwrap(), "Bearer s3cret");
+        assert_eq!(r.from_env, vec!["s3cret"]);
+        let r = interpolate("${env:NOPE:-dflt}", &env, false).unwrap();
+        assert_eq!(r.template.as_literal().unwrap(), "dflt");
+    }
+
+    #[test]
+    fn missing_env_points_at_the_reference() {
+        let e = interpolate("x ${env:NOPE}", &env, false).unwrap_err();
+        assert_eq!(e.offset, 2);
+        assert!(e.message.contains("NOPE"));
+    }
+
+    #[test]
+    fn backend_urls_render_later() {
+        let r = interpolate("{{ backends.vllm.url }}/v1", &env, true).unwrap();
+        assert_eq!(r.template.backend_refs().collect::<Vec<_>>(), vec!["vllm"]);
+        assert_eq!(
+            r.template.render(|_| Some("http://127.0.0.1:9".into())),
+            "http://127.0.0.1:9/v1"
+        );
+        assert!(interpolate("{{ backends.vllm.url }}", &env, false).is_err());
+        assert!(interpolate("{{ nope }}", &env, true).is_err());
+    }
+}

@@ -1,0 +1,520 @@
+//! From YAML text to a validated [`Scenario`]: syntax and shape errors from the YAML
+//! deserializer, then the semantic rules an admin would trip over (unknown features,
+//! models that do not exist, bad identifiers, missing environment variables).
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::error::{ScenarioError, did_you_mean};
+use super::raw::{Located, Pos, ScenarioFile};
+use super::template::{Template, interpolate};
+use super::{
+    BackendConfig, BackendProvider, BuiltinAuth, CheckFamily, FeatureSetting, GatewayConfig, GatewayKind, ModelConfig,
+    Scenario, Target,
+};
+use crate::feature::{self, FAMILIES, FEATURES};
+use crate::identifier::{Identifier, IdentifierError, Provider};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Carries the file and source so every error can point into it.
+struct Ctx<'a> {
+    path: &'a Path,
+    source: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    secrets: Vec<(String, String)>,
+}
+
+impl Ctx<'_> {
+    fn err(&self, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::at(self.path, self.source, pos, message).field(field)
+    }
+
+    /// Resolves `${env:…}` (and, when allowed, backend holes) in a located string.
+    fn interpolate(
+        &mut self,
+        value: &Located<String>,
+        field: &str,
+        allow_backends: bool,
+        secret: Option<&str>,
+    ) -> Result<Template, ScenarioError> {
+        let r = interpolate(&value.value, self.env, allow_backends).map_err(|e| {
+            let mut pos = value.pos;
+            pos.col += self.quote_offset(value.pos) + u32::try_from(e.offset).unwrap_or(0);
+            let err = self.err(pos, field, e.message);
+            match e.hint {
+                Some(h) => err.hint(h),
+                None => err,
+            }
+        })?;
+        match secret {
+            Some(label) => {
+                if let Some(lit) = r.template.as_literal().filter(|s| !s.is_empty()) {
+                    self.secrets.push((label.to_owned(), lit));
+                }
+            }
+            None => {
+                for v in r.from_env {
+                    self.secrets.push((format!("{field} (from env)"), v));
+                }
+            }
+        }
+        Ok(r.template)
+    }
+
+    /// Like [`Ctx::interpolate`] for fields that cannot hold backend addresses.
+    fn string(&mut self, value: &Located<String>, field: &str, secret: Option<&str>) -> Result<String, ScenarioError> {
+        let t = self.interpolate(value, field, false, secret)?;
+        Ok(t.as_literal().unwrap_or_default())
+    }
+
+    /// 1 when the value at `pos` starts with a quote, so offsets inside it line up.
+    fn quote_offset(&self, pos: Pos) -> u32 {
+        let line = self
+            .source
+            .lines()
+            .nth(pos.line.saturating_sub(1) as usize)
+            .unwrap_or("");
+        match line.chars().nth(pos.col.saturating_sub(1) as usize) {
+            Some('"' | '\'') => 1,
+            _ => 0,
+        }
+    }
+
+    fn one_of<'c>(
+        &self,
+        value: &Located<String>,
+        field: &str,
+        what: &str,
+        candidates: &[&'c str],
+    ) -> Result<&'c str, ScenarioError> {
+        if let Some(c) = candidates.iter().find(|c| **c == value.value) {
+            return Ok(c);
+        }
+        let list = candidates
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let err = self.err(value.pos, field, format!("unknown {what} `{}`", value.value));
+        Err(match did_you_mean(&value.value, candidates.iter().copied()) {
+            Some(h) => err.hint(format!("{h} (expected one of {list})")),
+            None => err.hint(format!("expected one of {list}")),
+        })
+    }
+}
+
+pub(super) fn validate(
+    path: &Path,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Scenario, ScenarioError> {
+    let file: ScenarioFile = parse_yaml(path, source)?;
+    let mut cx = Ctx {
+        path,
+        source,
+        env,
+        secrets: Vec::new(),
+    };
+
+    if let Some(v) = &file.version
+        && v.value != 1
+    {
+        return Err(cx
+            .err(v.pos, "version", format!("unsupported scenario version {}", v.value))
+            .hint("this gateprobe reads version 1"));
+    }
+
+    let gateway = gateway(&mut cx, &file)?;
+    let backends = backends(&mut cx, &file)?;
+    let models = models(&mut cx, &file, &backends)?;
+    let features = features(&cx, &file, &models)?;
+    let checks = match &file.checks {
+        None => CheckFamily::ALL.to_vec(),
+        Some(list) => {
+            let names: Vec<&str> = CheckFamily::ALL.iter().map(|c| c.name()).collect();
+            let mut out = Vec::new();
+            for (i, c) in list.iter().enumerate() {
+                let name = cx.one_of(c, &format!("checks[{i}]"), "check family", &names)?;
+                let fam = CheckFamily::ALL
+                    .into_iter()
+                    .find(|f| f.name() == name)
+                    .unwrap_or(CheckFamily::Routing);
+                if !out.contains(&fam) {
+                    out.push(fam);
+                }
+            }
+            out.sort();
+            out
+        }
+    };
+
+    let name = file.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into())
+    });
+    Ok(Scenario {
+        path: path.to_owned(),
+        name,
+        gateway,
+        backends,
+        models,
+        features,
+        checks,
+        secrets: cx.secrets,
+    })
+}
+
+fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> {
+    if source.trim().is_empty() {
+        return Err(
+            ScenarioError::whole_file(path, "the scenario file is empty").hint("start from scenarios/quickstart.yaml")
+        );
+    }
+    serde_saphyr::from_str::<ScenarioFile>(source).map_err(|e| {
+        let loc = e.location();
+        let pos = loc
+            .map(|l| Pos {
+                line: u32::try_from(l.line()).unwrap_or(0),
+                col: u32::try_from(l.column()).unwrap_or(0),
+            })
+            .unwrap_or_default();
+        let message = clean_yaml_message(&e.without_snippet().to_string());
+        let hint = yaml_hint(&message);
+        let err = ScenarioError::at(path, source, pos, message);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    })
+}
+
+/// Drops the position suffix the YAML library appends (we print our own).
+fn clean_yaml_message(raw: &str) -> String {
+    let first = raw.lines().next().unwrap_or(raw).trim();
+    let cut = first.find(" at line ").map_or(first, |i| &first[..i]);
+    cut.trim_end_matches('.').to_owned()
+}
+
+/// A hint for the common shape errors: misspelled keys get "did you mean".
+fn yaml_hint(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (got, tail) = rest.split_once('`')?;
+        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let list = expected.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+        return Some(match did_you_mean(got, expected.iter().copied()) {
+            Some(h) => format!("{h} (allowed here: {list})"),
+            None => format!("allowed here: {list}"),
+        });
+    }
+    if message.starts_with("missing field") {
+        return Some("see `gateprobe schema` or scenarios/quickstart.yaml for the format".into());
+    }
+    None
+}
+
+fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayConfig, ScenarioError> {
+    let g = &file.gateway;
+    let kind = match cx.one_of(&g.kind, "gateway.kind", "gateway kind", &["builtin", "aigw"])? {
+        "aigw" => GatewayKind::Aigw,
+        _ => GatewayKind::Builtin,
+    };
+    let url = g.url.as_ref().map(|u| cx.string(u, "gateway.url", None)).transpose()?;
+    if let (Some(u), Some(raw)) = (&url, &g.url)
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        return Err(cx
+            .err(raw.pos, "gateway.url", format!("`{u}` is not an http(s) URL"))
+            .hint("write the gateway's base URL, e.g. http://127.0.0.1:5052"));
+    }
+    let token = g
+        .auth
+        .token
+        .as_ref()
+        .map(|t| cx.string(t, "gateway.auth.token", Some("gateway token")))
+        .transpose()?;
+    let mut headers = Vec::new();
+    for (k, v) in &g.auth.headers.0 {
+        let field = format!("gateway.auth.headers.{}", k.value);
+        let is_secret = k.value.eq_ignore_ascii_case("authorization");
+        let value = cx.string(v, &field, is_secret.then_some(field.as_str()))?;
+        headers.push((k.value.clone(), value));
+    }
+    let timeout = match &g.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(t) => humantime::parse_duration(&t.value).map_err(|e| {
+            cx.err(t.pos, "gateway.timeout", format!("invalid duration `{}`: {e}", t.value))
+                .hint("write a duration such as `10s`, `1500ms` or `2m`")
+        })?,
+    };
+    let builtin_auth = match &g.builtin.auth {
+        None => BuiltinAuth::Enforce,
+        Some(a) => match cx.one_of(
+            a,
+            "gateway.builtin.auth",
+            "auth mode",
+            &["enforce", "bypass", "bypass_with_header"],
+        )? {
+            "bypass" => BuiltinAuth::Bypass,
+            "bypass_with_header" => BuiltinAuth::BypassWithHeader,
+            _ => BuiltinAuth::Enforce,
+        },
+    };
+    Ok(GatewayConfig {
+        kind,
+        url,
+        token,
+        headers,
+        timeout,
+        builtin_auth,
+    })
+}
+
+fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>, ScenarioError> {
+    let mut out = Vec::new();
+    for (name, b) in &file.backends.0 {
+        let field = format!("backends.{}", name.value);
+        if !valid_name(&name.value) {
+            return Err(cx
+                .err(
+                    name.pos,
+                    &field,
+                    format!("`{}` is not a valid backend name", name.value),
+                )
+                .hint("use letters, digits, `-` and `_`"));
+        }
+        match b.provider.value.as_str() {
+            "openai" => {}
+            "bedrock" | "azure" => {
+                return Err(cx
+                    .err(
+                        b.provider.pos,
+                        format!("{field}.provider"),
+                        format!("`{}` mock backends are not available in this version", b.provider.value),
+                    )
+                    .hint("use `openai` (vLLM-compatible)"));
+            }
+            _ => {
+                cx.one_of(
+                    &b.provider,
+                    &format!("{field}.provider"),
+                    "backend provider",
+                    &["openai"],
+                )?;
+            }
+        }
+        if b.models.is_empty() {
+            return Err(cx
+                .err(
+                    name.pos,
+                    format!("{field}.models"),
+                    "a backend must serve at least one model",
+                )
+                .hint("list the served model names, e.g. `models: [Mixtral-8x7B-Instruct-v0.1]`"));
+        }
+        let api_key = b
+            .api_key
+            .as_ref()
+            .map(|k| cx.string(k, &format!("{field}.api_key"), Some(&format!("{field}.api_key"))))
+            .transpose()?
+            .filter(|k| !k.is_empty());
+        out.push(BackendConfig {
+            name: name.value.clone(),
+            provider: BackendProvider::Openai,
+            models: b.models.iter().map(|m| m.value.clone()).collect(),
+            api_key,
+        });
+    }
+    Ok(out)
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+fn models(
+    cx: &mut Ctx<'_>,
+    file: &ScenarioFile,
+    backends: &[BackendConfig],
+) -> Result<Vec<ModelConfig>, ScenarioError> {
+    let mut out: Vec<ModelConfig> = Vec::new();
+    for (i, m) in file.self_hosted_models.iter().enumerate() {
+        let field = format!("self_hosted_models[{i}]");
+        if !valid_name(&m.name.value) || m.name.value == "disabled" {
+            return Err(cx
+                .err(
+                    m.name.pos,
+                    format!("{field}.name"),
+                    format!("`{}` is not a valid deployment name", m.name.value),
+                )
+                .hint("use letters, digits, `-`, `_` and `.`; `disabled` is reserved"));
+        }
+        if out.iter().any(|o| o.name == m.name.value) {
+            return Err(cx
+                .err(
+                    m.name.pos,
+                    format!("{field}.name"),
+                    format!("deployment name `{}` is used twice", m.name.value),
+                )
+                .hint("deployment names are unique, as in GitLab's admin area"));
+        }
+        let family = cx
+            .one_of(&m.family, &format!("{field}.family"), "model family", FAMILIES)?
+            .to_owned();
+        let identifier = Identifier::parse(&m.identifier.value).map_err(|e| {
+            let hint = match &e {
+                IdentifierError::UnknownProvider(p) => did_you_mean(p, Provider::ALL.map(|p| p.prefix()))
+                    .map(|h| format!("{h} (prefixes: custom_openai/, bedrock/, azure/)"))
+                    .unwrap_or_else(|| {
+                        "prefixes: custom_openai/<served name>, bedrock/<model id>, azure/<deployment>".into()
+                    }),
+                _ => {
+                    "write `custom_openai/<served model name>`, e.g. `custom_openai/Mixtral-8x7B-Instruct-v0.1`".into()
+                }
+            };
+            cx.err(
+                m.identifier.pos,
+                format!("{field}.identifier"),
+                format!("bad model identifier: {e}"),
+            )
+            .hint(hint)
+        })?;
+        if identifier.provider != Provider::CustomOpenai {
+            return Err(cx
+                .err(
+                    m.identifier.pos,
+                    format!("{field}.identifier"),
+                    format!(
+                        "`{}/` models are not supported by this version",
+                        identifier.provider.prefix()
+                    ),
+                )
+                .hint("use `custom_openai/<served model name>` with an `openai` backend"));
+        }
+        let endpoint = m
+            .endpoint
+            .as_ref()
+            .map(|e| cx.interpolate(e, &format!("{field}.endpoint"), true, None))
+            .transpose()?;
+        let Some(ep) = &endpoint else {
+            return Err(cx
+                .err(
+                    m.name.pos,
+                    format!("{field}.endpoint"),
+                    format!("model `{}` has no endpoint", m.name.value),
+                )
+                .hint("custom_openai models need `endpoint:`, e.g. `{{ backends.vllm.url }}/v1`"));
+        };
+        let mut backend = None;
+        if let Some(name) = ep.backend_refs().next() {
+            let raw = m.endpoint.as_ref().map(|e| e.pos).unwrap_or_default();
+            let Some(b) = backends.iter().position(|b| b.name == name) else {
+                let err = cx.err(raw, format!("{field}.endpoint"), format!("no backend named `{name}`"));
+                return Err(match did_you_mean(name, backends.iter().map(|b| b.name.as_str())) {
+                    Some(h) => err.hint(h),
+                    None => err.hint("declare it under `backends:`"),
+                });
+            };
+            if !backends[b].models.contains(&identifier.model) {
+                return Err(cx
+                    .err(
+                        m.identifier.pos,
+                        format!("{field}.identifier"),
+                        format!("backend `{name}` does not serve `{}`", identifier.model),
+                    )
+                    .hint(format!("it serves: {}", backends[b].models.join(", "))));
+            }
+            backend = Some(b);
+        }
+        let api_key = m
+            .api_key
+            .as_ref()
+            .map(|k| {
+                cx.string(
+                    k,
+                    &format!("{field}.api_key"),
+                    Some(&format!("{}.api_key", m.name.value)),
+                )
+            })
+            .transpose()?
+            .filter(|k| !k.is_empty());
+        out.push(ModelConfig {
+            name: m.name.value.clone(),
+            family,
+            endpoint,
+            api_key,
+            identifier,
+            backend,
+        });
+    }
+    Ok(out)
+}
+
+fn features(cx: &Ctx<'_>, file: &ScenarioFile, models: &[ModelConfig]) -> Result<Vec<FeatureSetting>, ScenarioError> {
+    let names: Vec<&str> = FEATURES.iter().map(|f| f.name).collect();
+    let mut explicit: Vec<(&'static feature::Feature, Target)> = Vec::new();
+    for (key, value) in &file.features.0 {
+        let field = format!("features.{}", key.value);
+        let name = cx.one_of(key, &field, "feature", &names)?;
+        let feat = feature::by_name(name).unwrap_or(&FEATURES[0]);
+        let target = if value.value == "disabled" {
+            Target::Disabled
+        } else if let Some(i) = models.iter().position(|m| m.name == value.value) {
+            if feat.endpoint == feature::Endpoint::CodeCompletions
+                && !feature::COMPLETION_FAMILIES.contains(&models[i].family.as_str())
+            {
+                return Err(cx
+                    .err(
+                        value.pos,
+                        &field,
+                        format!(
+                            "model `{}` (family `{}`) cannot serve code completions",
+                            value.value, models[i].family
+                        ),
+                    )
+                    .hint(format!(
+                        "code completions need one of: {}",
+                        feature::COMPLETION_FAMILIES.join(", ")
+                    )));
+            }
+            Target::Model(i)
+        } else {
+            let err = cx.err(
+                value.pos,
+                &field,
+                format!("no self-hosted model named `{}`", value.value),
+            );
+            let candidates = models.iter().map(|m| m.name.as_str()).chain(["disabled"]);
+            return Err(match did_you_mean(&value.value, candidates) {
+                Some(h) => err.hint(h),
+                None => err.hint(format!(
+                    "map it to one of the `self_hosted_models` names ({}) or `disabled`",
+                    models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+                )),
+            });
+        };
+        explicit.push((feat, target));
+    }
+    let chat = explicit
+        .iter()
+        .find(|(f, _)| f.name == feature::DUO_CHAT)
+        .map(|(_, t)| *t);
+    let mut out = Vec::new();
+    for feat in FEATURES {
+        let target = match explicit.iter().find(|(f, _)| f.name == feat.name) {
+            Some((_, t)) => Some(*t),
+            None if feat.chat_subfeature => match chat {
+                Some(Target::Model(i)) => Some(Target::Fallback(i)),
+                _ => None,
+            },
+            None => None,
+        };
+        if let Some(target) = target {
+            out.push(FeatureSetting { feature: feat, target });
+        }
+    }
+    Ok(out)
+}
