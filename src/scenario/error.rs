@@ -99,9 +99,9 @@ impl fmt::Display for ScenarioError {
             Some(p) => writeln!(f, "  --> {}:{}:{}", self.file.display(), p.line, p.col)?,
             None => writeln!(f, "  --> {}", self.file.display())?,
         }
+        let pad = " ".repeat(self.pos.filter(|_| self.source_line.is_some()).map_or(1, |p| p.line.to_string().len()));
         if let (Some(p), Some(line)) = (self.pos, &self.source_line) {
             let num = p.line.to_string();
-            let pad = " ".repeat(num.len());
             writeln!(f, "{pad} |")?;
             writeln!(f, "{num} | {line}")?;
             let lead: String = line
@@ -112,10 +112,10 @@ impl fmt::Display for ScenarioError {
             writeln!(f, "{pad} | {lead}{}", "^".repeat(self.width))?;
         }
         if let Some(field) = &self.field {
-            writeln!(f, "  = field: {field}")?;
+            writeln!(f, "{pad} = field: {field}")?;
         }
         if let Some(hint) = &self.hint {
-            writeln!(f, "  = help: {hint}")?;
+            writeln!(f, "{pad} = help: {hint}")?;
         }
         Ok(())
     }

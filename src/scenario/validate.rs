@@ -180,9 +180,13 @@ fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> 
                 col: u32::try_from(l.column()).unwrap_or(0),
             })
             .unwrap_or_default();
-        let message = clean_yaml_message(&e.without_snippet().to_string());
-        let hint = yaml_hint(&message);
-        let err = ScenarioError::at(path, source, pos, message);
+        let raw = e.without_snippet().to_string();
+        let message = clean_yaml_message(&raw);
+        let hint = yaml_hint(raw.lines().next().unwrap_or_default());
+        let mut err = ScenarioError::at(path, source, pos, message);
+        if let Some(f) = field_path_at(source, pos) {
+            err = err.field(f);
+        }
         match hint {
             Some(h) => err.hint(h),
             None => err,
@@ -194,6 +198,7 @@ fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> 
 fn clean_yaml_message(raw: &str) -> String {
     let first = raw.lines().next().unwrap_or(raw).trim();
     let cut = first.find(" at line ").map_or(first, |i| &first[..i]);
+    let cut = cut.split_once(", expected one of ").map_or(cut, |(m, _)| m);
     cut.trim_end_matches('.').to_owned()
 }
 
@@ -201,17 +206,107 @@ fn clean_yaml_message(raw: &str) -> String {
 fn yaml_hint(message: &str) -> Option<String> {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (got, tail) = rest.split_once('`')?;
-        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
-        let list = expected.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+        let list = tail.split_once("expected one of ").map(|(_, l)| l).unwrap_or("");
+        let list = list.split_once(" at line ").map_or(list, |(l, _)| l);
+        let expected: Vec<&str> = list.split(", ").map(|c| c.trim_matches('`')).filter(|c| !c.is_empty()).collect();
+        let allowed = expected.join(", ");
         return Some(match did_you_mean(got, expected.iter().copied()) {
-            Some(h) => format!("{h} (allowed here: {list})"),
-            None => format!("allowed here: {list}"),
+            Some(h) => format!("{h} (allowed here: {allowed})"),
+            None => format!("allowed here: {allowed}"),
         });
     }
     if message.starts_with("missing field") {
         return Some("see `gateprobe schema` or scenarios/quickstart.yaml for the format".into());
     }
+    if message.starts_with("unclosed")
+        || message.contains("while parsing")
+        || message.contains("did not find")
+        || message.contains("not allowed in this context")
+    {
+        return Some("check the brackets, quotes and indentation on this line and the lines before it".into());
+    }
     None
+}
+
+/// The dotted field path of the node at `pos`, read off the block structure of the
+/// source (YAML errors carry a position but no path).
+fn field_path_at(source: &str, pos: Pos) -> Option<String> {
+    let lines: Vec<&str> = source.lines().collect();
+    let line = lines.get(pos.line.checked_sub(1)? as usize)?;
+    let indent_of = |l: &str| l.len() - l.trim_start().len();
+    let key_of = |l: &str| -> Option<String> {
+        let t = l.trim_start().trim_start_matches("- ").trim_start();
+        let (k, _) = t.split_once(':')?;
+        let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
+        (!k.is_empty() && !k.contains(' ') && !k.starts_with(['{', '[', '#'])).then(|| k.to_owned())
+    };
+    // Index of the sequence item whose dash stands at `dash` on line `at`.
+    let item_index = |at: usize, dash: usize| -> usize {
+        let mut i = 0;
+        for l in lines[..at].iter().rev() {
+            if l.trim().is_empty() || l.trim_start().starts_with('#') {
+                continue;
+            }
+            let ind = indent_of(l);
+            if ind < dash {
+                break;
+            }
+            if ind == dash && l.trim_start().starts_with("- ") {
+                i += 1;
+            }
+        }
+        i
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let col = (pos.col as usize).saturating_sub(1);
+    let own = line.get(col..).unwrap_or("");
+    if let Some(k) = key_of(own).or_else(|| key_of(line.get(..col).unwrap_or(""))) {
+        parts.push(k);
+    }
+    let mut indent = col;
+    let at = pos.line as usize - 1;
+    if line.trim_start().starts_with("- ") && indent_of(line) < col {
+        let dash = indent_of(line);
+        parts.push(format!("[{}]", item_index(at, dash)));
+        indent = dash;
+    }
+    for (n, l) in lines[..at].iter().enumerate().rev() {
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let ind = indent_of(l);
+        if ind >= indent {
+            continue;
+        }
+        let t = l.trim_start();
+        if t.starts_with("- ") {
+            let inner = &t[2..];
+            if !inner.trim().is_empty() && indent > ind + 2 {
+                if let Some(k) = key_of(inner) {
+                    // `- key:` whose nested block holds the node.
+                    parts.push(k);
+                }
+            }
+            parts.push(format!("[{}]", item_index(n, ind)));
+        } else if let Some(k) = key_of(t) {
+            parts.push(k);
+        }
+        indent = ind;
+        if ind == 0 {
+            break;
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    for p in parts.iter().rev() {
+        if !out.is_empty() && !p.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(p);
+    }
+    Some(out)
 }
 
 fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayConfig, ScenarioError> {
@@ -517,4 +612,23 @@ fn features(cx: &Ctx<'_>, file: &ScenarioFile, models: &[ModelConfig]) -> Result
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_at(src: &str, line: u32, col: u32) -> Option<String> {
+        field_path_at(src, Pos { line, col })
+    }
+
+    #[test]
+    fn field_paths_follow_block_structure() {
+        let src = "gateway:\n  kind: builtin\n  auth:\n    tokn: x\nself_hosted_models:\n  - name: a\n    famly: b\n  - nme: c\n";
+        assert_eq!(path_at(src, 2, 3).as_deref(), Some("gateway.kind"));
+        assert_eq!(path_at(src, 4, 5).as_deref(), Some("gateway.auth.tokn"));
+        assert_eq!(path_at(src, 7, 5).as_deref(), Some("self_hosted_models[0].famly"));
+        assert_eq!(path_at(src, 8, 5).as_deref(), Some("self_hosted_models[1].nme"));
+        assert_eq!(path_at(src, 1, 1).as_deref(), Some("gateway"));
+    }
 }
