@@ -1,0 +1,167 @@
+//! The quickstart against the built-in gateway: it passes as shipped, and every named
+//! fault of the reference gateway makes the check for the rule it breaks fail.
+
+use std::path::Path;
+
+use gateprobe::gateway::Fault;
+use gateprobe::report::{RunReport, Status};
+use gateprobe::run::{self, RunOptions};
+use gateprobe::scenario::{self, Scenario};
+use tokio_util::sync::CancellationToken;
+
+fn quickstart() -> Scenario {
+    scenario::load_str(
+        Path::new("scenarios/quickstart.yaml"),
+        &std::fs::read_to_string("scenarios/quickstart.yaml").expect("quickstart"),
+        &|_| None,
+    )
+    .expect("quickstart is valid")
+}
+
+async fn run_with(s: &Scenario, faults: Vec<Fault>) -> RunReport {
+    run::run(
+        s,
+        &RunOptions {
+            gateway_url: None,
+            faults,
+        },
+        &CancellationToken::new(),
+    )
+    .await
+}
+
+fn ids(r: &RunReport, status: Status) -> Vec<&str> {
+    r.checks
+        .iter()
+        .filter(|c| c.status == status)
+        .map(|c| c.id.as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_passes_on_the_reference_gateway() {
+    let r = run_with(&quickstart(), vec![]).await;
+    assert_eq!(ids(&r, Status::Failed), Vec::<&str>::new());
+    assert_eq!(ids(&r, Status::Error), Vec::<&str>::new());
+    assert!(r.summary.passed >= 15, "only {} passed", r.summary.passed);
+    for family in ["routing", "endpoint", "auth", "feature_mapping", "streaming"] {
+        assert!(
+            r.checks
+                .iter()
+                .any(|c| c.family == family && c.status == Status::Passed),
+            "no {family} check passed"
+        );
+    }
+    // Evidence ties client requests to backend requests.
+    let routed = r
+        .checks
+        .iter()
+        .find(|c| c.id == "routing.mixtral-large.backend")
+        .expect("check");
+    assert_eq!(routed.evidence[0].backend[0].backend, "vllm-b");
+    assert_eq!(routed.evidence[0].backend[0].path, "/v1/chat/completions");
+}
+
+/// The check each fault must fail: the id of the rule it breaks.
+const EXPECTED: &[(&str, &[&str])] = &[
+    (
+        "append-v1",
+        &["endpoint.mixtral-chat.v1_path", "endpoint.mixtral-chat.missing_v1"],
+    ),
+    ("keep-trailing-slash", &["endpoint.mixtral-chat.trailing_slash"]),
+    (
+        "drop-api-key",
+        &["auth.mixtral-chat.key_forwarded", "auth.mixtral-large.key_forwarded"],
+    ),
+    ("send-foreign-key", &["auth.codegemma.no_foreign_key"]),
+    (
+        "wrong-model-name",
+        &["routing.mixtral-chat.model", "routing.codegemma.model"],
+    ),
+    ("ignore-identifier-prefix", &["routing.mixtral-chat.model"]),
+    ("route-empty-identifier", &["routing.empty_identifier"]),
+    ("accept-missing-auth", &["auth.client.missing_token"]),
+    ("accept-any-token", &["auth.client.wrong_token"]),
+    ("leak-api-key-in-error", &["auth.key_not_leaked"]),
+    ("reuse-first-endpoint", &["routing.mixtral-large.backend"]),
+    ("swallow-upstream-error", &["endpoint.mixtral-chat.missing_v1"]),
+    (
+        "prompts-ignore-model-metadata",
+        &["feature_mapping.duo_chat_fix_code.fallback"],
+    ),
+    ("broken-stream-framing", &["streaming.duo_chat"]),
+];
+
+/// Faults that must fail nothing but their own rule's checks.
+const PRECISE: &[(&str, &str)] = &[
+    ("keep-trailing-slash", "endpoint."),
+    ("send-foreign-key", "auth."),
+    ("route-empty-identifier", "routing.empty_identifier"),
+    ("accept-missing-auth", "auth.client.missing_token"),
+    ("accept-any-token", "auth.client.wrong_token"),
+    ("leak-api-key-in-error", "auth.key_not_leaked"),
+    ("swallow-upstream-error", "endpoint."),
+    ("broken-stream-framing", "streaming."),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_fails_the_check_of_the_rule_it_breaks() {
+    let s = quickstart();
+    for fault in Fault::ALL {
+        let (_, want) = EXPECTED
+            .iter()
+            .find(|(n, _)| *n == fault.name())
+            .unwrap_or_else(|| panic!("fault {} has no expectation in this test", fault.name()));
+        let r = run_with(&s, vec![fault]).await;
+        let failed = ids(&r, Status::Failed);
+        assert_eq!(
+            ids(&r, Status::Error),
+            Vec::<&str>::new(),
+            "{}: harness errors",
+            fault.name()
+        );
+        for id in *want {
+            assert!(
+                failed.contains(id),
+                "{}: {id} did not fail; failed: {failed:?}",
+                fault.name()
+            );
+        }
+        if let Some((_, prefix)) = PRECISE.iter().find(|(n, _)| *n == fault.name()) {
+            assert!(
+                failed.iter().all(|f| f.starts_with(prefix)),
+                "{}: unrelated failures {failed:?}",
+                fault.name()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_carry_expected_actual_and_evidence() {
+    let r = run_with(&quickstart(), vec![Fault::ReuseFirstEndpoint]).await;
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == "routing.mixtral-large.backend")
+        .expect("check");
+    assert_eq!(c.status, Status::Failed);
+    assert_eq!(c.expected, "received by backend `vllm-b` only");
+    assert!(c.actual.contains("vllm-a"), "{}", c.actual);
+    assert_eq!(c.evidence[0].backend[0].backend, "vllm-a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_report() {
+    let s = quickstart();
+    let r = run_with(&s, vec![Fault::LeakApiKeyInError]).await;
+    let json = serde_json::to_string(&r).expect("json");
+    assert!(!s.secrets.is_empty());
+    for (label, secret) in &s.secrets {
+        assert!(!json.contains(secret.as_str()), "secret {label} leaked into the report");
+    }
+    assert!(
+        json.contains("[redacted:"),
+        "redaction markers expected where keys were"
+    );
+}
