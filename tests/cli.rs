@@ -227,3 +227,20 @@ fn gateway_subcommand_serves_health() {
     assert!(resp.ends_with("{}"), "{resp}");
     assert!(Path::new(env!("CARGO_BIN_EXE_gateprobe")).exists());
 }
+
+#[test]
+fn a_closed_stdout_does_not_cost_the_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = gateprobe()
+        .args(["run", "scenarios/quickstart.yaml", "-v", "--builtin-fault", "append-v1", "--report-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"));
+    assert!(dir.path().join("gateprobe.json").exists());
+}

@@ -22,7 +22,7 @@ pub(super) fn dispatch(cmd: Command) -> u8 {
             } else {
                 scenario::json_schema()
             };
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            say(serde_json::to_string_pretty(&v).unwrap_or_default());
             exit::OK
         }
         Command::Gateway(a) => gateway_cmd(a),
@@ -122,18 +122,19 @@ fn run_cmd(a: RunArgs) -> u8 {
 
 /// Prints the console summary, writes the report files, and returns the exit code.
 fn emit(report: &RunReport, dir: &Path, verbose: bool) -> u8 {
-    print!("{}", console::render(report, verbose));
-    match report::write_all(report, dir) {
+    // Files first: a closed stdout (`| head`) must not cost the reports.
+    let written = report::write_all(report, dir);
+    say(console::render(report, verbose).trim_end());
+    match written {
         Ok(paths) => {
             let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-            println!("reports: {}", names.join(", "));
+            say(format_args!("reports: {}", names.join(", ")));
         }
         Err(e) => {
             eprintln!("error: cannot write reports to {}: {e}", dir.display());
             return exit::HARNESS;
         }
     }
-    let _ = std::io::stdout().flush();
     let s = report.summary;
     if s.failed > 0 {
         exit::CHECKS_FAILED
@@ -144,20 +145,27 @@ fn emit(report: &RunReport, dir: &Path, verbose: bool) -> u8 {
     }
 }
 
+/// Prints a line to stdout, ignoring a closed pipe (`gateprobe ... | head`).
+fn say(line: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
 fn validate_cmd(paths: &[PathBuf]) -> u8 {
     let mut code = exit::OK;
     for p in paths {
         match scenario::load(p) {
             Ok(s) => {
                 let plan = crate::plan::compile(&s);
-                println!(
+                say(format_args!(
                     "ok: {} ({} backends, {} models, {} features, {} checks planned)",
                     p.display(),
                     s.backends.len(),
                     s.models.len(),
                     s.features.len(),
                     plan.checks.len()
-                );
+                ));
             }
             Err(e) => {
                 eprint!("{e}");
@@ -177,7 +185,7 @@ fn warn_if_exposed(addr: std::net::SocketAddr) {
 fn gateway_cmd(a: GatewayArgs) -> u8 {
     if a.list_faults {
         for f in Fault::ALL {
-            println!("{:<30} {}", f.name(), f.breaks());
+            say(format_args!("{:<30} {}", f.name(), f.breaks()));
         }
         return exit::OK;
     }
@@ -202,8 +210,7 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         let server = host
             .serve(a.listen, router)
             .map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
-        println!("gateprobe reference gateway listening on {}", server.url());
-        let _ = std::io::stdout().flush();
+        say(format_args!("gateprobe reference gateway listening on {}", server.url()));
         let rt = runtime().ok_or("no runtime")?;
         rt.block_on(wait_for_signal());
         drop(server);
@@ -235,7 +242,7 @@ fn mock_cmd(path: &Path) -> u8 {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            println!("# {} {provider} {}", m.name, m.server.url());
+            say(format_args!("# {} {provider} {}", m.name, m.server.url()));
             let var: String = m
                 .name
                 .chars()
@@ -247,9 +254,8 @@ fn mock_cmd(path: &Path) -> u8 {
                     }
                 })
                 .collect();
-            println!("export GATEPROBE_BACKEND_{var}_URL={}", m.server.url());
+            say(format_args!("export GATEPROBE_BACKEND_{var}_URL={}", m.server.url()));
         }
-        let _ = std::io::stdout().flush();
         let rt = runtime().ok_or("no runtime")?;
         rt.block_on(wait_for_signal());
         drop(mocks);
