@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use gateprobe::mock::journal::Journal;
 use gateprobe::mock::openai::OpenAiMock;
+use gateprobe::scenario::{BackendConfig, BackendProvider};
 use gateprobe::server::{Server, ServerHost};
 use serde_json::{Value, json};
 
@@ -19,12 +20,15 @@ struct Fixture {
 fn start(key: Option<&str>) -> Fixture {
     let host = ServerHost::new(1).expect("host");
     let journal = Arc::new(Journal::new(Instant::now(), 100));
-    let mock = OpenAiMock::new(
-        "vllm",
-        vec!["Mixtral-8x7B".into()],
-        key.map(str::to_owned),
-        Arc::clone(&journal),
-    );
+    let cfg = BackendConfig {
+        name: "vllm".into(),
+        provider: BackendProvider::Openai,
+        models: vec!["Mixtral-8x7B".into()],
+        api_key: key.map(str::to_owned),
+        timing: Default::default(),
+        faults: vec![],
+    };
+    let mock = OpenAiMock::new(&cfg, Arc::clone(&journal));
     let server = host.serve(([127, 0, 0, 1], 0).into(), mock.router()).expect("serve");
     Fixture {
         _host: host,

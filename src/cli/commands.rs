@@ -210,7 +210,10 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         let server = host
             .serve(a.listen, router)
             .map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
-        say(format_args!("gateprobe reference gateway listening on {}", server.url()));
+        say(format_args!(
+            "gateprobe reference gateway listening on {}",
+            server.url()
+        ));
         let rt = runtime().ok_or("no runtime")?;
         rt.block_on(wait_for_signal());
         drop(server);

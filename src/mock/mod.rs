@@ -1,8 +1,10 @@
 //! Mock model backends: our own servers speaking the providers' wire formats, each
 //! recording what it received into a shared [`journal::Journal`].
 
+pub mod behavior;
 pub mod journal;
 pub mod openai;
+pub mod rng;
 
 use std::sync::Arc;
 
@@ -30,9 +32,7 @@ pub fn start_all(
         .iter()
         .map(|b| {
             let router = match b.provider {
-                BackendProvider::Openai => {
-                    openai::OpenAiMock::new(&b.name, b.models.clone(), b.api_key.clone(), Arc::clone(journal)).router()
-                }
+                BackendProvider::Openai => openai::OpenAiMock::new(b, Arc::clone(journal)).router(),
             };
             let server = host.serve(([127, 0, 0, 1], 0).into(), router)?;
             Ok(RunningMock {

@@ -1,19 +1,24 @@
 //! A vLLM-compatible OpenAI API mock: `/v1/models`, `/v1/chat/completions`,
 //! `/v1/completions` (plain and SSE streaming, with the usage chunk), `/health`, and
-//! vLLM's error bodies, byte for byte where gateways parse them.
+//! vLLM's error bodies, byte for byte where gateways parse them. Replies follow the
+//! backend's timing model and scripted faults.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::behavior::{Admission, Behavior, Codec, paced_body, reply_tokens};
 use super::journal::{Entry, Journal, MAX_BODY, find_correlation_id};
+use crate::scenario::BackendConfig;
+use crate::scenario::behavior::FaultAction;
 
 /// Largest request body the mock reads.
 const MAX_REQUEST: usize = 4 * 1024 * 1024;
@@ -25,17 +30,19 @@ pub struct OpenAiMock {
     models: Vec<String>,
     api_key: Option<String>,
     journal: Arc<Journal>,
+    behavior: Behavior,
     ids: AtomicU64,
 }
 
 impl OpenAiMock {
-    /// A mock called `name` serving `models`, requiring `api_key` if set.
-    pub fn new(name: &str, models: Vec<String>, api_key: Option<String>, journal: Arc<Journal>) -> Arc<Self> {
+    /// A mock for a scenario backend.
+    pub fn new(cfg: &BackendConfig, journal: Arc<Journal>) -> Arc<Self> {
         Arc::new(OpenAiMock {
-            name: name.to_owned(),
-            models,
-            api_key,
+            name: cfg.name.clone(),
+            models: cfg.models.clone(),
+            api_key: cfg.api_key.clone(),
             journal,
+            behavior: Behavior::new(cfg.timing.clone(), cfg.faults.clone()),
             ids: AtomicU64::new(1),
         })
     }
@@ -43,18 +50,6 @@ impl OpenAiMock {
     /// The axum router serving this mock.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new().fallback(handle).with_state(Arc::clone(self))
-    }
-
-    fn reply_tokens(&self, model: &str, max_tokens: Option<u64>) -> Vec<String> {
-        let text = format!(
-            "Mock reply from {} serving {model}: def add(a, b): return a + b",
-            self.name
-        );
-        let mut tokens: Vec<String> = text.split_inclusive(' ').map(str::to_owned).collect();
-        if let Some(max) = max_tokens.filter(|m| *m > 0) {
-            tokens.truncate(usize::try_from(max).unwrap_or(usize::MAX));
-        }
-        tokens
     }
 }
 
@@ -64,15 +59,7 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
     let bytes = to_bytes(body, MAX_REQUEST).await;
     let path = parts.uri.path().to_owned();
     let headers = &parts.headers;
-    let response = match &bytes {
-        Ok(b) => route(&mock, &parts.method, &path, headers, b),
-        Err(_) => error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body too large",
-            "BadRequestError",
-        ),
-    };
-    let body = bytes.unwrap_or_default();
+    let body = bytes.as_ref().map(Bytes::clone).unwrap_or_default();
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]).into_owned();
     let correlation_id = find_correlation_id(&text).map(str::to_owned).or_else(|| {
         headers
@@ -81,33 +68,40 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
             .and_then(find_correlation_id)
             .map(str::to_owned)
     });
-    mock.journal.record(
-        Entry {
-            seq: 0,
-            at: Default::default(),
-            backend: mock.name.clone(),
-            method: parts.method.to_string(),
-            path,
-            query: parts.uri.query().map(str::to_owned),
-            headers: headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: text,
-            correlation_id,
-            status: response.status().as_u16(),
-        },
-        received,
-    );
+    let mut entry = Entry {
+        seq: 0,
+        at: Duration::ZERO,
+        backend: mock.name.clone(),
+        method: parts.method.to_string(),
+        path,
+        query: parts.uri.query().map(str::to_owned),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: text,
+        correlation_id,
+        status: 0,
+    };
+    let response = match &bytes {
+        Ok(b) => route(&mock, &parts.method, &entry.path, headers, b).await,
+        Err(_) => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+            "BadRequestError",
+        ),
+    };
+    entry.status = response.status().as_u16();
+    mock.journal.record(entry, received);
     response
 }
 
-fn route(mock: &OpenAiMock, method: &Method, path: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn route(mock: &OpenAiMock, method: &Method, path: &str, headers: &HeaderMap, body: &[u8]) -> Response {
     if path == "/health" {
         return Response::new(Body::empty());
     }
@@ -126,8 +120,8 @@ fn route(mock: &OpenAiMock, method: &Method, path: &str, headers: &HeaderMap, bo
     }
     match (path, method) {
         ("/v1/models", &Method::GET) => models(mock),
-        ("/v1/chat/completions", &Method::POST) => completion(mock, body, Kind::Chat),
-        ("/v1/completions", &Method::POST) => completion(mock, body, Kind::Text),
+        ("/v1/chat/completions", &Method::POST) => completion(mock, body, Kind::Chat).await,
+        ("/v1/completions", &Method::POST) => completion(mock, body, Kind::Text).await,
         ("/v1/models" | "/v1/chat/completions" | "/v1/completions", _) => {
             detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         }
@@ -154,7 +148,7 @@ fn models(mock: &OpenAiMock) -> Response {
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
 }
 
-fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind) -> Response {
+async fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind) -> Response {
     let req: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) | Err(_) => {
@@ -199,98 +193,186 @@ fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind) -> Response {
         .get("max_tokens")
         .or_else(|| req.get("max_completion_tokens"))
         .and_then(Value::as_u64);
-    let tokens = mock.reply_tokens(model, max_tokens);
-    let finish = if max_tokens.is_some_and(|m| (m as usize) <= tokens.len()) {
+    let stream = req.get("stream").and_then(Value::as_bool) == Some(true);
+    let adm = mock.behavior.admit(model, max_tokens, prompt_len).await;
+    match &adm.fault {
+        Some(FaultAction::Error { status, retry_after }) => {
+            adm.wait_full().await;
+            return scripted_error(*status, *retry_after);
+        }
+        Some(FaultAction::Empty200) => {
+            adm.wait_full().await;
+            return Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::empty())
+                .unwrap_or_default();
+        }
+        _ => {}
+    }
+    let tokens = reply_tokens(&mock.name, model, adm.tokens());
+    let finish = if max_tokens.is_some_and(|m| m as usize <= tokens.len()) {
         "length"
     } else {
         "stop"
     };
-    let usage = json!({"prompt_tokens": prompt_len.div_ceil(4), "completion_tokens": tokens.len(),
-                       "total_tokens": prompt_len.div_ceil(4) + tokens.len()});
+    let prompt_tokens = prompt_len.div_ceil(4);
+    let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": tokens.len(),
+                       "total_tokens": prompt_tokens + tokens.len()});
     let n = mock.ids.fetch_add(1, Ordering::Relaxed);
-    let (id, object) = match kind {
-        Kind::Chat => (format!("chatcmpl-{n:016x}"), "chat.completion"),
-        Kind::Text => (format!("cmpl-{n:016x}"), "text_completion"),
+    let id = match kind {
+        Kind::Chat => format!("chatcmpl-{n:016x}"),
+        Kind::Text => format!("cmpl-{n:016x}"),
     };
-    let created = unix_now();
-    if req.get("stream").and_then(Value::as_bool) == Some(true) {
+    if stream && adm.fault != Some(FaultAction::NonSse) {
         let include_usage = req.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
-        return stream(
-            &id,
-            created,
-            model,
+        let codec = SseCodec {
+            id,
+            created: unix_now(),
+            model: model.to_owned(),
             kind,
-            &tokens,
             finish,
-            include_usage.then_some(usage),
-        );
+            usage: include_usage.then_some(usage),
+        };
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(paced_body(adm, tokens, codec))
+            .unwrap_or_default();
     }
     let text: String = tokens.concat();
+    let object = if kind == Kind::Chat {
+        "chat.completion"
+    } else {
+        "text_completion"
+    };
     let choice = match kind {
         Kind::Chat => json!({"index": 0, "message": {"role": "assistant", "content": text, "tool_calls": []},
                              "logprobs": null, "finish_reason": finish, "stop_reason": null}),
         Kind::Text => json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish, "stop_reason": null}),
     };
-    json_response(
-        StatusCode::OK,
-        &json!({"id": id, "object": object, "created": created, "model": model,
-                "choices": [choice], "usage": usage}),
-    )
+    let full = json!({"id": id, "object": object, "created": unix_now(), "model": model,
+                      "choices": [choice], "usage": usage})
+    .to_string();
+    whole_reply(adm, full).await
 }
 
-fn stream(
-    id: &str,
-    created: u64,
-    model: &str,
-    kind: Kind,
-    tokens: &[String],
-    finish: &str,
-    usage: Option<Value>,
-) -> Response {
-    let object = if kind == Kind::Chat {
-        "chat.completion.chunk"
-    } else {
-        "text_completion"
-    };
-    let usage_field = if usage.is_some() { Some(Value::Null) } else { None };
-    let chunk = |choice: Value| {
-        let mut c = json!({"id": id, "object": object, "created": created, "model": model, "choices": [choice]});
-        if let Some(u) = &usage_field {
-            c["usage"] = u.clone();
+/// A non-streaming reply under the admission's timing and fault.
+async fn whole_reply(adm: Admission, full: String) -> Response {
+    match adm.fault {
+        Some(FaultAction::Cut { .. }) => {
+            // Send half the body, then break the connection.
+            if adm.first_at > tokio::time::Instant::now() {
+                tokio::time::sleep_until(adm.first_at).await;
+            }
+            let half = Bytes::from(full[..full.len() / 2].to_owned());
+            let parts = futures_util::stream::unfold(Some(half), |state| async move {
+                match state {
+                    Some(b) => Some((Ok(b), None)),
+                    None => {
+                        // Let the half body reach the peer before the connection breaks.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Some((Err(std::io::Error::other("scripted cut")), None))
+                    }
+                }
+            });
+            return Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(parts.take(2)))
+                .unwrap_or_default();
         }
-        frame(&c)
-    };
-    let mut frames = Vec::with_capacity(tokens.len() + 4);
-    if kind == Kind::Chat {
-        frames.push(chunk(
-            json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}),
-        ));
+        Some(FaultAction::MalformedJson | FaultAction::MalformedSse | FaultAction::CorruptCrc) => {
+            adm.wait_full().await;
+            let broken = full[..full.len() / 2].to_owned();
+            return Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(broken))
+                .unwrap_or_default();
+        }
+        _ => {}
     }
-    for (i, t) in tokens.iter().enumerate() {
-        let fin = if i + 1 == tokens.len() {
-            Value::from(finish)
-        } else {
-            Value::Null
-        };
-        frames.push(match kind {
-            Kind::Chat => chunk(json!({"index": 0, "delta": {"content": t}, "logprobs": null, "finish_reason": fin})),
-            Kind::Text => chunk(json!({"index": 0, "text": t, "logprobs": null, "finish_reason": fin})),
-        });
-    }
-    if let Some(u) = usage {
-        frames.push(frame(
-            &json!({"id": id, "object": object, "created": created, "model": model, "choices": [], "usage": u}),
-        ));
-    }
-    frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    let body = Body::from_stream(futures_util::stream::iter(
-        frames.into_iter().map(Ok::<_, std::io::Error>),
-    ));
+    adm.wait_full().await;
+    drop(adm);
     Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(body)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(full))
         .unwrap_or_default()
+}
+
+/// OpenAI-style SSE framing as vLLM sends it.
+struct SseCodec {
+    id: String,
+    created: u64,
+    model: String,
+    kind: Kind,
+    finish: &'static str,
+    usage: Option<Value>,
+}
+
+impl SseCodec {
+    fn chunk(&self, choice: Value) -> Value {
+        let object = if self.kind == Kind::Chat {
+            "chat.completion.chunk"
+        } else {
+            "text_completion"
+        };
+        let mut c =
+            json!({"id": self.id, "object": object, "created": self.created, "model": self.model, "choices": [choice]});
+        if self.usage.is_some() {
+            c["usage"] = Value::Null;
+        }
+        c
+    }
+}
+
+impl Codec for SseCodec {
+    fn head(&mut self) -> Vec<Bytes> {
+        if self.kind == Kind::Chat {
+            let c = self.chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}));
+            return vec![frame(&c)];
+        }
+        Vec::new()
+    }
+
+    fn token(&mut self, text: &str, last: bool) -> Bytes {
+        let fin = if last { Value::from(self.finish) } else { Value::Null };
+        frame(&self.chunk(match self.kind {
+            Kind::Chat => json!({"index": 0, "delta": {"content": text}, "logprobs": null, "finish_reason": fin}),
+            Kind::Text => json!({"index": 0, "text": text, "logprobs": null, "finish_reason": fin}),
+        }))
+    }
+
+    fn tail(&mut self, _completion_tokens: usize) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        if let Some(u) = self.usage.take() {
+            let object = if self.kind == Kind::Chat {
+                "chat.completion.chunk"
+            } else {
+                "text_completion"
+            };
+            out.push(frame(
+                &json!({"id": self.id, "object": object, "created": self.created, "model": self.model,
+                                   "choices": [], "usage": u}),
+            ));
+        }
+        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        out
+    }
+
+    fn malformed_json(&mut self) -> Bytes {
+        Bytes::from(format!(
+            "data: {{\"id\": \"{}\", \"choices\": [{{\"delta\": \n\n",
+            self.id
+        ))
+    }
+
+    fn malformed_frame(&mut self) -> Bytes {
+        // The JSON without its `data: ` field name: a client reads an unknown field.
+        let mut s = self
+            .chunk(json!({"index": 0, "delta": {"content": "?"}, "finish_reason": null}))
+            .to_string();
+        s.push_str("\n\n");
+        Bytes::from(s)
+    }
 }
 
 fn frame(v: &Value) -> Bytes {
@@ -327,6 +409,33 @@ fn error(status: StatusCode, message: &str, kind: &str) -> Response {
         status,
         &json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}}),
     )
+}
+
+/// A scripted error with the body vLLM (or the proxy in front of it) sends.
+fn scripted_error(status: u16, retry_after: Option<Duration>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = match status {
+        401 => json_response(code, &json!({"error": "Unauthorized"})),
+        404 => detail(code, "Not Found"),
+        429 => error(
+            code,
+            "Too many requests: the server is overloaded, retry later.",
+            "RateLimitError",
+        ),
+        503 => error(
+            code,
+            "The server is not ready to serve requests.",
+            "ServiceUnavailableError",
+        ),
+        s if s >= 500 => error(code, "Internal server error.", "InternalServerError"),
+        _ => error(code, code.canonical_reason().unwrap_or("Error"), "BadRequestError"),
+    };
+    if let Some(d) = retry_after
+        && let Ok(v) = header::HeaderValue::from_str(&d.as_secs().max(1).to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// Compares secrets without an early exit on the first differing byte.

@@ -2,10 +2,12 @@
 //! `{{ backends.x.url }}` resolution ([`template`]) and semantic validation
 //! ([`validate`]) into a typed [`Scenario`].
 
+pub mod behavior;
 pub mod error;
 pub mod raw;
 pub mod template;
 mod validate;
+mod validate_mock;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -75,6 +77,10 @@ pub struct BackendConfig {
     pub models: Vec<String>,
     /// Required API key, if any.
     pub api_key: Option<String>,
+    /// Timing model.
+    pub timing: behavior::Timing,
+    /// Scripted faults, first match wins.
+    pub faults: Vec<behavior::FaultRule>,
 }
 
 /// A self-hosted model as registered in GitLab.

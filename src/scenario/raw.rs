@@ -179,6 +179,134 @@ pub struct BackendSpec {
     /// API key the backend requires (vLLM `--api-key`).
     #[serde(default)]
     pub api_key: Option<Located<String>>,
+    /// Timing model (default: instant replies).
+    #[serde(default)]
+    pub timing: Option<TimingSpec>,
+    /// Scripted faults, first matching rule wins.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+}
+
+/// A backend's timing model.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimingSpec {
+    /// Time to first token: a duration (`100ms`) or a distribution.
+    #[serde(default)]
+    pub ttft: Option<Located<DistSpec>>,
+    /// Inter-token latency: a duration or a distribution.
+    #[serde(default)]
+    pub itl: Option<Located<DistSpec>>,
+    /// Tokens per reply: a number, or `max_tokens` (the request's, default 16).
+    #[serde(default)]
+    pub tokens: Option<Located<TokensSpec>>,
+    /// Extra time to first token per prompt token, e.g. `0.05ms`.
+    #[serde(default)]
+    pub prefill_per_token: Option<Located<String>>,
+    /// Requests served at once; more wait in a queue.
+    #[serde(default)]
+    pub max_concurrency: Option<Located<usize>>,
+    /// Each running request beyond the first stretches token gaps by this fraction.
+    #[serde(default)]
+    pub slowdown: Option<Located<f64>>,
+    /// Seed for all sampling (default 0).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// A duration, or a distribution of durations.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DistSpec {
+    /// A fixed duration such as `20ms`.
+    Fixed(String),
+    /// `{dist: uniform, min, max}`, `{dist: normal, mean, stddev}`, `{dist: lognormal, median, sigma}`.
+    Shaped(DistMap),
+}
+
+/// A distribution's parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DistMap {
+    /// `fixed`, `uniform`, `normal` or `lognormal`.
+    pub dist: String,
+    /// Fixed value.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Uniform lower bound.
+    #[serde(default)]
+    pub min: Option<String>,
+    /// Uniform upper bound.
+    #[serde(default)]
+    pub max: Option<String>,
+    /// Normal mean.
+    #[serde(default)]
+    pub mean: Option<String>,
+    /// Normal standard deviation.
+    #[serde(default)]
+    pub stddev: Option<String>,
+    /// Log-normal median.
+    #[serde(default)]
+    pub median: Option<String>,
+    /// Log-normal shape (e.g. 0.25).
+    #[serde(default)]
+    pub sigma: Option<f64>,
+}
+
+/// A token count: a number or `max_tokens`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TokensSpec {
+    /// Always this many.
+    Count(u32),
+    /// `max_tokens`.
+    Word(String),
+}
+
+/// One scripted fault.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Which requests: `{first: N}`, `{every: N}`, `{percent: P}` or `{model: NAME}`; all when omitted.
+    #[serde(default)]
+    pub when: Option<Located<MatchSpec>>,
+    /// `error`, `slow_first_byte`, `stall`, `cut`, `malformed_json`, `malformed_sse`,
+    /// `corrupt_crc`, `empty_200` or `non_sse`.
+    #[serde(rename = "do")]
+    pub action: Located<String>,
+    /// HTTP status for `error` (401, 403, 404, 429, 500, 503, ...).
+    #[serde(default)]
+    pub status: Option<Located<u16>>,
+    /// `Retry-After` for `error` (429/503), e.g. `2s`.
+    #[serde(default)]
+    pub retry_after: Option<Located<String>>,
+    /// Tokens sent before `stall` or `cut`.
+    #[serde(default)]
+    pub after_tokens: Option<u32>,
+    /// How long for `stall` and `slow_first_byte`.
+    #[serde(default, rename = "for")]
+    pub duration: Option<Located<String>>,
+    /// Seed for `percent`.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// Which requests a fault applies to (exactly one key).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchSpec {
+    /// The first N requests.
+    #[serde(default)]
+    pub first: Option<u64>,
+    /// Every Nth request.
+    #[serde(default)]
+    pub every: Option<u64>,
+    /// A seeded percentage of requests.
+    #[serde(default)]
+    pub percent: Option<f64>,
+    /// Requests for this model.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// One self-hosted model, in the admin UI's words.

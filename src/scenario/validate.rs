@@ -18,7 +18,7 @@ use crate::identifier::{Identifier, IdentifierError, Provider};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Carries the file and source so every error can point into it.
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     path: &'a Path,
     source: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
@@ -26,7 +26,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+    pub(super) fn err(&self, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
         ScenarioError::at(self.path, self.source, pos, message).field(field)
     }
 
@@ -81,7 +81,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn one_of<'c>(
+    pub(super) fn one_of<'c>(
         &self,
         value: &Located<String>,
         field: &str,
@@ -417,11 +417,15 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
             .map(|k| cx.string(k, &format!("{field}.api_key"), Some(&format!("{field}.api_key"))))
             .transpose()?
             .filter(|k| !k.is_empty());
+        let timing = super::validate_mock::timing(cx, &field, b.timing.as_ref())?;
+        let faults = super::validate_mock::faults(cx, &field, &b.faults)?;
         out.push(BackendConfig {
             name: name.value.clone(),
             provider: BackendProvider::Openai,
             models: b.models.iter().map(|m| m.value.clone()).collect(),
             api_key,
+            timing,
+            faults,
         });
     }
     Ok(out)

@@ -1,0 +1,330 @@
+//! Executing a backend's behaviour: admission through the max-concurrency queue,
+//! sampling the timing model per request, picking the scripted fault, and pacing a
+//! streamed reply from absolute deadlines (`first token + sum of gaps`), never from
+//! accumulated sleeps.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use super::rng::Rng;
+use crate::scenario::behavior::{Dist, FaultAction, FaultRule, Timing, TokenCount};
+
+/// Longest reply a mock produces, whatever `max_tokens` says.
+const MAX_TOKENS: u64 = 8192;
+
+/// A backend's live behaviour.
+#[derive(Debug)]
+pub struct Behavior {
+    timing: Timing,
+    faults: Vec<FaultRule>,
+    counter: AtomicU64,
+    queue: Option<Arc<Semaphore>>,
+    active: Arc<AtomicUsize>,
+}
+
+/// One admitted request: its fault, its timing, and its place in the queue.
+#[derive(Debug)]
+pub struct Admission {
+    /// Index among this backend's model calls.
+    pub index: u64,
+    /// The scripted fault that applies, if any.
+    pub fault: Option<FaultAction>,
+    /// When the first token is due.
+    pub first_at: Instant,
+    /// Offsets of tokens 1.. from the first token.
+    pub offsets: Vec<Duration>,
+    _permit: Option<OwnedSemaphorePermit>,
+    _active: ActiveGuard,
+}
+
+#[derive(Debug)]
+struct ActiveGuard(Arc<AtomicUsize>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Behavior {
+    /// Behaviour from the scenario's data.
+    pub fn new(timing: Timing, faults: Vec<FaultRule>) -> Self {
+        let queue = timing.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
+        Behavior {
+            timing,
+            faults,
+            counter: AtomicU64::new(0),
+            queue,
+            active: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Requests being served right now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Admits a model call: waits for a queue slot, samples timing, picks a fault.
+    pub async fn admit(&self, model: &str, max_tokens: Option<u64>, prompt_bytes: usize) -> Admission {
+        let index = self.counter.fetch_add(1, Ordering::Relaxed);
+        let fault = self
+            .faults
+            .iter()
+            .find(|r| r.matches(index, model))
+            .map(|r| r.action.clone());
+        let permit = match &self.queue {
+            Some(q) => Arc::clone(q).acquire_owned().await.ok(),
+            None => None,
+        };
+        let running = self.active.fetch_add(1, Ordering::Relaxed) + 1;
+        let guard = ActiveGuard(Arc::clone(&self.active));
+        let now = Instant::now();
+        let t = &self.timing;
+        let mut rng = Rng::for_request(t.seed, index);
+        let n = match t.tokens {
+            TokenCount::Fixed(n) => u64::from(n),
+            TokenCount::FromMaxTokens { default } => max_tokens.unwrap_or(u64::from(default)),
+            TokenCount::UpTo(n) => max_tokens.map_or(u64::from(n), |m| m.min(u64::from(n))),
+        }
+        .clamp(1, MAX_TOKENS) as usize;
+        let prefill = t.prefill_per_token.mul_f64((prompt_bytes / 4) as f64);
+        let first_at = now + sample(&t.ttft, &mut rng) + prefill;
+        let stretch = 1.0 + t.slowdown * (running.saturating_sub(1)) as f64;
+        let mut offsets = Vec::with_capacity(n.saturating_sub(1));
+        let mut at = Duration::ZERO;
+        for _ in 1..n {
+            at += sample(&t.itl, &mut rng).mul_f64(stretch);
+            offsets.push(at);
+        }
+        Admission {
+            index,
+            fault,
+            first_at,
+            offsets,
+            _permit: permit,
+            _active: guard,
+        }
+    }
+}
+
+impl Admission {
+    /// Tokens in the reply.
+    pub fn tokens(&self) -> usize {
+        self.offsets.len() + 1
+    }
+
+    /// When the last token is due (what a non-streaming reply waits for).
+    pub fn last_at(&self) -> Instant {
+        self.first_at + self.offsets.last().copied().unwrap_or_default()
+    }
+
+    /// Waits as a non-streaming reply would: slow first byte, stall, then the last token.
+    pub async fn wait_full(&self) {
+        let mut extra = Duration::ZERO;
+        match self.fault {
+            Some(FaultAction::SlowFirstByte(d)) => extra = d,
+            Some(FaultAction::Stall { duration, .. }) => extra = duration,
+            _ => {}
+        }
+        pace_until(self.last_at() + extra).await;
+    }
+}
+
+/// Sleeps until `t`, without a trip through the timer when `t` has passed (instant
+/// replies are the conformance default and must not cost a timer tick per token).
+async fn pace_until(t: Instant) {
+    if t > Instant::now() {
+        tokio::time::sleep_until(t).await;
+    }
+}
+
+/// Draws one duration.
+pub fn sample(d: &Dist, rng: &mut Rng) -> Duration {
+    let secs = match *d {
+        Dist::Fixed(v) => return v,
+        Dist::Uniform { min, max } => min.as_secs_f64() + (max - min).as_secs_f64() * rng.unit(),
+        Dist::Normal { mean, stddev } => mean.as_secs_f64() + stddev.as_secs_f64() * rng.normal(),
+        Dist::LogNormal { median, sigma } => median.as_secs_f64() * (sigma * rng.normal()).exp(),
+    };
+    Duration::from_secs_f64(secs.clamp(0.0, 3600.0))
+}
+
+/// The reply text of a mock, split into `n` tokens (words, repeated as needed).
+pub fn reply_tokens(backend: &str, model: &str, n: usize) -> Vec<String> {
+    let text = format!("Mock reply from {backend} serving {model}: def add(a, b): return a + b");
+    let words: Vec<&str> = text.split_inclusive(' ').collect();
+    (0..n).map(|i| words[i % words.len()].to_owned()).collect()
+}
+
+/// A provider's stream framing.
+pub trait Codec: Send + 'static {
+    /// Frames before the first token (role chunk, filter results, `messageStart`).
+    fn head(&mut self) -> Vec<Bytes>;
+    /// One token; `last` when it is the final one.
+    fn token(&mut self, text: &str, last: bool) -> Bytes;
+    /// Frames after the last token (usage, `[DONE]`, `messageStop`).
+    fn tail(&mut self, completion_tokens: usize) -> Vec<Bytes>;
+    /// A frame whose JSON payload is broken.
+    fn malformed_json(&mut self) -> Bytes;
+    /// A frame whose framing is broken.
+    fn malformed_frame(&mut self) -> Bytes;
+    /// `frame` with its integrity check broken (event-stream CRC); others break framing.
+    fn corrupt(&mut self, _frame: Bytes) -> Bytes {
+        self.malformed_frame()
+    }
+}
+
+struct Paced<C> {
+    adm: Admission,
+    tokens: Vec<String>,
+    codec: C,
+    next: usize,
+    started: bool,
+    done: bool,
+    shift: Duration,
+    pending: VecDeque<Bytes>,
+}
+
+/// A streamed reply body paced by the admission's deadlines, with its stream fault.
+pub fn paced_body<C: Codec>(adm: Admission, tokens: Vec<String>, codec: C) -> Body {
+    let st = Paced {
+        adm,
+        tokens,
+        codec,
+        next: 0,
+        started: false,
+        done: false,
+        shift: Duration::ZERO,
+        pending: VecDeque::new(),
+    };
+    Body::from_stream(futures_util::stream::unfold(st, |mut st| async move {
+        let item = st.step().await?;
+        Some((item, st))
+    }))
+}
+
+impl<C: Codec> Paced<C> {
+    async fn step(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Some(Ok(b));
+            }
+            if self.done {
+                return None;
+            }
+            if !self.started {
+                self.started = true;
+                if let Some(FaultAction::SlowFirstByte(d)) = self.adm.fault {
+                    self.shift += d;
+                }
+                pace_until(self.adm.first_at + self.shift).await;
+                self.pending.extend(self.codec.head());
+            }
+            if self.next >= self.tokens.len() {
+                let n = self.tokens.len();
+                self.pending.extend(self.codec.tail(n));
+                self.done = true;
+                continue;
+            }
+            let k = self.next;
+            match self.adm.fault {
+                Some(FaultAction::Stall { after_tokens, duration }) if k == after_tokens as usize => {
+                    self.shift += duration;
+                }
+                Some(FaultAction::Cut { after_tokens }) if k == after_tokens as usize => {
+                    // An error ends the body without its terminating chunk: the peer sees
+                    // the connection close mid-stream. Give the server a moment to flush
+                    // what was sent so far, or an instant reply dies before its headers.
+                    self.done = true;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    return Some(Err(std::io::Error::other("scripted cut")));
+                }
+                _ => {}
+            }
+            let due = self.adm.first_at
+                + self.shift
+                + if k == 0 {
+                    Duration::ZERO
+                } else {
+                    self.adm.offsets[k - 1]
+                };
+            pace_until(due).await;
+            let last = k + 1 == self.tokens.len();
+            let frame = self.codec.token(&self.tokens[k], last);
+            let broken_at = self.tokens.len() / 2;
+            let frame = match self.adm.fault {
+                Some(FaultAction::MalformedJson) if k == broken_at => self.codec.malformed_json(),
+                Some(FaultAction::MalformedSse) if k == broken_at => self.codec.malformed_frame(),
+                Some(FaultAction::CorruptCrc) if k == broken_at => self.codec.corrupt(frame),
+                _ => frame,
+            };
+            self.pending.push_back(frame);
+            self.next += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::behavior::Match;
+
+    #[tokio::test]
+    async fn queue_and_sampling() {
+        let timing = Timing {
+            ttft: Dist::Fixed(Duration::from_millis(5)),
+            itl: Dist::Uniform {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(3),
+            },
+            tokens: TokenCount::FromMaxTokens { default: 4 },
+            max_concurrency: Some(1),
+            seed: 9,
+            ..Timing::default()
+        };
+        let b = Behavior::new(
+            timing,
+            vec![FaultRule {
+                when: Match::Every(2),
+                action: FaultAction::Empty200,
+                seed: 0,
+            }],
+        );
+        let a = b.admit("m", Some(10), 0).await;
+        assert_eq!(a.tokens(), 10);
+        assert!(a.offsets.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            a.offsets
+                .iter()
+                .zip(1u32..)
+                .all(|(o, k)| *o >= Duration::from_millis(k.into()) && *o <= Duration::from_millis(3 * u64::from(k)))
+        );
+        assert_eq!(a.fault, None);
+        assert_eq!(b.active(), 1);
+        // The queue holds the second request until the first is dropped.
+        let second = b.admit("m", None, 0);
+        tokio::pin!(second);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), &mut second)
+                .await
+                .is_err()
+        );
+        drop(a);
+        let s = second.await;
+        assert_eq!(s.fault, Some(FaultAction::Empty200));
+        assert_eq!(s.tokens(), 4);
+    }
+
+    #[test]
+    fn reply_tokens_repeat_words() {
+        let t = reply_tokens("b", "m", 40);
+        assert_eq!(t.len(), 40);
+        assert!(t.iter().all(|w| !w.is_empty()));
+    }
+}

@@ -1,0 +1,238 @@
+//! Validation of a backend's `timing:` and `faults:` blocks into [`behavior`] types.
+
+use std::time::Duration;
+
+use super::behavior::{Dist, FaultAction, FaultRule, Match, Timing, TokenCount};
+use super::error::ScenarioError;
+use super::raw::{DistSpec, FaultSpec, Located, Pos, TimingSpec, TokensSpec};
+use super::validate::Ctx;
+
+fn duration(cx: &Ctx<'_>, pos: Pos, field: &str, text: &str) -> Result<Duration, ScenarioError> {
+    humantime::parse_duration(text.trim())
+        .or_else(|_| parse_fractional_ms(text))
+        .map_err(|e| {
+            cx.err(pos, field, format!("invalid duration `{text}`: {e}"))
+                .hint("write a duration such as `20ms`, `0.05ms`, `1.5s`")
+        })
+}
+
+/// humantime has no fractions; `0.05ms` and `1.5s` are common in timing models.
+fn parse_fractional_ms(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((t, ""), |i| (&t[..i], &t[i..]));
+    let v: f64 = num.trim().parse().map_err(|_| "not a number".to_owned())?;
+    let scale = match unit.trim() {
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        other => return Err(format!("unknown unit `{other}`")),
+    };
+    if !(v.is_finite() && v >= 0.0) {
+        return Err("must be a non-negative number".into());
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+fn dist(cx: &Ctx<'_>, spec: &Located<DistSpec>, field: &str) -> Result<Dist, ScenarioError> {
+    let pos = spec.pos;
+    let need = |v: &Option<String>, name: &str| -> Result<Duration, ScenarioError> {
+        match v {
+            Some(t) => duration(cx, pos, field, t),
+            None => Err(cx.err(pos, field, format!("this distribution needs `{name}`"))),
+        }
+    };
+    match &spec.value {
+        DistSpec::Fixed(t) => Ok(Dist::Fixed(duration(cx, pos, field, t)?)),
+        DistSpec::Shaped(m) => match m.dist.as_str() {
+            "fixed" => Ok(Dist::Fixed(need(&m.value, "value")?)),
+            "uniform" => {
+                let (min, max) = (need(&m.min, "min")?, need(&m.max, "max")?);
+                if min > max {
+                    return Err(cx.err(pos, field, "uniform `min` is above `max`"));
+                }
+                Ok(Dist::Uniform { min, max })
+            }
+            "normal" => Ok(Dist::Normal {
+                mean: need(&m.mean, "mean")?,
+                stddev: need(&m.stddev, "stddev")?,
+            }),
+            "lognormal" => {
+                let sigma = m
+                    .sigma
+                    .ok_or_else(|| cx.err(pos, field, "this distribution needs `sigma`"))?;
+                if !(sigma.is_finite() && sigma >= 0.0) {
+                    return Err(cx.err(pos, field, "`sigma` must be a non-negative number"));
+                }
+                Ok(Dist::LogNormal {
+                    median: need(&m.median, "median")?,
+                    sigma,
+                })
+            }
+            other => Err(cx
+                .err(pos, field, format!("unknown distribution `{other}`"))
+                .hint("use `fixed`, `uniform` (min, max), `normal` (mean, stddev) or `lognormal` (median, sigma)")),
+        },
+    }
+}
+
+pub(super) fn timing(cx: &Ctx<'_>, field: &str, spec: Option<&TimingSpec>) -> Result<Timing, ScenarioError> {
+    let mut t = Timing::default();
+    let Some(s) = spec else { return Ok(t) };
+    let f = format!("{field}.timing");
+    if let Some(d) = &s.ttft {
+        t.ttft = dist(cx, d, &format!("{f}.ttft"))?;
+    }
+    if let Some(d) = &s.itl {
+        t.itl = dist(cx, d, &format!("{f}.itl"))?;
+    }
+    if let Some(tok) = &s.tokens {
+        t.tokens = match &tok.value {
+            TokensSpec::Count(n) => TokenCount::Fixed(*n),
+            TokensSpec::Word(w) if w == "max_tokens" => TokenCount::FromMaxTokens { default: 16 },
+            TokensSpec::Word(w) => {
+                return Err(cx
+                    .err(tok.pos, format!("{f}.tokens"), format!("`{w}` is not a token count"))
+                    .hint("write a number, or `max_tokens` to follow the request"));
+            }
+        };
+    }
+    if let Some(p) = &s.prefill_per_token {
+        t.prefill_per_token = duration(cx, p.pos, &format!("{f}.prefill_per_token"), &p.value)?;
+    }
+    if let Some(m) = &s.max_concurrency {
+        if m.value == 0 {
+            return Err(cx.err(
+                m.pos,
+                format!("{f}.max_concurrency"),
+                "max_concurrency must be at least 1",
+            ));
+        }
+        t.max_concurrency = Some(m.value);
+    }
+    if let Some(sl) = &s.slowdown {
+        if !(sl.value.is_finite() && sl.value >= 0.0) {
+            return Err(cx.err(
+                sl.pos,
+                format!("{f}.slowdown"),
+                "slowdown must be a non-negative fraction",
+            ));
+        }
+        t.slowdown = sl.value;
+    }
+    t.seed = s.seed.unwrap_or(0);
+    Ok(t)
+}
+
+pub(super) fn faults(cx: &Ctx<'_>, field: &str, specs: &[FaultSpec]) -> Result<Vec<FaultRule>, ScenarioError> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| fault(cx, &format!("{field}.faults[{i}]"), s))
+        .collect()
+}
+
+fn fault(cx: &Ctx<'_>, field: &str, s: &FaultSpec) -> Result<FaultRule, ScenarioError> {
+    let when = match &s.when {
+        None => Match::All,
+        Some(w) => {
+            let m = &w.value;
+            let set = [
+                m.first.is_some(),
+                m.every.is_some(),
+                m.percent.is_some(),
+                m.model.is_some(),
+            ];
+            if set.iter().filter(|b| **b).count() != 1 {
+                return Err(cx
+                    .err(
+                        w.pos,
+                        format!("{field}.when"),
+                        "`when` needs exactly one of first, every, percent, model",
+                    )
+                    .hint("e.g. `when: {every: 5}`; omit `when` to match every request"));
+            }
+            match (m.first, m.every, m.percent, &m.model) {
+                (Some(n), ..) => Match::First(n),
+                (_, Some(0), ..) => {
+                    return Err(cx.err(w.pos, format!("{field}.when.every"), "`every` must be at least 1"));
+                }
+                (_, Some(n), ..) => Match::Every(n),
+                (_, _, Some(p), _) if !(0.0..=100.0).contains(&p) => {
+                    return Err(cx.err(w.pos, format!("{field}.when.percent"), "`percent` is between 0 and 100"));
+                }
+                (_, _, Some(p), _) => Match::Percent(p),
+                (_, _, _, Some(model)) => Match::Model(model.clone()),
+                _ => Match::All,
+            }
+        }
+    };
+    let name = cx.one_of(&s.action, &format!("{field}.do"), "fault action", &FaultAction::NAMES)?;
+    let dur = |what: &str| -> Result<Duration, ScenarioError> {
+        match &s.duration {
+            Some(d) => duration(cx, d.pos, &format!("{field}.for"), &d.value),
+            None => Err(cx
+                .err(
+                    s.action.pos,
+                    format!("{field}.for"),
+                    format!("`{what}` needs `for:` (how long)"),
+                )
+                .hint("e.g. `for: 1s`")),
+        }
+    };
+    let action = match name {
+        "error" => {
+            let Some(st) = &s.status else {
+                return Err(cx
+                    .err(s.action.pos, format!("{field}.status"), "`error` needs `status:`")
+                    .hint("e.g. `status: 429` (401, 403, 404, 429, 500, 503 get the provider's real error body)"));
+            };
+            if !(400..=599).contains(&st.value) {
+                return Err(cx.err(st.pos, format!("{field}.status"), "an error status is 400 to 599"));
+            }
+            let retry_after = s
+                .retry_after
+                .as_ref()
+                .map(|r| duration(cx, r.pos, &format!("{field}.retry_after"), &r.value))
+                .transpose()?;
+            FaultAction::Error {
+                status: st.value,
+                retry_after,
+            }
+        }
+        "slow_first_byte" => FaultAction::SlowFirstByte(dur("slow_first_byte")?),
+        "stall" => FaultAction::Stall {
+            after_tokens: s.after_tokens.unwrap_or(1),
+            duration: dur("stall")?,
+        },
+        "cut" => FaultAction::Cut {
+            after_tokens: s.after_tokens.unwrap_or(1),
+        },
+        "malformed_json" => FaultAction::MalformedJson,
+        "malformed_sse" => FaultAction::MalformedSse,
+        "corrupt_crc" => FaultAction::CorruptCrc,
+        "empty_200" => FaultAction::Empty200,
+        _ => FaultAction::NonSse,
+    };
+    Ok(FaultRule {
+        when,
+        action,
+        seed: s.seed.unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_fractional_ms;
+    use std::time::Duration;
+
+    #[test]
+    fn fractional_durations() {
+        assert_eq!(parse_fractional_ms("0.5ms"), Ok(Duration::from_micros(500)));
+        assert_eq!(parse_fractional_ms("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_fractional_ms("-1ms").is_err());
+        assert!(parse_fractional_ms("3 parsecs").is_err());
+    }
+}
