@@ -61,6 +61,49 @@ pub enum Judge {
     FeatureDisabled,
     /// The reply stream is well-formed with non-empty content.
     Stream { endpoint: Endpoint },
+    /// `kind: direct`: a check of a model endpoint itself.
+    Vendor(VendorRule),
+}
+
+/// What a `vendor` check asserts about a model endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VendorRule {
+    /// The endpoint ends in `/v1` (what the AI gateway needs).
+    V1Suffix,
+    /// `GET {endpoint}/models` lists the identifier's model.
+    Models,
+    /// A non-streaming chat completion is well-formed.
+    Chat,
+    /// A streaming chat completion is well-formed SSE with usage and `[DONE]`.
+    Stream,
+    /// A wrong key gets 401 with a parseable error body.
+    WrongKey,
+    /// An unknown model gets 404 with a parseable error body.
+    UnknownModel,
+}
+
+/// A request straight to a model endpoint (`kind: direct`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DirectOp {
+    /// `GET {endpoint}/models`.
+    Models,
+    /// `GET {endpoint without /v1}/models`.
+    ModelsWithoutV1,
+    /// Chat completion with the model's key.
+    Chat { stream: bool },
+    /// Chat completion with a wrong key.
+    WrongKey,
+    /// Chat completion for a model that does not exist.
+    UnknownModel,
+}
+
+/// One direct request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DirectProbe {
+    /// Index of the self-hosted model.
+    pub model: usize,
+    /// What to send.
+    pub op: DirectOp,
 }
 
 /// A check to judge.
@@ -84,8 +127,11 @@ pub struct PlannedCheck {
 /// The compiled run.
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
-    /// Requests, in sending order.
+    /// Requests through the gateway, in sending order.
     pub probes: Vec<Probe>,
+    /// Requests straight to model endpoints (`kind: direct`); `Judge::Vendor` checks
+    /// index into these.
+    pub direct: Vec<DirectProbe>,
     /// Checks, in report order.
     pub checks: Vec<PlannedCheck>,
 }
@@ -133,6 +179,9 @@ fn generations() -> &'static Feature {
 /// Compiles the scenario. `raw_endpoint(i)` says whether model `i`'s endpoint is one
 /// of our mocks (only then can backend-side evidence be judged).
 pub fn compile(s: &Scenario) -> Plan {
+    if s.gateway.kind == GatewayKind::Direct {
+        return compile_direct(s);
+    }
     let mut plan = Plan::default();
     let wants = |f: CheckFamily| s.checks.contains(&f);
     let base = |model: usize, variant: Variant| Probe {
@@ -372,5 +421,78 @@ pub fn compile(s: &Scenario) -> Plan {
             (0..plan.probes.len()).collect(),
         );
     }
+    plan
+}
+
+/// `kind: direct`: the vendor checks of every model endpoint.
+fn compile_direct(s: &Scenario) -> Plan {
+    let mut plan = Plan::default();
+    if !s.checks.contains(&CheckFamily::Vendor) {
+        return plan;
+    }
+    let mut probe = |model: usize, op: DirectOp| {
+        let p = DirectProbe { model, op };
+        match plan.direct.iter().position(|q| *q == p) {
+            Some(i) => i,
+            None => {
+                plan.direct.push(p);
+                plan.direct.len() - 1
+            }
+        }
+    };
+    let mut checks = Vec::new();
+    for (i, m) in s.models.iter().enumerate() {
+        let mut add = |rule: VendorRule, text: &str, probes: Vec<usize>| {
+            let name = match rule {
+                VendorRule::V1Suffix => "v1_suffix",
+                VendorRule::Models => "models",
+                VendorRule::Chat => "chat",
+                VendorRule::Stream => "stream",
+                VendorRule::WrongKey => "wrong_key",
+                VendorRule::UnknownModel => "unknown_model",
+            };
+            checks.push(PlannedCheck {
+                id: format!("vendor.{}.{name}", m.name),
+                family: CheckFamily::Vendor,
+                rule: text.to_owned(),
+                judge: Judge::Vendor(rule),
+                probes,
+                skip: None,
+            });
+        };
+        add(
+            VendorRule::V1Suffix,
+            "the endpoint ends in /v1 (the gateway never adds it); without it the server answers 404",
+            vec![probe(i, DirectOp::ModelsWithoutV1)],
+        );
+        add(
+            VendorRule::Models,
+            "GET {endpoint}/models lists the identifier's model",
+            vec![probe(i, DirectOp::Models)],
+        );
+        add(
+            VendorRule::Chat,
+            "a chat completion is well-formed: object, choices[0].message.content, finish_reason, usage",
+            vec![probe(i, DirectOp::Chat { stream: false })],
+        );
+        add(
+            VendorRule::Stream,
+            "a streamed chat completion is exact SSE: data frames of JSON, role first, content, finish_reason, a usage chunk, [DONE]",
+            vec![probe(i, DirectOp::Chat { stream: true })],
+        );
+        if m.api_key.is_some() {
+            add(
+                VendorRule::WrongKey,
+                "a wrong API key gets 401 with a parseable error body",
+                vec![probe(i, DirectOp::WrongKey)],
+            );
+        }
+        add(
+            VendorRule::UnknownModel,
+            "an unknown model gets 404 with a parseable error body",
+            vec![probe(i, DirectOp::UnknownModel)],
+        );
+    }
+    plan.checks = checks;
     plan
 }

@@ -10,10 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapter::ModelFields;
 use crate::adapter::aigw::{AigwClient, FeatureRequest};
+use crate::adapter::openai::OpenAiClient;
+use crate::check::direct::DirectOutcome;
 use crate::check::{self, ProbeOutcome, profile};
 use crate::gateway::Fault;
 use crate::identifier::{normalize_endpoint, without_v1};
-use crate::plan::{self, Plan, Variant};
+use crate::plan::{self, DirectOp, Plan, Variant};
 use crate::redact::Redactor;
 use crate::report::{GatewayInfo, JournalInfo, RunReport, SCHEMA_VERSION, ScenarioInfo, Summary, Tool};
 use crate::scenario::{GatewayKind, Scenario};
@@ -85,20 +87,33 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
     let topology = match Topology::start(scenario, opts.gateway_url.as_deref(), &opts.faults) {
         Ok(t) => t,
         Err(e) => {
-            report.aborted = Some(e.to_string());
-            let outcomes = not_run(&plan, scenario);
-            finish(
-                &mut report,
+            return aborted(
+                report,
                 scenario,
                 &plan,
-                &outcomes,
-                Some("the local servers did not start"),
+                e.to_string(),
+                "the local servers did not start",
                 t0,
+                &redactor,
             );
-            return report.redacted(&redactor);
         }
     };
     report.gateway.url = Some(topology.gateway_url.clone());
+
+    let run_id = run_id();
+    if scenario.gateway.kind == GatewayKind::Direct {
+        report.gateway.kind = "direct".into();
+        report.gateway.url = opts.gateway_url.clone();
+        let (direct, stop_reason) = run_direct(scenario, &plan, &topology, opts, cancel, &run_id).await;
+        report.interrupted = cancel.is_cancelled();
+        report.journal = JournalInfo {
+            entries: topology.journal.next_seq(),
+            dropped: topology.journal.dropped(),
+        };
+        let outcomes = not_run(&plan, scenario);
+        finish(&mut report, scenario, &plan, (&outcomes, &direct), stop_reason, t0);
+        return report.redacted(&redactor);
+    }
 
     let client = match AigwClient::new(
         &topology.gateway_url,
@@ -108,21 +123,19 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
     ) {
         Ok(c) => c,
         Err(e) => {
-            report.aborted = Some(format!("cannot build the HTTP client: {e}"));
-            let outcomes = not_run(&plan, scenario);
-            finish(
-                &mut report,
+            let why = format!("cannot build the HTTP client: {e}");
+            return aborted(
+                report,
                 scenario,
                 &plan,
-                &outcomes,
-                Some("the HTTP client did not start"),
+                why,
+                "the HTTP client did not start",
                 t0,
+                &redactor,
             );
-            return report.redacted(&redactor);
         }
     };
 
-    let run_id = run_id();
     let mut outcomes = not_run(&plan, scenario);
     let mut silent = 0;
     let mut stop_reason = None;
@@ -191,9 +204,34 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
         entries: topology.journal.next_seq(),
         dropped: topology.journal.dropped(),
     };
-    finish(&mut report, scenario, &plan, &outcomes, stop_reason, t0);
+    let direct = vec![DirectOutcome::default(); plan.direct.len()];
+    finish(&mut report, scenario, &plan, (&outcomes, &direct), stop_reason, t0);
     drop(topology);
     report.redacted(&redactor)
+}
+
+/// The report of a run that could not start: every check an error saying why.
+fn aborted(
+    mut report: RunReport,
+    scenario: &Scenario,
+    plan: &Plan,
+    why: String,
+    not_run_reason: &str,
+    t0: Instant,
+    redactor: &Redactor,
+) -> RunReport {
+    report.aborted = Some(why);
+    let outcomes = not_run(plan, scenario);
+    let direct = vec![DirectOutcome::default(); plan.direct.len()];
+    finish(
+        &mut report,
+        scenario,
+        plan,
+        (&outcomes, &direct),
+        Some(not_run_reason),
+        t0,
+    );
+    report.redacted(redactor)
 }
 
 fn not_run(plan: &Plan, scenario: &Scenario) -> Vec<ProbeOutcome> {
@@ -218,7 +256,7 @@ fn finish(
     report: &mut RunReport,
     scenario: &Scenario,
     plan: &Plan,
-    outcomes: &[ProbeOutcome],
+    (outcomes, direct): (&[ProbeOutcome], &[DirectOutcome]),
     not_run: Option<&str>,
     t0: Instant,
 ) {
@@ -228,8 +266,62 @@ fn finish(
         outcomes,
         profile: &profile::AIGW,
         not_run,
+        plan_direct: &plan.direct,
+        direct,
     };
     report.checks = plan.checks.iter().map(|c| check::judge(c, &cx)).collect();
     report.summary = Summary::of(&report.checks);
     report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+}
+
+/// Sends the direct probes (`kind: direct`) straight to the model endpoints.
+async fn run_direct(
+    scenario: &Scenario,
+    plan: &Plan,
+    topology: &Topology,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+    run_id: &str,
+) -> (Vec<DirectOutcome>, Option<&'static str>) {
+    let mut outcomes = vec![DirectOutcome::default(); plan.direct.len()];
+    let client = match OpenAiClient::new(scenario.gateway.timeout) {
+        Ok(c) => c,
+        Err(_) => return (outcomes, Some("the HTTP client did not start")),
+    };
+    let mut silent = 0;
+    for (i, p) in plan.direct.iter().enumerate() {
+        if cancel.is_cancelled() {
+            return (outcomes, Some("the run was interrupted"));
+        }
+        if silent >= GIVE_UP_AFTER {
+            return (outcomes, Some("the endpoint stopped answering"));
+        }
+        let model = &scenario.models[p.model];
+        let endpoint = opts.gateway_url.clone().unwrap_or_else(|| topology.endpoint(model));
+        let base = normalize_endpoint(&endpoint).to_owned();
+        let key = model.api_key.as_deref();
+        // Direct probes count from 900000 so their ids never meet the gateway probes'.
+        let cid = format!("gp-{run_id}-{}", 900_000 + i);
+        let m = model.identifier.model.as_str();
+        let fut = async {
+            match p.op {
+                DirectOp::Models => client.models(&base, key, &cid).await,
+                DirectOp::ModelsWithoutV1 => client.models(&without_v1(&endpoint), key, &cid).await,
+                DirectOp::Chat { stream } => client.chat(&base, key, m, stream, &cid).await,
+                DirectOp::WrongKey => client.chat(&base, Some("gateprobe-wrong-key"), m, false, &cid).await,
+                DirectOp::UnknownModel => client.chat(&base, key, "gateprobe-no-such-model", false, &cid).await,
+            }
+        };
+        let result = tokio::select! {
+            r = fut => r,
+            () = cancel.cancelled() => return (outcomes, Some("the run was interrupted")),
+        };
+        silent = if result.is_err() { silent + 1 } else { 0 };
+        let o = &mut outcomes[i];
+        o.hits = topology.journal.for_correlation(&cid);
+        o.correlation_id = cid;
+        o.endpoint = endpoint;
+        o.result = Some(result);
+    }
+    (outcomes, None)
 }

@@ -48,9 +48,10 @@ impl Topology {
         let mocks = mock::start_all(&host, &scenario.backends, &journal)?;
         let external = gateway_url.map(str::to_owned).or_else(|| match scenario.gateway.kind {
             GatewayKind::Aigw => scenario.gateway.url.clone(),
-            GatewayKind::Builtin => None,
+            GatewayKind::Builtin | GatewayKind::Direct => None,
         });
         let (gateway, gateway_url) = match external {
+            _ if scenario.gateway.kind == GatewayKind::Direct => (None, String::new()),
             Some(u) => (None, u),
             None if scenario.gateway.kind == GatewayKind::Aigw => return Err(TopologyError::NoGatewayUrl),
             None => {

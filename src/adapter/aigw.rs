@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::{ClientAuth, EventSummary, MAX_REPLY, ModelFields, Reply, TransportError};
@@ -135,7 +134,7 @@ impl AigwClient {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let (bytes, truncated) = read_limited(resp).await?;
+        let (bytes, truncated) = super::read_body(resp, MAX_REPLY).await?;
         let body = String::from_utf8_lossy(&bytes).into_owned();
         let mut reply = Reply {
             status,
@@ -160,21 +159,6 @@ fn default_headers() -> [(&'static str, &'static str); 6] {
         ("X-Gitlab-Host-Name", "gitlab.example.test"),
         ("X-Gitlab-Version", "18.6.0"),
     ]
-}
-
-async fn read_limited(resp: reqwest::Response) -> Result<(Vec<u8>, bool), TransportError> {
-    let mut stream = resp.bytes_stream();
-    let mut buf = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| TransportError::from_reqwest(&e))?;
-        let room = MAX_REPLY - buf.len();
-        if chunk.len() > room {
-            buf.extend_from_slice(&chunk[..room]);
-            return Ok((buf, true));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok((buf, false))
 }
 
 /// Fills `content`, `events` and `error` from the raw reply.

@@ -3,6 +3,7 @@
 //! into one [`Reply`]. Adapters never judge: that is the checks' job.
 
 pub mod aigw;
+pub mod openai;
 
 use std::time::Duration;
 
@@ -106,4 +107,21 @@ impl TransportError {
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// Reads a body up to `limit` bytes; the flag says whether it was cut there.
+pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Result<(Vec<u8>, bool), TransportError> {
+    use futures_util::StreamExt;
+    let mut stream = resp.bytes_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| TransportError::from_reqwest(&e))?;
+        let room = limit - buf.len();
+        if chunk.len() > room {
+            buf.extend_from_slice(&chunk[..room]);
+            return Ok((buf, true));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((buf, false))
 }

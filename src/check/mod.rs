@@ -3,6 +3,7 @@
 //! A check that ran and found the gateway wrong is a failure; a check the harness
 //! could not complete is an error.
 
+pub mod direct;
 pub mod profile;
 
 use crate::adapter::{ModelFields, Reply, TransportError};
@@ -42,15 +43,19 @@ pub struct Ctx<'a> {
     pub profile: &'a Profile,
     /// Why unrun probes did not run (interrupt, gateway gone).
     pub not_run: Option<&'a str>,
+    /// The plan's direct probes (`kind: direct`).
+    pub plan_direct: &'a [crate::plan::DirectProbe],
+    /// Their outcomes, same order.
+    pub direct: &'a [direct::DirectOutcome],
 }
 
-type Verdict = (Status, String, String);
+pub(crate) type Verdict = (Status, String, String);
 
-fn pass(expected: impl Into<String>, actual: impl Into<String>) -> Verdict {
+pub(crate) fn pass(expected: impl Into<String>, actual: impl Into<String>) -> Verdict {
     (Status::Passed, expected.into(), actual.into())
 }
 
-fn fail(expected: impl Into<String>, actual: impl Into<String>) -> Verdict {
+pub(crate) fn fail(expected: impl Into<String>, actual: impl Into<String>) -> Verdict {
     (Status::Failed, expected.into(), actual.into())
 }
 
@@ -60,7 +65,9 @@ pub fn judge(check: &PlannedCheck, cx: &Ctx<'_>) -> CheckResult {
         Some(why) => (Status::Skipped, String::new(), why.clone()),
         None => verdict(check, cx),
     };
-    let evidence = if check.judge == Judge::KeyNotLeaked {
+    let evidence = if let Judge::Vendor(_) = check.judge {
+        check.probes.iter().map(|&p| direct::evidence(cx, p)).collect()
+    } else if check.judge == Judge::KeyNotLeaked {
         check
             .probes
             .iter()
@@ -85,6 +92,9 @@ pub fn judge(check: &PlannedCheck, cx: &Ctx<'_>) -> CheckResult {
 fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
     if check.judge == Judge::KeyNotLeaked {
         return key_not_leaked(check, cx);
+    }
+    if let (Judge::Vendor(rule), Some(&p)) = (&check.judge, check.probes.first()) {
+        return direct::verdict(*rule, p, cx);
     }
     let Some(&p) = check.probes.first() else {
         return (Status::Error, String::new(), "the check has no request to judge".into());
@@ -311,7 +321,7 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
         }
         Judge::FeatureDisabled => (Status::Skipped, String::new(), "not judged".into()),
         Judge::Stream { endpoint } => stream_verdict(*endpoint, reply),
-        Judge::KeyNotLeaked => unreachable_verdict(),
+        Judge::KeyNotLeaked | Judge::Vendor(_) => unreachable_verdict(),
     }
 }
 
@@ -440,7 +450,7 @@ fn describe(r: &Reply) -> String {
     }
 }
 
-fn trunc(s: &str, n: usize) -> String {
+pub(crate) fn trunc(s: &str, n: usize) -> String {
     let mut t: String = s.chars().take(n).collect();
     if t.len() < s.len() {
         t.push('…');
@@ -502,6 +512,22 @@ fn evidence(cx: &Ctx<'_>, p: usize) -> Evidence {
                 at_ms: h.at.as_secs_f64() * 1000.0,
             })
             .collect(),
+    }
+}
+
+impl From<&Entry> for BackendHit {
+    fn from(h: &Entry) -> Self {
+        BackendHit {
+            backend: h.backend.clone(),
+            method: h.method.clone(),
+            path: h.path.clone(),
+            model: h
+                .json()
+                .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned)),
+            authorization: h.header("authorization").map(str::to_owned),
+            status: h.status,
+            at_ms: h.at.as_secs_f64() * 1000.0,
+        }
     }
 }
 

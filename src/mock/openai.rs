@@ -280,7 +280,8 @@ async fn whole_reply(adm: Admission, full: String) -> Response {
                 .body(Body::from_stream(parts.take(2)))
                 .unwrap_or_default();
         }
-        Some(FaultAction::MalformedJson | FaultAction::MalformedSse | FaultAction::CorruptCrc) => {
+        // Framing faults (malformed SSE, corrupt CRC) only exist in streams.
+        Some(FaultAction::MalformedJson) => {
             adm.wait_full().await;
             let broken = full[..full.len() / 2].to_owned();
             return Response::builder()

@@ -26,6 +26,8 @@ pub enum GatewayKind {
     Builtin,
     /// A running GitLab AI gateway (or anything speaking its API).
     Aigw,
+    /// No gateway: the model endpoints themselves, checked as the gateway will use them.
+    Direct,
 }
 
 /// How the built-in gateway treats client authentication.
@@ -134,16 +136,19 @@ pub enum CheckFamily {
     FeatureMapping,
     /// Streamed replies are well-formed.
     Streaming,
+    /// A model endpoint itself (`kind: direct`): what the AI gateway relies on.
+    Vendor,
 }
 
 impl CheckFamily {
     /// All families, in report order.
-    pub const ALL: [CheckFamily; 5] = [
+    pub const ALL: [CheckFamily; 6] = [
         CheckFamily::Routing,
         CheckFamily::Endpoint,
         CheckFamily::Auth,
         CheckFamily::FeatureMapping,
         CheckFamily::Streaming,
+        CheckFamily::Vendor,
     ];
 
     /// The name used in scenarios and check ids.
@@ -154,6 +159,7 @@ impl CheckFamily {
             CheckFamily::Auth => "auth",
             CheckFamily::FeatureMapping => "feature_mapping",
             CheckFamily::Streaming => "streaming",
+            CheckFamily::Vendor => "vendor",
         }
     }
 }

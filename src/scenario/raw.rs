@@ -121,7 +121,7 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub features: OrderedMap<Located<String>>,
     /// Check families to run (`routing`, `endpoint`, `auth`, `feature_mapping`,
-    /// `streaming`); all that apply when omitted.
+    /// `streaming`, `vendor`); all that apply when omitted.
     #[serde(default)]
     pub checks: Option<Vec<Located<String>>>,
 }
@@ -130,7 +130,8 @@ pub struct ScenarioFile {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewaySpec {
-    /// `builtin` (the embedded reference gateway) or `aigw` (a running GitLab AI gateway at `url`).
+    /// `builtin` (the embedded reference gateway), `aigw` (a running GitLab AI gateway at `url`) or
+    /// `direct` (no gateway: validate the model endpoints themselves).
     pub kind: Located<String>,
     /// Base URL of a running gateway (`aigw`). `--gateway-url` overrides it.
     #[serde(default)]

@@ -33,7 +33,7 @@ pub struct TemplateError {
 pub struct Interpolated {
     /// The template with environment values filled in.
     pub template: Template,
-    /// Values that came from the environment (candidates for redaction).
+    /// Values that came from the environment (not from defaults).
     pub from_env: Vec<String>,
 }
 
@@ -113,7 +113,12 @@ pub fn interpolate(
                 });
             }
             let value = match (env(name), default) {
-                (Some(v), _) => v,
+                (Some(v), _) => {
+                    if !v.is_empty() {
+                        from_env.push(v.clone());
+                    }
+                    v
+                }
                 (None, Some(d)) => d.to_owned(),
                 (None, None) => {
                     return Err(TemplateError {
@@ -125,9 +130,6 @@ pub fn interpolate(
                     });
                 }
             };
-            if !value.is_empty() {
-                from_env.push(value.clone());
-            }
             lit.push_str(&value);
             i += 2 + end + 1;
         } else if let Some(body) = rest.strip_prefix("{{") {

@@ -47,17 +47,12 @@ impl Ctx<'_> {
                 None => err,
             }
         })?;
-        match secret {
-            Some(label) => {
-                if let Some(lit) = r.template.as_literal().filter(|s| !s.is_empty()) {
-                    self.secrets.push((label.to_owned(), lit));
-                }
-            }
-            None => {
-                for v in r.from_env {
-                    self.secrets.push((format!("{field} (from env)"), v));
-                }
-            }
+        // Only secret fields are redacted: an endpoint or model name read from the
+        // environment is configuration, and redacting it would blind the report.
+        if let Some(label) = secret
+            && let Some(lit) = r.template.as_literal().filter(|s| !s.is_empty())
+        {
+            self.secrets.push((label.to_owned(), lit));
         }
         Ok(r.template)
     }
@@ -314,8 +309,9 @@ fn field_path_at(source: &str, pos: Pos) -> Option<String> {
 
 fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayConfig, ScenarioError> {
     let g = &file.gateway;
-    let kind = match cx.one_of(&g.kind, "gateway.kind", "gateway kind", &["builtin", "aigw"])? {
+    let kind = match cx.one_of(&g.kind, "gateway.kind", "gateway kind", &["builtin", "aigw", "direct"])? {
         "aigw" => GatewayKind::Aigw,
+        "direct" => GatewayKind::Direct,
         _ => GatewayKind::Builtin,
     };
     let url = g.url.as_ref().map(|u| cx.string(u, "gateway.url", None)).transpose()?;
@@ -422,7 +418,12 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
         out.push(BackendConfig {
             name: name.value.clone(),
             provider: BackendProvider::Openai,
-            models: b.models.iter().map(|m| m.value.clone()).collect(),
+            models: b
+                .models
+                .iter()
+                .enumerate()
+                .map(|(i, m)| cx.string(m, &format!("{field}.models[{i}]"), None))
+                .collect::<Result<_, _>>()?,
             api_key,
             timing,
             faults,
@@ -466,7 +467,8 @@ fn models(
         let family = cx
             .one_of(&m.family, &format!("{field}.family"), "model family", FAMILIES)?
             .to_owned();
-        let identifier = Identifier::parse(&m.identifier.value).map_err(|e| {
+        let raw_identifier = cx.string(&m.identifier, &format!("{field}.identifier"), None)?;
+        let identifier = Identifier::parse(&raw_identifier).map_err(|e| {
             let hint = match &e {
                 IdentifierError::UnknownProvider(p) => did_you_mean(p, Provider::ALL.map(|p| p.prefix()))
                     .map(|h| format!("{h} (prefixes: custom_openai/, bedrock/, azure/)"))

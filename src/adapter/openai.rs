@@ -1,0 +1,127 @@
+//! The `direct` adapter: gateprobe talks straight to an OpenAI-compatible model
+//! endpoint (vLLM and friends) the way the AI gateway will: `GET {endpoint}/models`
+//! and `POST {endpoint}/chat/completions`, plain and streaming.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{MAX_REPLY, TransportError, read_body};
+
+/// A raw HTTP exchange, for the checks to judge.
+#[derive(Clone, Debug, Default)]
+pub struct Exchange {
+    /// Method and URL path, for evidence.
+    pub path: String,
+    /// Status.
+    pub status: u16,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// Body text (lossy, truncated to [`MAX_REPLY`]).
+    pub body: String,
+    /// Time to the end of the body.
+    pub elapsed: Duration,
+}
+
+/// A client of one OpenAI-compatible endpoint.
+#[derive(Clone, Debug)]
+pub struct OpenAiClient {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl OpenAiClient {
+    /// A client with a per-request timeout.
+    pub fn new(timeout: Duration) -> reqwest::Result<Self> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(OpenAiClient { client, timeout })
+    }
+
+    async fn send(&self, b: reqwest::RequestBuilder, key: Option<&str>) -> Result<Exchange, TransportError> {
+        let b = match key {
+            Some(k) => b.bearer_auth(k),
+            None => b,
+        };
+        let start = Instant::now();
+        let resp = b
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| TransportError::from_reqwest(&e))?;
+        let path = resp.url().path().to_owned();
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let (bytes, _) = read_body(resp, MAX_REPLY).await?;
+        Ok(Exchange {
+            path,
+            status,
+            content_type,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// `GET {base}/models`.
+    pub async fn models(
+        &self,
+        base: &str,
+        key: Option<&str>,
+        correlation_id: &str,
+    ) -> Result<Exchange, TransportError> {
+        self.send(
+            self.client
+                .get(format!("{base}/models"))
+                .header("X-Request-ID", correlation_id),
+            key,
+        )
+        .await
+    }
+
+    /// `POST {base}/chat/completions` with a prompt carrying `correlation_id`.
+    pub async fn chat(
+        &self,
+        base: &str,
+        key: Option<&str>,
+        model: &str,
+        stream: bool,
+        correlation_id: &str,
+    ) -> Result<Exchange, TransportError> {
+        let mut body = json!({
+            "model": model,
+            "messages": [{"role": "user", "content": format!("Write a Python function that adds two numbers. [{correlation_id}]")}],
+            "max_tokens": 32,
+            "temperature": 0,
+            "stream": stream,
+        });
+        if stream {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        let b = self
+            .client
+            .post(format!("{base}/chat/completions"))
+            .header("X-Request-ID", correlation_id)
+            .json(&body);
+        self.send(b, key).await
+    }
+}
+
+/// The `error` object of an OpenAI-style error body, or FastAPI's `detail`, when the
+/// body is one of those.
+pub fn error_message(body: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    match (v.get("error"), v.get("detail")) {
+        (Some(Value::String(s)), _) => Some(s.clone()),
+        (Some(e @ Value::Object(_)), _) => e.get("message").and_then(Value::as_str).map(str::to_owned),
+        (_, Some(Value::String(d))) => Some(d.clone()),
+        _ => v.get("message").and_then(Value::as_str).map(str::to_owned),
+    }
+}

@@ -1,0 +1,252 @@
+//! Judging a model endpoint itself (`kind: direct`): what the AI gateway relies on
+//! when it calls `{endpoint}/models` and `{endpoint}/chat/completions`.
+
+use serde_json::Value;
+
+use super::{Ctx, Verdict, fail, pass, trunc};
+use crate::adapter::TransportError;
+use crate::adapter::openai::{Exchange, error_message};
+use crate::identifier::has_v1_suffix;
+use crate::mock::journal::Entry;
+use crate::plan::{DirectProbe, VendorRule};
+use crate::report::{BackendHit, Evidence, RequestInfo, ResponseInfo, Status};
+use crate::sse;
+
+/// What happened to one direct request.
+#[derive(Clone, Debug, Default)]
+pub struct DirectOutcome {
+    /// Correlation id in the prompt (chat requests).
+    pub correlation_id: String,
+    /// The endpoint it was sent to.
+    pub endpoint: String,
+    /// The exchange; `None` when it never ran.
+    pub result: Option<Result<Exchange, TransportError>>,
+    /// What our mock received for it, when the endpoint is one.
+    pub hits: Vec<Entry>,
+}
+
+pub(super) fn verdict(rule: VendorRule, probe: usize, cx: &Ctx<'_>) -> Verdict {
+    let o = &cx.direct[probe];
+    let p = &cx.plan_direct[probe];
+    let model = &cx.scenario.models[p.model];
+    let x = match &o.result {
+        None => {
+            return (
+                Status::Error,
+                String::new(),
+                format!("not run: {}", cx.not_run.unwrap_or("the run stopped first")),
+            );
+        }
+        Some(Err(e)) => {
+            return (
+                Status::Error,
+                "a reply from the endpoint".into(),
+                format!("no reply ({e})"),
+            );
+        }
+        Some(Ok(x)) => x,
+    };
+    let want_model = &model.identifier.model;
+    match rule {
+        VendorRule::V1Suffix => {
+            let expected = "the configured endpoint ends in /v1".to_owned();
+            let without = format!("without /v1 the server answered {}", x.status);
+            if has_v1_suffix(&o.endpoint) {
+                pass(expected, format!("it does; {without}"))
+            } else {
+                fail(
+                    expected,
+                    format!(
+                        "`{}` does not end in /v1; the AI gateway would call {}/chat/completions",
+                        o.endpoint,
+                        o.endpoint.trim_end_matches('/')
+                    ),
+                )
+            }
+        }
+        VendorRule::Models => {
+            let expected = format!("200 JSON list whose data[].id includes `{want_model}`");
+            if x.status != 200 {
+                return fail(expected, status_line(x));
+            }
+            let Ok(v) = serde_json::from_str::<Value>(&x.body) else {
+                return fail(expected, "the body is not JSON");
+            };
+            let ids: Vec<&str> = v
+                .get("data")
+                .and_then(Value::as_array)
+                .map(|d| d.iter().filter_map(|m| m.get("id").and_then(Value::as_str)).collect())
+                .unwrap_or_default();
+            if ids.contains(&want_model.as_str()) {
+                pass(expected, format!("listed among {} model(s)", ids.len()))
+            } else {
+                fail(
+                    expected,
+                    format!(
+                        "models listed: {}",
+                        if ids.is_empty() { "none".into() } else { ids.join(", ") }
+                    ),
+                )
+            }
+        }
+        VendorRule::Chat => chat_verdict(x),
+        VendorRule::Stream => stream_verdict(x),
+        VendorRule::WrongKey => error_verdict(x, 401),
+        VendorRule::UnknownModel => error_verdict(x, 404),
+    }
+}
+
+fn status_line(x: &Exchange) -> String {
+    format!("{} {}", x.status, trunc(&x.body, 120))
+}
+
+fn chat_verdict(x: &Exchange) -> Verdict {
+    let expected = "200 chat.completion with content, finish_reason and usage".to_owned();
+    if x.status != 200 {
+        return fail(expected, status_line(x));
+    }
+    let Ok(v) = serde_json::from_str::<Value>(&x.body) else {
+        return fail(expected, format!("the body is not JSON: {}", trunc(&x.body, 80)));
+    };
+    let content = v
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let problems: Vec<&str> = [
+        (
+            v.get("object").and_then(Value::as_str) != Some("chat.completion"),
+            "object is not chat.completion",
+        ),
+        (content.is_empty(), "no content"),
+        (
+            v.pointer("/choices/0/finish_reason").and_then(Value::as_str).is_none(),
+            "no finish_reason",
+        ),
+        (
+            v.pointer("/usage/completion_tokens").and_then(Value::as_u64).is_none(),
+            "no usage",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(bad, what)| bad.then_some(what))
+    .collect();
+    if problems.is_empty() {
+        pass(expected, format!("{} characters of content", content.len()))
+    } else {
+        fail(expected, problems.join(", "))
+    }
+}
+
+fn stream_verdict(x: &Exchange) -> Verdict {
+    let expected =
+        "200 text/event-stream: JSON data frames, role, content, finish_reason, usage chunk, [DONE]".to_owned();
+    let ct = x.content_type.as_deref().unwrap_or("");
+    if x.status != 200 || !ct.starts_with("text/event-stream") {
+        return fail(expected, format!("{} {ct}", x.status));
+    }
+    let mut parser = sse::Parser::default();
+    let mut events = Vec::new();
+    parser.feed(x.body.as_bytes(), &mut events);
+    let anomalies = parser.finish();
+    if let Some(a) = anomalies.first() {
+        return fail(expected, format!("broken SSE framing: {a:?}"));
+    }
+    let mut problems = Vec::new();
+    if events.last().map(|e| e.data.as_str()) != Some("[DONE]") {
+        problems.push("no [DONE] at the end".to_owned());
+    }
+    let (mut role, mut content, mut finish, mut usage) = (false, String::new(), false, false);
+    for e in events.iter().filter(|e| e.data != "[DONE]") {
+        let Ok(v) = serde_json::from_str::<Value>(&e.data) else {
+            problems.push(format!("a data frame is not JSON: {}", trunc(&e.data, 60)));
+            break;
+        };
+        if v.get("error").is_some() {
+            problems.push(format!("an in-band error: {}", trunc(&e.data, 80)));
+        }
+        role |= v.pointer("/choices/0/delta/role").is_some();
+        content.push_str(
+            v.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        );
+        finish |= v.pointer("/choices/0/finish_reason").is_some_and(|f| !f.is_null());
+        usage |= v.pointer("/usage/completion_tokens").is_some();
+    }
+    for (ok, what) in [
+        (role, "no role delta"),
+        (!content.is_empty(), "no content"),
+        (finish, "no finish_reason"),
+        (usage, "no usage chunk"),
+    ] {
+        if !ok {
+            problems.push(what.to_owned());
+        }
+    }
+    if problems.is_empty() {
+        pass(
+            expected,
+            format!("{} events, {} characters of content", events.len(), content.len()),
+        )
+    } else {
+        fail(expected, problems.join(", "))
+    }
+}
+
+fn error_verdict(x: &Exchange, want: u16) -> Verdict {
+    let expected = format!("{want} with a JSON error body");
+    if x.status != want {
+        return fail(expected, status_line(x));
+    }
+    match error_message(&x.body) {
+        Some(m) => pass(expected, format!("{want}: {}", trunc(&m, 100))),
+        None => fail(
+            expected,
+            format!("{want} with an unparseable body: {}", trunc(&x.body, 80)),
+        ),
+    }
+}
+
+pub(super) fn evidence(cx: &Ctx<'_>, probe: usize) -> Evidence {
+    let o = &cx.direct[probe];
+    let p: &DirectProbe = &cx.plan_direct[probe];
+    let m = &cx.scenario.models[p.model];
+    let (response, transport_error) = match &o.result {
+        Some(Ok(x)) => (
+            Some(ResponseInfo {
+                status: x.status,
+                content_type: x.content_type.clone(),
+                content: String::new(),
+                body: trunc(&x.body, 500),
+                error: None,
+                elapsed_ms: x.elapsed.as_secs_f64() * 1000.0,
+            }),
+            None,
+        ),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (None, Some("not run".into())),
+    };
+    let path = match &o.result {
+        Some(Ok(x)) => x.path.clone(),
+        _ => String::new(),
+    };
+    Evidence {
+        correlation_id: o.correlation_id.clone(),
+        request: RequestInfo {
+            path,
+            feature: "direct".into(),
+            model: m.name.clone(),
+            endpoint: o.endpoint.clone(),
+            identifier: m.identifier.to_string(),
+            stream: matches!(p.op, crate::plan::DirectOp::Chat { stream: true }),
+            auth: if p.op == crate::plan::DirectOp::WrongKey {
+                "wrong_key".into()
+            } else {
+                "valid".into()
+            },
+        },
+        response,
+        transport_error,
+        backend: o.hits.iter().map(BackendHit::from).collect(),
+    }
+}

@@ -1,0 +1,119 @@
+//! `kind: direct` (vendor endpoint validation) against our own mocks: passes as
+//! shipped, and a mock with a fault script fails exactly the checks the fault breaks.
+
+use std::path::Path;
+
+use gateprobe::report::{RunReport, Status};
+use gateprobe::run::{self, RunOptions};
+use tokio_util::sync::CancellationToken;
+
+const BASE: &str = r#"
+gateway: {kind: direct, timeout: 5s}
+backends:
+  vllm:
+    provider: openai
+    models: [Mixtral-8x7B-Instruct-v0.1]
+    api_key: sk-direct-1
+FAULTS
+self_hosted_models:
+  - name: m
+    family: mixtral
+    endpoint: "ENDPOINT"
+    api_key: sk-direct-1
+    identifier: custom_openai/Mixtral-8x7B-Instruct-v0.1
+"#;
+
+async fn run_text(text: &str, gateway_url: Option<String>) -> RunReport {
+    let s = gateprobe::scenario::load_str(Path::new("direct.yaml"), text, &|_| None).expect("valid");
+    run::run(
+        &s,
+        &RunOptions {
+            gateway_url,
+            faults: vec![],
+        },
+        &CancellationToken::new(),
+    )
+    .await
+}
+
+fn scenario(faults: &str, endpoint: &str) -> String {
+    BASE.replace("FAULTS", faults).replace("ENDPOINT", endpoint)
+}
+
+fn failed(r: &RunReport) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Passed)
+        .map(|c| c.id.trim_start_matches("vendor.m.").to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_vendor_scenario_passes_on_the_mock() {
+    let path = Path::new("scenarios/vendor-endpoint.yaml");
+    let s =
+        gateprobe::scenario::load_str(path, &std::fs::read_to_string(path).expect("read"), &|_| None).expect("valid");
+    let r = run::run(&s, &RunOptions::default(), &CancellationToken::new()).await;
+    assert_eq!(r.summary.passed, 6, "{:#?}", r.checks);
+    assert_eq!(r.gateway.kind, "direct");
+    // Evidence ties the direct requests to what the mock received.
+    let chat = r.checks.iter().find(|c| c.id.ends_with(".chat")).expect("chat");
+    assert_eq!(chat.evidence[0].backend[0].path, "/v1/chat/completions");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_script_fails_exactly_its_checks() {
+    let cases: &[(&str, &[&str])] = &[
+        ("", &[]),
+        ("    faults: [{do: non_sse}]", &["stream"]),
+        ("    faults: [{do: malformed_sse}]", &["stream"]),
+        ("    faults: [{do: malformed_json}]", &["chat", "stream"]),
+        ("    faults: [{do: empty_200}]", &["chat", "stream"]),
+        ("    faults: [{do: error, status: 500}]", &["chat", "stream"]),
+        ("    faults: [{do: cut, after_tokens: 1}]", &["chat", "stream"]),
+    ];
+    for (faults, want) in cases {
+        let r = run_text(&scenario(faults, "{{ backends.vllm.url }}/v1"), None).await;
+        assert_eq!(failed(&r), want.to_vec(), "faults {faults:?}: {:#?}", r.checks);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_without_v1_fails_the_suffix_and_the_calls() {
+    let r = run_text(&scenario("", "{{ backends.vllm.url }}"), None).await;
+    assert_eq!(failed(&r), vec!["chat", "models", "stream", "v1_suffix", "wrong_key"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_ignores_keys_fails_wrong_key() {
+    let text = scenario("", "{{ backends.vllm.url }}/v1").replacen("    api_key: sk-direct-1\n", "", 1);
+    let r = run_text(&text, None).await;
+    assert_eq!(failed(&r), vec!["wrong_key"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_url_points_the_checks_at_another_endpoint() {
+    // A second, independent mock plays "the vendor's server".
+    let other = gateprobe::scenario::load_str(
+        Path::new("o.yaml"),
+        &scenario("", "{{ backends.vllm.url }}/v1"),
+        &|_| None,
+    )
+    .expect("valid");
+    let host = gateprobe::server::ServerHost::new(1).expect("host");
+    let journal = std::sync::Arc::new(gateprobe::mock::journal::Journal::new(std::time::Instant::now(), 100));
+    let mocks = gateprobe::mock::start_all(&host, &other.backends, &journal).expect("start");
+    let url = format!("{}/v1", mocks[0].server.url());
+    let r = run_text(
+        &scenario("    faults: [{do: error, status: 500}]", "{{ backends.vllm.url }}/v1"),
+        Some(url.clone()),
+    )
+    .await;
+    // The scenario's own (faulty) mock is not used: the healthy endpoint passes.
+    assert_eq!(failed(&r), Vec::<String>::new());
+    assert_eq!(r.gateway.url.as_deref(), Some(url.as_str()));
+    assert!(journal.next_seq() >= 6, "the requests went to the endpoint given");
+}
