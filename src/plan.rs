@@ -3,7 +3,7 @@
 
 use crate::adapter::ClientAuth;
 use crate::feature::{self, Endpoint, Feature};
-use crate::identifier::has_v1_suffix;
+use crate::identifier::{Provider, has_v1_suffix};
 use crate::scenario::{BuiltinAuth, CheckFamily, GatewayKind, Scenario, Target};
 
 /// How a probe bends the model's endpoint.
@@ -43,8 +43,11 @@ pub enum Judge {
     ModelName { model: usize },
     /// No upstream call, and an error to the client.
     EmptyIdentifier,
-    /// The backend sees `/v1/chat/completions` and the client gets content.
-    V1Path { model: usize },
+    /// The backend sees the provider's path under the endpoint (`/v1/chat/completions`,
+    /// `/openai/deployments/D/chat/completions`) and the client gets content.
+    UpstreamPath { model: usize },
+    /// Azure calls carry `api-version`.
+    ApiVersion { model: usize },
     /// Upstream sees `/chat/completions` (404) and the client gets the profile's error.
     MissingV1 { model: usize, endpoint: Endpoint },
     /// Rejected with the profile's 401 and no backend traffic.
@@ -219,27 +222,42 @@ pub fn compile(s: &Scenario) -> Plan {
             }
         }
         if wants(CheckFamily::Endpoint) && observed {
+            let azure = m.identifier.provider == Provider::Azure;
             let v1 = m
                 .endpoint
                 .as_ref()
                 .is_some_and(|e| has_v1_suffix(&e.render(|_| Some(String::new()))));
-            if v1 {
+            if v1 && !azure {
                 let p = plan.probe(base(i, Variant::AsConfigured));
                 plan.check(
                     CheckFamily::Endpoint,
                     format!("endpoint.{}.v1_path", m.name),
                     "an endpoint ending in /v1 is called at /v1/chat/completions, nothing added or removed",
-                    Judge::V1Path { model: i },
+                    Judge::UpstreamPath { model: i },
                     vec![p],
                 );
+            }
+            if v1 || azure {
                 let p = plan.probe(base(i, Variant::TrailingSlash));
                 plan.check(
                     CheckFamily::Endpoint,
                     format!("endpoint.{}.trailing_slash", m.name),
                     "a trailing slash on the endpoint does not double the slash",
-                    Judge::V1Path { model: i },
+                    Judge::UpstreamPath { model: i },
                     vec![p],
                 );
+            }
+            if azure {
+                let p = plan.probe(base(i, Variant::AsConfigured));
+                plan.check(
+                    CheckFamily::Endpoint,
+                    format!("endpoint.{}.api_version", m.name),
+                    "Azure deployments are called with an api-version (without one Azure answers 404)",
+                    Judge::ApiVersion { model: i },
+                    vec![p],
+                );
+            }
+            if v1 && !azure {
                 let p = plan.probe(base(i, Variant::WithoutV1));
                 plan.check(
                     CheckFamily::Endpoint,

@@ -149,8 +149,14 @@ fn planted_secrets_appear_nowhere() {
         ("GATEPROBE_GATEWAY_TOKEN", "tok-PLANTED-9f3b2c71d0"),
         ("GATEPROBE_VLLM_A_KEY", "sk-PLANTED-a-41e8d2b6"),
         ("GATEPROBE_VLLM_B_KEY", "sk-PLANTED-b-7c05aa93"),
+        ("GATEPROBE_AZURE_KEY", "az-PLANTED-5e1f09c2"),
     ];
-    for fault in [None, Some("leak-api-key-in-error"), Some("drop-api-key")] {
+    for fault in [
+        None,
+        Some("leak-api-key-in-error"),
+        Some("drop-api-key"),
+        Some("azure-bearer-instead-of-api-key"),
+    ] {
         let mut cmd = gateprobe();
         cmd.args(["run", "scenarios/quickstart.yaml", "-v", "--report-dir"])
             .arg(dir.path());

@@ -48,6 +48,11 @@ async fn quickstart_passes_on_the_reference_gateway() {
         assert!(
             r.checks
                 .iter()
+                .any(|c| c.id.starts_with(&format!("{family}.")) || c.family == family)
+        );
+        assert!(
+            r.checks
+                .iter()
                 .any(|c| c.family == family && c.status == Status::Passed),
             "no {family} check passed"
         );
@@ -60,6 +65,15 @@ async fn quickstart_passes_on_the_reference_gateway() {
         .expect("check");
     assert_eq!(routed.evidence[0].backend[0].backend, "vllm-b");
     assert_eq!(routed.evidence[0].backend[0].path, "/v1/chat/completions");
+    let azure = r
+        .checks
+        .iter()
+        .find(|c| c.id == "routing.gpt-azure.model")
+        .expect("azure check");
+    assert_eq!(
+        azure.evidence[0].backend[0].path,
+        "/openai/deployments/gpt-4o-duo/chat/completions"
+    );
 }
 
 /// The check each fault must fail: the id of the rule it breaks.
@@ -90,6 +104,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
         &["feature_mapping.duo_chat_fix_code.fallback"],
     ),
     ("broken-stream-framing", &["streaming.duo_chat"]),
+    ("azure-bearer-instead-of-api-key", &["auth.gpt-azure.key_forwarded"]),
+    ("azure-drop-api-version", &["endpoint.gpt-azure.api_version"]),
 ];
 
 /// Faults that must fail nothing but their own rule's checks.
@@ -102,6 +118,7 @@ const PRECISE: &[(&str, &str)] = &[
     ("leak-api-key-in-error", "auth.key_not_leaked"),
     ("swallow-upstream-error", "endpoint."),
     ("broken-stream-framing", "streaming."),
+    ("azure-bearer-instead-of-api-key", "auth.gpt-azure.key_forwarded"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

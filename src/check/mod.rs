@@ -8,11 +8,12 @@ pub mod profile;
 
 use crate::adapter::{ModelFields, Reply, TransportError};
 use crate::feature::Endpoint;
+use crate::identifier::Provider;
 use crate::identifier::normalize_endpoint;
 use crate::mock::journal::Entry;
 use crate::plan::{Judge, PlannedCheck, Probe};
 use crate::report::{BackendHit, CheckResult, Evidence, RequestInfo, ResponseInfo, Status};
-use crate::scenario::Scenario;
+use crate::scenario::{ModelConfig, Scenario};
 use profile::Profile;
 
 /// What happened to one probe.
@@ -131,9 +132,13 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
             }
         }
         Judge::ModelName { model } => {
-            let want = &s.models[*model].identifier.model;
-            let expected = format!("upstream model `{want}`");
-            match model_mismatch(o, want) {
+            let m = &s.models[*model];
+            let want = &m.identifier.model;
+            let expected = match m.identifier.provider {
+                Provider::Azure => format!("upstream deployment `{want}` in the path"),
+                _ => format!("upstream model `{want}`"),
+            };
+            match model_mismatch(o, m) {
                 Some(actual) => fail(expected, actual),
                 None => pass(expected, format!("upstream model `{want}`")),
             }
@@ -157,8 +162,35 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                 ),
             }
         }
-        Judge::V1Path { .. } => {
-            let want = upstream_path(&o.fields.endpoint);
+        Judge::ApiVersion { .. } => {
+            let expected = "an `api-version` query parameter on the Azure call".to_owned();
+            if o.hits.is_empty() {
+                return fail(
+                    expected,
+                    format!("no backend request; the client got {}", describe(reply)),
+                );
+            }
+            match o.hits.iter().find(|h| {
+                !h.query
+                    .as_deref()
+                    .unwrap_or("")
+                    .split('&')
+                    .any(|kv| kv.starts_with("api-version=") && kv.len() > 12)
+            }) {
+                Some(h) => fail(
+                    expected,
+                    format!(
+                        "the backend got {}{} (answered {})",
+                        h.path,
+                        h.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default(),
+                        h.status
+                    ),
+                ),
+                None => pass(expected, format!("?{}", o.hits[0].query.as_deref().unwrap_or_default())),
+            }
+        }
+        Judge::UpstreamPath { model } => {
+            let want = expected_path(&s.models[*model], &o.fields.endpoint);
             let expected = format!("backend request at {want} and content to the client");
             if o.hits.is_empty() {
                 return fail(
@@ -246,21 +278,36 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
             }
         }
         Judge::KeyForwarded { model } => {
-            let key = s.models[*model].api_key.as_deref().unwrap_or_default();
-            let want = format!("Bearer {key}");
-            let expected = "`Authorization: Bearer <the model's key>` at the backend".to_owned();
+            let m = &s.models[*model];
+            let key = m.api_key.as_deref().unwrap_or_default();
+            let (header_name, want, expected) = match m.identifier.provider {
+                Provider::Azure => (
+                    "api-key",
+                    key.to_owned(),
+                    "`api-key: <the model's key>` at the backend".to_owned(),
+                ),
+                _ => (
+                    "authorization",
+                    format!("Bearer {key}"),
+                    "`Authorization: Bearer <the model's key>` at the backend".to_owned(),
+                ),
+            };
             if o.hits.is_empty() {
                 return fail(
                     expected,
                     format!("no backend request; the client got {}", describe(reply)),
                 );
             }
-            match o.hits.iter().find(|h| h.header("authorization") != Some(want.as_str())) {
+            match o.hits.iter().find(|h| h.header(header_name) != Some(want.as_str())) {
                 Some(h) => fail(
                     expected,
                     format!(
-                        "the backend got Authorization {}",
-                        h.header("authorization").map_or("(none)".into(), |a| format!("`{a}`"))
+                        "the backend got {header_name} {}{}",
+                        h.header(header_name).map_or("(none)".into(), |a| format!("`{a}`")),
+                        h.header("authorization")
+                            .filter(|_| header_name != "authorization")
+                            .map(|a| format!(" and Authorization `{a}`"))
+                            .unwrap_or_default()
                     ),
                 ),
                 None => pass(expected, "the backend got the model's key"),
@@ -281,7 +328,11 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                 .chain(s.backends.iter().filter_map(|b| b.api_key.as_deref()))
                 .collect();
             for h in &o.hits {
-                let auth = h.header("authorization").unwrap_or_default();
+                let auth = format!(
+                    "{} {}",
+                    h.header("authorization").unwrap_or_default(),
+                    h.header("api-key").unwrap_or_default()
+                );
                 if keys.iter().any(|k| auth.contains(k)) {
                     return fail(expected, "the backend got a key configured for another model");
                 }
@@ -307,7 +358,7 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
             if let Some(h) = o.hits.iter().find(|h| h.backend != want) {
                 return fail(expected, format!("backend `{}` received it", h.backend));
             }
-            if let Some(actual) = model_mismatch(o, &m.identifier.model) {
+            if let Some(actual) = model_mismatch(o, m) {
                 return fail(expected, actual);
             }
             match (&reply.error, reply.content.is_empty()) {
@@ -406,9 +457,24 @@ fn leaked<'a>(cx: &'a Ctx<'_>, p: usize) -> Option<&'a str> {
         .map(|m| m.name.as_str())
 }
 
-fn model_mismatch(o: &ProbeOutcome, want: &str) -> Option<String> {
+fn model_mismatch(o: &ProbeOutcome, m: &ModelConfig) -> Option<String> {
+    let want = m.identifier.model.as_str();
     if o.hits.is_empty() {
         return Some("no upstream request".into());
+    }
+    if m.identifier.provider == Provider::Azure {
+        // Azure takes the deployment from the path; the body's `model` is ignored.
+        return o.hits.iter().find_map(|h| {
+            let dep = h
+                .path
+                .split_once("/openai/deployments/")
+                .and_then(|(_, r)| r.split('/').next());
+            match dep {
+                Some(d) if d == want => None,
+                Some(d) => Some(format!("upstream deployment `{d}` (answered {})", h.status)),
+                None => Some(format!("the upstream path {} names no deployment", h.path)),
+            }
+        });
     }
     o.hits.iter().find_map(|h| {
         let got = h
@@ -429,8 +495,20 @@ fn backend_name(s: &Scenario, model: usize) -> &str {
         .unwrap_or("?")
 }
 
-/// The path the backend should see for an endpoint: its path, one trailing slash
-/// removed, plus `/chat/completions`.
+/// The path the backend should see for a model called at `endpoint`.
+pub fn expected_path(m: &ModelConfig, endpoint: &str) -> String {
+    match m.identifier.provider {
+        Provider::Azure => {
+            let base = upstream_path(endpoint);
+            let base = base.trim_end_matches("/chat/completions");
+            format!("{base}/openai/deployments/{}/chat/completions", m.identifier.model)
+        }
+        _ => upstream_path(endpoint),
+    }
+}
+
+/// The path the backend should see for an OpenAI-compatible endpoint: its path, one
+/// trailing slash removed, plus `/chat/completions`.
 pub fn upstream_path(endpoint: &str) -> String {
     let e = normalize_endpoint(endpoint);
     let path = reqwest::Url::parse(e).map(|u| u.path().to_owned()).unwrap_or_default();

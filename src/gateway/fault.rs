@@ -34,11 +34,15 @@ pub enum Fault {
     PromptsIgnoreModelMetadata,
     /// Breaks the ndjson framing of chat streams.
     BrokenStreamFraming,
+    /// Sends the Azure key as `Authorization: Bearer` instead of `api-key`.
+    AzureBearerInsteadOfApiKey,
+    /// Calls Azure deployments without `api-version`.
+    AzureDropApiVersion,
 }
 
 impl Fault {
     /// Every fault, in `--list-faults` order.
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 16] = [
         Fault::AppendV1,
         Fault::KeepTrailingSlash,
         Fault::DropApiKey,
@@ -53,6 +57,8 @@ impl Fault {
         Fault::SwallowUpstreamError,
         Fault::PromptsIgnoreModelMetadata,
         Fault::BrokenStreamFraming,
+        Fault::AzureBearerInsteadOfApiKey,
+        Fault::AzureDropApiVersion,
     ];
 
     /// The name used on the command line.
@@ -72,6 +78,8 @@ impl Fault {
             Fault::SwallowUpstreamError => "swallow-upstream-error",
             Fault::PromptsIgnoreModelMetadata => "prompts-ignore-model-metadata",
             Fault::BrokenStreamFraming => "broken-stream-framing",
+            Fault::AzureBearerInsteadOfApiKey => "azure-bearer-instead-of-api-key",
+            Fault::AzureDropApiVersion => "azure-drop-api-version",
         }
     }
 
@@ -96,6 +104,8 @@ impl Fault {
                 "each feature goes to its mapped model: /v1/prompts/* sticks to the first model"
             }
             Fault::BrokenStreamFraming => "chat streams are well-formed ndjson: emits a truncated event line",
+            Fault::AzureBearerInsteadOfApiKey => "Azure keys go in the api-key header: sends Authorization: Bearer",
+            Fault::AzureDropApiVersion => "Azure calls carry api-version: leaves it out (Azure answers 404)",
         }
     }
 

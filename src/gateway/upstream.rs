@@ -33,13 +33,25 @@ pub struct ModelMeta {
 pub struct Upstream {
     /// Full URL of the chat completions endpoint.
     pub url: String,
-    /// Value of the Authorization bearer.
-    pub key: String,
+    /// The credential and the header it goes in.
+    pub auth: UpstreamAuth,
     /// Upstream `model`.
     pub model: String,
     /// The key as configured (for the leak fault's error text).
     pub configured_key: Option<String>,
 }
+
+/// How the upstream call authenticates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    /// `Authorization: Bearer <key>` (OpenAI-compatible servers).
+    Bearer(String),
+    /// `api-key: <key>` (Azure OpenAI).
+    ApiKey(String),
+}
+
+/// The Azure OpenAI API version the AI gateway sends.
+pub const AZURE_API_VERSION: &str = "2025-02-01-preview";
 
 /// Why no upstream call is made, or why it failed.
 #[derive(Debug)]
@@ -92,7 +104,7 @@ impl State {
             Err(_) if has(Fault::RouteEmptyIdentifier) => (String::new(), Provider::CustomOpenai),
             Err(e) => return Err(UpstreamError::BadIdentifier(e.to_string())),
         };
-        if provider != Provider::CustomOpenai {
+        if provider == Provider::Bedrock {
             return Err(UpstreamError::BadIdentifier(format!(
                 "`{}/` is not routed by the reference gateway in this version",
                 provider.prefix()
@@ -132,10 +144,31 @@ impl State {
         } else {
             base.to_owned()
         };
-        let bearer = if has(Fault::DropApiKey) { None } else { key.clone() };
+        let key = if has(Fault::DropApiKey) { None } else { key };
+        let (url, auth) = match provider {
+            Provider::Azure => {
+                let version = if has(Fault::AzureDropApiVersion) {
+                    String::new()
+                } else {
+                    format!("?api-version={AZURE_API_VERSION}")
+                };
+                let url = format!("{base}/openai/deployments/{model}/chat/completions{version}");
+                let key = key.unwrap_or_default();
+                let auth = if has(Fault::AzureBearerInsteadOfApiKey) {
+                    UpstreamAuth::Bearer(key)
+                } else {
+                    UpstreamAuth::ApiKey(key)
+                };
+                (url, auth)
+            }
+            _ => (
+                format!("{base}/chat/completions"),
+                UpstreamAuth::Bearer(key.unwrap_or_else(|| "dummy_key".into())),
+            ),
+        };
         Ok(Upstream {
-            url: format!("{base}/chat/completions"),
-            key: bearer.unwrap_or_else(|| "dummy_key".into()),
+            url,
+            auth,
             model,
             configured_key: meta.api_key.clone(),
         })
@@ -147,11 +180,15 @@ impl State {
         if stream {
             body["stream_options"] = json!({"include_usage": true});
         }
-        self.client
+        let b = self
+            .client
             .post(&up.url)
-            .bearer_auth(&up.key)
             .timeout(self.settings.upstream_timeout)
-            .json(&body)
+            .json(&body);
+        match &up.auth {
+            UpstreamAuth::Bearer(k) => b.bearer_auth(k),
+            UpstreamAuth::ApiKey(k) => b.header("api-key", k),
+        }
     }
 
     /// A non-streaming chat completion; returns the content and the usage object.

@@ -1,6 +1,7 @@
 //! Mock model backends: our own servers speaking the providers' wire formats, each
 //! recording what it received into a shared [`journal::Journal`].
 
+pub mod azure;
 pub mod behavior;
 pub mod journal;
 pub mod openai;
@@ -32,7 +33,9 @@ pub fn start_all(
         .iter()
         .map(|b| {
             let router = match b.provider {
-                BackendProvider::Openai => openai::OpenAiMock::new(b, Arc::clone(journal)).router(),
+                BackendProvider::Openai | BackendProvider::Azure => {
+                    openai::OpenAiMock::new(b, Arc::clone(journal)).router()
+                }
             };
             let server = host.serve(([127, 0, 0, 1], 0).into(), router)?;
             Ok(RunningMock {

@@ -17,18 +17,28 @@ use serde_json::{Value, json};
 
 use super::behavior::{Admission, Behavior, Codec, paced_body, reply_tokens};
 use super::journal::{Entry, Journal, MAX_BODY, find_correlation_id};
-use crate::scenario::BackendConfig;
 use crate::scenario::behavior::FaultAction;
+use crate::scenario::{BackendConfig, BackendProvider};
 
 /// Largest request body the mock reads.
 const MAX_REQUEST: usize = 4 * 1024 * 1024;
 
-/// Configuration and state of one OpenAI-compatible mock.
+/// Which server an OpenAI-style mock imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// vLLM's OpenAI-compatible server.
+    Vllm,
+    /// Azure OpenAI (deployments, `api-key`, `api-version`, content filter results).
+    Azure,
+}
+
+/// Configuration and state of one OpenAI-style mock.
 #[derive(Debug)]
 pub struct OpenAiMock {
-    name: String,
-    models: Vec<String>,
-    api_key: Option<String>,
+    pub(super) dialect: Dialect,
+    pub(super) name: String,
+    pub(super) models: Vec<String>,
+    pub(super) api_key: Option<String>,
     journal: Arc<Journal>,
     behavior: Behavior,
     ids: AtomicU64,
@@ -37,7 +47,12 @@ pub struct OpenAiMock {
 impl OpenAiMock {
     /// A mock for a scenario backend.
     pub fn new(cfg: &BackendConfig, journal: Arc<Journal>) -> Arc<Self> {
+        let dialect = match cfg.provider {
+            BackendProvider::Azure => Dialect::Azure,
+            _ => Dialect::Vllm,
+        };
         Arc::new(OpenAiMock {
+            dialect,
             name: cfg.name.clone(),
             models: cfg.models.clone(),
             api_key: cfg.api_key.clone(),
@@ -89,7 +104,12 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
         status: 0,
     };
     let response = match &bytes {
-        Ok(b) => route(&mock, &parts.method, &entry.path, headers, b).await,
+        Ok(b) => match mock.dialect {
+            Dialect::Vllm => route(&mock, &parts.method, &entry.path, headers, b).await,
+            Dialect::Azure => {
+                super::azure::route(&mock, &parts.method, &entry.path, entry.query.as_deref(), headers, b).await
+            }
+        },
         Err(_) => error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large",
@@ -120,8 +140,8 @@ async fn route(mock: &OpenAiMock, method: &Method, path: &str, headers: &HeaderM
     }
     match (path, method) {
         ("/v1/models", &Method::GET) => models(mock),
-        ("/v1/chat/completions", &Method::POST) => completion(mock, body, Kind::Chat).await,
-        ("/v1/completions", &Method::POST) => completion(mock, body, Kind::Text).await,
+        ("/v1/chat/completions", &Method::POST) => completion(mock, body, Kind::Chat, None).await,
+        ("/v1/completions", &Method::POST) => completion(mock, body, Kind::Text, None).await,
         ("/v1/models" | "/v1/chat/completions" | "/v1/completions", _) => {
             detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         }
@@ -129,8 +149,9 @@ async fn route(mock: &OpenAiMock, method: &Method, path: &str, headers: &HeaderM
     }
 }
 
+/// Chat or legacy text completion.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Chat,
     Text,
 }
@@ -148,7 +169,9 @@ fn models(mock: &OpenAiMock) -> Response {
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
 }
 
-async fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind) -> Response {
+/// Serves a completion. `deployment` (Azure) names the model instead of the body's
+/// `model`, which Azure ignores.
+pub(super) async fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind, deployment: Option<&str>) -> Response {
     let req: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) | Err(_) => {
@@ -159,9 +182,12 @@ async fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind) -> Response {
             );
         }
     };
-    let Some(model) = req.get("model").and_then(Value::as_str) else {
+    let Some(model) = deployment.or_else(|| req.get("model").and_then(Value::as_str)) else {
         return error(StatusCode::BAD_REQUEST, "Field required: model", "BadRequestError");
     };
+    if mock.dialect == Dialect::Azure && !mock.models.iter().any(|m| m == model) {
+        return super::azure::deployment_not_found();
+    }
     if !mock.models.iter().any(|m| m == model) {
         return error(
             StatusCode::NOT_FOUND,
@@ -198,7 +224,10 @@ async fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind) -> Response {
     match &adm.fault {
         Some(FaultAction::Error { status, retry_after }) => {
             adm.wait_full().await;
-            return scripted_error(*status, *retry_after);
+            return match mock.dialect {
+                Dialect::Vllm => scripted_error(*status, *retry_after),
+                Dialect::Azure => super::azure::scripted_error(*status, *retry_after),
+            };
         }
         Some(FaultAction::Empty200) => {
             adm.wait_full().await;
@@ -226,6 +255,7 @@ async fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind) -> Response {
     if stream && adm.fault != Some(FaultAction::NonSse) {
         let include_usage = req.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
         let codec = SseCodec {
+            dialect: mock.dialect,
             id,
             created: unix_now(),
             model: model.to_owned(),
@@ -250,10 +280,13 @@ async fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind) -> Response {
                              "logprobs": null, "finish_reason": finish, "stop_reason": null}),
         Kind::Text => json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish, "stop_reason": null}),
     };
-    let full = json!({"id": id, "object": object, "created": unix_now(), "model": model,
-                      "choices": [choice], "usage": usage})
-    .to_string();
-    whole_reply(adm, full).await
+    let mut full = json!({"id": id, "object": object, "created": unix_now(), "model": model,
+                      "choices": [choice], "usage": usage});
+    if mock.dialect == Dialect::Azure {
+        full["prompt_filter_results"] = super::azure::prompt_filter_results();
+        full["choices"][0]["content_filter_results"] = super::azure::content_filter_results();
+    }
+    whole_reply(adm, full.to_string()).await
 }
 
 /// A non-streaming reply under the admission's timing and fault.
@@ -301,6 +334,7 @@ async fn whole_reply(adm: Admission, full: String) -> Response {
 
 /// OpenAI-style SSE framing as vLLM sends it.
 struct SseCodec {
+    dialect: Dialect,
     id: String,
     created: u64,
     model: String,
@@ -327,11 +361,19 @@ impl SseCodec {
 
 impl Codec for SseCodec {
     fn head(&mut self) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        if self.dialect == Dialect::Azure {
+            // Azure's first chunk has no choices, only the prompt's filter results.
+            out.push(frame(
+                &json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                                   "prompt_filter_results": super::azure::prompt_filter_results()}),
+            ));
+        }
         if self.kind == Kind::Chat {
             let c = self.chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}));
-            return vec![frame(&c)];
+            out.push(frame(&c));
         }
-        Vec::new()
+        out
     }
 
     fn token(&mut self, text: &str, last: bool) -> Bytes {
@@ -384,14 +426,14 @@ fn frame(v: &Value) -> Bytes {
     Bytes::from(s)
 }
 
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
-fn json_response(status: StatusCode, v: &Value) -> Response {
+pub(super) fn json_response(status: StatusCode, v: &Value) -> Response {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")

@@ -66,6 +66,8 @@ pub struct GatewayConfig {
 pub enum BackendProvider {
     /// OpenAI-compatible, as vLLM serves it.
     Openai,
+    /// Azure OpenAI.
+    Azure,
 }
 
 /// A mock backend gateprobe starts.

@@ -378,26 +378,24 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
                 )
                 .hint("use letters, digits, `-` and `_`"));
         }
-        match b.provider.value.as_str() {
-            "openai" => {}
-            "bedrock" | "azure" => {
+        let provider = match cx.one_of(
+            &b.provider,
+            &format!("{field}.provider"),
+            "backend provider",
+            &["openai", "azure", "bedrock"],
+        )? {
+            "azure" => BackendProvider::Azure,
+            "bedrock" => {
                 return Err(cx
                     .err(
                         b.provider.pos,
                         format!("{field}.provider"),
-                        format!("`{}` mock backends are not available in this version", b.provider.value),
+                        "`bedrock` mock backends are not available in this version",
                     )
-                    .hint("use `openai` (vLLM-compatible)"));
+                    .hint("use `openai` (vLLM-compatible) or `azure`"));
             }
-            _ => {
-                cx.one_of(
-                    &b.provider,
-                    &format!("{field}.provider"),
-                    "backend provider",
-                    &["openai"],
-                )?;
-            }
-        }
+            _ => BackendProvider::Openai,
+        };
         if b.models.is_empty() {
             return Err(cx
                 .err(
@@ -417,7 +415,7 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
         let faults = super::validate_mock::faults(cx, &field, &b.faults)?;
         out.push(BackendConfig {
             name: name.value.clone(),
-            provider: BackendProvider::Openai,
+            provider,
             models: b
                 .models
                 .iter()
@@ -486,17 +484,14 @@ fn models(
             )
             .hint(hint)
         })?;
-        if identifier.provider != Provider::CustomOpenai {
+        if identifier.provider == Provider::Bedrock {
             return Err(cx
                 .err(
                     m.identifier.pos,
                     format!("{field}.identifier"),
-                    format!(
-                        "`{}/` models are not supported by this version",
-                        identifier.provider.prefix()
-                    ),
+                    "`bedrock/` models are not supported by this version",
                 )
-                .hint("use `custom_openai/<served model name>` with an `openai` backend"));
+                .hint("use `custom_openai/<served model name>` or `azure/<deployment>`"));
         }
         let endpoint = m
             .endpoint
@@ -522,6 +517,27 @@ fn models(
                     None => err.hint("declare it under `backends:`"),
                 });
             };
+            let want = match identifier.provider {
+                Provider::Azure => BackendProvider::Azure,
+                _ => BackendProvider::Openai,
+            };
+            if backends[b].provider != want {
+                let prov = if want == BackendProvider::Azure {
+                    "azure"
+                } else {
+                    "openai"
+                };
+                return Err(cx
+                    .err(
+                        raw,
+                        format!("{field}.endpoint"),
+                        format!(
+                            "`{}/` models need an `{prov}` backend, and `{name}` is not one",
+                            identifier.provider.prefix()
+                        ),
+                    )
+                    .hint(format!("point the endpoint at a backend with `provider: {prov}`")));
+            }
             if !backends[b].models.contains(&identifier.model) {
                 return Err(cx
                     .err(

@@ -1,0 +1,147 @@
+//! Azure OpenAI on top of the OpenAI-style core: deployment paths, the required
+//! `api-version`, `api-key` (or Bearer) auth, content-filter results, and Azure's
+//! error bodies (`{"error": {"code": "<string>", "message"}}`).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::openai::{Kind, OpenAiMock, completion, constant_time_eq, json_response};
+
+/// Routes an Azure OpenAI request.
+pub(super) async fn route(
+    mock: &OpenAiMock,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if path == "/health" {
+        return Response::new(Body::empty());
+    }
+    // The GA v1 surface takes the deployment from the body and needs no api-version.
+    let (deployment, kind) = if path == "/openai/v1/chat/completions" {
+        (None, Kind::Chat)
+    } else {
+        let Some(rest) = path.strip_prefix("/openai/deployments/") else {
+            return not_found();
+        };
+        let Some((dep, op)) = rest.split_once('/') else {
+            return not_found();
+        };
+        let kind = match op {
+            "chat/completions" => Kind::Chat,
+            "completions" => Kind::Text,
+            _ => return not_found(),
+        };
+        // Without api-version Azure answers a 404, not a 400.
+        let has_version = query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version=") && kv.len() > 12));
+        if !has_version {
+            return not_found();
+        }
+        (Some(dep), kind)
+    };
+    if method != Method::POST {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "405",
+            "The requested method is not allowed.",
+        );
+    }
+    if let Some(key) = &mock.api_key {
+        let api_key = headers.get("api-key").and_then(|v| v.to_str().ok());
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = api_key
+            .or(bearer)
+            .is_some_and(|got| constant_time_eq(got.as_bytes(), key.as_bytes()));
+        if !ok {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "401",
+                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.",
+            );
+        }
+    }
+    completion(mock, body, kind, deployment).await
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(status, &json!({"error": {"code": code, "message": message}}))
+}
+
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "404", "Resource not found")
+}
+
+/// A deployment that does not exist.
+pub(super) fn deployment_not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "DeploymentNotFound",
+        "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.",
+    )
+}
+
+/// A scripted error with Azure's body (and `Retry-After` for throttling).
+pub(super) fn scripted_error(status: u16, retry_after: Option<Duration>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let secs = retry_after.map_or(1, |d| d.as_secs().max(1));
+    let mut r = match status {
+        401 => error(
+            code,
+            "401",
+            "Access denied due to invalid subscription key or wrong API endpoint.",
+        ),
+        403 => error(
+            code,
+            "403",
+            "Public access is disabled. Please configure private endpoint.",
+        ),
+        404 => deployment_not_found(),
+        429 => error(
+            code,
+            "429",
+            &format!(
+                "Requests to the ChatCompletions_Create Operation under Azure OpenAI API have exceeded token rate limit of your current tier. Please retry after {secs} seconds."
+            ),
+        ),
+        503 => error(
+            code,
+            "ServiceUnavailable",
+            "The service is temporarily unable to process your request. Please try again later.",
+        ),
+        s if s >= 500 => error(
+            code,
+            "InternalServerError",
+            "The server had an error processing your request.",
+        ),
+        s => error(code, &s.to_string(), code.canonical_reason().unwrap_or("Error")),
+    };
+    if retry_after.is_some()
+        && let Ok(v) = header::HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+fn filtered() -> Value {
+    json!({"filtered": false, "severity": "safe"})
+}
+
+/// `content_filter_results` of a choice.
+pub(super) fn content_filter_results() -> Value {
+    json!({"hate": filtered(), "self_harm": filtered(), "sexual": filtered(), "violence": filtered()})
+}
+
+/// `prompt_filter_results` of a reply.
+pub(super) fn prompt_filter_results() -> Value {
+    json!([{"prompt_index": 0, "content_filter_results": content_filter_results()}])
+}
