@@ -2,7 +2,7 @@
 //! `api-version`, `api-key` (or Bearer) auth, content-filter results, and Azure's
 //! error bodies (`{"error": {"code": "<string>", "message"}}`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -14,11 +14,10 @@ use super::openai::{Kind, OpenAiMock, completion, constant_time_eq, json_respons
 /// Routes an Azure OpenAI request.
 pub(super) async fn route(
     mock: &OpenAiMock,
-    method: &Method,
-    path: &str,
-    query: Option<&str>,
+    (method, path, query): (&Method, &str, Option<&str>),
     headers: &HeaderMap,
     body: &[u8],
+    arrival: Instant,
 ) -> Response {
     if path == "/health" {
         return Response::new(Body::empty());
@@ -69,7 +68,7 @@ pub(super) async fn route(
             );
         }
     }
-    completion(mock, body, kind, deployment).await
+    completion(mock, body, kind, deployment, arrival).await
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

@@ -70,21 +70,36 @@ impl Behavior {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Admits a model call: waits for a queue slot, samples timing, picks a fault.
-    pub async fn admit(&self, model: &str, max_tokens: Option<u64>, prompt_bytes: usize) -> Admission {
+    /// Admits a model call that arrived at `arrival`: waits for a queue slot, samples
+    /// timing, picks a fault. Time to first token counts from the arrival, or from the
+    /// moment a queue slot freed up when the request had to wait for one.
+    pub async fn admit(
+        &self,
+        model: &str,
+        max_tokens: Option<u64>,
+        prompt_bytes: usize,
+        arrival: std::time::Instant,
+    ) -> Admission {
         let index = self.counter.fetch_add(1, Ordering::Relaxed);
         let fault = self
             .faults
             .iter()
             .find(|r| r.matches(index, model))
             .map(|r| r.action.clone());
+        let mut start = Instant::from_std(arrival);
         let permit = match &self.queue {
-            Some(q) => Arc::clone(q).acquire_owned().await.ok(),
+            Some(q) => match Arc::clone(q).try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    let p = Arc::clone(q).acquire_owned().await.ok();
+                    start = Instant::now();
+                    p
+                }
+            },
             None => None,
         };
         let running = self.active.fetch_add(1, Ordering::Relaxed) + 1;
         let guard = ActiveGuard(Arc::clone(&self.active));
-        let now = Instant::now();
         let t = &self.timing;
         let mut rng = Rng::for_request(t.seed, index);
         let n = match t.tokens {
@@ -94,7 +109,7 @@ impl Behavior {
         }
         .clamp(1, MAX_TOKENS) as usize;
         let prefill = t.prefill_per_token.mul_f64((prompt_bytes / 4) as f64);
-        let first_at = now + sample(&t.ttft, &mut rng) + prefill;
+        let first_at = start + sample(&t.ttft, &mut rng) + prefill;
         let stretch = 1.0 + t.slowdown * (running.saturating_sub(1)) as f64;
         let mut offsets = Vec::with_capacity(n.saturating_sub(1));
         let mut at = Duration::ZERO;
@@ -138,9 +153,16 @@ impl Admission {
 
 /// Sleeps until `t`, without a trip through the timer when `t` has passed (instant
 /// replies are the conformance default and must not cost a timer tick per token).
+///
+/// tokio's timer fires on the first millisecond tick at or after a deadline, so a
+/// sleep ends on average half a tick late. Aiming half a tick early centres the
+/// wake-ups on the deadline (jitter ±0.5 ms) instead of biasing every first token
+/// late; `benches/mock_timing.rs` measures the result.
 async fn pace_until(t: Instant) {
-    if t > Instant::now() {
-        tokio::time::sleep_until(t).await;
+    const HALF_TICK: Duration = Duration::from_micros(500);
+    let now = Instant::now();
+    if t > now + HALF_TICK {
+        tokio::time::sleep_until(t - HALF_TICK).await;
     }
 }
 
@@ -296,7 +318,7 @@ mod tests {
                 seed: 0,
             }],
         );
-        let a = b.admit("m", Some(10), 0).await;
+        let a = b.admit("m", Some(10), 0, std::time::Instant::now()).await;
         assert_eq!(a.tokens(), 10);
         assert!(a.offsets.windows(2).all(|w| w[0] < w[1]));
         assert!(
@@ -308,7 +330,7 @@ mod tests {
         assert_eq!(a.fault, None);
         assert_eq!(b.active(), 1);
         // The queue holds the second request until the first is dropped.
-        let second = b.admit("m", None, 0);
+        let second = b.admit("m", None, 0, std::time::Instant::now());
         tokio::pin!(second);
         assert!(
             tokio::time::timeout(Duration::from_millis(20), &mut second)

@@ -105,9 +105,9 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
     };
     let response = match &bytes {
         Ok(b) => match mock.dialect {
-            Dialect::Vllm => route(&mock, &parts.method, &entry.path, headers, b).await,
+            Dialect::Vllm => route(&mock, &parts.method, &entry.path, headers, b, received).await,
             Dialect::Azure => {
-                super::azure::route(&mock, &parts.method, &entry.path, entry.query.as_deref(), headers, b).await
+                super::azure::route(&mock, (&parts.method, &entry.path, entry.query.as_deref()), headers, b, received).await
             }
         },
         Err(_) => error(
@@ -121,7 +121,14 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
     response
 }
 
-async fn route(mock: &OpenAiMock, method: &Method, path: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn route(
+    mock: &OpenAiMock,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    arrival: Instant,
+) -> Response {
     if path == "/health" {
         return Response::new(Body::empty());
     }
@@ -140,8 +147,8 @@ async fn route(mock: &OpenAiMock, method: &Method, path: &str, headers: &HeaderM
     }
     match (path, method) {
         ("/v1/models", &Method::GET) => models(mock),
-        ("/v1/chat/completions", &Method::POST) => completion(mock, body, Kind::Chat, None).await,
-        ("/v1/completions", &Method::POST) => completion(mock, body, Kind::Text, None).await,
+        ("/v1/chat/completions", &Method::POST) => completion(mock, body, Kind::Chat, None, arrival).await,
+        ("/v1/completions", &Method::POST) => completion(mock, body, Kind::Text, None, arrival).await,
         ("/v1/models" | "/v1/chat/completions" | "/v1/completions", _) => {
             detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         }
@@ -171,7 +178,13 @@ fn models(mock: &OpenAiMock) -> Response {
 
 /// Serves a completion. `deployment` (Azure) names the model instead of the body's
 /// `model`, which Azure ignores.
-pub(super) async fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind, deployment: Option<&str>) -> Response {
+pub(super) async fn completion(
+    mock: &OpenAiMock,
+    body: &[u8],
+    kind: Kind,
+    deployment: Option<&str>,
+    arrival: Instant,
+) -> Response {
     let req: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) | Err(_) => {
@@ -220,7 +233,7 @@ pub(super) async fn completion(mock: &OpenAiMock, body: &[u8], kind: Kind, deplo
         .or_else(|| req.get("max_completion_tokens"))
         .and_then(Value::as_u64);
     let stream = req.get("stream").and_then(Value::as_bool) == Some(true);
-    let adm = mock.behavior.admit(model, max_tokens, prompt_len).await;
+    let adm = mock.behavior.admit(model, max_tokens, prompt_len, arrival).await;
     match &adm.fault {
         Some(FaultAction::Error { status, retry_after }) => {
             adm.wait_full().await;
