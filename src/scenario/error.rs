@@ -99,7 +99,11 @@ impl fmt::Display for ScenarioError {
             Some(p) => writeln!(f, "  --> {}:{}:{}", self.file.display(), p.line, p.col)?,
             None => writeln!(f, "  --> {}", self.file.display())?,
         }
-        let pad = " ".repeat(self.pos.filter(|_| self.source_line.is_some()).map_or(1, |p| p.line.to_string().len()));
+        let pad = " ".repeat(
+            self.pos
+                .filter(|_| self.source_line.is_some())
+                .map_or(1, |p| p.line.to_string().len()),
+        );
         if let (Some(p), Some(line)) = (self.pos, &self.source_line) {
             let num = p.line.to_string();
             writeln!(f, "{pad} |")?;

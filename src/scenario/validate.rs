@@ -208,7 +208,11 @@ fn yaml_hint(message: &str) -> Option<String> {
         let (got, tail) = rest.split_once('`')?;
         let list = tail.split_once("expected one of ").map(|(_, l)| l).unwrap_or("");
         let list = list.split_once(" at line ").map_or(list, |(l, _)| l);
-        let expected: Vec<&str> = list.split(", ").map(|c| c.trim_matches('`')).filter(|c| !c.is_empty()).collect();
+        let expected: Vec<&str> = list
+            .split(", ")
+            .map(|c| c.trim_matches('`'))
+            .filter(|c| !c.is_empty())
+            .collect();
         let allowed = expected.join(", ");
         return Some(match did_you_mean(got, expected.iter().copied()) {
             Some(h) => format!("{h} (allowed here: {allowed})"),
