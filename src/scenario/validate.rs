@@ -283,13 +283,12 @@ fn field_path_at(source: &str, pos: Pos) -> Option<String> {
             continue;
         }
         let t = l.trim_start();
-        if t.starts_with("- ") {
-            let inner = &t[2..];
-            if !inner.trim().is_empty() && indent > ind + 2 {
-                if let Some(k) = key_of(inner) {
-                    // `- key:` whose nested block holds the node.
-                    parts.push(k);
-                }
+        if let Some(inner) = t.strip_prefix("- ") {
+            // `- key:` whose nested block holds the node.
+            if indent > ind + 2
+                && let Some(k) = key_of(inner)
+            {
+                parts.push(k);
             }
             parts.push(format!("[{}]", item_index(n, ind)));
         } else if let Some(k) = key_of(t) {
