@@ -7,6 +7,7 @@
 //! mocks' journal), and the resulting [`report::RunReport`] is handed to writers.
 
 pub mod adapter;
+pub mod aws;
 pub mod check;
 pub mod cli;
 pub mod feature;
