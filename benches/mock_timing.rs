@@ -15,7 +15,11 @@ use gateprobe::server::ServerHost;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -36,8 +40,17 @@ fn main() {
     let journal = Arc::new(Journal::new(Instant::now(), 1_000_000));
     let mocks = gateprobe::mock::start_all(&host, &s.backends, &journal).expect("mock");
     let url = format!("{}/v1/chat/completions", mocks[0].server.url());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-    let client = reqwest::Client::builder().no_proxy().tcp_nodelay(true).pool_max_idle_per_host(streams).build().expect("client");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(streams)
+        .build()
+        .expect("client");
     let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true});
 
     let (mut ttft, mut itl) = (Vec::new(), Vec::new());
@@ -63,7 +76,10 @@ fn main() {
                         }
                     }
                     let first = arrivals.first().copied().unwrap_or_default().as_secs_f64() * 1000.0;
-                    let gaps = arrivals.windows(2).map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0).collect();
+                    let gaps = arrivals
+                        .windows(2)
+                        .map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0)
+                        .collect();
                     (first, gaps)
                 });
             }
@@ -84,9 +100,18 @@ fn main() {
     }
     let (t50, t99) = (percentile(&mut ttft, 0.5), percentile(&mut ttft, 0.99));
     let (i50, i99) = (percentile(&mut itl, 0.5), percentile(&mut itl, 0.99));
-    println!("mock timing: {streams} concurrent streams, {tokens} tokens each, {} measured rounds", rounds.saturating_sub(1).max(1));
-    println!("  TTFT configured 100.000 ms  observed p50 {t50:8.3} ms  p99 {t99:8.3} ms  (p50 off by {:+.3} ms)", t50 - 100.0);
-    println!("  ITL  configured  20.000 ms  observed p50 {i50:8.3} ms  p99 {i99:8.3} ms  (p50 off by {:+.3} ms)", i50 - 20.0);
+    println!(
+        "mock timing: {streams} concurrent streams, {tokens} tokens each, {} measured rounds",
+        rounds.saturating_sub(1).max(1)
+    );
+    println!(
+        "  TTFT configured 100.000 ms  observed p50 {t50:8.3} ms  p99 {t99:8.3} ms  (p50 off by {:+.3} ms)",
+        t50 - 100.0
+    );
+    println!(
+        "  ITL  configured  20.000 ms  observed p50 {i50:8.3} ms  p99 {i99:8.3} ms  (p50 off by {:+.3} ms)",
+        i50 - 20.0
+    );
     let ok = (t50 - 100.0).abs() <= 1.0 && (i50 - 20.0).abs() <= 1.0;
     println!("  medians within 1 ms: {}", if ok { "yes" } else { "NO" });
 }

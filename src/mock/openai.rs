@@ -107,7 +107,14 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
         Ok(b) => match mock.dialect {
             Dialect::Vllm => route(&mock, &parts.method, &entry.path, headers, b, received).await,
             Dialect::Azure => {
-                super::azure::route(&mock, (&parts.method, &entry.path, entry.query.as_deref()), headers, b, received).await
+                super::azure::route(
+                    &mock,
+                    (&parts.method, &entry.path, entry.query.as_deref()),
+                    headers,
+                    b,
+                    received,
+                )
+                .await
             }
         },
         Err(_) => error(
