@@ -126,6 +126,30 @@ pub fn without_v1(endpoint: &str) -> String {
     e.strip_suffix("/v1").unwrap_or(e).to_owned()
 }
 
+/// The foundation-model id behind a Bedrock model id: an ARN's last segment without
+/// its resource type, and an inference profile's region prefix (`us.`, `eu.`, `apac.`,
+/// `us-gov.`, `global.`) removed.
+pub fn bedrock_base_model(id: &str) -> &str {
+    let id = id.rsplit('/').next().unwrap_or(id);
+    match id.split_once('.') {
+        Some((prefix, rest))
+            if rest.contains('.')
+                && !prefix.is_empty()
+                && prefix.len() <= 7
+                && prefix.chars().all(|c| c.is_ascii_lowercase() || c == '-') =>
+        {
+            rest
+        }
+        _ => id,
+    }
+}
+
+/// Bedrock model ids served through `invoke` with Mistral's prompt format by the AI
+/// gateway (everything else goes through `converse`).
+pub fn bedrock_uses_invoke(id: &str) -> bool {
+    bedrock_base_model(id).starts_with("mistral.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +190,29 @@ mod tests {
             Err(IdentifierError::UnknownProvider("vertex".into()))
         );
         assert_eq!(Identifier::parse("a b"), Err(IdentifierError::WhiteSpace));
+    }
+
+    #[test]
+    fn bedrock_ids_reduce_to_their_foundation_model() {
+        assert_eq!(
+            bedrock_base_model("apac.anthropic.claude-3-5-sonnet-20241022-v2:0"),
+            "anthropic.claude-3-5-sonnet-20241022-v2:0"
+        );
+        assert_eq!(bedrock_base_model("us-gov.meta.llama3"), "meta.llama3");
+        assert_eq!(
+            bedrock_base_model("mistral.mixtral-8x7b-instruct-v0:1"),
+            "mistral.mixtral-8x7b-instruct-v0:1"
+        );
+        assert_eq!(
+            bedrock_base_model("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2"),
+            "anthropic.claude-v2"
+        );
+        assert_eq!(
+            bedrock_base_model("arn:aws:bedrock:ap-southeast-1:123:inference-profile/apac.anthropic.claude-v2"),
+            "anthropic.claude-v2"
+        );
+        assert!(bedrock_uses_invoke("eu.mistral.mistral-large-2402-v1:0"));
+        assert!(!bedrock_uses_invoke("anthropic.claude-v2"));
     }
 
     #[test]

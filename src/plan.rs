@@ -48,6 +48,12 @@ pub enum Judge {
     UpstreamPath { model: usize },
     /// Azure calls carry `api-version`.
     ApiVersion { model: usize },
+    /// Bedrock calls are SigV4-signed with the gateway's credentials for its region,
+    /// and the runtime accepted the signature.
+    Signed { model: usize },
+    /// Bedrock chat uses `invoke-with-response-stream` for Mistral ids and
+    /// `converse-stream` for the others.
+    BedrockOperation { model: usize },
     /// Upstream sees `/chat/completions` (404) and the client gets the profile's error.
     MissingV1 { model: usize, endpoint: Endpoint },
     /// Rejected with the profile's 401 and no backend traffic.
@@ -270,7 +276,15 @@ pub fn compile(s: &Scenario) -> Plan {
         }
         if wants(CheckFamily::Auth) {
             let p = observed.then(|| plan.probe(base(i, Variant::AsConfigured)));
+            let bedrock = m.identifier.provider == Provider::Bedrock;
             match (&m.api_key, p) {
+                (_, Some(p)) if bedrock => plan.check(
+                    CheckFamily::Auth,
+                    format!("auth.{}.signed", m.name),
+                    "Bedrock calls are SigV4-signed with the gateway's credentials, for its region, and accepted",
+                    Judge::Signed { model: i },
+                    vec![p],
+                ),
                 (Some(_), Some(p)) => plan.check(
                     CheckFamily::Auth,
                     format!("auth.{}.key_forwarded", m.name),
@@ -460,6 +474,20 @@ fn compile_direct(s: &Scenario) -> Plan {
     };
     let mut checks = Vec::new();
     for (i, m) in s.models.iter().enumerate() {
+        if m.identifier.provider != Provider::CustomOpenai {
+            checks.push(PlannedCheck {
+                id: format!("vendor.{}.endpoint", m.name),
+                family: CheckFamily::Vendor,
+                rule: "the model endpoint answers as the AI gateway uses it".into(),
+                judge: Judge::Vendor(VendorRule::Models),
+                probes: vec![],
+                skip: Some(format!(
+                    "direct validation covers OpenAI-compatible endpoints; `{}/` models are checked through a gateway",
+                    m.identifier.provider.prefix()
+                )),
+            });
+            continue;
+        }
         let mut add = |rule: VendorRule, text: &str, probes: Vec<usize>| {
             let name = match rule {
                 VendorRule::V1Suffix => "v1_suffix",

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::aws::sigv4::Credentials;
+use crate::gateway::bedrock::AwsSettings;
 use crate::gateway::{self, Fault, GatewaySettings};
 use crate::mock::{self, RunningMock, journal::Journal};
 use crate::scenario::{GatewayKind, ModelConfig, Scenario};
@@ -55,7 +57,18 @@ impl Topology {
             Some(u) => (None, u),
             None if scenario.gateway.kind == GatewayKind::Aigw => return Err(TopologyError::NoGatewayUrl),
             None => {
+                // The gateway's AWS_* settings point at our Bedrock mock, as an admin
+                // would configure them.
+                let aws = scenario.backends.iter().zip(&mocks).find_map(|(b, m)| {
+                    let a = b.aws.as_ref()?;
+                    Some(AwsSettings {
+                        runtime_endpoint: m.server.url(),
+                        region: a.region.clone(),
+                        credentials: Credentials::new(a.access_key_id.clone(), a.secret_access_key.clone()),
+                    })
+                });
                 let settings = GatewaySettings {
+                    aws,
                     auth: scenario.gateway.builtin_auth,
                     token: scenario.gateway.token.clone(),
                     faults: faults.to_vec(),

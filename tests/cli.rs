@@ -150,6 +150,7 @@ fn planted_secrets_appear_nowhere() {
         ("GATEPROBE_VLLM_A_KEY", "sk-PLANTED-a-41e8d2b6"),
         ("GATEPROBE_VLLM_B_KEY", "sk-PLANTED-b-7c05aa93"),
         ("GATEPROBE_AZURE_KEY", "az-PLANTED-5e1f09c2"),
+        ("GATEPROBE_AWS_SECRET_ACCESS_KEY", "awsPLANTEDsecret2c9e4b7d1a"),
     ];
     for fault in [
         None,
@@ -256,4 +257,43 @@ fn a_closed_stdout_does_not_cost_the_reports() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"));
     assert!(dir.path().join("gateprobe.json").exists());
+}
+
+#[test]
+fn mock_profiles_start_and_export_gateway_settings() {
+    for profile in ["mocks/vllm.yaml", "mocks/three-providers.yaml", "mocks/flaky-vllm.yaml"] {
+        assert_eq!(run(&["validate", profile]).status.code(), Some(0), "{profile}");
+        assert_eq!(
+            run(&["run", profile]).status.code(),
+            Some(2),
+            "a profile has nothing to run: {profile}"
+        );
+    }
+    let mut child = gateprobe()
+        .args(["mock", "mocks/three-providers.yaml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let lines: Vec<String> = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .take(12)
+        .map(|l| l.expect("utf8"))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    let comments: Vec<&String> = lines.iter().filter(|l| l.starts_with("# ")).collect();
+    assert_eq!(comments.len(), 3, "{lines:#?}");
+    assert!(comments[2].starts_with("# bedrock bedrock http://127.0.0.1:"));
+    for var in [
+        "AWS_BEDROCK_RUNTIME_ENDPOINT=http://127.0.0.1:",
+        "AWS_REGION_NAME=us-east-1",
+        "AWS_ACCESS_KEY_ID=",
+        "AZURE_API_BASE=http://127.0.0.1:",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(&format!("export {var}"))),
+            "{var} missing: {lines:#?}"
+        );
+    }
 }

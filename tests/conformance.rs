@@ -106,6 +106,14 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("broken-stream-framing", &["streaming.duo_chat"]),
     ("azure-bearer-instead-of-api-key", &["auth.gpt-azure.key_forwarded"]),
     ("azure-drop-api-version", &["endpoint.gpt-azure.api_version"]),
+    (
+        "unsigned-bedrock",
+        &["auth.mixtral-bedrock.signed", "auth.claude-apac.signed"],
+    ),
+    (
+        "bedrock-wrong-region",
+        &["auth.mixtral-bedrock.signed", "auth.claude-apac.signed"],
+    ),
 ];
 
 /// Faults that must fail nothing but their own rule's checks.

@@ -11,6 +11,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 fn start(auth: BuiltinAuth, faults: Vec<Fault>) -> (ServerHost, Server) {
     let host = ServerHost::new(1).expect("host");
     let router = gateway::router(GatewaySettings {
+        aws: None,
         auth,
         token: Some("tok".into()),
         faults,

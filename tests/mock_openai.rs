@@ -25,6 +25,7 @@ fn start(key: Option<&str>) -> Fixture {
         provider: BackendProvider::Openai,
         models: vec!["Mixtral-8x7B".into()],
         api_key: key.map(str::to_owned),
+        aws: None,
         timing: Default::default(),
         faults: vec![],
     };

@@ -20,6 +20,7 @@ async fn a_gateway_dying_mid_run_keeps_what_was_measured() {
     let s =
         gateprobe::scenario::load_str(path, &std::fs::read_to_string(path).expect("read"), &|_| None).expect("valid");
     let inner = gateway::router(GatewaySettings {
+        aws: None,
         auth: BuiltinAuth::Enforce,
         token: s.gateway.token.clone(),
         faults: vec![],

@@ -82,7 +82,7 @@ impl AigwClient {
                 "telemetry": [], "context": []
             })
         };
-        let metadata = json!({"provider": "api", "name": m.family, "endpoint": m.endpoint,
+        let metadata = json!({"provider": if m.identifier.starts_with("bedrock/") { "bedrock" } else { "api" }, "name": m.family, "endpoint": m.endpoint,
                               "api_key": m.api_key.clone().unwrap_or_default(), "identifier": m.identifier});
         match req.feature.endpoint {
             Endpoint::CodeCompletions => code_base(),

@@ -136,6 +136,7 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
             let want = &m.identifier.model;
             let expected = match m.identifier.provider {
                 Provider::Azure => format!("upstream deployment `{want}` in the path"),
+                Provider::Bedrock => format!("upstream model id `{want}` in the path"),
                 _ => format!("upstream model `{want}`"),
             };
             match model_mismatch(o, m) {
@@ -160,6 +161,67 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                         describe(reply)
                     ),
                 ),
+            }
+        }
+        Judge::Signed { model } => {
+            let m = &s.models[*model];
+            let aws = m.backend.and_then(|b| s.backends[b].aws.as_ref());
+            let (akid, region) = aws.map_or(("?", "?"), |a| (a.access_key_id.as_str(), a.region.as_str()));
+            let expected = format!(
+                "AWS4-HMAC-SHA256 with Credential={akid}/<date>/{region}/bedrock/aws4_request, accepted by the runtime"
+            );
+            if o.hits.is_empty() {
+                return fail(
+                    expected,
+                    format!("no backend request; the client got {}", describe(reply)),
+                );
+            }
+            for h in &o.hits {
+                let auth = h.header("authorization").unwrap_or("");
+                let Some(scope) = auth
+                    .strip_prefix("AWS4-HMAC-SHA256")
+                    .and_then(|r| r.split("Credential=").nth(1))
+                    .and_then(|r| r.split([',', ' ']).next())
+                else {
+                    return fail(
+                        expected,
+                        if auth.is_empty() {
+                            "the request was not signed (no Authorization)".to_owned()
+                        } else {
+                            "the Authorization header is not SigV4".to_owned()
+                        },
+                    );
+                };
+                let parts: Vec<&str> = scope.split('/').collect();
+                if parts.len() != 5 || parts[0] != akid || parts[2] != region || parts[3] != "bedrock" {
+                    return fail(
+                        expected,
+                        format!("signed with scope {}", scope.replacen(parts[0], "<key id>", 1)),
+                    );
+                }
+                if h.status == 403 {
+                    return fail(expected, "the runtime rejected the signature (403)");
+                }
+            }
+            pass(expected, format!("signed for {region}/bedrock and accepted"))
+        }
+        Judge::BedrockOperation { model } => {
+            let m = &s.models[*model];
+            let op = if crate::identifier::bedrock_uses_invoke(&m.identifier.model) {
+                "invoke-with-response-stream"
+            } else {
+                "converse-stream"
+            };
+            let expected = format!("POST /model/<id>/{op}");
+            if o.hits.is_empty() {
+                return fail(
+                    expected,
+                    format!("no backend request; the client got {}", describe(reply)),
+                );
+            }
+            match o.hits.iter().find(|h| !h.path.ends_with(&format!("/{op}"))) {
+                Some(h) => fail(expected, format!("{} {}", h.method, h.path)),
+                None => pass(expected, format!("{} {}", o.hits[0].method, o.hits[0].path)),
             }
         }
         Judge::ApiVersion { .. } => {
@@ -461,6 +523,21 @@ fn model_mismatch(o: &ProbeOutcome, m: &ModelConfig) -> Option<String> {
     let want = m.identifier.model.as_str();
     if o.hits.is_empty() {
         return Some("no upstream request".into());
+    }
+    if m.identifier.provider == Provider::Bedrock {
+        // Bedrock takes the model id from the path, raw or percent-encoded.
+        return o.hits.iter().find_map(|h| {
+            let id = h
+                .path
+                .strip_prefix("/model/")
+                .and_then(|r| r.rsplit_once('/'))
+                .map(|(id, _)| crate::mock::bedrock::percent_decode(id));
+            match id {
+                Some(d) if d == want => None,
+                Some(d) => Some(format!("upstream model id `{d}` (answered {})", h.status)),
+                None => Some(format!("the upstream path {} names no model", h.path)),
+            }
+        });
     }
     if m.identifier.provider == Provider::Azure {
         // Azure takes the deployment from the path; the body's `model` is ignored.

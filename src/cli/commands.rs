@@ -95,6 +95,15 @@ fn run_cmd(a: RunArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    for s in &scenarios {
+        if crate::plan::compile(s).checks.is_empty() {
+            eprintln!(
+                "error: {} has nothing to check (no self_hosted_models, or no check family applies)\n  = help: a file with only `backends:` is a mock profile: start it with `gateprobe mock`",
+                s.path.display()
+            );
+            return exit::INVALID_SCENARIO;
+        }
+    }
     let Some(rt) = runtime() else { return exit::HARNESS };
     let opts = RunOptions {
         gateway_url: a.gateway_url.clone(),
@@ -198,6 +207,7 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         }
     };
     let settings = GatewaySettings {
+        aws: crate::gateway::bedrock::AwsSettings::from_env(),
         auth: s.gateway.builtin_auth,
         token: s.gateway.token.clone(),
         faults: faults(&a.faults),
@@ -240,24 +250,10 @@ fn mock_cmd(path: &Path) -> u8 {
         let host = ServerHost::new(2).map_err(|e| e.to_string())?;
         let journal = std::sync::Arc::new(crate::mock::journal::Journal::new(std::time::Instant::now(), 10_000));
         let mocks = crate::mock::start_all(&host, &s.backends, &journal).map_err(|e| e.to_string())?;
-        for m in &mocks {
-            let provider = serde_json::to_value(m.provider)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            say(format_args!("# {} {provider} {}", m.name, m.server.url()));
-            let var: String = m
-                .name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_uppercase()
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            say(format_args!("export GATEPROBE_BACKEND_{var}_URL={}", m.server.url()));
+        for (m, b) in mocks.iter().zip(&s.backends) {
+            for line in crate::mock::env_lines(b, &m.server.url()) {
+                say(line);
+            }
         }
         let rt = runtime().ok_or("no runtime")?;
         rt.block_on(wait_for_signal());

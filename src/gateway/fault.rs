@@ -38,11 +38,15 @@ pub enum Fault {
     AzureBearerInsteadOfApiKey,
     /// Calls Azure deployments without `api-version`.
     AzureDropApiVersion,
+    /// Calls Bedrock without a SigV4 signature.
+    UnsignedBedrock,
+    /// Signs Bedrock calls for another region than its own.
+    BedrockWrongRegion,
 }
 
 impl Fault {
     /// Every fault, in `--list-faults` order.
-    pub const ALL: [Fault; 16] = [
+    pub const ALL: [Fault; 18] = [
         Fault::AppendV1,
         Fault::KeepTrailingSlash,
         Fault::DropApiKey,
@@ -59,6 +63,8 @@ impl Fault {
         Fault::BrokenStreamFraming,
         Fault::AzureBearerInsteadOfApiKey,
         Fault::AzureDropApiVersion,
+        Fault::UnsignedBedrock,
+        Fault::BedrockWrongRegion,
     ];
 
     /// The name used on the command line.
@@ -80,6 +86,8 @@ impl Fault {
             Fault::BrokenStreamFraming => "broken-stream-framing",
             Fault::AzureBearerInsteadOfApiKey => "azure-bearer-instead-of-api-key",
             Fault::AzureDropApiVersion => "azure-drop-api-version",
+            Fault::UnsignedBedrock => "unsigned-bedrock",
+            Fault::BedrockWrongRegion => "bedrock-wrong-region",
         }
     }
 
@@ -106,6 +114,8 @@ impl Fault {
             Fault::BrokenStreamFraming => "chat streams are well-formed ndjson: emits a truncated event line",
             Fault::AzureBearerInsteadOfApiKey => "Azure keys go in the api-key header: sends Authorization: Bearer",
             Fault::AzureDropApiVersion => "Azure calls carry api-version: leaves it out (Azure answers 404)",
+            Fault::UnsignedBedrock => "Bedrock calls are SigV4-signed: sends them unsigned",
+            Fault::BedrockWrongRegion => "Bedrock calls are signed for the gateway's region: signs for another one",
         }
     }
 

@@ -3,6 +3,7 @@
 //! auth rules, error bodies and routing by model identifier, and can be told to break
 //! one rule at a time ([`fault::Fault`]).
 
+pub mod bedrock;
 pub mod fault;
 mod handlers;
 pub mod upstream;
@@ -28,6 +29,8 @@ pub struct GatewaySettings {
     pub faults: Vec<Fault>,
     /// Timeout of each upstream call.
     pub upstream_timeout: Duration,
+    /// Bedrock runtime endpoint, region and credentials, when the gateway has them.
+    pub aws: Option<bedrock::AwsSettings>,
 }
 
 /// Shared state of a running reference gateway.

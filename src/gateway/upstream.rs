@@ -35,10 +35,23 @@ pub struct Upstream {
     pub url: String,
     /// The credential and the header it goes in.
     pub auth: UpstreamAuth,
-    /// Upstream `model`.
+    /// Upstream `model` (Bedrock: the model id in the path).
     pub model: String,
+    /// Wire format.
+    pub wire: Wire,
     /// The key as configured (for the leak fault's error text).
     pub configured_key: Option<String>,
+}
+
+/// The wire format of the upstream call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// OpenAI chat completions (vLLM, Azure).
+    OpenAi,
+    /// Bedrock `invoke` with Mistral's prompt format.
+    BedrockInvoke,
+    /// Bedrock Converse.
+    BedrockConverse,
 }
 
 /// How the upstream call authenticates.
@@ -48,6 +61,8 @@ pub enum UpstreamAuth {
     Bearer(String),
     /// `api-key: <key>` (Azure OpenAI).
     ApiKey(String),
+    /// SigV4 with the gateway's AWS credentials (Bedrock).
+    SigV4,
 }
 
 /// The Azure OpenAI API version the AI gateway sends.
@@ -104,11 +119,10 @@ impl State {
             Err(_) if has(Fault::RouteEmptyIdentifier) => (String::new(), Provider::CustomOpenai),
             Err(e) => return Err(UpstreamError::BadIdentifier(e.to_string())),
         };
-        if provider == Provider::Bedrock {
-            return Err(UpstreamError::BadIdentifier(format!(
-                "`{}/` is not routed by the reference gateway in this version",
-                provider.prefix()
-            )));
+        if provider == Provider::Bedrock && self.settings.aws.is_none() {
+            return Err(UpstreamError::BadIdentifier(
+                "`bedrock/` needs AWS_BEDROCK_RUNTIME_ENDPOINT and credentials, and the gateway has none".into(),
+            ));
         }
         let model = if has(Fault::WrongModelName) {
             meta.family.clone()
@@ -146,6 +160,15 @@ impl State {
         };
         let key = if has(Fault::DropApiKey) { None } else { key };
         let (url, auth) = match provider {
+            Provider::Bedrock => {
+                let url = self
+                    .settings
+                    .aws
+                    .as_ref()
+                    .map(|a| a.runtime_endpoint.clone())
+                    .unwrap_or_default();
+                (url, UpstreamAuth::SigV4)
+            }
             Provider::Azure => {
                 let version = if has(Fault::AzureDropApiVersion) {
                     String::new()
@@ -166,15 +189,24 @@ impl State {
                 UpstreamAuth::Bearer(key.unwrap_or_else(|| "dummy_key".into())),
             ),
         };
+        let wire = match provider {
+            Provider::Bedrock if crate::identifier::bedrock_uses_invoke(&model) => Wire::BedrockInvoke,
+            Provider::Bedrock => Wire::BedrockConverse,
+            _ => Wire::OpenAi,
+        };
         Ok(Upstream {
             url,
             auth,
             model,
+            wire,
             configured_key: meta.api_key.clone(),
         })
     }
 
     fn request(&self, up: &Upstream, messages: &[Value], max_tokens: u32, stream: bool) -> reqwest::RequestBuilder {
+        if let (Wire::BedrockInvoke | Wire::BedrockConverse, Some(aws)) = (up.wire, &self.settings.aws) {
+            return super::bedrock::request(self, aws, up, messages, max_tokens, stream);
+        }
         let mut body = json!({"model": up.model, "messages": messages, "max_tokens": max_tokens,
                               "temperature": 0.1, "stream": stream});
         if stream {
@@ -188,6 +220,7 @@ impl State {
         match &up.auth {
             UpstreamAuth::Bearer(k) => b.bearer_auth(k),
             UpstreamAuth::ApiKey(k) => b.header("api-key", k),
+            UpstreamAuth::SigV4 => b,
         }
     }
 
@@ -210,6 +243,9 @@ impl State {
         }
         let v: Value = serde_json::from_str(&body)
             .map_err(|e| UpstreamError::Transport(format!("invalid JSON from upstream: {e}")))?;
+        if up.wire != Wire::OpenAi {
+            return Ok(super::bedrock::parse_reply(up.wire, &v));
+        }
         let content = v
             .pointer("/choices/0/message/content")
             .and_then(Value::as_str)
@@ -238,7 +274,11 @@ impl State {
         }
         let (tx, rx) = mpsc::channel(64);
         let idle = self.settings.upstream_timeout;
-        tokio::spawn(pump(resp, tx, idle));
+        if up.wire == Wire::OpenAi {
+            tokio::spawn(pump(resp, tx, idle));
+        } else {
+            tokio::spawn(super::bedrock::pump(resp, tx, idle));
+        }
         Ok(rx)
     }
 }

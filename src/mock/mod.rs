@@ -2,6 +2,7 @@
 //! recording what it received into a shared [`journal::Journal`].
 
 pub mod azure;
+pub mod bedrock;
 pub mod behavior;
 pub mod journal;
 pub mod openai;
@@ -36,6 +37,7 @@ pub fn start_all(
                 BackendProvider::Openai | BackendProvider::Azure => {
                     openai::OpenAiMock::new(b, Arc::clone(journal)).router()
                 }
+                BackendProvider::Bedrock => bedrock::BedrockMock::new(b, Arc::clone(journal)).router(),
             };
             let server = host.serve(([127, 0, 0, 1], 0).into(), router)?;
             Ok(RunningMock {
@@ -45,4 +47,59 @@ pub fn start_all(
             })
         })
         .collect()
+}
+
+/// What `gateprobe mock` prints for a running backend: a `# name provider url` comment
+/// and the `export` lines a gateway needs to reach it (shell-evaluable).
+pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
+    let provider = match b.provider {
+        BackendProvider::Openai => "openai",
+        BackendProvider::Azure => "azure",
+        BackendProvider::Bedrock => "bedrock",
+    };
+    let var: String = b
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // Quote only what the shell would otherwise split or expand.
+    let q = |v: &str| {
+        if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "_./:-+=@,".contains(c)) {
+            v.to_owned()
+        } else {
+            format!("'{}'", v.replace('\'', "'\\''"))
+        }
+    };
+    let mut out = vec![
+        format!("# {} {provider} {url}", b.name),
+        format!("export GATEPROBE_BACKEND_{var}_URL={}", q(url)),
+    ];
+    match b.provider {
+        BackendProvider::Openai => {}
+        BackendProvider::Azure => {
+            out.push(format!("export AZURE_API_BASE={}", q(url)));
+            out.push(format!(
+                "export AZURE_API_VERSION={}",
+                q(crate::gateway::upstream::AZURE_API_VERSION)
+            ));
+            if let Some(k) = &b.api_key {
+                out.push(format!("export AZURE_API_KEY={}", q(k)));
+            }
+        }
+        BackendProvider::Bedrock => {
+            out.push(format!("export AWS_BEDROCK_RUNTIME_ENDPOINT={}", q(url)));
+            if let Some(a) = &b.aws {
+                out.push(format!("export AWS_REGION_NAME={}", q(&a.region)));
+                out.push(format!("export AWS_ACCESS_KEY_ID={}", q(&a.access_key_id)));
+                out.push(format!("export AWS_SECRET_ACCESS_KEY={}", q(&a.secret_access_key)));
+            }
+        }
+    }
+    out
 }

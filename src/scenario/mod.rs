@@ -68,6 +68,19 @@ pub enum BackendProvider {
     Openai,
     /// Azure OpenAI.
     Azure,
+    /// AWS Bedrock runtime.
+    Bedrock,
+}
+
+/// AWS credentials and region of a Bedrock backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsConfig {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Region of the credential scope.
+    pub region: String,
 }
 
 /// A mock backend gateprobe starts.
@@ -81,6 +94,8 @@ pub struct BackendConfig {
     pub models: Vec<String>,
     /// Required API key, if any.
     pub api_key: Option<String>,
+    /// Bedrock credentials and region.
+    pub aws: Option<AwsConfig>,
     /// Timing model.
     pub timing: behavior::Timing,
     /// Scripted faults, first match wins.

@@ -108,7 +108,9 @@ pub struct ScenarioFile {
     /// Free text for humans.
     #[serde(default)]
     pub description: Option<String>,
-    /// The gateway under test.
+    /// The gateway under test (default: the built-in one). A file with only
+    /// `backends:` is a mock profile for `gateprobe mock`.
+    #[serde(default)]
     pub gateway: GatewaySpec,
     /// Mock model backends gateprobe starts, by name.
     #[serde(default)]
@@ -127,12 +129,13 @@ pub struct ScenarioFile {
 }
 
 /// The `gateway:` block.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewaySpec {
     /// `builtin` (the embedded reference gateway), `aigw` (a running GitLab AI gateway at `url`) or
     /// `direct` (no gateway: validate the model endpoints themselves).
-    pub kind: Located<String>,
+    #[serde(default)]
+    pub kind: Option<Located<String>>,
     /// Base URL of a running gateway (`aigw`). `--gateway-url` overrides it.
     #[serde(default)]
     pub url: Option<Located<String>>,
@@ -173,13 +176,22 @@ pub struct BuiltinSpec {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendSpec {
-    /// Wire format: `openai` (vLLM-compatible).
+    /// Wire format: `openai` (vLLM-compatible), `azure` (Azure OpenAI) or `bedrock` (AWS Bedrock runtime).
     pub provider: Located<String>,
     /// Served model names (`GET /v1/models` ids).
     pub models: Vec<Located<String>>,
-    /// API key the backend requires (vLLM `--api-key`).
+    /// API key the backend requires (vLLM `--api-key`, Azure `api-key`, Bedrock API keys).
     #[serde(default)]
     pub api_key: Option<Located<String>>,
+    /// Bedrock: the access key id requests must be signed with.
+    #[serde(default)]
+    pub access_key_id: Option<Located<String>>,
+    /// Bedrock: the secret access key that signs them.
+    #[serde(default)]
+    pub secret_access_key: Option<Located<String>>,
+    /// Bedrock: the region in the signature's credential scope (default `us-east-1`).
+    #[serde(default)]
+    pub region: Option<Located<String>>,
     /// Timing model (default: instant replies).
     #[serde(default)]
     pub timing: Option<TimingSpec>,

@@ -58,7 +58,12 @@ impl Ctx<'_> {
     }
 
     /// Like [`Ctx::interpolate`] for fields that cannot hold backend addresses.
-    fn string(&mut self, value: &Located<String>, field: &str, secret: Option<&str>) -> Result<String, ScenarioError> {
+    pub(super) fn string(
+        &mut self,
+        value: &Located<String>,
+        field: &str,
+        secret: Option<&str>,
+    ) -> Result<String, ScenarioError> {
         let t = self.interpolate(value, field, false, secret)?;
         Ok(t.as_literal().unwrap_or_default())
     }
@@ -309,10 +314,13 @@ fn field_path_at(source: &str, pos: Pos) -> Option<String> {
 
 fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayConfig, ScenarioError> {
     let g = &file.gateway;
-    let kind = match cx.one_of(&g.kind, "gateway.kind", "gateway kind", &["builtin", "aigw", "direct"])? {
-        "aigw" => GatewayKind::Aigw,
-        "direct" => GatewayKind::Direct,
-        _ => GatewayKind::Builtin,
+    let kind = match &g.kind {
+        None => GatewayKind::Builtin,
+        Some(k) => match cx.one_of(k, "gateway.kind", "gateway kind", &["builtin", "aigw", "direct"])? {
+            "aigw" => GatewayKind::Aigw,
+            "direct" => GatewayKind::Direct,
+            _ => GatewayKind::Builtin,
+        },
     };
     let url = g.url.as_ref().map(|u| cx.string(u, "gateway.url", None)).transpose()?;
     if let (Some(u), Some(raw)) = (&url, &g.url)
@@ -385,15 +393,7 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
             &["openai", "azure", "bedrock"],
         )? {
             "azure" => BackendProvider::Azure,
-            "bedrock" => {
-                return Err(cx
-                    .err(
-                        b.provider.pos,
-                        format!("{field}.provider"),
-                        "`bedrock` mock backends are not available in this version",
-                    )
-                    .hint("use `openai` (vLLM-compatible) or `azure`"));
-            }
+            "bedrock" => BackendProvider::Bedrock,
             _ => BackendProvider::Openai,
         };
         if b.models.is_empty() {
@@ -411,11 +411,13 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
             .map(|k| cx.string(k, &format!("{field}.api_key"), Some(&format!("{field}.api_key"))))
             .transpose()?
             .filter(|k| !k.is_empty());
+        let aws = super::validate_mock::aws(cx, &field, provider, b)?;
         let timing = super::validate_mock::timing(cx, &field, b.timing.as_ref())?;
         let faults = super::validate_mock::faults(cx, &field, &b.faults)?;
         out.push(BackendConfig {
             name: name.value.clone(),
             provider,
+            aws,
             models: b
                 .models
                 .iter()
@@ -485,13 +487,28 @@ fn models(
             .hint(hint)
         })?;
         if identifier.provider == Provider::Bedrock {
-            return Err(cx
-                .err(
-                    m.identifier.pos,
-                    format!("{field}.identifier"),
-                    "`bedrock/` models are not supported by this version",
-                )
-                .hint("use `custom_openai/<served model name>` or `azure/<deployment>`"));
+            let backend = super::validate_mock::bedrock_backend(cx, &field, m, &identifier, backends)?;
+            let api_key = m
+                .api_key
+                .as_ref()
+                .map(|k| {
+                    cx.string(
+                        k,
+                        &format!("{field}.api_key"),
+                        Some(&format!("{}.api_key", m.name.value)),
+                    )
+                })
+                .transpose()?
+                .filter(|k| !k.is_empty());
+            out.push(ModelConfig {
+                name: m.name.value.clone(),
+                family,
+                endpoint: None,
+                api_key,
+                identifier,
+                backend: Some(backend),
+            });
+            continue;
         }
         let endpoint = m
             .endpoint

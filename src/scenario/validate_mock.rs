@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use super::behavior::{Dist, FaultAction, FaultRule, Match, Timing, TokenCount};
 use super::error::ScenarioError;
-use super::raw::{DistSpec, FaultSpec, Located, Pos, TimingSpec, TokensSpec};
+use super::raw::{BackendSpec, DistSpec, FaultSpec, Located, Pos, SelfHostedModelSpec, TimingSpec, TokensSpec};
 use super::validate::Ctx;
+use super::{AwsConfig, BackendConfig, BackendProvider};
+use crate::identifier::{Identifier, bedrock_base_model};
 
 fn duration(cx: &Ctx<'_>, pos: Pos, field: &str, text: &str) -> Result<Duration, ScenarioError> {
     humantime::parse_duration(text.trim())
@@ -221,6 +223,92 @@ fn fault(cx: &Ctx<'_>, field: &str, s: &FaultSpec) -> Result<FaultRule, Scenario
         action,
         seed: s.seed.unwrap_or(0),
     })
+}
+
+/// Bedrock credentials and region (required for `provider: bedrock`, refused elsewhere).
+pub(super) fn aws(
+    cx: &mut Ctx<'_>,
+    field: &str,
+    provider: BackendProvider,
+    b: &BackendSpec,
+) -> Result<Option<AwsConfig>, ScenarioError> {
+    let given = [&b.access_key_id, &b.secret_access_key, &b.region];
+    if provider != BackendProvider::Bedrock {
+        if let Some(v) = given.iter().find_map(|v| v.as_ref()) {
+            return Err(cx
+                .err(
+                    v.pos,
+                    field,
+                    "access_key_id, secret_access_key and region belong to `bedrock` backends",
+                )
+                .hint("remove them, or set `provider: bedrock`"));
+        }
+        return Ok(None);
+    }
+    let need = |cx: &mut Ctx<'_>,
+                v: &Option<Located<String>>,
+                name: &str,
+                secret: bool|
+     -> Result<String, ScenarioError> {
+        match v {
+            Some(v) => {
+                let label = format!("{field}.{name}");
+                cx.string(v, &label, secret.then_some(label.as_str()))
+            }
+            None => Err(cx
+                .err(b.provider.pos, format!("{field}.{name}"), format!("a bedrock backend needs `{name}`"))
+                .hint("e.g. `access_key_id: ${env:AWS_ACCESS_KEY_ID:-AKIDGATEPROBE}` and `secret_access_key: ${env:AWS_SECRET_ACCESS_KEY:-...}`")),
+        }
+    };
+    let access_key_id = need(cx, &b.access_key_id, "access_key_id", false)?;
+    let secret_access_key = need(cx, &b.secret_access_key, "secret_access_key", true)?;
+    let region = match &b.region {
+        Some(r) => cx.string(r, &format!("{field}.region"), None)?,
+        None => "us-east-1".to_owned(),
+    };
+    Ok(Some(AwsConfig {
+        access_key_id,
+        secret_access_key,
+        region,
+    }))
+}
+
+/// The Bedrock backend serving a `bedrock/` model: the only one there is, and it must
+/// enable the model (by its own id or its foundation model's).
+pub(super) fn bedrock_backend(
+    cx: &Ctx<'_>,
+    field: &str,
+    m: &SelfHostedModelSpec,
+    id: &Identifier,
+    backends: &[BackendConfig],
+) -> Result<usize, ScenarioError> {
+    let bedrock: Vec<usize> = backends
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.provider == BackendProvider::Bedrock)
+        .map(|(i, _)| i)
+        .collect();
+    let [b] = bedrock[..] else {
+        let msg = if bedrock.is_empty() {
+            "`bedrock/` models need a `bedrock` backend (the gateway's AWS_BEDROCK_RUNTIME_ENDPOINT)"
+        } else {
+            "a gateway has one Bedrock runtime endpoint: declare exactly one `bedrock` backend"
+        };
+        return Err(cx
+            .err(m.identifier.pos, format!("{field}.identifier"), msg)
+            .hint("add `provider: bedrock` with its models, keys and region under `backends:`"));
+    };
+    let base = bedrock_base_model(&id.model);
+    if !backends[b].models.iter().any(|x| x == &id.model || x == base) {
+        return Err(cx
+            .err(
+                m.identifier.pos,
+                format!("{field}.identifier"),
+                format!("backend `{}` does not enable `{}`", backends[b].name, id.model),
+            )
+            .hint(format!("it enables: {}", backends[b].models.join(", "))));
+    }
+    Ok(b)
 }
 
 #[cfg(test)]

@@ -1,0 +1,252 @@
+//! The reference gateway's Bedrock leg: the request the AI gateway sends to the Bedrock
+//! runtime (invoke with Mistral's prompt format for Mistral-family ids, Converse
+//! otherwise), SigV4-signed with the gateway's AWS credentials and region, and the
+//! parsing of replies and event-stream streams.
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::State;
+use super::fault::Fault;
+use super::upstream::{Delta, Upstream, Wire};
+use crate::aws::{eventstream, sigv4};
+
+/// The gateway's AWS settings (`AWS_BEDROCK_RUNTIME_ENDPOINT`, `AWS_REGION_NAME`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+#[derive(Clone, Debug)]
+pub struct AwsSettings {
+    /// Base URL of the Bedrock runtime.
+    pub runtime_endpoint: String,
+    /// Region to sign for.
+    pub region: String,
+    /// Credentials to sign with.
+    pub credentials: sigv4::Credentials,
+}
+
+impl AwsSettings {
+    /// The settings the AI gateway reads from its environment, when all are set.
+    pub fn from_env() -> Option<Self> {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        Some(AwsSettings {
+            runtime_endpoint: var("AWS_BEDROCK_RUNTIME_ENDPOINT")?,
+            region: var("AWS_REGION_NAME").or_else(|| var("AWS_REGION"))?,
+            credentials: sigv4::Credentials::new(var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?),
+        })
+    }
+}
+
+/// Percent-encodes a model id for a path segment: `:` and `/` always (Converse, as the
+/// gateway sends it), or only `/` (invoke keeps the colon raw).
+fn encode_id(id: &str, colon: bool) -> String {
+    let mut out = String::with_capacity(id.len() + 8);
+    for c in id.chars() {
+        match c {
+            ':' if colon => out.push_str("%3A"),
+            '/' => out.push_str("%2F"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Builds and signs the Bedrock request.
+pub(super) fn request(
+    state: &State,
+    aws: &AwsSettings,
+    up: &Upstream,
+    messages: &[Value],
+    max_tokens: u32,
+    stream: bool,
+) -> reqwest::RequestBuilder {
+    let text: String = messages
+        .iter()
+        .filter_map(|m| m.get("content").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (op, body) = match up.wire {
+        Wire::BedrockInvoke => (
+            if stream {
+                "invoke-with-response-stream"
+            } else {
+                "invoke"
+            },
+            json!({"prompt": format!("<s>[INST] {text} [/INST]"), "max_tokens": max_tokens,
+                   "stop": ["[INST]"], "temperature": 0.1}),
+        ),
+        _ => (
+            if stream { "converse-stream" } else { "converse" },
+            json!({"messages": [{"role": "user", "content": [{"text": text}]}],
+                   "inferenceConfig": {"maxTokens": max_tokens, "temperature": 0.1}}),
+        ),
+    };
+    let id = encode_id(&up.model, up.wire != Wire::BedrockInvoke);
+    let base = aws.runtime_endpoint.trim_end_matches('/');
+    let url = format!("{base}/model/{id}/{op}");
+    let body = body.to_string().into_bytes();
+    let mut b = state
+        .client
+        .post(&url)
+        .timeout(state.settings.upstream_timeout)
+        .header("content-type", "application/json")
+        .header(
+            "accept",
+            if stream {
+                "application/vnd.amazon.eventstream"
+            } else {
+                "application/json"
+            },
+        );
+    let has = |f| state.settings.faults.contains(&f);
+    if !has(Fault::UnsignedBedrock) {
+        let host = reqwest::Url::parse(&url)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_owned(),
+                })
+            })
+            .unwrap_or_default();
+        let path = url
+            .split_once("://")
+            .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_owned()))
+            .unwrap_or_default();
+        let headers = [("content-type", "application/json"), ("host", host.as_str())];
+        let region = if has(Fault::BedrockWrongRegion) {
+            if aws.region == "us-west-2" {
+                "eu-west-1".to_owned()
+            } else {
+                "us-west-2".to_owned()
+            }
+        } else {
+            aws.region.clone()
+        };
+        let parts = sigv4::RequestParts {
+            method: "POST",
+            raw_path: &path,
+            raw_query: "",
+            headers: &headers,
+            body: &body,
+        };
+        if let Ok(signed) = sigv4::sign(&parts, &aws.credentials, &region, SystemTime::now()) {
+            for (k, v) in signed.iter() {
+                b = b.header(k, v);
+            }
+        }
+    }
+    b.body(body)
+}
+
+/// The text and usage of a non-streaming Bedrock reply.
+pub(super) fn parse_reply(wire: Wire, v: &Value) -> (String, Value) {
+    match wire {
+        Wire::BedrockInvoke => {
+            let text = v
+                .pointer("/outputs/0/text")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            (text, Value::Null)
+        }
+        _ => {
+            let text = v
+                .pointer("/output/message/content/0/text")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            (text, v.get("usage").cloned().unwrap_or(Value::Null))
+        }
+    }
+}
+
+/// Reads an event-stream reply, sending text deltas into `tx`.
+pub(super) async fn pump(resp: reqwest::Response, tx: mpsc::Sender<Delta>, idle: Duration) {
+    let mut body = resp.bytes_stream();
+    let mut decoder = eventstream::Decoder::new();
+    let mut messages = Vec::new();
+    loop {
+        let chunk = match tokio::time::timeout(idle, body.next()).await {
+            Err(_) => return send(&tx, Delta::Error("upstream stream timed out".into())).await,
+            Ok(None) => {
+                if let Err(e) = decoder.finish() {
+                    send(&tx, Delta::Error(format!("upstream event stream broke: {e}"))).await;
+                }
+                return;
+            }
+            Ok(Some(Err(e))) => {
+                return send(&tx, Delta::Error(format!("upstream stream broke: {}", e.without_url()))).await;
+            }
+            Ok(Some(Ok(c))) => c,
+        };
+        if let Err(e) = decoder.feed(&chunk, &mut messages) {
+            return send(&tx, Delta::Error(format!("upstream event stream broke: {e}"))).await;
+        }
+        for m in messages.drain(..) {
+            if m.message_type() == Some("exception") {
+                let kind = m.exception_type().unwrap_or("exception").to_owned();
+                return send(
+                    &tx,
+                    Delta::Error(format!("upstream {kind}: {}", String::from_utf8_lossy(&m.payload))),
+                )
+                .await;
+            }
+            let Ok(v) = serde_json::from_slice::<Value>(&m.payload) else {
+                return send(&tx, Delta::Error("upstream sent a malformed event".into())).await;
+            };
+            let delta = match m.event_type() {
+                Some("chunk") => {
+                    let inner = v
+                        .get("bytes")
+                        .and_then(Value::as_str)
+                        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+                    let Some(inner) = inner else {
+                        return send(&tx, Delta::Error("upstream chunk is not base64 JSON".into())).await;
+                    };
+                    inner
+                        .pointer("/outputs/0/text")
+                        .or_else(|| inner.pointer("/delta/text"))
+                        .and_then(Value::as_str)
+                        .map(|t| Delta::Text(t.to_owned()))
+                }
+                Some("contentBlockDelta") => v
+                    .pointer("/delta/text")
+                    .and_then(Value::as_str)
+                    .map(|t| Delta::Text(t.to_owned())),
+                Some("metadata") => v.get("usage").map(|u| Delta::Usage(u.clone())),
+                _ => None,
+            };
+            if let Some(d) = delta.filter(|d| !matches!(d, Delta::Text(t) if t.is_empty()))
+                && tx.send(d).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+async fn send(tx: &mpsc::Sender<Delta>, d: Delta) {
+    let _ = tx.send(d).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_id;
+
+    #[test]
+    fn invoke_keeps_the_colon_converse_encodes_it() {
+        assert_eq!(
+            encode_id("mistral.mixtral-8x7b-instruct-v0:1", false),
+            "mistral.mixtral-8x7b-instruct-v0:1"
+        );
+        assert_eq!(encode_id("anthropic.claude-v2:0", true), "anthropic.claude-v2%3A0");
+        assert_eq!(
+            encode_id("arn:aws:bedrock:us-east-1:1:inference-profile/us.x", false),
+            "arn:aws:bedrock:us-east-1:1:inference-profile%2Fus.x"
+        );
+    }
+}

@@ -1,0 +1,504 @@
+//! An AWS Bedrock runtime mock: `/model/{id}/invoke`, `/invoke-with-response-stream`,
+//! `/converse` and `/converse-stream`, with SigV4 verification against the backend's
+//! credentials (or an API key as Bearer), Mistral and Anthropic invoke bodies, Converse
+//! bodies, streams in the AWS event-stream framing, and Bedrock's error types.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::{Body, Bytes, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::behavior::{Admission, Behavior, Codec, paced_body, reply_tokens};
+use super::journal::{Entry, Journal, MAX_BODY, find_correlation_id};
+use super::openai::constant_time_eq;
+use crate::aws::{eventstream, sigv4};
+use crate::identifier::bedrock_base_model;
+use crate::scenario::BackendConfig;
+use crate::scenario::behavior::FaultAction;
+
+const MAX_REQUEST: usize = 4 * 1024 * 1024;
+
+/// One Bedrock runtime mock.
+#[derive(Debug)]
+pub struct BedrockMock {
+    name: String,
+    models: Vec<String>,
+    credentials: sigv4::Credentials,
+    region: String,
+    api_key: Option<String>,
+    journal: Arc<Journal>,
+    behavior: Behavior,
+    ids: AtomicU64,
+}
+
+/// The four runtime operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Invoke,
+    InvokeStream,
+    Converse,
+    ConverseStream,
+}
+
+impl BedrockMock {
+    /// A mock for a scenario backend (`provider: bedrock`).
+    pub fn new(cfg: &BackendConfig, journal: Arc<Journal>) -> Arc<Self> {
+        let aws = cfg.aws.clone().unwrap_or_else(|| crate::scenario::AwsConfig {
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            region: "us-east-1".into(),
+        });
+        Arc::new(BedrockMock {
+            name: cfg.name.clone(),
+            models: cfg.models.clone(),
+            credentials: sigv4::Credentials::new(aws.access_key_id, aws.secret_access_key),
+            region: aws.region,
+            api_key: cfg.api_key.clone(),
+            journal,
+            behavior: Behavior::new(cfg.timing.clone(), cfg.faults.clone()),
+            ids: AtomicU64::new(1),
+        })
+    }
+
+    /// The axum router serving this mock.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new().fallback(handle).with_state(Arc::clone(self))
+    }
+
+    fn enabled(&self, id: &str) -> bool {
+        let base = bedrock_base_model(id);
+        self.models.iter().any(|m| m == id || m == base)
+    }
+}
+
+async fn handle(State(mock): State<Arc<BedrockMock>>, req: Request) -> Response {
+    let received = Instant::now();
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, MAX_REQUEST).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut entry = Entry {
+        seq: 0,
+        at: Duration::ZERO,
+        backend: mock.name.clone(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        correlation_id: find_correlation_id(&text).map(str::to_owned),
+        headers,
+        body: text,
+        status: 0,
+    };
+    let response = route(&mock, &parts.method, &entry, &parts.headers, &bytes, received).await;
+    entry.status = response.status().as_u16();
+    mock.journal.record(entry, received);
+    response
+}
+
+async fn route(
+    mock: &BedrockMock,
+    method: &Method,
+    entry: &Entry,
+    headers: &HeaderMap,
+    body: &Bytes,
+    arrival: Instant,
+) -> Response {
+    let path = entry.path.as_str();
+    let Some(rest) = path.strip_prefix("/model/") else {
+        return error(StatusCode::NOT_FOUND, "UnknownOperationException", "Unknown operation");
+    };
+    let Some((raw_id, op)) = rest.rsplit_once('/') else {
+        return error(StatusCode::NOT_FOUND, "UnknownOperationException", "Unknown operation");
+    };
+    let op = match op {
+        "invoke" => Op::Invoke,
+        "invoke-with-response-stream" => Op::InvokeStream,
+        "converse" => Op::Converse,
+        "converse-stream" => Op::ConverseStream,
+        _ => return error(StatusCode::NOT_FOUND, "UnknownOperationException", "Unknown operation"),
+    };
+    if method != Method::POST {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnknownOperationException",
+            "Unknown operation",
+        );
+    }
+    if let Err(r) = authenticate(mock, entry, headers, body) {
+        return r;
+    }
+    // Routing uses the decoded id; the signature was checked on the raw path.
+    let id = percent_decode(raw_id);
+    if !mock.enabled(&id) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
+        );
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "Malformed input request, please reformat your input and try again.",
+        );
+    };
+    serve(mock, op, &id, &req, arrival).await
+}
+
+fn authenticate(mock: &BedrockMock, entry: &Entry, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if let (Some(key), Some(bearer)) = (&mock.api_key, auth.strip_prefix("Bearer ")) {
+        return if constant_time_eq(bearer.as_bytes(), key.as_bytes()) {
+            Ok(())
+        } else {
+            Err(error(
+                StatusCode::FORBIDDEN,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ))
+        };
+    }
+    let pairs: Vec<(&str, &str)> = entry.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let parts = sigv4::RequestParts {
+        method: "POST",
+        raw_path: &entry.path,
+        raw_query: entry.query.as_deref().unwrap_or(""),
+        headers: &pairs,
+        body,
+    };
+    sigv4::verify(
+        &parts,
+        &mock.credentials,
+        &mock.region,
+        SystemTime::now(),
+        sigv4::DEFAULT_MAX_SKEW,
+    )
+    .map_err(|e| {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN);
+        let mut r = json_response(status, e.body_json());
+        if let Ok(v) = header::HeaderValue::from_str(&e.x_amzn_error_type()) {
+            r.headers_mut().insert("x-amzn-errortype", v);
+        }
+        r
+    })
+}
+
+async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, arrival: Instant) -> Response {
+    let mistral = bedrock_base_model(id).starts_with("mistral.");
+    let anthropic = bedrock_base_model(id).starts_with("anthropic.");
+    let (prompt_len, max_tokens) = match op {
+        Op::Invoke | Op::InvokeStream if mistral || !anthropic => {
+            let Some(p) = req.get("prompt").and_then(Value::as_str) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ValidationException",
+                    "Malformed input request: #: required key [prompt] not found, please reformat your input and try again.",
+                );
+            };
+            (p.len(), req.get("max_tokens").and_then(Value::as_u64))
+        }
+        Op::Invoke | Op::InvokeStream => {
+            let Some(m) = req.get("messages").and_then(Value::as_array) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ValidationException",
+                    "Malformed input request: #: required key [messages] not found, please reformat your input and try again.",
+                );
+            };
+            (
+                m.iter().map(|x| x.to_string().len()).sum(),
+                req.get("max_tokens").and_then(Value::as_u64),
+            )
+        }
+        Op::Converse | Op::ConverseStream => {
+            let Some(m) = req.get("messages").and_then(Value::as_array).filter(|m| !m.is_empty()) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ValidationException",
+                    "The messages field is required.",
+                );
+            };
+            (
+                m.iter().map(|x| x.to_string().len()).sum(),
+                req.pointer("/inferenceConfig/maxTokens").and_then(Value::as_u64),
+            )
+        }
+    };
+    let adm = mock.behavior.admit(id, max_tokens, prompt_len, arrival).await;
+    match &adm.fault {
+        Some(FaultAction::Error { status, retry_after }) => {
+            adm.wait_full().await;
+            return scripted_error(*status, *retry_after);
+        }
+        Some(FaultAction::Empty200) => {
+            adm.wait_full().await;
+            return Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::empty())
+                .unwrap_or_default();
+        }
+        _ => {}
+    }
+    let tokens = reply_tokens(&mock.name, id, adm.tokens());
+    let usage = (prompt_len.div_ceil(4), tokens.len());
+    let streaming = matches!(op, Op::InvokeStream | Op::ConverseStream) && adm.fault != Some(FaultAction::NonSse);
+    if streaming {
+        let codec = EventCodec {
+            op,
+            mistral: mistral || !anthropic,
+            usage,
+            started: Instant::now(),
+        };
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")
+            .header("x-amzn-bedrock-content-type", "application/json")
+            .body(paced_body(adm, tokens, codec))
+            .unwrap_or_default();
+    }
+    let text: String = tokens.concat();
+    let n = mock.ids.fetch_add(1, Ordering::Relaxed);
+    let body = match op {
+        Op::Converse | Op::ConverseStream => json!({
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": usage.0, "outputTokens": usage.1, "totalTokens": usage.0 + usage.1},
+            "metrics": {"latencyMs": 1}
+        }),
+        _ if mistral || !anthropic => json!({"outputs": [{"text": text, "stop_reason": "stop"}]}),
+        _ => json!({"id": format!("msg_bdrk_{n:016x}"), "type": "message", "role": "assistant", "model": id,
+                     "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null,
+                     "usage": {"input_tokens": usage.0, "output_tokens": usage.1}}),
+    };
+    whole(adm, body.to_string()).await
+}
+
+async fn whole(adm: Admission, full: String) -> Response {
+    adm.wait_full().await;
+    let full = match adm.fault {
+        Some(FaultAction::MalformedJson) => full[..full.len() / 2].to_owned(),
+        _ => full,
+    };
+    if let Some(FaultAction::Cut { .. }) = adm.fault {
+        let half = Bytes::from(full[..full.len() / 2].to_owned());
+        let parts = futures_util::stream::iter(vec![Ok(half), Err(std::io::Error::other("scripted cut"))]);
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(parts))
+            .unwrap_or_default();
+    }
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(full))
+        .unwrap_or_default()
+}
+
+/// Bedrock's stream framing: `chunk` events for invoke, Converse events otherwise.
+struct EventCodec {
+    op: Op,
+    mistral: bool,
+    usage: (usize, usize),
+    started: Instant,
+}
+
+fn frame(event_type: &str, payload: &Value) -> Bytes {
+    let msg = eventstream::event(event_type, payload.to_string().into_bytes());
+    Bytes::from(eventstream::encode(&msg).unwrap_or_default())
+}
+
+impl EventCodec {
+    fn chunk(&self, inner: &Value) -> Bytes {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(inner.to_string());
+        frame("chunk", &json!({"bytes": b64}))
+    }
+}
+
+impl Codec for EventCodec {
+    fn head(&mut self) -> Vec<Bytes> {
+        match self.op {
+            Op::ConverseStream => vec![frame("messageStart", &json!({"role": "assistant"}))],
+            _ if !self.mistral => {
+                vec![self.chunk(&json!({"type": "message_start", "message": {"role": "assistant", "content": []}}))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn token(&mut self, text: &str, last: bool) -> Bytes {
+        match self.op {
+            Op::ConverseStream => frame(
+                "contentBlockDelta",
+                &json!({"contentBlockIndex": 0, "delta": {"text": text}}),
+            ),
+            _ if self.mistral => {
+                let mut v = json!({"outputs": [{"text": text, "stop_reason": if last { Value::from("stop") } else { Value::Null }}]});
+                if last {
+                    let ms = self.started.elapsed().as_millis() as u64;
+                    v["amazon-bedrock-invocationMetrics"] = json!({"inputTokenCount": self.usage.0,
+                        "outputTokenCount": self.usage.1, "invocationLatency": ms, "firstByteLatency": ms});
+                }
+                self.chunk(&v)
+            }
+            _ => self.chunk(
+                &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}),
+            ),
+        }
+    }
+
+    fn tail(&mut self, _completion_tokens: usize) -> Vec<Bytes> {
+        let (i, o) = self.usage;
+        match self.op {
+            Op::ConverseStream => vec![
+                frame("contentBlockStop", &json!({"contentBlockIndex": 0})),
+                frame("messageStop", &json!({"stopReason": "end_turn"})),
+                frame(
+                    "metadata",
+                    &json!({"usage": {"inputTokens": i, "outputTokens": o, "totalTokens": i + o},
+                                          "metrics": {"latencyMs": self.started.elapsed().as_millis() as u64}}),
+                ),
+            ],
+            _ if self.mistral => Vec::new(),
+            _ => vec![self.chunk(&json!({"type": "message_stop"}))],
+        }
+    }
+
+    fn malformed_json(&mut self) -> Bytes {
+        let msg = eventstream::event("contentBlockDelta", b"{\"contentBlockIndex\": 0, \"delta\": ".to_vec());
+        Bytes::from(eventstream::encode(&msg).unwrap_or_default())
+    }
+
+    fn malformed_frame(&mut self) -> Bytes {
+        Bytes::from_static(b"data: this is not an event-stream frame\n\n")
+    }
+
+    fn corrupt(&mut self, frame: Bytes) -> Bytes {
+        // Flip a payload byte: both lengths and the prelude CRC stay valid, the message
+        // CRC no longer matches.
+        let mut v = frame.to_vec();
+        if v.len() > 16 {
+            let i = v.len() - 5;
+            v[i] ^= 0x5a;
+        }
+        Bytes::from(v)
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+/// A Bedrock error: status, `x-amzn-ErrorType` and `{"message"}`.
+fn error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let mut r = json_response(status, json!({"message": message}).to_string());
+    if let Ok(v) =
+        header::HeaderValue::from_str(&format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"))
+    {
+        r.headers_mut().insert("x-amzn-errortype", v);
+    }
+    r
+}
+
+fn scripted_error(status: u16, retry_after: Option<Duration>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (kind, msg) = match status {
+        400 => (
+            "ValidationException",
+            "Malformed input request, please reformat your input and try again.",
+        ),
+        401 | 403 => (
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
+        ),
+        404 => (
+            "ResourceNotFoundException",
+            "Could not resolve the foundation model from the provided model identifier.",
+        ),
+        408 => (
+            "ModelTimeoutException",
+            "Model has timed out in processing the request.",
+        ),
+        424 => ("ModelErrorException", "The model produced an error."),
+        429 => (
+            "ThrottlingException",
+            "Too many requests, please wait before trying again.",
+        ),
+        503 => (
+            "ServiceUnavailableException",
+            "Bedrock is unable to process your request.",
+        ),
+        _ => (
+            "InternalServerException",
+            "The server encountered an internal error while processing the request.",
+        ),
+    };
+    let mut r = error(code, kind, msg);
+    if let Some(d) = retry_after
+        && let Ok(v) = header::HeaderValue::from_str(&d.as_secs().max(1).to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Decodes `%XX` escapes (model ids arrive raw or percent-encoded).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn model_ids_decode() {
+        assert_eq!(percent_decode("anthropic.claude-v2%3A0"), "anthropic.claude-v2:0");
+        assert_eq!(
+            percent_decode("mistral.mixtral-8x7b-instruct-v0:1"),
+            "mistral.mixtral-8x7b-instruct-v0:1"
+        );
+        assert_eq!(percent_decode("a%3"), "a%3");
+        assert_eq!(percent_decode("arn%3Aaws%3Abedrock%3A%3A%2Fx"), "arn:aws:bedrock::/x");
+    }
+}
