@@ -7,12 +7,10 @@ use std::process::{Command, Output, Stdio};
 fn gateprobe() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gateprobe"));
     // The scenarios read these; make runs independent of the caller's shell.
-    for v in [
-        "GATEPROBE_GATEWAY_TOKEN",
-        "GATEPROBE_VLLM_A_KEY",
-        "GATEPROBE_VLLM_B_KEY",
-    ] {
-        c.env_remove(v);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GATEPROBE_") {
+            c.env_remove(k);
+        }
     }
     c
 }
@@ -157,6 +155,7 @@ fn planted_secrets_appear_nowhere() {
         Some("leak-api-key-in-error"),
         Some("drop-api-key"),
         Some("azure-bearer-instead-of-api-key"),
+        Some("bedrock-wrong-region"),
     ] {
         let mut cmd = gateprobe();
         cmd.args(["run", "scenarios/quickstart.yaml", "-v", "--report-dir"])
