@@ -474,20 +474,7 @@ fn compile_direct(s: &Scenario) -> Plan {
     };
     let mut checks = Vec::new();
     for (i, m) in s.models.iter().enumerate() {
-        if m.identifier.provider != Provider::CustomOpenai {
-            checks.push(PlannedCheck {
-                id: format!("vendor.{}.endpoint", m.name),
-                family: CheckFamily::Vendor,
-                rule: "the model endpoint answers as the AI gateway uses it".into(),
-                judge: Judge::Vendor(VendorRule::Models),
-                probes: vec![],
-                skip: Some(format!(
-                    "direct validation covers OpenAI-compatible endpoints; `{}/` models are checked through a gateway",
-                    m.identifier.provider.prefix()
-                )),
-            });
-            continue;
-        }
+        let provider = m.identifier.provider;
         let mut add = |rule: VendorRule, text: &str, probes: Vec<usize>| {
             let name = match rule {
                 VendorRule::V1Suffix => "v1_suffix",
@@ -506,36 +493,44 @@ fn compile_direct(s: &Scenario) -> Plan {
                 skip: None,
             });
         };
-        add(
-            VendorRule::V1Suffix,
-            "the endpoint ends in /v1 (the gateway never adds it); without it the server answers 404",
-            vec![probe(i, DirectOp::ModelsWithoutV1)],
-        );
-        add(
-            VendorRule::Models,
-            "GET {endpoint}/models lists the identifier's model",
-            vec![probe(i, DirectOp::Models)],
-        );
-        add(
-            VendorRule::Chat,
-            "a chat completion is well-formed: object, choices[0].message.content, finish_reason, usage",
-            vec![probe(i, DirectOp::Chat { stream: false })],
-        );
+        if provider == Provider::CustomOpenai {
+            add(
+                VendorRule::V1Suffix,
+                "the endpoint ends in /v1 (the gateway never adds it); without it the server answers 404",
+                vec![probe(i, DirectOp::ModelsWithoutV1)],
+            );
+            add(
+                VendorRule::Models,
+                "GET {endpoint}/models lists the identifier's model",
+                vec![probe(i, DirectOp::Models)],
+            );
+        }
+        let (chat, stream, wrong, unknown) = match provider {
+            Provider::Bedrock => (
+                "a Converse reply is well-formed: output.message.content text, stopReason, usage",
+                "a converse-stream reply is valid AWS event-stream (CRCs), messageStart, text deltas, messageStop, metadata",
+                "a wrong signature gets 403 with Bedrock's error type and a parseable message",
+                "a model the account does not enable gets 403/404 with a parseable message",
+            ),
+            _ => (
+                "a chat completion is well-formed: object, choices[0].message.content, finish_reason, usage",
+                "a streamed chat completion is exact SSE: data frames of JSON, role first, content, finish_reason, a usage chunk, [DONE]",
+                "a wrong API key gets 401 with a parseable error body",
+                "an unknown model (or deployment) gets 404 with a parseable error body",
+            ),
+        };
+        add(VendorRule::Chat, chat, vec![probe(i, DirectOp::Chat { stream: false })]);
         add(
             VendorRule::Stream,
-            "a streamed chat completion is exact SSE: data frames of JSON, role first, content, finish_reason, a usage chunk, [DONE]",
+            stream,
             vec![probe(i, DirectOp::Chat { stream: true })],
         );
-        if m.api_key.is_some() {
-            add(
-                VendorRule::WrongKey,
-                "a wrong API key gets 401 with a parseable error body",
-                vec![probe(i, DirectOp::WrongKey)],
-            );
+        if m.api_key.is_some() || provider == Provider::Bedrock {
+            add(VendorRule::WrongKey, wrong, vec![probe(i, DirectOp::WrongKey)]);
         }
         add(
             VendorRule::UnknownModel,
-            "an unknown model gets 404 with a parseable error body",
+            unknown,
             vec![probe(i, DirectOp::UnknownModel)],
         );
     }

@@ -11,10 +11,11 @@ use tokio_util::sync::CancellationToken;
 use crate::adapter::ModelFields;
 use crate::adapter::aigw::{AigwClient, FeatureRequest};
 use crate::adapter::openai::OpenAiClient;
+use crate::aws::sigv4::Credentials;
 use crate::check::direct::DirectOutcome;
 use crate::check::{self, ProbeOutcome, profile};
 use crate::gateway::Fault;
-use crate::identifier::{normalize_endpoint, without_v1};
+use crate::identifier::{Provider, normalize_endpoint, without_v1};
 use crate::plan::{self, DirectOp, Plan, Variant};
 use crate::redact::Redactor;
 use crate::report::{GatewayInfo, JournalInfo, RunReport, SCHEMA_VERSION, ScenarioInfo, Summary, Tool};
@@ -297,19 +298,48 @@ async fn run_direct(
             return (outcomes, Some("the endpoint stopped answering"));
         }
         let model = &scenario.models[p.model];
-        let endpoint = opts.gateway_url.clone().unwrap_or_else(|| topology.endpoint(model));
+        let endpoint = opts
+            .gateway_url
+            .clone()
+            .unwrap_or_else(|| topology.direct_endpoint(model, scenario));
         let base = normalize_endpoint(&endpoint).to_owned();
         let key = model.api_key.as_deref();
         // Direct probes count from 900000 so their ids never meet the gateway probes'.
         let cid = format!("gp-{run_id}-{}", 900_000 + i);
         let m = model.identifier.model.as_str();
         let fut = async {
-            match p.op {
-                DirectOp::Models => client.models(&base, key, &cid).await,
-                DirectOp::ModelsWithoutV1 => client.models(&without_v1(&endpoint), key, &cid).await,
-                DirectOp::Chat { stream } => client.chat(&base, key, m, stream, &cid).await,
-                DirectOp::WrongKey => client.chat(&base, Some("gateprobe-wrong-key"), m, false, &cid).await,
-                DirectOp::UnknownModel => client.chat(&base, key, "gateprobe-no-such-model", false, &cid).await,
+            match model.identifier.provider {
+                Provider::Azure => {
+                    let (key, dep) = match p.op {
+                        DirectOp::WrongKey => (Some("gateprobe-wrong-key"), m),
+                        DirectOp::UnknownModel => (key, "gateprobe-no-such-deployment"),
+                        _ => (key, m),
+                    };
+                    let stream = matches!(p.op, DirectOp::Chat { stream: true });
+                    client.azure_chat(&base, key, dep, stream, &cid).await
+                }
+                Provider::Bedrock => {
+                    let aws = model.backend.and_then(|b| scenario.backends[b].aws.as_ref());
+                    let creds = aws.map(|a| Credentials::new(a.access_key_id.clone(), a.secret_access_key.clone()));
+                    let wrong = aws.map(|a| Credentials::new(a.access_key_id.clone(), "gateprobe-wrong-secret"));
+                    let region = aws.map(|a| a.region.as_str()).unwrap_or("us-east-1");
+                    let (signer, id) = match p.op {
+                        DirectOp::WrongKey => (wrong.as_ref(), m),
+                        DirectOp::UnknownModel => (creds.as_ref(), "gateprobe.no-such-model-v1:0"),
+                        _ => (creds.as_ref(), m),
+                    };
+                    let stream = matches!(p.op, DirectOp::Chat { stream: true });
+                    client
+                        .bedrock_converse(&base, signer.map(|c| (c, region)), id, stream, &cid)
+                        .await
+                }
+                Provider::CustomOpenai => match p.op {
+                    DirectOp::Models => client.models(&base, key, &cid).await,
+                    DirectOp::ModelsWithoutV1 => client.models(&without_v1(&endpoint), key, &cid).await,
+                    DirectOp::Chat { stream } => client.chat(&base, key, m, stream, &cid).await,
+                    DirectOp::WrongKey => client.chat(&base, Some("gateprobe-wrong-key"), m, false, &cid).await,
+                    DirectOp::UnknownModel => client.chat(&base, key, "gateprobe-no-such-model", false, &cid).await,
+                },
             }
         };
         let result = tokio::select! {

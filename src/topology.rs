@@ -102,6 +102,15 @@ impl Topology {
             .unwrap_or_default()
     }
 
+    /// Where a model is reached directly: its endpoint, or for Bedrock models (which
+    /// have none) their runtime backend.
+    pub fn direct_endpoint(&self, model: &ModelConfig, scenario: &Scenario) -> String {
+        match (&model.endpoint, model.backend) {
+            (None, Some(b)) => self.backend_url(&scenario.backends[b].name).unwrap_or_default(),
+            _ => self.endpoint(model),
+        }
+    }
+
     /// The server host (for spawning server-side work).
     pub fn host(&self) -> &ServerHost {
         &self.host

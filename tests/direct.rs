@@ -117,3 +117,63 @@ async fn gateway_url_points_the_checks_at_another_endpoint() {
     assert_eq!(r.gateway.url.as_deref(), Some(url.as_str()));
     assert!(journal.next_seq() >= 6, "the requests went to the endpoint given");
 }
+
+const AZURE_BEDROCK: &str = r#"
+gateway: {kind: direct, timeout: 5s}
+backends:
+  az:
+    provider: azure
+    models: [gpt-4o-duo]
+    api_key: az-direct-1
+AZ_FAULTS
+  br:
+    provider: bedrock
+    models: [anthropic.claude-3-5-sonnet-20241022-v2:0]
+    access_key_id: AKIDDIRECTTEST01
+    secret_access_key: directSecret000000000000000000000000000
+    region: eu-west-3
+BR_FAULTS
+self_hosted_models:
+  - name: az
+    family: gpt
+    endpoint: "{{ backends.az.url }}"
+    api_key: az-direct-1
+    identifier: azure/gpt-4o-duo
+  - name: br
+    family: claude_3
+    identifier: bedrock/eu.anthropic.claude-3-5-sonnet-20241022-v2:0
+"#;
+
+fn failed_all(r: &RunReport) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Passed)
+        .map(|c| c.id.trim_start_matches("vendor.").to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_and_bedrock_endpoints_validate_directly_and_fail_on_their_faults() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("", "", &[]),
+        ("    faults: [{do: malformed_sse}]", "", &["az.stream"]),
+        ("", "    faults: [{do: corrupt_crc}]", &["br.stream"]),
+        ("", "    faults: [{do: error, status: 429}]", &["br.chat", "br.stream"]),
+        (
+            "    faults: [{do: empty_200}]",
+            "    faults: [{do: cut, after_tokens: 2}]",
+            &["az.chat", "az.stream", "br.chat", "br.stream"],
+        ),
+    ];
+    for (az, br, want) in cases {
+        let text = AZURE_BEDROCK.replace("AZ_FAULTS", az).replace("BR_FAULTS", br);
+        let r = run_text(&text, None).await;
+        assert_eq!(failed_all(&r), want.to_vec(), "{az:?} {br:?}: {:#?}", r.checks);
+        if want.is_empty() {
+            assert_eq!(r.summary.passed, 8, "chat, stream, wrong_key, unknown_model for each");
+        }
+    }
+}

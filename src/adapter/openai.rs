@@ -1,6 +1,7 @@
-//! The `direct` adapter: gateprobe talks straight to an OpenAI-compatible model
-//! endpoint (vLLM and friends) the way the AI gateway will: `GET {endpoint}/models`
-//! and `POST {endpoint}/chat/completions`, plain and streaming.
+//! The `direct` adapter: gateprobe talks straight to a model endpoint the way the AI
+//! gateway will: OpenAI-compatible servers (`GET {endpoint}/models`, `POST
+//! {endpoint}/chat/completions`), Azure deployments, and the Bedrock runtime's
+//! Converse operations, plain and streaming.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,8 @@ pub struct Exchange {
     pub content_type: Option<String>,
     /// Body text (lossy, truncated to [`MAX_REPLY`]).
     pub body: String,
+    /// The body's bytes (event streams are binary).
+    pub bytes: Vec<u8>,
     /// Time to the end of the body.
     pub elapsed: Duration,
 }
@@ -66,6 +69,7 @@ impl OpenAiClient {
             status,
             content_type,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
             elapsed: start.elapsed(),
         })
     }
@@ -95,23 +99,101 @@ impl OpenAiClient {
         stream: bool,
         correlation_id: &str,
     ) -> Result<Exchange, TransportError> {
-        let mut body = json!({
-            "model": model,
-            "messages": [{"role": "user", "content": format!("Write a Python function that adds two numbers. [{correlation_id}]")}],
-            "max_tokens": 32,
-            "temperature": 0,
-            "stream": stream,
-        });
-        if stream {
-            body["stream_options"] = json!({"include_usage": true});
-        }
         let b = self
             .client
             .post(format!("{base}/chat/completions"))
             .header("X-Request-ID", correlation_id)
-            .json(&body);
+            .json(&chat_body(model, stream, correlation_id));
         self.send(b, key).await
     }
+}
+
+impl OpenAiClient {
+    /// Azure: `POST {base}/openai/deployments/{deployment}/chat/completions?api-version=…`
+    /// with `api-key`.
+    pub async fn azure_chat(
+        &self,
+        base: &str,
+        key: Option<&str>,
+        deployment: &str,
+        stream: bool,
+        correlation_id: &str,
+    ) -> Result<Exchange, TransportError> {
+        let url = format!(
+            "{base}/openai/deployments/{deployment}/chat/completions?api-version={}",
+            crate::gateway::upstream::AZURE_API_VERSION
+        );
+        let mut b = self
+            .client
+            .post(url)
+            .header("X-Request-ID", correlation_id)
+            .json(&chat_body(deployment, stream, correlation_id));
+        if let Some(k) = key {
+            b = b.header("api-key", k);
+        }
+        self.send(b, None).await
+    }
+
+    /// Bedrock: `POST {base}/model/{id}/converse[-stream]`, SigV4-signed.
+    pub async fn bedrock_converse(
+        &self,
+        base: &str,
+        signer: Option<(&crate::aws::sigv4::Credentials, &str)>,
+        model: &str,
+        stream: bool,
+        correlation_id: &str,
+    ) -> Result<Exchange, TransportError> {
+        let id = model.replace(':', "%3A").replace('/', "%2F");
+        let op = if stream { "converse-stream" } else { "converse" };
+        let url = format!("{base}/model/{id}/{op}");
+        let body = json!({"messages": [{"role": "user", "content": [{"text": format!("Write a Python function that adds two numbers. [{correlation_id}]")}]}],
+                          "inferenceConfig": {"maxTokens": 32, "temperature": 0}})
+        .to_string()
+        .into_bytes();
+        let mut b = self.client.post(&url).header("content-type", "application/json");
+        if let Some((creds, region)) = signer {
+            let parsed = reqwest::Url::parse(&url).map_err(|e| TransportError {
+                kind: "request",
+                message: e.to_string(),
+            })?;
+            let host = match parsed.port() {
+                Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or_default()),
+                None => parsed.host_str().unwrap_or_default().to_owned(),
+            };
+            let headers = [("content-type", "application/json"), ("host", host.as_str())];
+            let parts = crate::aws::sigv4::RequestParts {
+                method: "POST",
+                raw_path: parsed.path(),
+                raw_query: "",
+                headers: &headers,
+                body: &body,
+            };
+            let signed = crate::aws::sigv4::sign(&parts, creds, region, std::time::SystemTime::now()).map_err(|e| {
+                TransportError {
+                    kind: "request",
+                    message: e.to_string(),
+                }
+            })?;
+            for (k, v) in signed.iter() {
+                b = b.header(k, v);
+            }
+        }
+        self.send(b.body(body), None).await
+    }
+}
+
+fn chat_body(model: &str, stream: bool, correlation_id: &str) -> Value {
+    let mut body = json!({
+        "model": model,
+        "messages": [{"role": "user", "content": format!("Write a Python function that adds two numbers. [{correlation_id}]")}],
+        "max_tokens": 32,
+        "temperature": 0,
+        "stream": stream,
+    });
+    if stream {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
 }
 
 /// The `error` object of an OpenAI-style error body, or FastAPI's `detail`, when the

@@ -47,6 +47,7 @@ pub(super) fn verdict(rule: VendorRule, probe: usize, cx: &Ctx<'_>) -> Verdict {
         Some(Ok(x)) => x,
     };
     let want_model = &model.identifier.model;
+    let bedrock = model.identifier.provider == crate::identifier::Provider::Bedrock;
     match rule {
         VendorRule::V1Suffix => {
             let expected = "the configured endpoint ends in /v1".to_owned();
@@ -89,10 +90,14 @@ pub(super) fn verdict(rule: VendorRule, probe: usize, cx: &Ctx<'_>) -> Verdict {
                 )
             }
         }
+        VendorRule::Chat if bedrock => converse_verdict(x),
+        VendorRule::Stream if bedrock => converse_stream_verdict(x),
+        VendorRule::WrongKey if bedrock => error_verdict(x, &[403]),
+        VendorRule::UnknownModel if bedrock => error_verdict(x, &[403, 404]),
         VendorRule::Chat => chat_verdict(x),
         VendorRule::Stream => stream_verdict(x),
-        VendorRule::WrongKey => error_verdict(x, 401),
-        VendorRule::UnknownModel => error_verdict(x, 404),
+        VendorRule::WrongKey => error_verdict(x, &[401]),
+        VendorRule::UnknownModel => error_verdict(x, &[404]),
     }
 }
 
@@ -193,16 +198,91 @@ fn stream_verdict(x: &Exchange) -> Verdict {
     }
 }
 
-fn error_verdict(x: &Exchange, want: u16) -> Verdict {
-    let expected = format!("{want} with a JSON error body");
-    if x.status != want {
+fn error_verdict(x: &Exchange, want: &[u16]) -> Verdict {
+    let statuses = want.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
+    let expected = format!("{statuses} with a JSON error body");
+    if !want.contains(&x.status) {
         return fail(expected, status_line(x));
     }
     match error_message(&x.body) {
-        Some(m) => pass(expected, format!("{want}: {}", trunc(&m, 100))),
+        Some(m) => pass(expected, format!("{}: {}", x.status, trunc(&m, 100))),
         None => fail(
             expected,
-            format!("{want} with an unparseable body: {}", trunc(&x.body, 80)),
+            format!("{} with an unparseable body: {}", x.status, trunc(&x.body, 80)),
+        ),
+    }
+}
+
+fn converse_verdict(x: &Exchange) -> Verdict {
+    let expected = "200 Converse reply with output text, stopReason and usage".to_owned();
+    if x.status != 200 {
+        return fail(expected, status_line(x));
+    }
+    let Ok(v) = serde_json::from_str::<Value>(&x.body) else {
+        return fail(expected, format!("the body is not JSON: {}", trunc(&x.body, 80)));
+    };
+    let text = v
+        .pointer("/output/message/content/0/text")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let problems: Vec<&str> = [
+        (text.is_empty(), "no output text"),
+        (v.get("stopReason").and_then(Value::as_str).is_none(), "no stopReason"),
+        (
+            v.pointer("/usage/outputTokens").and_then(Value::as_u64).is_none(),
+            "no usage",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(bad, what)| bad.then_some(what))
+    .collect();
+    if problems.is_empty() {
+        pass(expected, format!("{} characters of text", text.len()))
+    } else {
+        fail(expected, problems.join(", "))
+    }
+}
+
+fn converse_stream_verdict(x: &Exchange) -> Verdict {
+    let expected =
+        "200 application/vnd.amazon.eventstream: valid frames, messageStart, text deltas, messageStop, metadata"
+            .to_owned();
+    let ct = x.content_type.as_deref().unwrap_or("");
+    if x.status != 200 || !ct.starts_with("application/vnd.amazon.eventstream") {
+        return fail(expected, format!("{} {ct}", x.status));
+    }
+    let messages = match crate::aws::eventstream::decode_all(&x.bytes) {
+        Ok(m) => m,
+        Err(e) => return fail(expected, format!("broken event stream: {e}")),
+    };
+    let mut text = String::new();
+    let mut seen: Vec<String> = Vec::new();
+    for m in &messages {
+        if m.message_type() == Some("exception") {
+            return fail(
+                expected,
+                format!("an exception event: {}", m.exception_type().unwrap_or("?")),
+            );
+        }
+        let ev = m.event_type().unwrap_or("").to_owned();
+        if ev == "contentBlockDelta" {
+            match serde_json::from_slice::<Value>(&m.payload) {
+                Ok(v) => text.push_str(v.pointer("/delta/text").and_then(Value::as_str).unwrap_or_default()),
+                Err(_) => return fail(expected, "a contentBlockDelta payload is not JSON"),
+            }
+        }
+        seen.push(ev);
+    }
+    let missing: Vec<&str> = ["messageStart", "messageStop", "metadata"]
+        .into_iter()
+        .filter(|e| !seen.iter().any(|s| s == e))
+        .collect();
+    match (missing.is_empty(), text.is_empty()) {
+        (_, true) => fail(expected, "no text deltas"),
+        (false, _) => fail(expected, format!("missing {}", missing.join(", "))),
+        (true, false) => pass(
+            expected,
+            format!("{} events, {} characters of text", messages.len(), text.len()),
         ),
     }
 }
