@@ -41,12 +41,7 @@ impl AigwClient {
         headers: Vec<(String, String)>,
         timeout: Duration,
     ) -> reqwest::Result<Self> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .tcp_nodelay(true)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let client = super::http_client(timeout)?;
         Ok(AigwClient {
             base: base.trim_end_matches('/').to_owned(),
             client,

@@ -109,6 +109,18 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
+/// The HTTP client every adapter uses: no system proxy (traffic stays on the addresses
+/// the scenario names), no redirects (a redirect is an answer to judge, not to follow),
+/// `TCP_NODELAY`, and a connect timeout bounded by the request timeout.
+pub(crate) fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 /// Reads a body up to `limit` bytes; the flag says whether it was cut there.
 pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Result<(Vec<u8>, bool), TransportError> {
     use futures_util::StreamExt;

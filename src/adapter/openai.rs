@@ -36,12 +36,7 @@ pub struct OpenAiClient {
 impl OpenAiClient {
     /// A client with a per-request timeout.
     pub fn new(timeout: Duration) -> reqwest::Result<Self> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .tcp_nodelay(true)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let client = super::http_client(timeout)?;
         Ok(OpenAiClient { client, timeout })
     }
 

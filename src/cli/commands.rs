@@ -199,12 +199,9 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         return exit::OK;
     }
     let Some(path) = a.scenario else { return exit::USAGE };
-    let s = match scenario::load(&path) {
+    let s = match load_one(&path) {
         Ok(s) => s,
-        Err(e) => {
-            eprint!("{e}");
-            return exit::INVALID_SCENARIO;
-        }
+        Err(code) => return code,
     };
     let settings = GatewaySettings {
         aws: crate::gateway::bedrock::AwsSettings::from_env(),
@@ -224,11 +221,21 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
             "gateprobe reference gateway listening on {}",
             server.url()
         ));
-        let rt = runtime().ok_or("no runtime")?;
-        rt.block_on(wait_for_signal());
+        serve_until_signal()?;
         drop(server);
         Ok(())
     })();
+    finish_serving(result)
+}
+
+/// Waits for Ctrl-C or SIGTERM while servers run on their own host.
+fn serve_until_signal() -> Result<(), String> {
+    let rt = runtime().ok_or("no runtime")?;
+    rt.block_on(wait_for_signal());
+    Ok(())
+}
+
+fn finish_serving(result: Result<(), String>) -> u8 {
     match result {
         Ok(()) => exit::OK,
         Err(e) => {
@@ -238,13 +245,17 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
     }
 }
 
+fn load_one(path: &Path) -> Result<Scenario, u8> {
+    scenario::load(path).map_err(|e| {
+        eprint!("{e}");
+        exit::INVALID_SCENARIO
+    })
+}
+
 fn mock_cmd(path: &Path) -> u8 {
-    let s = match scenario::load(path) {
+    let s = match load_one(path) {
         Ok(s) => s,
-        Err(e) => {
-            eprint!("{e}");
-            return exit::INVALID_SCENARIO;
-        }
+        Err(code) => return code,
     };
     let result = (|| -> Result<(), String> {
         let host = ServerHost::new(2).map_err(|e| e.to_string())?;
@@ -255,16 +266,9 @@ fn mock_cmd(path: &Path) -> u8 {
                 say(line);
             }
         }
-        let rt = runtime().ok_or("no runtime")?;
-        rt.block_on(wait_for_signal());
+        serve_until_signal()?;
         drop(mocks);
         Ok(())
     })();
-    match result {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::HARNESS
-        }
-    }
+    finish_serving(result)
 }

@@ -16,7 +16,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::behavior::{Admission, Behavior, Codec, paced_body, reply_tokens};
-use super::journal::{Entry, Journal, MAX_BODY, find_correlation_id};
+use super::journal::{Entry, Journal};
 use super::openai::constant_time_eq;
 use crate::aws::{eventstream, sigv4};
 use crate::identifier::bedrock_base_model;
@@ -82,29 +82,7 @@ async fn handle(State(mock): State<Arc<BedrockMock>>, req: Request) -> Response 
     let received = Instant::now();
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, MAX_REQUEST).await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let mut entry = Entry {
-        seq: 0,
-        at: Duration::ZERO,
-        backend: mock.name.clone(),
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        correlation_id: find_correlation_id(&text).map(str::to_owned),
-        headers,
-        body: text,
-        status: 0,
-    };
+    let mut entry = Entry::from_request(&mock.name, &parts, &bytes);
     let response = route(&mock, &parts.method, &entry, &parts.headers, &bytes, received).await;
     entry.status = response.status().as_u16();
     mock.journal.record(entry, received);

@@ -44,6 +44,42 @@ fn ser_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Erro
 }
 
 impl Entry {
+    /// The entry for a request as it came over the wire (status filled in later):
+    /// raw path and query, every header, the body truncated to [`MAX_BODY`], and the
+    /// correlation id from the body or `X-Request-ID`.
+    pub fn from_request(backend: &str, parts: &axum::http::request::Parts, body: &[u8]) -> Entry {
+        let text = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]).into_owned();
+        let correlation_id = find_correlation_id(&text).map(str::to_owned).or_else(|| {
+            parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(find_correlation_id)
+                .map(str::to_owned)
+        });
+        Entry {
+            seq: 0,
+            at: Duration::ZERO,
+            backend: backend.to_owned(),
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: text,
+            correlation_id,
+            status: 0,
+        }
+    }
+
     /// A header's value by (case-insensitive) name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::behavior::{Admission, Behavior, Codec, paced_body, reply_tokens};
-use super::journal::{Entry, Journal, MAX_BODY, find_correlation_id};
+use super::journal::{Entry, Journal};
 use crate::scenario::behavior::FaultAction;
 use crate::scenario::{BackendConfig, BackendProvider};
 
@@ -72,37 +72,8 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
     let received = Instant::now();
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, MAX_REQUEST).await;
-    let path = parts.uri.path().to_owned();
     let headers = &parts.headers;
-    let body = bytes.as_ref().map(Bytes::clone).unwrap_or_default();
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]).into_owned();
-    let correlation_id = find_correlation_id(&text).map(str::to_owned).or_else(|| {
-        headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(find_correlation_id)
-            .map(str::to_owned)
-    });
-    let mut entry = Entry {
-        seq: 0,
-        at: Duration::ZERO,
-        backend: mock.name.clone(),
-        method: parts.method.to_string(),
-        path,
-        query: parts.uri.query().map(str::to_owned),
-        headers: headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: text,
-        correlation_id,
-        status: 0,
-    };
+    let mut entry = Entry::from_request(&mock.name, &parts, bytes.as_deref().unwrap_or_default());
     let response = match &bytes {
         Ok(b) => match mock.dialect {
             Dialect::Vllm => route(&mock, &parts.method, &entry.path, headers, b, received).await,

@@ -486,20 +486,15 @@ fn models(
             )
             .hint(hint)
         })?;
+        let key_label = format!("{}.api_key", m.name.value);
+        let api_key = m
+            .api_key
+            .as_ref()
+            .map(|k| cx.string(k, &format!("{field}.api_key"), Some(&key_label)))
+            .transpose()?
+            .filter(|k| !k.is_empty());
         if identifier.provider == Provider::Bedrock {
             let backend = super::validate_mock::bedrock_backend(cx, &field, m, &identifier, backends)?;
-            let api_key = m
-                .api_key
-                .as_ref()
-                .map(|k| {
-                    cx.string(
-                        k,
-                        &format!("{field}.api_key"),
-                        Some(&format!("{}.api_key", m.name.value)),
-                    )
-                })
-                .transpose()?
-                .filter(|k| !k.is_empty());
             out.push(ModelConfig {
                 name: m.name.value.clone(),
                 family,
@@ -566,18 +561,6 @@ fn models(
             }
             backend = Some(b);
         }
-        let api_key = m
-            .api_key
-            .as_ref()
-            .map(|k| {
-                cx.string(
-                    k,
-                    &format!("{field}.api_key"),
-                    Some(&format!("{}.api_key", m.name.value)),
-                )
-            })
-            .transpose()?
-            .filter(|k| !k.is_empty());
         out.push(ModelConfig {
             name: m.name.value.clone(),
             family,
