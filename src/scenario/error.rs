@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::raw::Pos;
 
+/// Carets drawn under a token at most; a longer token is marked by its start.
+const MAX_CARETS: usize = 80;
+
 /// A problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {
@@ -32,8 +35,17 @@ impl ScenarioError {
             .flatten();
         let width = source_line
             .as_deref()
-            .map(|l| token_width(l, pos.col as usize))
+            .map(|l| token_width(l, pos.col as usize).min(MAX_CARETS))
             .unwrap_or(1);
+        // A huge line (minified or hostile input) is cut after the caret's end.
+        let source_line = source_line.map(|l| {
+            let keep = (pos.col as usize + width + 20).max(160);
+            if l.chars().count() > keep + 40 {
+                l.chars().take(keep).chain(['…']).collect()
+            } else {
+                l
+            }
+        });
         ScenarioError {
             file: file.to_owned(),
             pos: (pos.line > 0).then_some(pos),

@@ -199,6 +199,7 @@ fn clean_yaml_message(raw: &str) -> String {
     let first = raw.lines().next().unwrap_or(raw).trim();
     let cut = first.find(" at line ").map_or(first, |i| &first[..i]);
     let cut = cut.split_once(", expected one of ").map_or(cut, |(m, _)| m);
+    let cut = cut.split_once(" (defined").map_or(cut, |(m, _)| m);
     cut.trim_end_matches('.').to_owned()
 }
 
@@ -264,10 +265,14 @@ fn field_path_at(source: &str, pos: Pos) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
     let col = (pos.col as usize).saturating_sub(1);
     let own = line.get(col..).unwrap_or("");
-    if let Some(k) = key_of(own).or_else(|| key_of(line.get(..col).unwrap_or(""))) {
-        parts.push(k);
-    }
     let mut indent = col;
+    if let Some(k) = key_of(own) {
+        parts.push(k);
+    } else if let Some(k) = key_of(line.get(..col).unwrap_or("")) {
+        // The node is a value: its key starts the line, so walk up from the key.
+        parts.push(k);
+        indent = indent_of(line) + if line.trim_start().starts_with("- ") { 2 } else { 0 };
+    }
     let at = pos.line as usize - 1;
     if line.trim_start().starts_with("- ") && indent_of(line) < col {
         let dash = indent_of(line);
@@ -655,5 +660,12 @@ mod tests {
         assert_eq!(path_at(src, 7, 5).as_deref(), Some("self_hosted_models[0].famly"));
         assert_eq!(path_at(src, 8, 5).as_deref(), Some("self_hosted_models[1].nme"));
         assert_eq!(path_at(src, 1, 1).as_deref(), Some("gateway"));
+        assert_eq!(
+            path_at(src, 2, 9).as_deref(),
+            Some("gateway.kind"),
+            "a value's path is its key's"
+        );
+        let flow = "a: 1\nself_hosted_models: &m\n  - {name: a}\nfeatures: *m\n";
+        assert_eq!(path_at(flow, 4, 11).as_deref(), Some("features"));
     }
 }
