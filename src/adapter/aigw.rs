@@ -118,7 +118,10 @@ impl AigwClient {
         b = b.header("X-Request-ID", req.correlation_id);
         b = match (req.auth, &self.token) {
             (ClientAuth::Valid, Some(t)) => b.bearer_auth(t),
-            (ClientAuth::Valid, None) | (ClientAuth::Missing, _) => b,
+            // Without a configured token, present a placeholder: a gateway that checks
+            // tokens will say so in the auth checks; one that bypasses auth serves it.
+            (ClientAuth::Valid, None) => b.bearer_auth(PLACEHOLDER_TOKEN),
+            (ClientAuth::Missing, _) => b,
             (ClientAuth::WrongToken, _) => b.bearer_auth("gateprobe-wrong-token"),
         };
         let start = Instant::now();
@@ -143,6 +146,9 @@ impl AigwClient {
         Ok(reply)
     }
 }
+
+/// The bearer token presented when the scenario configures none.
+pub const PLACEHOLDER_TOKEN: &str = "gateprobe-instance-token";
 
 /// Headers the instance always sends.
 fn default_headers() -> [(&'static str, &'static str); 6] {
