@@ -232,7 +232,14 @@ fn gateway_subcommand_serves_health() {
 fn a_closed_stdout_does_not_cost_the_reports() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = gateprobe()
-        .args(["run", "scenarios/quickstart.yaml", "-v", "--builtin-fault", "append-v1", "--report-dir"])
+        .args([
+            "run",
+            "scenarios/quickstart.yaml",
+            "-v",
+            "--builtin-fault",
+            "append-v1",
+            "--report-dir",
+        ])
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -27,6 +27,7 @@ pub(super) fn dispatch(cmd: Command) -> u8 {
         }
         Command::Gateway(a) => gateway_cmd(a),
         Command::Mock { scenario } => mock_cmd(&scenario),
+        Command::Bench(a) => super::bench::bench_cmd(a),
     }
 }
 
@@ -64,7 +65,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 /// A token cancelled by Ctrl-C or SIGTERM.
-fn interrupt_token() -> CancellationToken {
+pub(super) fn interrupt_token() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
@@ -146,7 +147,7 @@ fn emit(report: &RunReport, dir: &Path, verbose: bool) -> u8 {
 }
 
 /// Prints a line to stdout, ignoring a closed pipe (`gateprobe ... | head`).
-fn say(line: impl std::fmt::Display) {
+pub(super) fn say(line: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
@@ -210,7 +211,10 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         let server = host
             .serve(a.listen, router)
             .map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
-        say(format_args!("gateprobe reference gateway listening on {}", server.url()));
+        say(format_args!(
+            "gateprobe reference gateway listening on {}",
+            server.url()
+        ));
         let rt = runtime().ok_or("no runtime")?;
         rt.block_on(wait_for_signal());
         drop(server);
