@@ -70,9 +70,12 @@ http {
     }
 }
 EOF
+# mktemp makes a 0700 directory; nginx workers run as an unprivileged user.
+chmod -R a+rX "$WORK"
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 URL="http://127.0.0.1:$PORT/data.json"
 for _ in $(seq 50); do curl -sf "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "$URL" >/dev/null || { echo "nginx does not serve $URL with 200" >&2; exit 1; }
 echo "# target $URL ($(stat -c %s "$WORK/www/data.json") bytes), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# gateprobe $("$GATEPROBE" --version), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), oha: $(command -v oha >/dev/null && oha --version || echo 'not installed (not built here: cargo install takes 13+ min)')"
 
@@ -111,6 +114,7 @@ else:
     r["p50"] = j["latency_ms"]["p50"]
     r["p99"] = j["latency_ms"]["p99"]
     r["errors"] = sum(j["errors"].values())
+    r["error_classes"] = j["errors"]
     if j.get("schedule_check"):
         r["lag_p99"] = j["schedule_check"]["p99_ms"]
         r["target"] = j["target_rps"]

@@ -311,3 +311,29 @@ fn a_refused_connection_is_a_connect_error() {
     assert_eq!(r.recorder.errors().by_name()["connect"], 10);
     assert_eq!(r.recorder.latency().len(), 0);
 }
+
+#[tokio::test]
+async fn hung_requests_time_out_and_the_worker_carries_on() {
+    let count = Arc::new(AtomicU64::new(0));
+    let c = Arc::clone(&count);
+    let factory = move |_w: usize| {
+        let c = Arc::clone(&c);
+        move || {
+            let n = c.fetch_add(1, Ordering::Relaxed);
+            async move {
+                if n % 20 == 5 {
+                    std::future::pending::<()>().await;
+                }
+                Outcome::ok(1)
+            }
+        }
+    };
+    let cfg = RunConfig {
+        timeout: Some(Duration::from_millis(50)),
+        ..closed(2, None, Some(100))
+    };
+    let r = load::run(&cfg, &factory, &CancellationToken::new()).await.expect("run");
+    assert_eq!(r.recorder.requests(), 100);
+    assert_eq!(r.recorder.errors().by_name()["timeout"], 5);
+    assert_eq!(r.recorder.ok(), 95);
+}

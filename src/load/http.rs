@@ -250,7 +250,8 @@ impl LeanClient {
                 None => return Outcome::error(ErrorClass::Connect),
             },
         };
-        if !ready(&mut c.0, &mut c.1).await {
+        // Usually ready already: skip the select (and a poll of the connection).
+        if !c.0.is_ready() && !ready(&mut c.0, &mut c.1).await {
             if !reused {
                 return Outcome::error(ErrorClass::Protocol);
             }
