@@ -133,7 +133,7 @@ fn usage_errors_exit_1_and_unreachable_targets_exit_3() {
     assert_eq!(json(&out)["errors"]["connect"], 5);
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[test]
 fn sigint_stops_the_run_and_still_prints_results() {
     let host = ServerHost::new(1).expect("host");
@@ -144,7 +144,23 @@ fn sigint_stops_the_run_and_still_prints_results() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    std::thread::sleep(Duration::from_millis(700));
+    // Wait until the process catches SIGINT (else the default action would kill it
+    // silently), then give it a moment to send requests.
+    let status_file = format!("/proc/{}/status", child.id());
+    for _ in 0..200 {
+        let caught = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("SigCgt:"))?.to_owned();
+                u64::from_str_radix(line.trim_start_matches("SigCgt:").trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << (2 - 1)) != 0);
+        if caught {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
