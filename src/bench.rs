@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::load::http::{ClientKind, HttpFactory, HttpRequestSpec, HttpTarget, TargetError};
 use crate::load::{self, LagCheck, LoadError, Mode, RunConfig};
-use crate::metrics::{HistogramSummary, Snapshot};
+use crate::metrics::hlog::IntervalLog;
+use crate::metrics::{DecodeError, HistogramSummary, Recorder, Snapshot};
 
 /// Version of the JSON report's shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -226,4 +227,25 @@ pub fn render_text(r: &BenchReport) -> String {
         );
     }
     out
+}
+
+/// Writes the run's histograms as an HdrHistogram interval log (one interval covering
+/// the whole run, tagged `latency`, `service`, `ttfb` and, open loop, `lag`) for
+/// HistogramLogAnalyzer. `end` is when the run finished.
+pub fn write_hlog<W: std::io::Write>(r: &BenchReport, end: std::time::SystemTime, out: W) -> std::io::Result<W> {
+    let rec = Recorder::from_snapshot(&r.snapshot).map_err(|e: DecodeError| std::io::Error::other(e.to_string()))?;
+    let length = Duration::from_secs_f64(r.elapsed_s);
+    let start = end.checked_sub(length).unwrap_or(end);
+    let mut log = IntervalLog::new(out, start)?;
+    for (tag, h) in [
+        ("latency", rec.latency()),
+        ("service", rec.service()),
+        ("ttfb", rec.ttfb()),
+        ("lag", rec.lag()),
+    ] {
+        if !h.is_empty() {
+            log.write(Some(tag), Duration::ZERO, length, h)?;
+        }
+    }
+    log.finish()
 }

@@ -46,7 +46,10 @@ fn contract(v: &serde_json::Value) {
 fn closed_loop_json_has_the_contract_keys() {
     let host = ServerHost::new(1).expect("host");
     let server = serve(&host);
-    let out = bench(&[&server.url(), "-c", "4", "-n", "300", "--json"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hlog = dir.path().join("run.hlog");
+    let hlog_arg = hlog.to_str().expect("utf8");
+    let out = bench(&[&server.url(), "-c", "4", "-n", "300", "--json", "--hlog", hlog_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v = json(&out);
     contract(&v);
@@ -65,6 +68,20 @@ fn closed_loop_json_has_the_contract_keys() {
     let snap: gateprobe::metrics::Snapshot = serde_json::from_value(v).expect("snapshot");
     let rec = gateprobe::metrics::Recorder::from_snapshot(&snap).expect("decode");
     assert_eq!(rec.latency().len(), 300);
+    // The interval log holds the same latency histogram.
+    let text = std::fs::read(&hlog).expect("hlog written");
+    let mut tags = Vec::new();
+    for entry in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&text) {
+        if let hdrhistogram::serialization::interval_log::LogEntry::Interval(h) = entry.expect("parse") {
+            let tag = h.tag().map(|t| t.as_str().to_owned()).unwrap_or_default();
+            if tag == "latency" {
+                let decoded = gateprobe::metrics::decode_histogram(h.encoded_histogram()).expect("decode");
+                assert_eq!(&decoded, rec.latency());
+            }
+            tags.push(tag);
+        }
+    }
+    assert_eq!(tags, ["latency", "service", "ttfb"]);
 }
 
 #[test]

@@ -46,6 +46,9 @@ pub(super) struct BenchArgs {
     /// Print one JSON object instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Also write the histograms as an HdrHistogram interval log (.hlog) to FILE.
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<PathBuf>,
     /// Per-request timeout.
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
     timeout: Duration,
@@ -99,6 +102,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 struct Settings {
     config: BenchConfig,
     json: bool,
+    hlog: Option<PathBuf>,
     threads: usize,
 }
 
@@ -198,6 +202,7 @@ impl BenchArgs {
                 max_lag: self.max_lag.unwrap_or(DEFAULT_MAX_LAG),
             },
             json: self.json,
+            hlog: self.hlog,
             threads: self.threads,
         })
     }
@@ -242,6 +247,14 @@ pub(super) fn bench_cmd(a: BenchArgs) -> u8 {
             return exit::HARNESS;
         }
     };
+    if let Some(path) = &s.hlog {
+        let written = std::fs::File::create(path)
+            .and_then(|f| bench::write_hlog(&report, std::time::SystemTime::now(), std::io::BufWriter::new(f)));
+        if let Err(e) = written {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return exit::HARNESS;
+        }
+    }
     if s.json {
         say(serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
