@@ -5,14 +5,20 @@
 //! the reference gateway from [`gateway`]), the checks in [`check`] send feature
 //! requests through an [`adapter`] and judge the evidence (client reply plus the
 //! mocks' journal), and the resulting [`report::RunReport`] is handed to writers.
+//!
+//! Load runs use [`load`] (schedules and open/closed-loop executors) and record into
+//! [`metrics`] (HdrHistogram recorders); [`bench`] is the ad-hoc `gateprobe bench`.
 
 pub mod adapter;
 pub mod aws;
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod feature;
 pub mod gateway;
 pub mod identifier;
+pub mod load;
+pub mod metrics;
 pub mod mock;
 pub mod plan;
 pub mod redact;

@@ -27,6 +27,7 @@ pub(super) fn dispatch(cmd: Command) -> u8 {
         }
         Command::Gateway(a) => gateway_cmd(a),
         Command::Mock { scenario } => mock_cmd(&scenario),
+        Command::Bench(a) => super::bench::bench_cmd(a),
     }
 }
 
@@ -64,7 +65,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 /// A token cancelled by Ctrl-C or SIGTERM.
-fn interrupt_token() -> CancellationToken {
+pub(super) fn interrupt_token() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
@@ -155,7 +156,7 @@ fn emit(report: &RunReport, dir: &Path, verbose: bool) -> u8 {
 }
 
 /// Prints a line to stdout, ignoring a closed pipe (`gateprobe ... | head`).
-fn say(line: impl std::fmt::Display) {
+pub(super) fn say(line: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();

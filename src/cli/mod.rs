@@ -1,6 +1,7 @@
 //! The command line: clap definitions, turning them into typed run settings, and the
 //! mapping of outcomes to exit codes. No clap type leaves this module.
 
+mod bench;
 mod commands;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ Examples:
   gateprobe run my-setup.yaml --gateway-url http://127.0.0.1:5052 --report-dir out
   gateprobe validate scenarios/*.yaml
   gateprobe gateway --list-faults
+  gateprobe bench http://127.0.0.1:8080/ -c 50 -z 10s
 
 Exit codes: 0 all checks passed, 1 usage error, 2 invalid scenario,
 3 harness or infrastructure error, 4 one or more checks failed.";
@@ -66,6 +68,11 @@ enum Command {
         after_help = "Examples:\n  gateprobe gateway scenarios/quickstart.yaml --listen 127.0.0.1:5052\n  gateprobe gateway --list-faults"
     )]
     Gateway(GatewayArgs),
+    /// Load-test one HTTP URL, like oha or wrk: closed loop with -c clients, or open loop at -q req/s.
+    #[command(
+        after_help = "Examples:\n  gateprobe bench http://127.0.0.1:8080/ -c 50 -z 10s\n  gateprobe bench http://127.0.0.1:8080/v1/models -q 2000 -z 30s --json\n  gateprobe bench http://127.0.0.1:8080/v1/chat/completions -m POST -H 'Content-Type: application/json' --body req.json -n 1000\n\nExit codes: 0 done, 1 usage error, 3 target unreachable, no request succeeded, or the\ngenerator fell behind its open-loop schedule (run invalid)."
+    )]
+    Bench(bench::BenchArgs),
     /// Start a scenario's mock backends alone and print their URLs until Ctrl-C.
     #[command(after_help = "Example:\n  eval \"$(gateprobe mock scenarios/quickstart.yaml)\"")]
     Mock {
