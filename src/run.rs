@@ -83,6 +83,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
         summary: Summary::default(),
         checks: Vec::new(),
         journal: JournalInfo::default(),
+        load: Vec::new(),
     };
 
     let topology = match Topology::start(scenario, opts.gateway_url.as_deref(), &opts.faults) {

@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod junit;
+pub mod load;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ pub struct RunReport {
     pub checks: Vec<CheckResult>,
     /// State of the mocks' journal.
     pub journal: JournalInfo,
+    /// Load phases, in scenario order (empty for a conformance-only run).
+    #[serde(default)]
+    pub load: Vec<load::PhaseReport>,
 }
 
 /// Tool name and version.
