@@ -33,6 +33,9 @@ pub struct RunOptions {
     pub gateway_url: Option<String>,
     /// Faults for the built-in gateway.
     pub faults: Vec<Fault>,
+    /// `(index, total)`, 1-based: run this shard's slice of every load schedule (the
+    /// conformance checks and sweeps run on shard 1 only).
+    pub shard: Option<(u32, u32)>,
 }
 
 /// A fresh run id (8 lowercase hex digits) for correlation ids.
@@ -141,7 +144,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
     let mut outcomes = not_run(&plan, scenario);
     let mut silent = 0;
     let mut stop_reason = None;
-    for (i, probe) in plan.probes.iter().enumerate() {
+    let first_shard = opts.shard.is_none_or(|(i, _)| i == 1);
+    let probes = if first_shard { &plan.probes[..] } else { &[] };
+    for (i, probe) in probes.iter().enumerate() {
         if cancel.is_cancelled() {
             report.interrupted = true;
             stop_reason = Some("the run was interrupted");
@@ -207,9 +212,105 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
         dropped: topology.journal.dropped(),
     };
     let direct = vec![DirectOutcome::default(); plan.direct.len()];
+    let plan = if first_shard { plan } else { Plan::default() };
     finish(&mut report, scenario, &plan, (&outcomes, &direct), stop_reason, t0);
+    if !report.interrupted && report.aborted.is_none() {
+        run_load(scenario, opts, &topology, &client, &run_id, cancel, &mut report).await;
+        report.summary = Summary::of(&report.checks);
+        report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    }
     drop(topology);
     report.redacted(&redactor)
+}
+
+/// Runs the scenario's load phases after the checks and judges their thresholds into
+/// check results (`threshold.<phase>.<metric>`).
+async fn run_load(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    topology: &Topology,
+    client: &AigwClient,
+    run_id: &str,
+    cancel: &CancellationToken,
+    report: &mut RunReport,
+) {
+    if scenario.load.is_empty() {
+        return;
+    }
+    topology.journal.set_light(true);
+    for phase in &scenario.load {
+        if cancel.is_cancelled() {
+            report.interrupted = true;
+            break;
+        }
+        let sweep = matches!(phase.mode, crate::scenario::load::LoadMode::Sweep { .. });
+        if sweep && opts.shard.is_some_and(|(i, _)| i != 1) {
+            continue;
+        }
+        let model = &scenario.models[phase.model];
+        let env = crate::load::phase::PhaseEnv {
+            client: client.clone(),
+            fields: ModelFields {
+                family: model.family.clone(),
+                endpoint: topology.endpoint(model),
+                api_key: model.api_key.clone(),
+                identifier: model.identifier.to_string(),
+            },
+            run_id: run_id.to_owned(),
+            journal: model.backend.map(|_| std::sync::Arc::clone(&topology.journal)),
+            shard: opts.shard,
+        };
+        match crate::load::phase::run_phase(&env, phase, &model.name, cancel).await {
+            Ok((r, interrupted)) => {
+                report.interrupted |= interrupted;
+                // Thresholds gate whole runs: a shard's slice is judged after `merge`.
+                if opts.shard.is_none() {
+                    report.checks.extend(threshold_checks(&r, phase));
+                }
+                report.load.push(r);
+            }
+            Err(e) => {
+                report.aborted = Some(format!("load phase `{}` could not run: {e}", phase.name));
+                break;
+            }
+        }
+    }
+}
+
+/// One check result per threshold of a phase.
+pub fn threshold_checks(
+    r: &crate::report::load::PhaseReport,
+    phase: &crate::scenario::load::LoadPhase,
+) -> Vec<crate::report::CheckResult> {
+    phase
+        .thresholds
+        .iter()
+        .map(|t| {
+            let (ok, value) = crate::load::phase::judge(r, t);
+            let unit = match t.metric {
+                crate::scenario::load::Metric::Histogram { .. } => " ms",
+                _ => "",
+            };
+            let actual = match value {
+                Some(v) if matches!(t.metric, crate::scenario::load::Metric::ErrorRate) => format!("{:.3}%", v * 100.0),
+                Some(v) => format!("{v:.3}{unit}"),
+                None => "no value was recorded".to_owned(),
+            };
+            crate::report::CheckResult {
+                id: format!("threshold.{}.{}", r.name, t.metric.id()),
+                family: "threshold".into(),
+                rule: t.text.clone(),
+                status: if ok {
+                    crate::report::Status::Passed
+                } else {
+                    crate::report::Status::Failed
+                },
+                expected: t.text.clone(),
+                actual,
+                evidence: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 /// The report of a run that could not start: every check an error saying why.

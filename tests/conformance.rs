@@ -22,6 +22,7 @@ async fn run_with(s: &Scenario, faults: Vec<Fault>) -> RunReport {
     run::run(
         s,
         &RunOptions {
+            shard: None,
             gateway_url: None,
             faults,
         },

@@ -28,6 +28,7 @@ async fn run_text(text: &str, gateway_url: Option<String>) -> RunReport {
     run::run(
         &s,
         &RunOptions {
+            shard: None,
             gateway_url,
             faults: vec![],
         },

@@ -49,6 +49,7 @@ async fn a_gateway_dying_mid_run_keeps_what_was_measured() {
     let r = run::run(
         &s,
         &RunOptions {
+            shard: None,
             gateway_url: Some(url),
             faults: vec![],
         },

@@ -35,6 +35,7 @@ async fn reports_validate_against_the_committed_schema() {
         let r = run::run(
             &s,
             &RunOptions {
+                shard: None,
                 gateway_url: None,
                 faults,
             },

@@ -3,10 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::{ClientAuth, EventSummary, MAX_REPLY, ModelFields, Reply, TransportError};
 use crate::feature::{Endpoint, Feature};
+use crate::metrics::ErrorClass;
 
 /// A client of one AI gateway.
 #[derive(Clone, Debug)]
@@ -105,25 +107,7 @@ impl AigwClient {
 
     /// Sends one feature request and parses the reply.
     pub async fn send(&self, req: &FeatureRequest<'_>) -> Result<Reply, TransportError> {
-        let url = format!("{}{}", self.base, Self::path(req.feature));
-        let mut b = self.client.post(url).timeout(self.timeout).json(&Self::body(req));
-        for (k, v) in default_headers() {
-            if !self.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
-                b = b.header(k, v);
-            }
-        }
-        for (k, v) in &self.headers {
-            b = b.header(k, v);
-        }
-        b = b.header("X-Request-ID", req.correlation_id);
-        b = match (req.auth, &self.token) {
-            (ClientAuth::Valid, Some(t)) => b.bearer_auth(t),
-            // Without a configured token, present a placeholder: a gateway that checks
-            // tokens will say so in the auth checks; one that bypasses auth serves it.
-            (ClientAuth::Valid, None) => b.bearer_auth(PLACEHOLDER_TOKEN),
-            (ClientAuth::Missing, _) => b,
-            (ClientAuth::WrongToken, _) => b.bearer_auth("gateprobe-wrong-token"),
-        };
+        let b = self.request(req);
         let start = Instant::now();
         let resp = b.send().await.map_err(|e| TransportError::from_reqwest(&e))?;
         let status = resp.status().as_u16();
@@ -144,6 +128,173 @@ impl AigwClient {
         };
         parse(req.feature.endpoint, &mut reply);
         Ok(reply)
+    }
+
+    /// Sends one feature request as a load run does: the body is not kept, only when
+    /// its first byte and each token event arrived. `gap` receives each inter-token gap.
+    pub async fn send_timed(&self, req: &FeatureRequest<'_>, gap: &mut impl FnMut(Duration)) -> Timed {
+        let sent = Instant::now();
+        let mut t = Timed {
+            sent,
+            ..Timed::default()
+        };
+        let resp = match self.request(req).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                t.error = Some(if e.is_timeout() {
+                    ErrorClass::Timeout
+                } else if e.is_connect() {
+                    ErrorClass::Connect
+                } else {
+                    ErrorClass::Protocol
+                });
+                return t;
+            }
+        };
+        t.first_byte = Some(Instant::now());
+        t.status = resp.status().as_u16();
+        let ndjson = req.feature.endpoint == Endpoint::ChatAgent;
+        let raw_stream = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"));
+        let mut line = Vec::new();
+        let mut whole = Vec::new();
+        let mut stream = resp.bytes_stream();
+        let mut token = |t: &mut Timed, at: Instant| {
+            if let Some(prev) = t.last_token {
+                gap(at.saturating_duration_since(prev));
+            }
+            t.first_token.get_or_insert(at);
+            t.last_token = Some(at);
+            t.tokens += 1;
+        };
+        while let Some(chunk) = stream.next().await {
+            let Ok(chunk) = chunk else {
+                t.error = Some(ErrorClass::Protocol);
+                return t;
+            };
+            let at = Instant::now();
+            t.bytes += chunk.len() as u64;
+            if !(200..300).contains(&t.status) {
+                continue;
+            }
+            if ndjson {
+                for &b in chunk.iter() {
+                    if b != b'\n' {
+                        if line.len() < MAX_REPLY {
+                            line.push(b);
+                        }
+                        continue;
+                    }
+                    match serde_json::from_slice::<Value>(&line) {
+                        Ok(ev) if ev.get("type").and_then(Value::as_str) == Some("final_answer_delta") => {
+                            if ev
+                                .pointer("/data/text")
+                                .and_then(Value::as_str)
+                                .is_some_and(|x| !x.is_empty())
+                            {
+                                token(&mut t, at);
+                            }
+                        }
+                        Ok(ev) if ev.get("type").and_then(Value::as_str) == Some("error") => {
+                            t.error = Some(ErrorClass::Empty)
+                        }
+                        Ok(_) => {}
+                        Err(_) if line.iter().all(u8::is_ascii_whitespace) => {}
+                        Err(_) => t.error = Some(ErrorClass::Protocol),
+                    }
+                    line.clear();
+                }
+            } else if raw_stream {
+                if !chunk.is_empty() {
+                    token(&mut t, at);
+                }
+            } else if whole.len() + chunk.len() <= MAX_REPLY {
+                whole.extend_from_slice(&chunk);
+            }
+        }
+        if !(200..300).contains(&t.status) {
+            t.error = Some(ErrorClass::Status(t.status));
+            return t;
+        }
+        if !ndjson && !raw_stream {
+            let mut r = Reply {
+                status: t.status,
+                body: String::from_utf8_lossy(&whole).into_owned(),
+                ..Reply::default()
+            };
+            parse(req.feature.endpoint, &mut r);
+            if r.error.is_some() {
+                t.error = Some(ErrorClass::Protocol);
+            } else if !r.content.is_empty() {
+                token(&mut t, Instant::now());
+            }
+        }
+        if t.error.is_none() && t.tokens == 0 {
+            t.error = Some(ErrorClass::Empty);
+        }
+        t
+    }
+
+    fn request(&self, req: &FeatureRequest<'_>) -> reqwest::RequestBuilder {
+        let url = format!("{}{}", self.base, Self::path(req.feature));
+        let mut b = self.client.post(url).timeout(self.timeout).json(&Self::body(req));
+        for (k, v) in default_headers() {
+            if !self.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
+                b = b.header(k, v);
+            }
+        }
+        for (k, v) in &self.headers {
+            b = b.header(k, v);
+        }
+        b = b.header("X-Request-ID", req.correlation_id);
+        b = match (req.auth, &self.token) {
+            (ClientAuth::Valid, Some(t)) => b.bearer_auth(t),
+            // Without a configured token, present a placeholder: a gateway that checks
+            // tokens will say so in the auth checks; one that bypasses auth serves it.
+            (ClientAuth::Valid, None) => b.bearer_auth(PLACEHOLDER_TOKEN),
+            (ClientAuth::Missing, _) => b,
+            (ClientAuth::WrongToken, _) => b.bearer_auth("gateprobe-wrong-token"),
+        };
+        b
+    }
+}
+
+/// What a load run keeps of one request.
+#[derive(Clone, Copy, Debug)]
+pub struct Timed {
+    /// When it was sent.
+    pub sent: Instant,
+    /// HTTP status (0 without a response).
+    pub status: u16,
+    /// When the response head arrived.
+    pub first_byte: Option<Instant>,
+    /// When the first token event arrived.
+    pub first_token: Option<Instant>,
+    /// When the last token event arrived.
+    pub last_token: Option<Instant>,
+    /// Token events (ndjson text deltas, stream chunks; 1 for a whole reply).
+    pub tokens: u64,
+    /// Body bytes.
+    pub bytes: u64,
+    /// Why it failed, if it did.
+    pub error: Option<ErrorClass>,
+}
+
+impl Default for Timed {
+    fn default() -> Self {
+        Timed {
+            sent: Instant::now(),
+            status: 0,
+            first_byte: None,
+            first_token: None,
+            last_token: None,
+            tokens: 0,
+            bytes: 0,
+            error: None,
+        }
     }
 }
 

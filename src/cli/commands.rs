@@ -97,9 +97,9 @@ fn run_cmd(a: RunArgs) -> u8 {
         Err(code) => return code,
     };
     for s in &scenarios {
-        if crate::plan::compile(s).checks.is_empty() {
+        if crate::plan::compile(s).checks.is_empty() && s.load.is_empty() {
             eprintln!(
-                "error: {} has nothing to check (no self_hosted_models, or no check family applies)\n  = help: a file with only `backends:` is a mock profile: start it with `gateprobe mock`",
+                "error: {} has nothing to check or load (no self_hosted_models, no check family applies, no `load:`)\n  = help: a file with only `backends:` is a mock profile: start it with `gateprobe mock`",
                 s.path.display()
             );
             return exit::INVALID_SCENARIO;
@@ -107,6 +107,7 @@ fn run_cmd(a: RunArgs) -> u8 {
     }
     let Some(rt) = runtime() else { return exit::HARNESS };
     let opts = RunOptions {
+        shard: a.shard.or_else(|| super::shard_from_env(|k| std::env::var(k).ok())),
         gateway_url: a.gateway_url.clone(),
         faults: faults(&a.faults),
     };

@@ -99,6 +99,60 @@ struct RunArgs {
     /// List passed checks too.
     #[arg(short, long)]
     verbose: bool,
+    /// Run shard I of N of every load schedule (1-based). Without it, GitLab CI's
+    /// CI_NODE_INDEX/CI_NODE_TOTAL (`parallel:`) or a Kubernetes Indexed Job's
+    /// JOB_COMPLETION_INDEX with GATEPROBE_SHARD_TOTAL are used.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(u32, u32)>,
+}
+
+/// Parses `I/N` with 1 <= I <= N.
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let (i, n) = s.split_once('/').ok_or("write the shard as I/N, e.g. 2/4")?;
+    let i: u32 = i.trim().parse().map_err(|_| format!("`{i}` is not a shard number"))?;
+    let n: u32 = n.trim().parse().map_err(|_| format!("`{n}` is not a shard count"))?;
+    if i == 0 || i > n {
+        return Err(format!("shard {i}/{n}: I is between 1 and N"));
+    }
+    Ok((i, n))
+}
+
+/// The shard from the environment: GitLab CI `parallel:` (1-based CI_NODE_INDEX) or a
+/// Kubernetes Indexed Job (0-based JOB_COMPLETION_INDEX, total in GATEPROBE_SHARD_TOTAL).
+fn shard_from_env(var: impl Fn(&str) -> Option<String>) -> Option<(u32, u32)> {
+    let num = |k: &str| var(k).and_then(|v| v.trim().parse::<u32>().ok());
+    let shard = match (num("CI_NODE_INDEX"), num("CI_NODE_TOTAL")) {
+        (Some(i), Some(n)) => Some((i, n)),
+        _ => match (num("JOB_COMPLETION_INDEX"), num("GATEPROBE_SHARD_TOTAL")) {
+            (Some(i), Some(n)) => Some((i + 1, n)),
+            _ => None,
+        },
+    };
+    shard.filter(|&(i, n)| n > 1 && i >= 1 && i <= n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_shard, shard_from_env};
+
+    #[test]
+    fn shards_from_flags_and_environment() {
+        assert_eq!(parse_shard("2/4"), Ok((2, 4)));
+        assert!(parse_shard("0/4").is_err() && parse_shard("5/4").is_err() && parse_shard("x").is_err());
+        let gitlab = |k: &str| match k {
+            "CI_NODE_INDEX" => Some("3".to_owned()),
+            "CI_NODE_TOTAL" => Some("4".to_owned()),
+            _ => None,
+        };
+        assert_eq!(shard_from_env(gitlab), Some((3, 4)));
+        let k8s = |k: &str| match k {
+            "JOB_COMPLETION_INDEX" => Some("0".to_owned()),
+            "GATEPROBE_SHARD_TOTAL" => Some("2".to_owned()),
+            _ => None,
+        };
+        assert_eq!(shard_from_env(k8s), Some((1, 2)));
+        assert_eq!(shard_from_env(|_| None), None);
+    }
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@
 
 pub mod executor;
 pub mod http;
+pub mod phase;
 mod rng;
 pub mod schedule;
 

@@ -45,6 +45,9 @@ pub enum ErrorClass {
     Status(u16),
     /// The response broke the protocol (malformed, truncated, connection closed mid-body).
     Protocol,
+    /// A success status whose reply carried no content (an LLM answer with no text, or
+    /// an in-band error event).
+    Empty,
 }
 
 impl ErrorClass {
@@ -55,12 +58,13 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout".into(),
             ErrorClass::Status(code) => format!("status_{code}"),
             ErrorClass::Protocol => "protocol".into(),
+            ErrorClass::Empty => "empty_content".into(),
         }
     }
 
     /// Whether a response (head) was received, so that its latency means something.
     pub fn has_response(self) -> bool {
-        matches!(self, ErrorClass::Status(_))
+        matches!(self, ErrorClass::Status(_) | ErrorClass::Empty)
     }
 }
 
@@ -72,6 +76,7 @@ pub struct ErrorCounts {
     connect: u64,
     timeout: u64,
     protocol: u64,
+    empty: u64,
     status: BTreeMap<u16, u64>,
 }
 
@@ -81,6 +86,7 @@ impl ErrorCounts {
             ErrorClass::Connect => self.connect += 1,
             ErrorClass::Timeout => self.timeout += 1,
             ErrorClass::Protocol => self.protocol += 1,
+            ErrorClass::Empty => self.empty += 1,
             ErrorClass::Status(code) => *self.status.entry(code).or_insert(0) += 1,
         }
     }
@@ -89,6 +95,7 @@ impl ErrorCounts {
         self.connect += other.connect;
         self.timeout += other.timeout;
         self.protocol += other.protocol;
+        self.empty += other.empty;
         for (code, n) in &other.status {
             *self.status.entry(*code).or_insert(0) += n;
         }
@@ -96,7 +103,7 @@ impl ErrorCounts {
 
     /// Total errors of every class.
     pub fn total(&self) -> u64 {
-        self.connect + self.timeout + self.protocol + self.status.values().sum::<u64>()
+        self.connect + self.timeout + self.protocol + self.empty + self.status.values().sum::<u64>()
     }
 
     /// Counts by stable class name, zero counts left out.
@@ -106,6 +113,7 @@ impl ErrorCounts {
             (ErrorClass::Connect, self.connect),
             (ErrorClass::Timeout, self.timeout),
             (ErrorClass::Protocol, self.protocol),
+            (ErrorClass::Empty, self.empty),
         ] {
             if n > 0 {
                 out.insert(class.name(), n);
@@ -124,6 +132,7 @@ impl ErrorCounts {
                 "connect" => out.connect += n,
                 "timeout" => out.timeout += n,
                 "protocol" => out.protocol += n,
+                "empty_content" => out.empty += n,
                 other => {
                     let code = other
                         .strip_prefix("status_")
@@ -162,7 +171,8 @@ impl Default for Recorder {
     }
 }
 
-fn histogram() -> Histogram<u64> {
+/// An empty histogram with the recorders' bounds and precision.
+pub fn histogram() -> Histogram<u64> {
     // Auto-resizing from a tiny initial range: a histogram only grows to the largest
     // value it has seen (logarithmically), which keeps idle ones (lag in closed loop)
     // at a few kilobytes.
@@ -172,7 +182,8 @@ fn histogram() -> Histogram<u64> {
 /// Records `d` in microseconds. `record` (not `saturating_record`, which clamps to
 /// the *current* range instead of growing) resizes the histogram as needed; the clamp
 /// to [`MAX_MICROS`] bounds that growth, and the value is then always recordable.
-fn put(h: &mut Histogram<u64>, d: Duration) {
+/// Records a duration (clamped to the histogram's range).
+pub fn put(h: &mut Histogram<u64>, d: Duration) {
     let _ = h.record(micros(d));
 }
 

@@ -85,6 +85,10 @@ async fn handle(State(mock): State<Arc<BedrockMock>>, req: Request) -> Response 
     let mut entry = Entry::from_request(&mock.name, &parts, &bytes);
     let response = route(&mock, &parts.method, &entry, &parts.headers, &bytes, received).await;
     entry.status = response.status().as_u16();
+    entry.first_token_at = response
+        .extensions()
+        .get::<super::journal::FirstToken>()
+        .map(|f| f.0.saturating_duration_since(mock.journal.epoch()));
     mock.journal.record(entry, received);
     response
 }
@@ -247,11 +251,14 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, arrival: Insta
             usage,
             started: Instant::now(),
         };
-        return Response::builder()
+        let first = super::journal::FirstToken(adm.first_at.into_std());
+        let mut r = Response::builder()
             .header(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")
             .header("x-amzn-bedrock-content-type", "application/json")
             .body(paced_body(adm, tokens, codec))
             .unwrap_or_default();
+        r.extensions_mut().insert(first);
+        return r;
     }
     let text: String = tokens.concat();
     let n = mock.ids.fetch_add(1, Ordering::Relaxed);
@@ -267,7 +274,10 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, arrival: Insta
                      "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null,
                      "usage": {"input_tokens": usage.0, "output_tokens": usage.1}}),
     };
-    whole(adm, body.to_string()).await
+    let first = super::journal::FirstToken(adm.last_at().into_std());
+    let mut r = whole(adm, body.to_string()).await;
+    r.extensions_mut().insert(first);
+    r
 }
 
 async fn whole(adm: Admission, full: String) -> Response {

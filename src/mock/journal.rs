@@ -37,6 +37,30 @@ pub struct Entry {
     pub correlation_id: Option<String>,
     /// Status the mock answered.
     pub status: u16,
+    /// When the mock sends (or sent) its first token, relative to the epoch.
+    #[serde(serialize_with = "ser_opt_micros")]
+    pub first_token_at: Option<Duration>,
+}
+
+fn ser_opt_micros<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_micros(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// The instant a mock's first token is due, attached to its response so the journal
+/// can record it (the gateway-overhead measurement needs it).
+#[derive(Clone, Copy, Debug)]
+pub struct FirstToken(pub Instant);
+
+/// When a request reached a backend and when the backend's first token went out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Arrival at the backend.
+    pub arrived: Instant,
+    /// The backend's first token, if the reply had one.
+    pub first_token: Option<Instant>,
 }
 
 fn ser_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -77,6 +101,7 @@ impl Entry {
             body: text,
             correlation_id,
             status: 0,
+            first_token_at: None,
         }
     }
 
@@ -99,6 +124,7 @@ impl Entry {
 pub struct Journal {
     epoch: Instant,
     capacity: usize,
+    light: std::sync::atomic::AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -107,6 +133,9 @@ struct Inner {
     next_seq: u64,
     dropped: u64,
     entries: VecDeque<Entry>,
+    /// Timings by correlation id, for load runs: taken once read, bounded by capacity.
+    timings: std::collections::HashMap<String, Timing>,
+    timing_order: VecDeque<String>,
 }
 
 impl Journal {
@@ -115,6 +144,7 @@ impl Journal {
         Journal {
             epoch,
             capacity: capacity.max(1),
+            light: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -124,10 +154,35 @@ impl Journal {
         self.epoch
     }
 
+    /// Load mode: keep headers and bodies out of the entries (memory stays small at
+    /// thousands of requests per second) and index timings by correlation id.
+    pub fn set_light(&self, light: bool) {
+        self.light.store(light, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Records an entry; `seq` and `at` are filled in here.
     pub fn record(&self, mut entry: Entry, received: Instant) {
         entry.at = received.saturating_duration_since(self.epoch);
+        let light = self.light.load(std::sync::atomic::Ordering::Relaxed);
+        if light {
+            entry.headers = Vec::new();
+            entry.body = String::new();
+        }
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if light && let Some(id) = &entry.correlation_id {
+            let t = Timing {
+                arrived: received,
+                first_token: entry.first_token_at.map(|d| self.epoch + d),
+            };
+            if g.timings.insert(id.clone(), t).is_none() {
+                g.timing_order.push_back(id.clone());
+            }
+            while g.timing_order.len() > self.capacity {
+                if let Some(old) = g.timing_order.pop_front() {
+                    g.timings.remove(&old);
+                }
+            }
+        }
         entry.seq = g.next_seq;
         g.next_seq += 1;
         if g.entries.len() == self.capacity {
@@ -135,6 +190,12 @@ impl Journal {
             g.dropped += 1;
         }
         g.entries.push_back(entry);
+    }
+
+    /// Takes the timing recorded for a correlation id (load mode), if any.
+    pub fn take_timing(&self, id: &str) -> Option<Timing> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.timings.remove(id)
     }
 
     /// Entries tied to a correlation id, in arrival order.
@@ -202,6 +263,7 @@ mod tests {
             body: String::new(),
             correlation_id: Some(id.into()),
             status: 200,
+            first_token_at: None,
         }
     }
 

@@ -95,6 +95,10 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
         ),
     };
     entry.status = response.status().as_u16();
+    entry.first_token_at = response
+        .extensions()
+        .get::<super::journal::FirstToken>()
+        .map(|f| f.0.saturating_duration_since(mock.journal.epoch()));
     mock.journal.record(entry, received);
     response
 }
@@ -254,11 +258,14 @@ pub(super) async fn completion(
             finish,
             usage: include_usage.then_some(usage),
         };
-        return Response::builder()
+        let first = super::journal::FirstToken(adm.first_at.into_std());
+        let mut r = Response::builder()
             .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
             .header(header::CACHE_CONTROL, "no-cache")
             .body(paced_body(adm, tokens, codec))
             .unwrap_or_default();
+        r.extensions_mut().insert(first);
+        return r;
     }
     let text: String = tokens.concat();
     let object = if kind == Kind::Chat {
@@ -277,7 +284,10 @@ pub(super) async fn completion(
         full["prompt_filter_results"] = super::azure::prompt_filter_results();
         full["choices"][0]["content_filter_results"] = super::azure::content_filter_results();
     }
-    whole_reply(adm, full.to_string()).await
+    let first = super::journal::FirstToken(adm.last_at().into_std());
+    let mut r = whole_reply(adm, full.to_string()).await;
+    r.extensions_mut().insert(first);
+    r
 }
 
 /// A non-streaming reply under the admission's timing and fault.

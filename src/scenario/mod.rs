@@ -4,9 +4,11 @@
 
 pub mod behavior;
 pub mod error;
+pub mod load;
 pub mod raw;
 pub mod template;
 mod validate;
+mod validate_load;
 mod validate_mock;
 
 use std::path::{Path, PathBuf};
@@ -200,6 +202,8 @@ pub struct Scenario {
     pub checks: Vec<CheckFamily>,
     /// Every secret value (keys, tokens, env-sourced header values), labelled.
     pub secrets: Vec<(String, String)>,
+    /// Load phases, in order.
+    pub load: Vec<load::LoadPhase>,
 }
 
 impl Scenario {

@@ -123,9 +123,125 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub features: OrderedMap<Located<String>>,
     /// Check families to run (`routing`, `endpoint`, `auth`, `feature_mapping`,
-    /// `streaming`, `vendor`); all that apply when omitted.
+    /// `streaming`, `vendor`); all that apply when omitted, none with `[]`.
     #[serde(default)]
     pub checks: Option<Vec<Located<String>>>,
+    /// Load phases, run after the checks, in order.
+    #[serde(default)]
+    pub load: Vec<LoadPhaseSpec>,
+}
+
+/// One load phase: a feature's requests under a schedule.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadPhaseSpec {
+    /// Name in reports and threshold ids.
+    pub name: Located<String>,
+    /// The Duo feature whose request is sent (its mapped model serves it).
+    pub feature: Located<String>,
+    /// Ask for streamed replies (default: yes where the endpoint streams).
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// Open loop: requests at scheduled instants, whatever the gateway's speed.
+    #[serde(default)]
+    pub open: Option<OpenSpec>,
+    /// Closed loop: N clients, each sending when its last reply ended.
+    #[serde(default)]
+    pub closed: Option<ClosedSpec>,
+    /// Rising constant rates until the SLO breaks; reports the capacity.
+    #[serde(default)]
+    pub sweep: Option<SweepSpec>,
+    /// How long to send (after warm-up), e.g. `20s`.
+    #[serde(default)]
+    pub duration: Option<Located<String>>,
+    /// How many requests to send at most.
+    #[serde(default)]
+    pub requests: Option<Located<u64>>,
+    /// Load sent first and left out of the results, e.g. `2s`.
+    #[serde(default)]
+    pub warmup: Option<Located<String>>,
+    /// Open loop: requests in flight at most (default 256).
+    #[serde(default)]
+    pub max_in_flight: Option<Located<usize>>,
+    /// Per-request timeout (default: the gateway's).
+    #[serde(default)]
+    pub timeout: Option<Located<String>>,
+    /// CI gates: `ttft.p99 < 500ms`, `error_rate < 0.5%`, `gateway_overhead.p99 < 50ms`, `rps >= 40`.
+    #[serde(default)]
+    pub thresholds: Vec<Located<String>>,
+}
+
+/// An open-loop schedule: `rate`, `ramp` or `steps`, spread by `arrivals`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenSpec {
+    /// Constant requests per second.
+    #[serde(default)]
+    pub rate: Option<Located<f64>>,
+    /// A linear ramp.
+    #[serde(default)]
+    pub ramp: Option<RampSpec>,
+    /// Constant rates one after another.
+    #[serde(default)]
+    pub steps: Option<Vec<StepSpec>>,
+    /// `uniform` (default), `poisson` or `gamma`.
+    #[serde(default)]
+    pub arrivals: Option<Located<String>>,
+    /// Gamma shape: 1 is Poisson, below 1 burstier.
+    #[serde(default)]
+    pub burstiness: Option<Located<f64>>,
+    /// Seed for poisson/gamma.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// A linear ramp.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RampSpec {
+    /// Rate at the start.
+    pub from: f64,
+    /// Rate at the end.
+    pub to: f64,
+    /// Length, e.g. `30s`.
+    pub over: Located<String>,
+}
+
+/// One constant step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// Requests per second.
+    pub rate: f64,
+    /// How long, e.g. `10s`.
+    #[serde(rename = "for")]
+    pub duration: Located<String>,
+}
+
+/// A closed loop.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClosedSpec {
+    /// Concurrent clients.
+    pub clients: Located<usize>,
+    /// Pause between a reply and the next request.
+    #[serde(default)]
+    pub think: Option<Located<String>>,
+}
+
+/// A capacity sweep.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Rates to try, rising.
+    pub rates: Located<Vec<f64>>,
+    /// How long each rate runs, e.g. `5s`.
+    pub step: Located<String>,
+    /// The SLO that defines capacity, e.g. `ttft.p99 < 500ms`.
+    pub slo: Located<String>,
+    /// `uniform` (default) or `poisson`.
+    #[serde(default)]
+    pub arrivals: Option<Located<String>>,
 }
 
 /// The `gateway:` block.

@@ -154,7 +154,9 @@ pub(super) fn validate(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into())
     });
+    let load = super::validate_load::phases(&cx, &file.load, &features, gateway.timeout)?;
     Ok(Scenario {
+        load,
         path: path.to_owned(),
         name,
         gateway,

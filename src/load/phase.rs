@@ -1,0 +1,517 @@
+//! Running a scenario's load phases against a gateway: each phase's feature request
+//! (shape and routing from the conformance model) driven by the open- or closed-loop
+//! executor, with LLM metrics (TTFT, ITL, time per output token, tokens) and the
+//! gateway's overhead per request, read from the mocks' journal by correlation id.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio_util::sync::CancellationToken;
+
+use super::{Arrivals, ClosedLoop, LagCheck, Mode, OpenLoop, Outcome, Profile, RunConfig, ScheduleSpec, Step};
+use crate::adapter::aigw::{AigwClient, FeatureRequest};
+use crate::adapter::{ClientAuth, ModelFields};
+use crate::metrics::{HistogramSummary, Recorder, histogram, put as rec};
+use crate::mock::journal::Journal;
+use crate::report::load::{LlmMetrics, PhaseReport, SweepStep, TimelinePoint};
+use crate::scenario::load::{ArrivalKind, LoadMode, LoadPhase, Metric, RateProfile, Stat, Threshold};
+
+/// Correlation ids of load requests start here, clear of the conformance probes'.
+const FIRST_LOAD_SEQ: u64 = 10_000_000;
+/// Timeline buckets kept at most (one per second).
+const MAX_BUCKETS: usize = 3_600;
+
+/// One worker's LLM-level recording (the transport level is the executor's `Recorder`).
+#[derive(Debug)]
+pub struct LlmRecorder {
+    ttft: Histogram<u64>,
+    itl: Histogram<u64>,
+    tpot: Histogram<u64>,
+    overhead_request: Histogram<u64>,
+    overhead_response: Histogram<u64>,
+    overhead: Histogram<u64>,
+    tokens: u64,
+    empty: u64,
+    timeline: Vec<(u64, u64, Histogram<u64>)>,
+}
+
+impl LlmRecorder {
+    fn new() -> Self {
+        LlmRecorder {
+            ttft: histogram(),
+            itl: histogram(),
+            tpot: histogram(),
+            overhead_request: histogram(),
+            overhead_response: histogram(),
+            overhead: histogram(),
+            tokens: 0,
+            empty: 0,
+            timeline: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, o: &LlmRecorder) {
+        for (a, b) in [
+            (&mut self.ttft, &o.ttft),
+            (&mut self.itl, &o.itl),
+            (&mut self.tpot, &o.tpot),
+            (&mut self.overhead_request, &o.overhead_request),
+            (&mut self.overhead_response, &o.overhead_response),
+            (&mut self.overhead, &o.overhead),
+        ] {
+            let _ = a.add(b);
+        }
+        self.tokens += o.tokens;
+        self.empty += o.empty;
+        if self.timeline.len() < o.timeline.len() {
+            self.timeline.resize_with(o.timeline.len(), || (0, 0, histogram()));
+        }
+        for (i, (r, e, h)) in o.timeline.iter().enumerate() {
+            self.timeline[i].0 += r;
+            self.timeline[i].1 += e;
+            let _ = self.timeline[i].2.add(h);
+        }
+    }
+
+    fn metrics(&self) -> LlmMetrics {
+        let mut histograms = std::collections::BTreeMap::new();
+        for (k, h) in [
+            ("ttft", &self.ttft),
+            ("itl", &self.itl),
+            ("tpot", &self.tpot),
+            ("gateway_overhead", &self.overhead),
+            ("overhead_request", &self.overhead_request),
+            ("overhead_response", &self.overhead_response),
+        ] {
+            histograms.insert(k.to_owned(), HistogramSummary::of(h));
+        }
+        LlmMetrics {
+            output_tokens: self.tokens,
+            empty_content: self.empty,
+            histograms,
+        }
+    }
+}
+
+/// What a phase needs from the run around it.
+#[derive(Clone, Debug)]
+pub struct PhaseEnv {
+    /// The gateway client (shared; reqwest pools connections).
+    pub client: AigwClient,
+    /// The model fields sent with each request.
+    pub fields: ModelFields,
+    /// Run id for correlation ids.
+    pub run_id: String,
+    /// The mocks' journal (for gateway overhead), when the backend is one of ours.
+    pub journal: Option<Arc<Journal>>,
+    /// `(index, total)`, 1-based, when this run is one shard of several.
+    pub shard: Option<(u32, u32)>,
+}
+
+/// The result of one executor run (one phase, or one sweep step).
+struct Leg {
+    transport: Recorder,
+    llm: LlmRecorder,
+    elapsed: Duration,
+    interrupted: bool,
+}
+
+async fn leg(
+    env: &PhaseEnv,
+    phase: &LoadPhase,
+    mode: Mode,
+    seq: &Arc<AtomicU64>,
+    cancel: &CancellationToken,
+) -> Result<Leg, String> {
+    let recorders: Arc<Mutex<Vec<Arc<Mutex<LlmRecorder>>>>> = Arc::default();
+    let started = Instant::now();
+    let env = Arc::new(env.clone());
+    let feature = phase.feature;
+    let stream = phase.stream;
+    let factory = {
+        let recorders = Arc::clone(&recorders);
+        let seq = Arc::clone(seq);
+        let env = Arc::clone(&env);
+        move |_worker: usize| {
+            let mine = Arc::new(Mutex::new(LlmRecorder::new()));
+            recorders
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Arc::clone(&mine));
+            let (seq, env) = (Arc::clone(&seq), Arc::clone(&env));
+            move || {
+                let (seq, env, mine) = (Arc::clone(&seq), Arc::clone(&env), Arc::clone(&mine));
+                async move {
+                    let cid = format!("gp-{}-{}", env.run_id, seq.fetch_add(1, Ordering::Relaxed));
+                    let req = FeatureRequest {
+                        feature,
+                        model: &env.fields,
+                        stream,
+                        auth: ClientAuth::Valid,
+                        correlation_id: &cid,
+                    };
+                    let mut gaps: Vec<Duration> = Vec::new();
+                    let t = env.client.send_timed(&req, &mut |g| gaps.push(g)).await;
+                    let timing = env.journal.as_ref().and_then(|j| j.take_timing(&cid));
+                    let end = Instant::now();
+                    let mut r = mine.lock().unwrap_or_else(|p| p.into_inner());
+                    for g in gaps {
+                        rec(&mut r.itl, g);
+                    }
+                    if let Some(first) = t.first_token {
+                        rec(&mut r.ttft, first.saturating_duration_since(t.sent));
+                        if let (Some(last), true) = (t.last_token, t.tokens > 1) {
+                            rec(
+                                &mut r.tpot,
+                                last.saturating_duration_since(first) / (t.tokens as u32 - 1).max(1),
+                            );
+                        }
+                    }
+                    r.tokens += t.tokens;
+                    if t.error == Some(crate::metrics::ErrorClass::Empty) {
+                        r.empty += 1;
+                    }
+                    if let Some(tm) = timing {
+                        let req_oh = tm.arrived.saturating_duration_since(t.sent);
+                        rec(&mut r.overhead_request, req_oh);
+                        let resp_oh = match (tm.first_token, t.first_token) {
+                            (Some(b), Some(c)) => Some(c.saturating_duration_since(b)),
+                            _ => None,
+                        };
+                        if let Some(d) = resp_oh {
+                            rec(&mut r.overhead_response, d);
+                        }
+                        rec(&mut r.overhead, req_oh + resp_oh.unwrap_or_default());
+                    }
+                    let bucket = (end.saturating_duration_since(started).as_secs() as usize).min(MAX_BUCKETS - 1);
+                    if r.timeline.len() <= bucket {
+                        r.timeline.resize_with(bucket + 1, || (0, 0, histogram()));
+                    }
+                    let b = &mut r.timeline[bucket];
+                    b.0 += 1;
+                    b.1 += u64::from(t.error.is_some());
+                    rec(&mut b.2, end.saturating_duration_since(t.sent));
+                    drop(r);
+                    let out = match t.error {
+                        Some(e) => Outcome::error(e),
+                        None => Outcome::ok(t.bytes),
+                    };
+                    match t.first_byte {
+                        Some(fb) => out.first_byte_at(fb),
+                        None => out,
+                    }
+                }
+            }
+        }
+    };
+    let cfg = RunConfig {
+        mode,
+        timeout: Some(phase.timeout),
+        stop_grace: Duration::from_secs(2),
+    };
+    let result = super::run(&cfg, &factory, cancel).await.map_err(|e| e.to_string())?;
+    let mut llm = LlmRecorder::new();
+    for r in recorders.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        llm.add(&r.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+    Ok(Leg {
+        transport: result.recorder,
+        llm,
+        elapsed: result.elapsed,
+        interrupted: result.interrupted,
+    })
+}
+
+fn arrivals(a: ArrivalKind) -> Arrivals {
+    match a {
+        ArrivalKind::Uniform => Arrivals::Uniform,
+        ArrivalKind::Poisson { seed } => Arrivals::Poisson { seed },
+        ArrivalKind::Gamma { burstiness, seed } => Arrivals::Gamma { burstiness, seed },
+    }
+}
+
+/// This shard's part of `n` (the first `n % total` shards take one more).
+fn shard_part(n: u64, shard: Option<(u32, u32)>) -> u64 {
+    match shard {
+        Some((i, total)) if total > 1 => n / u64::from(total) + u64::from(u64::from(i) <= n % u64::from(total)),
+        _ => n,
+    }
+}
+
+fn scale(rate: f64, shard: Option<(u32, u32)>) -> f64 {
+    shard.map_or(rate, |(_, total)| rate / f64::from(total.max(1)))
+}
+
+/// The executor mode of a (non-sweep) phase for `duration`/`requests` bounds.
+fn mode_of(phase: &LoadPhase, shard: Option<(u32, u32)>, duration: Option<Duration>, requests: Option<u64>) -> Mode {
+    let requests = requests.map(|n| shard_part(n, shard));
+    match &phase.mode {
+        LoadMode::Closed { clients, think } => Mode::Closed(ClosedLoop {
+            clients: shard_part(*clients as u64, shard).max(1) as usize,
+            think: *think,
+            duration,
+            requests,
+        }),
+        LoadMode::Open { profile, arrivals: a } => {
+            let profile = match profile {
+                RateProfile::Constant(r) => Profile::Constant { rate: scale(*r, shard) },
+                RateProfile::Ramp { from, to, over } => Profile::Ramp {
+                    from: scale(*from, shard),
+                    to: scale(*to, shard),
+                    over: *over,
+                },
+                RateProfile::Steps(s) => Profile::Steps(
+                    s.iter()
+                        .map(|(r, d)| Step {
+                            rate: scale(*r, shard),
+                            duration: *d,
+                        })
+                        .collect(),
+                ),
+            };
+            let schedule = ScheduleSpec {
+                profile,
+                arrivals: arrivals(*a),
+                duration,
+                requests,
+            };
+            Mode::Open(OpenLoop {
+                schedule,
+                workers: phase.max_in_flight,
+                backlog: phase.max_in_flight * 4,
+            })
+        }
+        LoadMode::Sweep { .. } => Mode::Closed(ClosedLoop {
+            clients: 1,
+            think: Duration::ZERO,
+            duration,
+            requests,
+        }),
+    }
+}
+
+fn describe(phase: &LoadPhase) -> (String, String) {
+    let bound = match (phase.duration, phase.requests) {
+        (Some(d), Some(n)) => format!(" for {} or {n} requests", humantime::format_duration(d)),
+        (Some(d), None) => format!(" for {}", humantime::format_duration(d)),
+        (None, Some(n)) => format!(" for {n} requests"),
+        (None, None) => String::new(),
+    };
+    let arr = |a: &ArrivalKind| match a {
+        ArrivalKind::Uniform => "uniform",
+        ArrivalKind::Poisson { .. } => "poisson",
+        ArrivalKind::Gamma { .. } => "gamma",
+    };
+    match &phase.mode {
+        LoadMode::Closed { clients, think } => (
+            "closed".into(),
+            format!("{clients} clients, think {}{bound}", humantime::format_duration(*think)),
+        ),
+        LoadMode::Open { profile, arrivals: a } => {
+            let p = match profile {
+                RateProfile::Constant(r) => format!("{r}/s"),
+                RateProfile::Ramp { from, to, over } => {
+                    format!("ramp {from}->{to}/s over {}", humantime::format_duration(*over))
+                }
+                RateProfile::Steps(s) => format!(
+                    "steps {}",
+                    s.iter()
+                        .map(|(r, d)| format!("{r}/s {}", humantime::format_duration(*d)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            ("open".into(), format!("{} {p}{bound}", arr(a)))
+        }
+        LoadMode::Sweep {
+            rates,
+            step,
+            slo,
+            arrivals: a,
+        } => (
+            "open".into(),
+            format!(
+                "sweep {} {:?}/s, {} each, SLO {slo}",
+                arr(a),
+                rates,
+                humantime::format_duration(*step)
+            ),
+        ),
+    }
+}
+
+/// The value a threshold reads from a phase report (ms for histograms).
+pub fn metric_value(r: &PhaseReport, m: Metric) -> Option<f64> {
+    let stat = |h: &HistogramSummary, s: Stat| match s {
+        Stat::P50 => h.p50,
+        Stat::P90 => h.p90,
+        Stat::P95 => h.p95,
+        Stat::P99 => h.p99,
+        Stat::P999 => h.p99_9,
+        Stat::Max => h.max,
+        Stat::Mean => h.mean,
+    };
+    match m {
+        Metric::Rps => Some(r.rps),
+        Metric::ErrorRate => Some(r.error_rate),
+        Metric::TokensPerSecond => Some(r.output_tokens_per_s),
+        Metric::Requests => Some(r.transport.requests as f64),
+        Metric::Histogram { name, stat: s } => {
+            let h = match name {
+                "latency" => Some(&r.transport.latency),
+                "service" => Some(&r.transport.service),
+                "ttfb" => Some(&r.transport.ttfb),
+                "schedule_lag" => Some(&r.transport.lag),
+                other => r.llm.histograms.get(other),
+            }?;
+            (h.count > 0).then(|| stat(h, s))
+        }
+    }
+}
+
+/// Whether a threshold holds on a phase report, with the value it read.
+pub fn judge(r: &PhaseReport, t: &Threshold) -> (bool, Option<f64>) {
+    match metric_value(r, t.metric) {
+        Some(v) => (t.op.holds(v, t.limit), Some(v)),
+        None => (false, None),
+    }
+}
+
+fn report(
+    phase: &LoadPhase,
+    model: &str,
+    shard: Option<(u32, u32)>,
+    transport: &Recorder,
+    llm: &LlmRecorder,
+    elapsed: Duration,
+) -> PhaseReport {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let snap = transport.snapshot();
+    let requests = snap.requests.max(1) as f64;
+    let (mode, schedule) = describe(phase);
+    let lag = LagCheck::judge(transport, super::DEFAULT_MAX_LAG);
+    PhaseReport {
+        name: phase.name.clone(),
+        feature: phase.feature.name.to_owned(),
+        model: model.to_owned(),
+        stream: phase.stream,
+        mode,
+        schedule,
+        shard: shard.map(|(i, n)| format!("{i}/{n}")),
+        elapsed_ms: elapsed.as_secs_f64() * 1000.0,
+        rps: snap.requests as f64 / secs,
+        error_rate: transport.errors().total() as f64 / requests,
+        output_tokens_per_s: llm.tokens as f64 / secs,
+        valid: lag.valid,
+        transport: snap,
+        llm: llm.metrics(),
+        timeline: llm
+            .timeline
+            .iter()
+            .enumerate()
+            .map(|(i, (r, e, h))| TimelinePoint {
+                t_s: i as f64,
+                requests: *r,
+                errors: *e,
+                latency: HistogramSummary::of(h),
+            })
+            .collect(),
+        sweep: Vec::new(),
+        capacity_rps: None,
+    }
+}
+
+/// Runs one phase: warm-up (discarded), then the measured part; a sweep runs its
+/// rates in turn until the SLO breaks.
+pub async fn run_phase(
+    env: &PhaseEnv,
+    phase: &LoadPhase,
+    model: &str,
+    cancel: &CancellationToken,
+) -> Result<(PhaseReport, bool), String> {
+    let seq = Arc::new(AtomicU64::new(FIRST_LOAD_SEQ));
+    if !phase.warmup.is_zero() {
+        let mode = match &phase.mode {
+            LoadMode::Sweep { rates, arrivals: a, .. } => Mode::Open(OpenLoop {
+                schedule: ScheduleSpec {
+                    profile: Profile::Constant { rate: rates[0] },
+                    arrivals: arrivals(*a),
+                    duration: Some(phase.warmup),
+                    requests: None,
+                },
+                workers: phase.max_in_flight,
+                backlog: phase.max_in_flight * 4,
+            }),
+            _ => mode_of(phase, env.shard, Some(phase.warmup), None),
+        };
+        leg(env, phase, mode, &seq, cancel).await?;
+    }
+    if let LoadMode::Sweep {
+        rates,
+        step,
+        slo,
+        arrivals: a,
+    } = &phase.mode
+    {
+        let (mut transport, mut llm, mut elapsed) = (Recorder::new(), LlmRecorder::new(), Duration::ZERO);
+        let mut steps = Vec::new();
+        let mut capacity = None;
+        let mut interrupted = false;
+        for rate in rates {
+            let mode = Mode::Open(OpenLoop {
+                schedule: ScheduleSpec {
+                    profile: Profile::Constant { rate: *rate },
+                    arrivals: arrivals(*a),
+                    duration: Some(*step),
+                    requests: None,
+                },
+                workers: phase.max_in_flight,
+                backlog: phase.max_in_flight * 4,
+            });
+            let l = leg(env, phase, mode, &seq, cancel).await?;
+            let r = report(phase, model, None, &l.transport, &l.llm, l.elapsed);
+            let (met, value) = judge(&r, slo);
+            steps.push(SweepStep {
+                rate: *rate,
+                rps: r.rps,
+                error_rate: r.error_rate,
+                slo_value: value.unwrap_or(f64::NAN),
+                met,
+            });
+            transport.add(&l.transport);
+            llm.add(&l.llm);
+            elapsed += l.elapsed;
+            interrupted |= l.interrupted;
+            if !met || l.interrupted {
+                break;
+            }
+            capacity = Some(*rate);
+        }
+        let mut r = report(phase, model, None, &transport, &llm, elapsed);
+        r.sweep = steps;
+        r.capacity_rps = capacity;
+        return Ok((r, interrupted));
+    }
+    let mode = mode_of(phase, env.shard, phase.duration, phase.requests);
+    let l = leg(env, phase, mode, &seq, cancel).await?;
+    Ok((
+        report(phase, model, env.shard, &l.transport, &l.llm, l.elapsed),
+        l.interrupted,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_part;
+
+    #[test]
+    fn shards_split_counts_exactly() {
+        let total: u64 = (1..=4).map(|i| shard_part(1001, Some((i, 4)))).sum();
+        assert_eq!(total, 1001);
+        assert_eq!(shard_part(1001, Some((1, 4))), 251);
+        assert_eq!(shard_part(1001, Some((4, 4))), 250);
+        assert_eq!(shard_part(7, None), 7);
+    }
+}
