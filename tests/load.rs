@@ -1,339 +1,170 @@
-//! The load engine in-process: counts, cancellation, the open-loop backlog, and
-//! coordinated omission against a real local server that stalls.
-//!
-//! No assertion here depends on how fast the machine is: they compare measurements
-//! with each other (a stall of 1 s against service times of milliseconds).
+//! Load phases end to end against the built-in gateway and mocks: thresholds gate the
+//! exit code, coordinated omission is corrected, shards add up.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::path::Path;
 
-use axum::Router;
-use axum::routing::get;
-use gateprobe::load::http::{ClientKind, HttpFactory, HttpRequestSpec, HttpTarget};
-use gateprobe::load::{self, ClosedLoop, LagCheck, Mode, OpenLoop, Outcome, RunConfig, ScheduleSpec};
-use gateprobe::metrics::ErrorClass;
-use gateprobe::server::ServerHost;
+use gateprobe::report::{RunReport, Status};
+use gateprobe::run::{self, RunOptions};
 use tokio_util::sync::CancellationToken;
 
-fn closed(clients: usize, duration: Option<Duration>, requests: Option<u64>) -> RunConfig {
-    RunConfig {
-        mode: Mode::Closed(ClosedLoop {
-            clients,
-            think: Duration::ZERO,
-            duration,
-            requests,
-        }),
-        timeout: Some(Duration::from_secs(10)),
-        stop_grace: Duration::from_millis(500),
+fn scenario(backend_extra: &str, load: &str) -> String {
+    format!(
+        r#"
+gateway: {{kind: builtin, timeout: 10s}}
+backends:
+  vllm:
+    provider: openai
+    models: [m]
+{backend_extra}
+self_hosted_models:
+  - {{name: m, family: mistral, endpoint: "{{{{ backends.vllm.url }}}}/v1", identifier: custom_openai/m}}
+features:
+  duo_chat: m
+  code_generations: m
+checks: []
+load:
+{load}
+"#
+    )
+}
+
+async fn run_text(text: &str, shard: Option<(u32, u32)>) -> RunReport {
+    let s = gateprobe::scenario::load_str(Path::new("load.yaml"), text, &|_| None).expect("valid scenario");
+    run::run(
+        &s,
+        &RunOptions {
+            gateway_url: None,
+            faults: vec![],
+            shard,
+        },
+        &CancellationToken::new(),
+    )
+    .await
+}
+
+fn status(r: &RunReport, id: &str) -> Status {
+    r.checks
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id}: {:#?}", r.checks))
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_pass_and_fail_as_written() {
+    let load = r#"
+  - name: chat
+    feature: duo_chat
+    open: {rate: 40}
+    requests: 40
+    thresholds:
+      - ttft.p99 < 30s
+      - error_rate < 1%
+      - requests >= 40
+      - ttft.p50 < 1us
+      - rps >= 100000
+"#;
+    let r = run_text(&scenario("", load), None).await;
+    assert_eq!(status(&r, "threshold.chat.ttft_p99"), Status::Passed);
+    assert_eq!(status(&r, "threshold.chat.error_rate"), Status::Passed);
+    assert_eq!(status(&r, "threshold.chat.requests"), Status::Passed);
+    assert_eq!(status(&r, "threshold.chat.ttft_p50"), Status::Failed);
+    assert_eq!(status(&r, "threshold.chat.rps"), Status::Failed);
+    let p = &r.load[0];
+    assert_eq!(p.transport.requests, 40);
+    assert_eq!(p.error_rate, 0.0);
+    assert!(p.llm.output_tokens >= 40, "every chat reply streams tokens");
+    for h in ["ttft", "gateway_overhead", "overhead_request", "overhead_response"] {
+        assert_eq!(p.llm.histograms[h].count, 40, "{h} recorded for every request");
     }
 }
 
-#[tokio::test]
-async fn closed_loop_sends_exactly_n_requests_through_a_closure_client() {
-    let calls = Arc::new(AtomicU64::new(0));
-    let c = Arc::clone(&calls);
-    // A factory is any Fn(worker) -> client, and a client any FnMut() -> future.
-    let factory = move |_worker: usize| {
-        let c = Arc::clone(&c);
-        move || {
-            let n = c.fetch_add(1, Ordering::Relaxed);
-            async move {
-                tokio::task::yield_now().await;
-                if n.is_multiple_of(10) {
-                    Outcome::error(ErrorClass::Status(503))
-                } else {
-                    Outcome::ok(7)
-                }
-            }
-        }
-    };
-    let r = load::run(&closed(8, None, Some(1000)), &factory, &CancellationToken::new())
-        .await
-        .expect("run");
-    assert_eq!(calls.load(Ordering::Relaxed), 1000);
-    assert_eq!(r.recorder.requests(), 1000);
-    assert_eq!(r.recorder.errors().by_name()["status_503"], 100);
-    assert_eq!(r.recorder.bytes(), 900 * 7);
-    // Error responses still have a latency; the lag histogram stays empty.
-    assert_eq!(r.recorder.latency().len(), 1000);
-    assert!(r.recorder.lag().is_empty());
-    assert!(!r.interrupted);
-}
-
-#[tokio::test]
-async fn open_loop_sends_every_scheduled_request_and_records_lag() {
-    let spec = ScheduleSpec::constant(2000.0).for_requests(300);
-    let cfg = RunConfig {
-        mode: Mode::Open(OpenLoop {
-            schedule: spec,
-            workers: 4,
-            backlog: 1000,
-        }),
-        timeout: None,
-        stop_grace: Duration::from_millis(500),
-    };
-    let factory = |_w: usize| || async { Outcome::ok(1) };
-    let r = load::run(&cfg, &factory, &CancellationToken::new()).await.expect("run");
-    assert_eq!(r.scheduled, Some(300));
-    assert_eq!(r.recorder.requests(), 300);
-    assert_eq!(r.recorder.dropped(), 0);
-    assert_eq!(r.recorder.lag().len(), 300);
-}
-
-#[tokio::test]
-async fn open_loop_counts_requests_beyond_the_cap_as_dropped_not_delayed() {
-    // One worker whose requests take 200 ms, 50 requests due within 50 ms, no backlog:
-    // the first is sent, the rest find the only worker busy and are dropped.
-    let cfg = RunConfig {
-        mode: Mode::Open(OpenLoop {
-            schedule: ScheduleSpec::constant(1000.0).for_requests(50),
-            workers: 1,
-            backlog: 0,
-        }),
-        timeout: None,
-        stop_grace: Duration::from_secs(2),
-    };
-    let factory = |_w: usize| {
-        || async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            Outcome::ok(0)
-        }
-    };
-    let r = load::run(&cfg, &factory, &CancellationToken::new()).await.expect("run");
-    let rec = &r.recorder;
-    assert_eq!(r.scheduled, Some(50));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_classified_and_breach_the_error_rate() {
+    let faults = "    faults:\n      - when: {every: 4}\n        do: error\n        status: 503\n";
+    let load = "  - name: gen\n    feature: code_generations\n    closed: {clients: 2}\n    requests: 40\n    thresholds: [error_rate < 1%]\n";
+    let r = run_text(&scenario(faults, load), None).await;
+    assert_eq!(status(&r, "threshold.gen.error_rate"), Status::Failed);
+    let p = &r.load[0];
+    // The reference gateway answers an upstream 503 on code generations with a 500.
     assert_eq!(
-        rec.requests() + rec.dropped(),
-        50,
-        "every instant is either sent or dropped"
+        p.transport.errors.get("status_500").copied(),
+        Some(10),
+        "{:?}",
+        p.transport.errors
     );
-    assert!(rec.dropped() >= 40, "dropped {}", rec.dropped());
-    assert_eq!(rec.late(), 0);
+    assert!((p.error_rate - 0.25).abs() < 1e-9);
 }
 
-#[tokio::test]
-async fn cancellation_stops_both_loops_and_returns_partial_results() {
-    for open in [false, true] {
-        let cfg = if open {
-            RunConfig {
-                mode: Mode::Open(OpenLoop {
-                    schedule: ScheduleSpec::constant(200.0).for_duration(Duration::from_secs(600)),
-                    workers: 2,
-                    backlog: 100,
-                }),
-                timeout: None,
-                stop_grace: Duration::from_millis(200),
-            }
-        } else {
-            RunConfig {
-                stop_grace: Duration::from_millis(200),
-                ..closed(4, Some(Duration::from_secs(600)), None)
-            }
-        };
-        // Some requests never finish: the stop must not wait for them.
-        let count = Arc::new(AtomicU64::new(0));
-        let c = Arc::clone(&count);
-        let factory = move |_w: usize| {
-            let c = Arc::clone(&c);
-            move || {
-                let n = c.fetch_add(1, Ordering::Relaxed);
-                async move {
-                    if n > 0 && n.is_multiple_of(50) {
-                        std::future::pending::<()>().await;
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    Outcome::ok(1)
-                }
-            }
-        };
-        let cancel = CancellationToken::new();
-        let trigger = cancel.clone();
-        let canceller = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(400)).await;
-            trigger.cancel();
-        });
-        // The outer timeout only turns a hang into a failure; it is not a measurement.
-        let r = tokio::time::timeout(Duration::from_secs(60), load::run(&cfg, &factory, &cancel))
-            .await
-            .expect("the run stops after cancellation")
-            .expect("run");
-        canceller.await.expect("canceller");
-        assert!(r.interrupted, "open={open}");
-        assert!(r.recorder.requests() > 0, "open={open}: partial results are kept");
-        assert!(r.abandoned >= 1, "open={open}: the hung requests were abandoned");
-    }
-}
-
-#[tokio::test]
-async fn unbounded_or_empty_runs_are_refused() {
-    let factory = |_w: usize| || async { Outcome::ok(0) };
-    let none = CancellationToken::new();
-    assert!(matches!(
-        load::run(&closed(1, None, None), &factory, &none).await,
-        Err(load::LoadError::Unbounded)
-    ));
-    assert!(matches!(
-        load::run(&closed(0, None, Some(1)), &factory, &none).await,
-        Err(load::LoadError::NoWorkers)
-    ));
-    let open = RunConfig {
-        mode: Mode::Open(OpenLoop {
-            schedule: ScheduleSpec::constant(10.0),
-            workers: 1,
-            backlog: 0,
-        }),
-        timeout: None,
-        stop_grace: Duration::ZERO,
-    };
-    assert!(matches!(
-        load::run(&open, &factory, &none).await,
-        Err(load::LoadError::Schedule(_))
-    ));
-}
-
-/// A server whose `/` answers at once, except the `stall_at`-th request, which it
-/// holds for `stall`.
-fn stalling_server(host: &ServerHost, stall_at: u64, stall: Duration) -> (gateprobe::server::Server, SocketAddr) {
-    let seen = Arc::new(AtomicU64::new(0));
-    let router = Router::new().route(
-        "/",
-        get(move || {
-            let n = seen.fetch_add(1, Ordering::Relaxed);
-            async move {
-                if n == stall_at {
-                    tokio::time::sleep(stall).await;
-                }
-                "ok"
-            }
-        }),
-    );
-    let server = host.serve("127.0.0.1:0".parse().expect("addr"), router).expect("serve");
-    let addr = server.addr();
-    (server, addr)
-}
-
-async fn http_factory(addr: SocketAddr) -> HttpFactory {
-    let spec = HttpRequestSpec {
-        url: format!("http://{addr}/").parse().expect("url"),
-        method: http::Method::GET,
-        headers: Vec::new(),
-        body: bytes::Bytes::new(),
-    };
-    HttpFactory::new(HttpTarget::resolve(&spec).await.expect("resolve"), ClientKind::Lean).expect("factory")
-}
-
-#[test]
-fn coordinated_omission_a_stall_shows_in_corrected_latency_not_in_service_time() {
-    // The server runs on its own runtime, as the style guide asks, so the generator
-    // cannot starve it and vice versa.
-    let host = ServerHost::new(1).expect("host");
-    let (_server, addr) = stalling_server(&host, 50, Duration::from_secs(1));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    let r = rt.block_on(async {
-        let factory = http_factory(addr).await;
-        // One connection at 100 req/s for 3 s: while request 50 stalls for 1 s, the
-        // ~100 requests due meanwhile wait for the connection (a closed-loop client
-        // would simply not have sent them: coordinated omission).
-        let cfg = RunConfig {
-            mode: Mode::Open(OpenLoop {
-                schedule: ScheduleSpec::constant(100.0).for_duration(Duration::from_secs(3)),
-                workers: 1,
-                backlog: 1000,
-            }),
-            timeout: Some(Duration::from_secs(10)),
-            stop_grace: Duration::from_secs(5),
-        };
-        load::run(&cfg, &factory, &CancellationToken::new()).await.expect("run")
-    });
-    let rec = &r.recorder;
-    assert_eq!(rec.requests(), 300, "{:?}", rec.errors());
-    assert_eq!(rec.ok(), 300);
-    let corrected_p99 = rec.latency().value_at_quantile(0.99);
-    let service_p50 = rec.service().value_at_quantile(0.5);
-    let service_p99 = rec.service().value_at_quantile(0.99);
-    // Only one request was slow, so the service-time p99 does not see it...
-    assert!(service_p50 < 100_000, "service p50 {service_p50} us");
-    // ...but the ~100 requests queued behind it were late by up to a second, which the
-    // corrected latency shows: its p99 is in the hundreds of milliseconds.
-    assert!(corrected_p99 >= 300_000, "corrected p99 {corrected_p99} us");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_backend_shows_in_the_corrected_p99_not_only_in_max() {
+    // One request stalls 1 s at a constant 100 req/s. With one request in flight at
+    // most, the requests due during the stall wait for it: corrected latency (from the
+    // intended send) sees that wait, service time (from the actual send) does not.
+    let backend = "    faults:\n      - when: {first: 1}\n        do: slow_first_byte\n        for: 1s\n";
+    let load = "  - name: co\n    feature: code_generations\n    stream: false\n    open: {rate: 100}\n    duration: 3s\n    max_in_flight: 1\n";
+    let r = run_text(&scenario(backend, load), None).await;
+    let t = &r.load[0].transport;
     assert!(
-        corrected_p99 > 10 * service_p99.max(1_000),
-        "corrected p99 {corrected_p99} vs service p99 {service_p99}"
+        t.latency.p99 >= 500.0,
+        "corrected p99 {} ms must show the 1 s stall",
+        t.latency.p99
     );
-    assert!(rec.late() >= 50, "late {}", rec.late());
-    // The stall is the target's, not the generator's: the lag check still passes
-    // with a generous threshold (this is about attribution, not speed).
-    assert!(LagCheck::judge(rec, Duration::from_millis(200)).valid);
+    assert!(t.latency.p90 >= 100.0, "many requests waited: p90 {} ms", t.latency.p90);
+    assert!(
+        t.service.p50 < t.latency.p90 / 4.0,
+        "service p50 {} ms stays small",
+        t.service.p50
+    );
+    assert!(t.late > 10, "requests waited past their intended time: {}", t.late);
 }
 
-#[test]
-fn closed_loop_http_against_a_local_server() {
-    let host = ServerHost::new(1).expect("host");
-    let (_server, addr) = stalling_server(&host, u64::MAX, Duration::ZERO);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    let r = rt.block_on(async {
-        let factory = http_factory(addr).await;
-        load::run(&closed(4, None, Some(200)), &factory, &CancellationToken::new())
-            .await
-            .expect("run")
-    });
-    assert_eq!(r.recorder.requests(), 200);
-    assert_eq!(r.recorder.ok(), 200);
-    assert_eq!(r.recorder.bytes(), 400);
-    assert_eq!(r.recorder.ttfb().len(), 200);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_send_their_slice_and_add_up() {
+    let load = "  - name: chat\n    feature: duo_chat\n    closed: {clients: 4}\n    requests: 101\n    thresholds: [error_rate < 1%]\n";
+    let text = scenario("", load);
+    let mut total = 0;
+    for i in 1..=4 {
+        let r = run_text(&text, Some((i, 4))).await;
+        assert_eq!(r.load[0].shard.as_deref(), Some(format!("{i}/4").as_str()));
+        assert!(r.checks.is_empty(), "thresholds are judged after merging shards");
+        total += r.load[0].transport.requests;
+    }
+    assert_eq!(total, 101);
 }
 
-#[test]
-fn a_refused_connection_is_a_connect_error() {
-    // Bind, learn a free port, close it: nothing listens there now.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    let r = rt.block_on(async {
-        let factory = http_factory(addr).await;
-        load::run(&closed(2, None, Some(10)), &factory, &CancellationToken::new())
-            .await
-            .expect("run")
-    });
-    assert_eq!(r.recorder.errors().by_name()["connect"], 10);
-    assert_eq!(r.recorder.latency().len(), 0);
-}
-
-#[tokio::test]
-async fn hung_requests_time_out_and_the_worker_carries_on() {
-    let count = Arc::new(AtomicU64::new(0));
-    let c = Arc::clone(&count);
-    let factory = move |_w: usize| {
-        let c = Arc::clone(&c);
-        move || {
-            let n = c.fetch_add(1, Ordering::Relaxed);
-            async move {
-                if n % 20 == 5 {
-                    std::future::pending::<()>().await;
-                }
-                Outcome::ok(1)
-            }
-        }
-    };
-    let cfg = RunConfig {
-        timeout: Some(Duration::from_millis(50)),
-        ..closed(2, None, Some(100))
-    };
-    let r = load::run(&cfg, &factory, &CancellationToken::new()).await.expect("run");
-    assert_eq!(r.recorder.requests(), 100);
-    assert_eq!(r.recorder.errors().by_name()["timeout"], 5);
-    assert_eq!(r.recorder.ok(), 95);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_load_blocks_are_refused_with_positions() {
+    let cases = [
+        (
+            "  - name: x\n    feature: duo_chat\n    open: {rate: 5}\n",
+            "must end by itself",
+        ),
+        (
+            "  - name: x\n    feature: duo_chat\n    open: {rate: 5}\n    closed: {clients: 1}\n    duration: 1s\n",
+            "exactly one of",
+        ),
+        (
+            "  - name: x\n    feature: duo_chatt\n    closed: {clients: 1}\n    requests: 1\n",
+            "did you mean `duo_chat`?",
+        ),
+        (
+            "  - name: x\n    feature: review_merge_request\n    closed: {clients: 1}\n    requests: 1\n",
+            "is not mapped to a model",
+        ),
+        (
+            "  - name: x\n    feature: duo_chat\n    closed: {clients: 1}\n    requests: 1\n    thresholds: [ttft < 1s]\n",
+            "needs a statistic",
+        ),
+        (
+            "  - name: x\n    feature: duo_chat\n    sweep: {rates: [5, 2], step: 1s, slo: ttft.p99 < 1s}\n",
+            "positive and rising",
+        ),
+    ];
+    for (load, want) in cases {
+        let e = gateprobe::scenario::load_str(Path::new("l.yaml"), &scenario("", load), &|_| None).expect_err(want);
+        let text = e.to_string();
+        assert!(text.contains(want), "{want}: {text}");
+        assert!(text.contains("--> l.yaml:"), "{text}");
+    }
 }

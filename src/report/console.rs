@@ -35,6 +35,49 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
             let _ = writeln!(out, "         {}", c.actual);
         }
     }
+    for p in &r.load {
+        let h = |k: &str| p.llm.histograms.get(k).map_or((0.0, 0.0), |h| (h.p50, h.p99));
+        let _ = writeln!(
+            out,
+            "  load {} · {} {} · {}",
+            p.name,
+            p.feature,
+            if p.stream { "(stream)" } else { "" },
+            p.schedule
+        );
+        let _ = writeln!(
+            out,
+            "       {} requests, {:.1} req/s, {:.2}% errors, {:.1} tokens/s{}",
+            p.transport.requests,
+            p.rps,
+            p.error_rate * 100.0,
+            p.output_tokens_per_s,
+            p.shard.as_deref().map(|s| format!(", shard {s}")).unwrap_or_default()
+        );
+        let (t50, t99) = h("ttft");
+        let (i50, i99) = h("itl");
+        let (o50, o99) = h("gateway_overhead");
+        let _ = writeln!(
+            out,
+            "       latency p50 {:.1} p99 {:.1} ms · ttft p50 {t50:.1} p99 {t99:.1} · itl p50 {i50:.1} p99 {i99:.1} · gateway overhead p50 {o50:.1} p99 {o99:.1}",
+            p.transport.latency.p50, p.transport.latency.p99
+        );
+        if let Some(c) = p.capacity_rps {
+            let _ = writeln!(out, "       capacity: {c} req/s (highest swept rate that met the SLO)");
+        } else if !p.sweep.is_empty() {
+            let _ = writeln!(out, "       capacity: below the lowest swept rate");
+        }
+        if !p.errors_line().is_empty() {
+            let _ = writeln!(out, "       errors: {}", p.errors_line());
+        }
+        if !p.valid {
+            let _ = writeln!(
+                out,
+                "       warning: gateprobe could not keep its schedule (lag p99 {:.1} ms): latencies include its own delay",
+                p.transport.lag.p99
+            );
+        }
+    }
     if let Some(a) = &r.aborted {
         let _ = writeln!(out, "  run aborted: {a}");
     }

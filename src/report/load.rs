@@ -93,3 +93,15 @@ pub struct SweepStep {
     /// Whether the SLO was met.
     pub met: bool,
 }
+
+impl PhaseReport {
+    /// Errors by class as `name=count`, for one-line summaries.
+    pub fn errors_line(&self) -> String {
+        self.transport
+            .errors
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
