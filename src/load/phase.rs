@@ -216,7 +216,17 @@ async fn leg(
         timeout: Some(phase.timeout),
         stop_grace: Duration::from_secs(2),
     };
-    let result = super::run(&cfg, &factory, cancel).await.map_err(|e| e.to_string())?;
+    let done = CancellationToken::new();
+    let progress = tokio::spawn(progress(
+        phase.name.clone(),
+        Arc::clone(&recorders),
+        started,
+        done.clone(),
+    ));
+    let result = super::run(&cfg, &factory, cancel).await.map_err(|e| e.to_string());
+    done.cancel();
+    let _ = progress.await;
+    let result = result?;
     let mut llm = LlmRecorder::new();
     for r in recorders.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         llm.add(&r.lock().unwrap_or_else(|p| p.into_inner()));
@@ -227,6 +237,62 @@ async fn leg(
         elapsed: result.elapsed,
         interrupted: result.interrupted,
     })
+}
+
+/// A live progress line on stderr: rewritten in place on a terminal, a plain line every
+/// ten seconds otherwise (and whenever `CI` is set), so CI logs stay readable.
+async fn progress(
+    name: String,
+    recorders: Arc<Mutex<Vec<Arc<Mutex<LlmRecorder>>>>>,
+    started: Instant,
+    done: CancellationToken,
+) {
+    use std::io::{IsTerminal, Write};
+    let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let every = if tty {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    };
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = done.cancelled() => break,
+        }
+        let (mut requests, mut errors, mut last) = (0u64, 0u64, histogram());
+        let secs = started.elapsed().as_secs() as usize;
+        for r in recorders.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let r = r.lock().unwrap_or_else(|p| p.into_inner());
+            for (i, (n, e, h)) in r.timeline.iter().enumerate() {
+                requests += n;
+                errors += e;
+                if i + 1 == secs {
+                    let _ = last.add(h);
+                }
+            }
+        }
+        let t = started.elapsed().as_secs_f64();
+        let p99 = if last.is_empty() {
+            0.0
+        } else {
+            last.value_at_quantile(0.99) as f64 / 1000.0
+        };
+        let line = format!(
+            "  {name}: {t:5.0}s  {requests} requests  {:.1} req/s  p99 {p99:.1} ms (last second)  {errors} errors",
+            requests as f64 / t.max(1e-9)
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = if tty {
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+    }
+    if tty {
+        let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+    }
 }
 
 fn arrivals(a: ArrivalKind) -> Arrivals {
