@@ -167,60 +167,55 @@ pub(super) fn phases(
                 });
             }
         };
-        let modes = [p.open.is_some(), p.closed.is_some(), p.sweep.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
-        if modes != 1 {
-            return Err(cx
-                .err(
-                    p.name.pos,
-                    &field,
-                    "a phase needs exactly one of `open`, `closed`, `sweep`",
-                )
-                .hint("e.g. `open: {rate: 20}` with `duration: 20s`, or `closed: {clients: 8}`"));
-        }
-        let mode = if let Some(o) = &p.open {
-            open(cx, o, p.name.pos, &field)?
-        } else if let Some(c) = &p.closed {
-            if c.clients.value == 0 {
-                return Err(cx.err(c.clients.pos, format!("{field}.closed.clients"), "at least one client"));
+        let mode = match (&p.open, &p.closed, &p.sweep) {
+            (Some(o), None, None) => open(cx, o, p.name.pos, &field)?,
+            (None, Some(c), None) => {
+                if c.clients.value == 0 {
+                    return Err(cx.err(c.clients.pos, format!("{field}.closed.clients"), "at least one client"));
+                }
+                let think = c
+                    .think
+                    .as_ref()
+                    .map(|t| duration(cx, t, &format!("{field}.closed.think")))
+                    .transpose()?
+                    .unwrap_or_default();
+                LoadMode::Closed {
+                    clients: c.clients.value,
+                    think,
+                }
             }
-            let think = c
-                .think
-                .as_ref()
-                .map(|t| duration(cx, t, &format!("{field}.closed.think")))
-                .transpose()?
-                .unwrap_or_default();
-            LoadMode::Closed {
-                clients: c.clients.value,
-                think,
+            (None, None, Some(s)) => {
+                let rates = s.rates.value.clone();
+                if rates.is_empty()
+                    || rates.iter().any(|r| !(r.is_finite() && *r > 0.0))
+                    || rates.windows(2).any(|w| w[1] <= w[0])
+                {
+                    return Err(cx
+                        .err(
+                            s.rates.pos,
+                            format!("{field}.sweep.rates"),
+                            "sweep rates are positive and rising",
+                        )
+                        .hint("e.g. `rates: [5, 10, 20, 40]`"));
+                }
+                let step = duration(cx, &s.step, &format!("{field}.sweep.step"))?;
+                let slo = threshold(cx, &s.slo, &format!("{field}.sweep.slo"))?;
+                let arrivals = arrivals(cx, s.arrivals.as_ref(), None, 1, &format!("{field}.sweep.arrivals"))?;
+                LoadMode::Sweep {
+                    rates,
+                    step,
+                    slo,
+                    arrivals,
+                }
             }
-        } else {
-            let Some(s) = &p.sweep else {
-                unreachable!("exactly one mode was checked above")
-            };
-            let rates = s.rates.value.clone();
-            if rates.is_empty()
-                || rates.iter().any(|r| !(r.is_finite() && *r > 0.0))
-                || rates.windows(2).any(|w| w[1] <= w[0])
-            {
+            _ => {
                 return Err(cx
                     .err(
-                        s.rates.pos,
-                        format!("{field}.sweep.rates"),
-                        "sweep rates are positive and rising",
+                        p.name.pos,
+                        &field,
+                        "a phase needs exactly one of `open`, `closed`, `sweep`",
                     )
-                    .hint("e.g. `rates: [5, 10, 20, 40]`"));
-            }
-            let step = duration(cx, &s.step, &format!("{field}.sweep.step"))?;
-            let slo = threshold(cx, &s.slo, &format!("{field}.sweep.slo"))?;
-            let arrivals = arrivals(cx, s.arrivals.as_ref(), None, 1, &format!("{field}.sweep.arrivals"))?;
-            LoadMode::Sweep {
-                rates,
-                step,
-                slo,
-                arrivals,
+                    .hint("e.g. `open: {rate: 20}` with `duration: 20s`, or `closed: {clients: 8}`"));
             }
         };
         let duration_v = p
