@@ -155,6 +155,13 @@ pub(super) fn validate(
             .unwrap_or_else(|| "scenario".into())
     });
     let load = super::validate_load::phases(&cx, &file.load, &features, gateway.timeout)?;
+    if gateway.kind == GatewayKind::Direct
+        && let Some(first) = file.load.first()
+    {
+        return Err(cx
+            .err(first.name.pos, "load[0]", "load phases drive a gateway, and `kind: direct` has none")
+            .hint("use `kind: builtin` or `kind: aigw` for load, or `gateprobe bench URL` for an endpoint alone"));
+    }
     Ok(Scenario {
         load,
         path: path.to_owned(),
