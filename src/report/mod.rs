@@ -4,6 +4,7 @@
 //! format exactly as a single run would have.
 
 mod charts;
+pub mod compare;
 pub mod console;
 pub mod hlog;
 pub mod html;
@@ -11,6 +12,7 @@ pub mod junit;
 pub mod k6;
 pub mod load;
 pub mod markdown;
+pub mod merge;
 mod svg;
 mod text;
 
