@@ -3,7 +3,7 @@
 //! a percentile table, latency-by-percentile curves per metric, throughput and latency
 //! over time, the error breakdown, the sweep curve with its capacity, and thresholds.
 //!
-//! Everything is inline: CSS in a `<style>`, charts as SVG drawn by [`super::charts`],
+//! Everything is inline: CSS in a `<style>`, charts as SVG drawn by the `charts` module,
 //! system fonts, no script at all. A Content-Security-Policy forbids the page from
 //! loading anything, so a stray reference could not phone home either. Every piece of
 //! report text is escaped.

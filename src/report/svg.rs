@@ -12,20 +12,29 @@ pub const PALETTE: [&str; 8] = [
     "#2563eb", "#d97706", "#059669", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#475569",
 ];
 
-/// Error red and success green.
+/// Failures, errors, missed SLOs.
 pub const RED: &str = "#dc2626";
+/// Met SLOs and the capacity marker.
 pub const GREEN: &str = "#16a34a";
 
 /// A chart's drawing area and the data ranges mapped onto it.
 #[derive(Clone, Debug)]
 pub struct Frame {
+    /// Width of the whole SVG, pixels (its viewBox; CSS scales it to the card).
     pub width: f64,
+    /// Height of the whole SVG, pixels.
     pub height: f64,
+    /// Margin for the y tick labels and axis title.
     pub left: f64,
+    /// Margin on the right.
     pub right: f64,
+    /// Margin above the plot.
     pub top: f64,
+    /// Margin for the x tick labels and axis title.
     pub bottom: f64,
+    /// Data range along x.
     pub x: (f64, f64),
+    /// Data range along y.
     pub y: (f64, f64),
 }
 
