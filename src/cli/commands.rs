@@ -28,6 +28,8 @@ pub(super) fn dispatch(cmd: Command) -> u8 {
         Command::Gateway(a) => gateway_cmd(a),
         Command::Mock { scenario } => mock_cmd(&scenario),
         Command::Bench(a) => super::bench::bench_cmd(a),
+        Command::Merge(a) => super::reports::merge_cmd(a),
+        Command::Compare(a) => super::reports::compare_cmd(a),
     }
 }
 

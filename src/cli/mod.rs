@@ -3,6 +3,7 @@
 
 mod bench;
 mod commands;
+mod reports;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +18,9 @@ pub mod exit {
     pub const USAGE: u8 = 1;
     /// A scenario is invalid.
     pub const INVALID_SCENARIO: u8 = 2;
+    /// An input file is unreadable or unusable (`merge`, `compare`): same code as an
+    /// invalid scenario, since both mean "fix what you gave me".
+    pub const INVALID_INPUT: u8 = INVALID_SCENARIO;
     /// The harness or its infrastructure failed (gateway unreachable, ...).
     pub const HARNESS: u8 = 3;
     /// One or more checks failed.
@@ -31,6 +35,8 @@ Examples:
   gateprobe validate scenarios/*.yaml
   gateprobe gateway --list-faults
   gateprobe bench http://127.0.0.1:8080/ -c 50 -z 10s
+  gateprobe merge shard-*/gateprobe.json -o merged
+  gateprobe compare base/gateprobe.json reports/gateprobe.json --tolerance 'latency.p99=+10%'
 
 Exit codes: 0 all checks passed, 1 usage error, 2 invalid scenario,
 3 harness or infrastructure error, 4 one or more checks failed.";
@@ -73,6 +79,16 @@ enum Command {
         after_help = "Examples:\n  gateprobe bench http://127.0.0.1:8080/ -c 50 -z 10s\n  gateprobe bench http://127.0.0.1:8080/v1/models -q 2000 -z 30s --json\n  gateprobe bench http://127.0.0.1:8080/v1/chat/completions -m POST -H 'Content-Type: application/json' --body req.json -n 1000\n\nExit codes: 0 done, 1 usage error, 3 target unreachable, no request succeeded, or the\ngenerator fell behind its open-loop schedule (run invalid)."
     )]
     Bench(bench::BenchArgs),
+    /// Merge shard reports exactly (histograms added, rates recomputed) and write every output format.
+    #[command(
+        after_help = "Examples:\n  gateprobe merge shard-1/gateprobe.json shard-2/gateprobe.json -o merged\n\nExit codes: 0 merged run passed, 2 unreadable or mismatched reports (different\nschema versions or phases, overlapping or missing shards, a sweep in several\nreports), 3 cannot write or the merged run had harness errors, 4 merged checks failed."
+    )]
+    Merge(reports::MergeArgs),
+    /// Compare two reports phase by phase and fail on regressions beyond tolerance.
+    #[command(
+        after_help = "Examples:\n  gateprobe compare base.json new.json\n  gateprobe compare base.json new.json --tolerance 'latency.p99=+10%' --tolerance 'rps=-5%' --tolerance 'error_rate=+0.5'\n  gateprobe compare base.json new.json --tolerance 'chat:ttft.p90=+50' --no-default-tolerances\n\nDefaults: latency.p99=+10%, ttft.p99=+10%, rps=-5%, capacity_rps=-5%, error_rate=+0.5\n(percentage points). Metrics: rps, error_rate, output_tokens_per_s, capacity_rps, and\nlatency|ttfb|ttft|itl|tpot|gateway_overhead with .p50|.p90|.p99 (alone: all three).\n\nExit codes: 0 within tolerance, 1 usage error (bad --tolerance), 2 unreadable report,\n4 a tolerance was exceeded."
+    )]
+    Compare(reports::CompareArgs),
     /// Start a scenario's mock backends alone and print their URLs until Ctrl-C.
     #[command(after_help = "Example:\n  eval \"$(gateprobe mock scenarios/quickstart.yaml)\"")]
     Mock {

@@ -1,9 +1,20 @@
 //! The run's results as plain data ([`RunReport`], versioned by `schema_version`) and
-//! one pure writer per output format.
+//! one pure writer per output format: each writer module turns a report into the bytes
+//! of its file and nothing else, so shard reports merged later ([`merge`]) rewrite every
+//! format exactly as a single run would have.
 
+mod charts;
+pub mod compare;
 pub mod console;
+pub mod hlog;
+pub mod html;
 pub mod junit;
+pub mod k6;
 pub mod load;
+pub mod markdown;
+pub mod merge;
+mod svg;
+mod text;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -253,44 +264,89 @@ pub fn json_schema() -> serde_json::Value {
 /// Output formats written to the report directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// `gateprobe.json`.
+    /// `gateprobe.json`: the whole report.
     Json,
-    /// `junit.xml`.
+    /// `junit.xml`: one testcase per check.
     Junit,
+    /// `summary.md`: a Markdown summary sized for a merge-request comment.
+    Markdown,
+    /// `report.html`: one self-contained page with charts (load runs only).
+    Html,
+    /// `load-performance.json`: k6's summary export, for GitLab's Load Performance
+    /// widget (load runs only).
+    K6,
+    /// `<phase>.hlog`: an HdrHistogram interval log per phase (load runs only).
+    Hlog,
+}
+
+/// One file a format writes: its name inside the report directory and its contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportFile {
+    /// File name, no directory part.
+    pub name: String,
+    /// Contents.
+    pub bytes: Vec<u8>,
 }
 
 impl Format {
-    /// All file formats.
-    pub const ALL: [Format; 2] = [Format::Json, Format::Junit];
+    /// All file formats, in the order they are written.
+    pub const ALL: [Format; 6] = [
+        Format::Json,
+        Format::Junit,
+        Format::Markdown,
+        Format::Html,
+        Format::K6,
+        Format::Hlog,
+    ];
 
-    /// File name inside the report directory.
-    pub fn file_name(self) -> &'static str {
+    /// Whether the format is written for `report`: the load formats describe load
+    /// phases and have nothing to say about a conformance-only run.
+    pub fn applies_to(self, report: &RunReport) -> bool {
         match self {
-            Format::Json => "gateprobe.json",
-            Format::Junit => "junit.xml",
+            Format::Json | Format::Junit | Format::Markdown => true,
+            Format::Html | Format::K6 | Format::Hlog => !report.load.is_empty(),
         }
     }
 
-    /// Renders the report in this format.
-    pub fn render(self, report: &RunReport) -> Vec<u8> {
+    /// Renders the report in this format: one file, or one per phase for `.hlog`.
+    pub fn render(self, report: &RunReport) -> Vec<ReportFile> {
+        let one = |name: &str, bytes: Vec<u8>| {
+            vec![ReportFile {
+                name: name.to_owned(),
+                bytes,
+            }]
+        };
         match self {
             Format::Json => {
                 let mut v = serde_json::to_vec_pretty(report).unwrap_or_default();
                 v.push(b'\n');
-                v
+                one("gateprobe.json", v)
             }
-            Format::Junit => junit::render(report).into_bytes(),
+            Format::Junit => one("junit.xml", junit::render(report).into_bytes()),
+            Format::Markdown => one("summary.md", markdown::render(report).into_bytes()),
+            Format::Html => one("report.html", html::render(report).into_bytes()),
+            Format::K6 => one("load-performance.json", k6::render(report).into_bytes()),
+            Format::Hlog => hlog::file_names(report)
+                .into_iter()
+                .zip(&report.load)
+                .map(|(name, phase)| ReportFile {
+                    name,
+                    bytes: hlog::render(report, phase),
+                })
+                .collect(),
         }
     }
 }
 
-/// Writes every format into `dir`, each atomically (temp file, then rename), and
-/// returns the paths written.
+/// Writes every format that applies to `report` into `dir`, each file atomically (temp
+/// file, then rename), and returns the paths written.
 pub fn write_all(report: &RunReport, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     Format::ALL
         .iter()
-        .map(|f| write_atomic(&dir.join(f.file_name()), &f.render(report)))
+        .filter(|f| f.applies_to(report))
+        .flat_map(|f| f.render(report))
+        .map(|file| write_atomic(&dir.join(&file.name), &file.bytes))
         .collect()
 }
 

@@ -1,0 +1,336 @@
+//! `summary.md`: a short Markdown summary that fits a GitLab merge-request comment
+//! (post it with the API or a bot): conformance totals and the checks that failed,
+//! then per load phase one table of requests, rate, error rate and the p50/p90/p99 of
+//! latency, TTFT, ITL and gateway overhead, the sweep capacity, thresholds met or
+//! breached, and whether the generator kept its schedule. Written for every run,
+//! conformance-only ones included; the details live in `report.html` and the JSON.
+
+use std::fmt::Write;
+
+use super::load::PhaseReport;
+use super::text::{self, count, ms, percent, rate};
+use super::{CheckResult, RunReport, Status, Summary};
+
+/// Check family of load thresholds (`threshold.<phase>.<metric>`).
+pub const THRESHOLD_FAMILY: &str = "threshold";
+
+/// Failed checks listed before the rest are summarised as "and N more": a comment
+/// should stay readable when a broken gateway fails every check.
+const MAX_LISTED: usize = 20;
+
+/// Longest cell text before it is cut with an ellipsis.
+const MAX_CELL: usize = 160;
+
+/// Renders the summary.
+pub fn render(r: &RunReport) -> String {
+    let mut out = String::new();
+    let conformance: Vec<&CheckResult> = r.checks.iter().filter(|c| c.family != THRESHOLD_FAMILY).collect();
+    let thresholds: Vec<&CheckResult> = r.checks.iter().filter(|c| c.family == THRESHOLD_FAMILY).collect();
+    let s = totals(&conformance);
+    let ok = r.summary.failed == 0 && r.summary.errors == 0 && r.aborted.is_none() && !r.interrupted;
+    let _ = writeln!(
+        out,
+        "## {} gateprobe · {}\n",
+        if ok { "✅" } else { "❌" },
+        inline(&r.scenario.name)
+    );
+    let mut gw = format!("Gateway {}", code_span(&r.gateway.kind));
+    if let Some(url) = &r.gateway.url {
+        let _ = write!(gw, " at {}", code_span(url));
+    }
+    if !r.gateway.faults.is_empty() {
+        let _ = write!(gw, " with fault {}", code_span(&r.gateway.faults.join(", ")));
+    }
+    let _ = writeln!(
+        out,
+        "{gw} · started {} · {:.1} s · gateprobe {}\n",
+        inline(&r.started_at),
+        r.duration_ms / 1000.0,
+        inline(&r.tool.version)
+    );
+    if let Some(a) = &r.aborted {
+        let _ = writeln!(out, "> ⚠️ **Run aborted:** {}\n", inline(a));
+    }
+    if r.interrupted {
+        let _ = writeln!(out, "> ⚠️ **Run interrupted:** results so far are reported.\n");
+    }
+    conformance_section(&mut out, &s, &conformance);
+    for p in &r.load {
+        phase_section(&mut out, p, &thresholds);
+    }
+    let orphans: Vec<&CheckResult> = thresholds
+        .iter()
+        .copied()
+        .filter(|c| !r.load.iter().any(|p| belongs_to(c, p)))
+        .collect();
+    if !orphans.is_empty() {
+        out.push_str("### Thresholds\n\n");
+        threshold_lines(&mut out, &orphans);
+        out.push('\n');
+    }
+    out
+}
+
+/// [`Summary::of`] over borrowed checks.
+fn totals(checks: &[&CheckResult]) -> Summary {
+    let mut s = Summary {
+        total: checks.len(),
+        ..Summary::default()
+    };
+    for c in checks {
+        match c.status {
+            Status::Passed => s.passed += 1,
+            Status::Failed => s.failed += 1,
+            Status::Error => s.errors += 1,
+            Status::Skipped => s.skipped += 1,
+        }
+    }
+    s
+}
+
+fn conformance_section(out: &mut String, s: &Summary, checks: &[&CheckResult]) {
+    if s.total == 0 {
+        out.push_str("**Conformance:** no checks ran.\n\n");
+        return;
+    }
+    let mut parts = vec![format!("{} passed", s.passed)];
+    parts.push(if s.failed > 0 {
+        format!("**{} failed**", s.failed)
+    } else {
+        "0 failed".into()
+    });
+    parts.push(if s.errors > 0 {
+        format!("**{} errors**", s.errors)
+    } else {
+        "0 errors".into()
+    });
+    parts.push(format!("{} skipped", s.skipped));
+    let _ = writeln!(out, "**Conformance:** {} checks: {}\n", s.total, parts.join(", "));
+    let bad: Vec<&&CheckResult> = checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Failed | Status::Error))
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    out.push_str("| | check | expected | actual |\n|---|---|---|---|\n");
+    for c in bad.iter().take(MAX_LISTED) {
+        let tag = if c.status == Status::Failed { "FAIL" } else { "ERROR" };
+        let _ = writeln!(
+            out,
+            "| {tag} | {} | {} | {} |",
+            code_span(&c.id),
+            cell(&c.expected),
+            cell(&c.actual)
+        );
+    }
+    if bad.len() > MAX_LISTED {
+        let _ = writeln!(
+            out,
+            "\n… and {} more; see `gateprobe.json` or `junit.xml`.",
+            bad.len() - MAX_LISTED
+        );
+    }
+    out.push('\n');
+}
+
+/// Whether a threshold check (`threshold.<phase>.<metric>`) is about phase `p`.
+pub(super) fn belongs_to(c: &CheckResult, p: &PhaseReport) -> bool {
+    c.id.strip_prefix("threshold.")
+        .and_then(|rest| rest.strip_prefix(p.name.as_str()))
+        .is_some_and(|rest| rest.starts_with('.'))
+}
+
+fn phase_section(out: &mut String, p: &PhaseReport, thresholds: &[&CheckResult]) {
+    let _ = writeln!(out, "### Load phase {}\n", code_span(&p.name));
+    let mut what = format!(
+        "{} → {} · {} · {} loop · {}",
+        code_span(&p.feature),
+        code_span(&p.model),
+        if p.stream { "streamed" } else { "not streamed" },
+        inline(&p.mode),
+        inline(&p.schedule)
+    );
+    if let Some(s) = &p.shard {
+        let _ = write!(what, " · shard {}", inline(s));
+    }
+    let _ = writeln!(
+        out,
+        "{what} · {:.1} s measured · {} output tokens/s\n",
+        p.elapsed_ms / 1000.0,
+        rate(p.output_tokens_per_s)
+    );
+    out.push_str("| requests | req/s | error rate | metric | p50 | p90 | p99 |\n");
+    out.push_str("|--:|--:|--:|---|--:|--:|--:|\n");
+    let t = &p.transport;
+    // Latency always (an empty one shows as dashes); the LLM metrics when recorded, so
+    // a phase that does not stream has no TTFT or ITL rows.
+    let mut rows: Vec<(String, &crate::metrics::HistogramSummary)> = vec![("latency".into(), &t.latency)];
+    for key in ["ttft", "itl", "gateway_overhead"] {
+        if let Some(h) = p.llm.histograms.get(key).filter(|h| h.count > 0) {
+            rows.push((text::label(key), h));
+        }
+    }
+    for (i, (name, h)) in rows.iter().enumerate() {
+        let lead = if i == 0 {
+            format!("| {} | {} | {} ", count(t.requests), rate(p.rps), percent(p.error_rate))
+        } else {
+            "| | | ".into()
+        };
+        let vals = if h.count > 0 {
+            format!("{} ms | {} ms | {} ms", ms(h.p50), ms(h.p90), ms(h.p99))
+        } else {
+            "– | – | –".into()
+        };
+        let _ = writeln!(out, "{lead}| {name} | {vals} |");
+    }
+    out.push('\n');
+    let errors = text::error_breakdown(p);
+    if !errors.is_empty() {
+        let list: Vec<String> = errors
+            .iter()
+            .map(|(k, n)| format!("{} {}", code_span(k), count(*n)))
+            .collect();
+        let _ = writeln!(out, "- Errors: {}", list.join(", "));
+    }
+    if !p.sweep.is_empty() {
+        let cap = match p.capacity_rps {
+            Some(c) => format!("**{} req/s**", rate(c)),
+            None => "**none**: no swept rate met the SLO".into(),
+        };
+        let steps: Vec<String> = p
+            .sweep
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}/s → {} {}",
+                    rate(s.rate),
+                    ms(s.slo_value),
+                    if s.met { "✓" } else { "✗" }
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "- Capacity: {cap} · sweep (offered rate → SLO value): {}",
+            steps.join(" · ")
+        );
+    }
+    let mine: Vec<&CheckResult> = thresholds.iter().copied().filter(|c| belongs_to(c, p)).collect();
+    if !mine.is_empty() {
+        threshold_lines(out, &mine);
+    }
+    if !p.valid {
+        let _ = writeln!(
+            out,
+            "- ⚠️ **Not valid:** the generator could not keep its schedule (schedule lag p99 {} ms); these latencies describe the generator as much as the gateway.",
+            ms(t.lag.p99)
+        );
+    }
+    if t.dropped > 0 || t.late > 0 {
+        let _ = writeln!(
+            out,
+            "- ⚠️ {} requests sent late and {} dropped because every connection was busy.",
+            count(t.late),
+            count(t.dropped)
+        );
+    }
+    out.push('\n');
+}
+
+fn threshold_lines(out: &mut String, checks: &[&CheckResult]) {
+    let breached: Vec<&&CheckResult> = checks.iter().filter(|c| c.status != Status::Passed).collect();
+    let _ = writeln!(
+        out,
+        "- Thresholds: {} met, {} breached",
+        checks.len() - breached.len(),
+        breached.len()
+    );
+    for c in breached {
+        let tag = match c.status {
+            Status::Failed => "❌",
+            Status::Error => "⚠️",
+            _ => "➖",
+        };
+        let _ = writeln!(
+            out,
+            "  - {tag} {}: expected {}, got {}",
+            code_span(&c.id),
+            inline(&c.expected),
+            inline(&c.actual)
+        );
+    }
+}
+
+/// Text safe inside a Markdown paragraph or list item: characters that start markup,
+/// inline HTML or links are backslash-escaped and line breaks become spaces.
+pub fn inline(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '~' => {
+                o.push('\\');
+                o.push(ch);
+            }
+            '&' => o.push_str("&amp;"),
+            '\r' | '\n' | '\t' => o.push(' '),
+            c if c.is_control() => o.push('\u{FFFD}'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn cut(s: &str) -> String {
+    if s.chars().count() <= MAX_CELL {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(MAX_CELL - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn cell(s: &str) -> String {
+    inline(&cut(s))
+}
+
+/// The inside of a code span: no line breaks, and a `|` escaped so a table keeps its
+/// columns (GitLab and GitHub both unescape it inside code).
+fn code(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\r' | '\n' | '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect::<String>()
+        .replace('|', "\\|")
+}
+
+/// A code span that survives backticks in its text.
+fn code_span(s: &str) -> String {
+    let body = code(&cut(s));
+    let mut ticks = 1;
+    while body.contains(&"`".repeat(ticks)) {
+        ticks += 1;
+    }
+    let fence = "`".repeat(ticks);
+    if ticks > 1 || body.starts_with('`') || body.ends_with('`') {
+        format!("{fence} {body} {fence}")
+    } else {
+        format!("{fence}{body}{fence}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(inline("a|b <i>*x*</i>\nz"), "a\\|b \\<i\\>\\*x\\*\\</i\\> z");
+        assert_eq!(code_span("a`b"), "`` a`b ``");
+        assert_eq!(code_span("x|y"), "`x\\|y`");
+    }
+}
