@@ -265,7 +265,7 @@ async fn run_load(
                 report.interrupted |= interrupted;
                 // Thresholds gate whole runs: a shard's slice is judged after `merge`.
                 if opts.shard.is_none() {
-                    report.checks.extend(threshold_checks(&r, phase));
+                    report.checks.extend(threshold_checks(&r, &phase.thresholds));
                 }
                 report.load.push(r);
             }
@@ -280,10 +280,9 @@ async fn run_load(
 /// One check result per threshold of a phase.
 pub fn threshold_checks(
     r: &crate::report::load::PhaseReport,
-    phase: &crate::scenario::load::LoadPhase,
+    thresholds: &[crate::scenario::load::Threshold],
 ) -> Vec<crate::report::CheckResult> {
-    phase
-        .thresholds
+    thresholds
         .iter()
         .map(|t| {
             let (ok, value) = crate::load::phase::judge(r, t);
@@ -456,4 +455,19 @@ async fn run_direct(
         o.result = Some(result);
     }
     (outcomes, None)
+}
+
+/// Judges every phase's thresholds again (after `merge`), replacing the threshold
+/// checks the report had.
+pub fn rejudge_thresholds(report: &mut RunReport) {
+    report.checks.retain(|c| c.family != "threshold");
+    for p in &report.load {
+        let parsed: Vec<_> = p
+            .thresholds
+            .iter()
+            .filter_map(|t| crate::scenario::load::parse_threshold(t).ok())
+            .collect();
+        report.checks.extend(threshold_checks(p, &parsed));
+    }
+    report.summary = Summary::of(&report.checks);
 }

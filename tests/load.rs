@@ -168,3 +168,38 @@ async fn bad_load_blocks_are_refused_with_positions() {
         assert!(text.contains("--> l.yaml:"), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_shards_are_judged_by_the_thresholds() {
+    let load = "  - name: chat\n    feature: duo_chat\n    closed: {clients: 4}\n    requests: 40\n    thresholds: [requests >= 40, rps >= 1000000]\n";
+    let text = scenario("", load);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut inputs = Vec::new();
+    for i in 1..=2 {
+        let r = run_text(&text, Some((i, 2))).await;
+        let path = dir.path().join(format!("shard{i}.json"));
+        std::fs::write(&path, serde_json::to_vec(&r).expect("json")).expect("write");
+        inputs.push(path);
+    }
+    let out = dir.path().join("merged");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_gateprobe"))
+        .arg("merge")
+        .args(&inputs)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("merge runs");
+    assert_eq!(
+        status.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    let merged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("gateprobe.json")).expect("merged")).expect("json");
+    assert_eq!(merged["load"][0]["transport"]["requests"], 40);
+    let checks = merged["checks"].as_array().expect("checks");
+    let status_of = |id: &str| checks.iter().find(|c| c["id"] == id).map(|c| c["status"].clone());
+    assert_eq!(status_of("threshold.chat.requests"), Some("passed".into()));
+    assert_eq!(status_of("threshold.chat.rps"), Some("failed".into()));
+}

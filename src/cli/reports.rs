@@ -72,7 +72,7 @@ pub(super) fn merge_cmd(a: MergeArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let merged = match merge::merge(&reports) {
+    let mut merged = match merge::merge(&reports) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: cannot merge: {e}");
@@ -82,6 +82,8 @@ pub(super) fn merge_cmd(a: MergeArgs) -> u8 {
             return exit::INVALID_INPUT;
         }
     };
+    // Shards skip their thresholds: they gate the whole run, judged here.
+    crate::run::rejudge_thresholds(&mut merged);
     let written = report::write_all(&merged, &a.output);
     say(console::render(&merged, a.verbose).trim_end());
     let requests: u64 = merged.load.iter().map(|p| p.transport.requests).sum();

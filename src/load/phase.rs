@@ -491,6 +491,7 @@ fn report(
             .collect(),
         sweep: Vec::new(),
         capacity_rps: None,
+        thresholds: phase.thresholds.iter().map(|t| t.text.clone()).collect(),
     }
 }
 

@@ -457,6 +457,7 @@ fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
         }
     }
     Ok(PhaseReport {
+        thresholds: first.thresholds.clone(),
         name: first.name.clone(),
         feature: first.feature.clone(),
         model: first.model.clone(),

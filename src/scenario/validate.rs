@@ -159,7 +159,11 @@ pub(super) fn validate(
         && let Some(first) = file.load.first()
     {
         return Err(cx
-            .err(first.name.pos, "load[0]", "load phases drive a gateway, and `kind: direct` has none")
+            .err(
+                first.name.pos,
+                "load[0]",
+                "load phases drive a gateway, and `kind: direct` has none",
+            )
             .hint("use `kind: builtin` or `kind: aigw` for load, or `gateprobe bench URL` for an endpoint alone"));
     }
     Ok(Scenario {

@@ -141,6 +141,7 @@ pub fn phase(name: &str, stream: bool, events: &[Event], seconds: u64, shard: Op
     }
     histograms.insert("gateway_overhead".to_owned(), HistogramSummary::of(&overhead));
     PhaseReport {
+        thresholds: Vec::new(),
         name: name.into(),
         feature: if stream { "duo_chat" } else { "code_completions" }.into(),
         model: "mixtral-chat".into(),
