@@ -24,6 +24,7 @@ async fn run_with(s: &Scenario, faults: Vec<Fault>) -> RunReport {
         &RunOptions {
             gateway_url: None,
             faults,
+            ..RunOptions::default()
         },
         &CancellationToken::new(),
     )

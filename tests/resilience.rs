@@ -51,6 +51,7 @@ async fn a_gateway_dying_mid_run_keeps_what_was_measured() {
         &RunOptions {
             gateway_url: Some(url),
             faults: vec![],
+            ..RunOptions::default()
         },
         &CancellationToken::new(),
     )

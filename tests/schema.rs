@@ -37,6 +37,7 @@ async fn reports_validate_against_the_committed_schema() {
             &RunOptions {
                 gateway_url: None,
                 faults,
+                ..RunOptions::default()
             },
             &CancellationToken::new(),
         )

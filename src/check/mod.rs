@@ -79,10 +79,15 @@ pub fn judge(check: &PlannedCheck, cx: &Ctx<'_>) -> CheckResult {
     } else {
         check.probes.iter().map(|&p| evidence(cx, p)).collect()
     };
+    let profiled = matches!(
+        check.judge,
+        Judge::MissingV1 { .. } | Judge::ClientRejected { .. } | Judge::Profiled { .. }
+    );
     CheckResult {
         id: check.id.clone(),
         family: check.family.name().to_owned(),
         rule: check.rule.clone(),
+        profile: profiled.then(|| cx.profile.name.clone()),
         status,
         expected,
         actual,
@@ -272,73 +277,70 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                 (None, false) => pass(expected, format!("backend request at {want}; content returned")),
             }
         }
-        Judge::MissingV1 { endpoint, .. } => {
+        Judge::MissingV1 { key, .. } => {
             let want_path = upstream_path(&o.fields.endpoint);
-            let outcome = cx.profile.missing_v1(*endpoint);
-            let expected = format!(
-                "no /v1 added (upstream {want_path} -> 404) and status {} with {}",
-                outcome.status,
-                if outcome.in_band {
-                    "an in-band error event"
-                } else {
-                    "an error body"
-                }
-            );
+            let Some(outcome) = cx.profile.get(key) else {
+                return (Status::Skipped, String::new(), format!("profile predicts nothing for `{key}`"));
+            };
+            let expected = format!("no /v1 added (upstream {want_path} -> 404) and {}", outcome.describe());
             if let Some(h) = o.hits.iter().find(|h| h.path != want_path) {
                 return fail(
                     expected,
                     format!("the gateway changed the path to {} (answered {})", h.path, h.status),
                 );
             }
-            match &reply.error {
-                None => {
-                    let content = if reply.content.is_empty() {
-                        "empty content".to_owned()
-                    } else {
-                        format!("content {:?}", trunc(&reply.content, 60))
-                    };
-                    fail(expected, format!("{} with {content} and no error", reply.status))
-                }
-                Some(_) if reply.status != outcome.status => {
-                    fail(expected, format!("error surfaced with status {}", reply.status))
-                }
-                Some(e) => pass(expected, format!("{} {e}", reply.status)),
+            match outcome.matches(reply) {
+                Ok(actual) => pass(expected, actual),
+                Err(actual) => fail(expected, actual),
             }
         }
         Judge::ClientRejected { auth } => {
-            let want = match auth {
-                crate::adapter::ClientAuth::WrongToken => cx.profile.wrong_token,
-                _ => cx.profile.missing_auth,
+            let key = match auth {
+                crate::adapter::ClientAuth::WrongToken => "client_auth.wrong",
+                _ => "client_auth.missing",
             };
-            let expected = match want.message {
-                Some(m) => format!("{} {{\"error\": \"{m}\"}} and no backend traffic", want.status),
-                None => format!("{} and no backend traffic", want.status),
+            let Some(outcome) = cx.profile.get(key) else {
+                return (Status::Skipped, String::new(), format!("profile predicts nothing for `{key}`"));
             };
+            let expected = format!("{} and no backend traffic", outcome.describe());
             if let Some(h) = o.hits.first() {
                 return fail(
                     expected,
                     format!("{} and backend `{}` received the request", reply.status, h.backend),
                 );
             }
-            if reply.status != want.status {
-                return fail(expected, describe(reply));
-            }
-            let got = serde_json::from_str::<serde_json::Value>(&reply.body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
-            match (want.message, got) {
-                (Some(m), Some(g)) if g == m => pass(expected, format!("{} {{\"error\": \"{g}\"}}", reply.status)),
-                (Some(_), other) => fail(
-                    expected,
-                    format!(
-                        "{} with body {}",
-                        reply.status,
-                        other.map_or_else(|| trunc(&reply.body, 120), |g| format!("{{\"error\": \"{g}\"}}"))
-                    ),
-                ),
-                (None, _) => pass(expected, format!("{}", reply.status)),
+            match outcome.matches(reply) {
+                Ok(actual) => pass(expected, actual),
+                Err(actual) => fail(expected, actual),
             }
         }
+        Judge::Profiled { key, reached } => {
+            let Some(outcome) = cx.profile.get(key) else {
+                return (Status::Skipped, String::new(), format!("profile predicts nothing for `{key}`"));
+            };
+            let expected = format!(
+                "{}{}",
+                outcome.describe(),
+                if *reached { ", after the backend was called" } else { ", and no backend traffic" }
+            );
+            match (reached, o.hits.first()) {
+                (true, None) => {
+                    return fail(expected, format!("no backend request; the client got {}", describe(reply)));
+                }
+                (false, Some(h)) => {
+                    return fail(
+                        expected,
+                        format!("backend `{}` received it at {}; the client got {}", h.backend, h.path, describe(reply)),
+                    );
+                }
+                _ => {}
+            }
+            match outcome.matches(reply) {
+                Ok(actual) => pass(expected, actual),
+                Err(actual) => fail(expected, actual),
+            }
+        }
+        Judge::SseStream => sse_verdict(reply),
         Judge::KeyForwarded { model } => {
             let m = &s.models[*model];
             let key = m.api_key.as_deref().unwrap_or_default();
@@ -481,6 +483,39 @@ fn stream_verdict(endpoint: Endpoint, reply: &Reply) -> Verdict {
         (None, true) => fail(expected, "an empty stream"),
         (None, false) => pass(expected, format!("{} characters of text", reply.content.len())),
     }
+}
+
+fn sse_verdict(reply: &Reply) -> Verdict {
+    let expected = "200 text/event-stream: JSON data frames, non-empty content, a finish reason, [DONE]".to_owned();
+    let ct = reply.content_type.as_deref().unwrap_or("");
+    if reply.status != 200 || !ct.starts_with("text/event-stream") {
+        return fail(expected, format!("{} {}", describe(reply), ct));
+    }
+    let Some(ev) = &reply.events else {
+        return fail(expected, "no event stream");
+    };
+    if let Some(bad) = ev.malformed.first() {
+        return fail(
+            expected,
+            format!("{} malformed frame(s), first: {}", ev.malformed.len(), trunc(bad, 80)),
+        );
+    }
+    if let Some(e) = ev.errors.first() {
+        return fail(expected, format!("error event: {e}"));
+    }
+    if reply.content.is_empty() {
+        return fail(expected, format!("{} events but no content", ev.events));
+    }
+    if !ev.finished {
+        return fail(expected, "no chunk carried a finish_reason");
+    }
+    if !ev.done {
+        return fail(expected, "the stream ended without data: [DONE]");
+    }
+    pass(
+        expected,
+        format!("{} events, {} characters of content, [DONE]", ev.events, reply.content.len()),
+    )
 }
 
 fn key_not_leaked(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {

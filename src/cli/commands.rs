@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Command, GatewayArgs, RunArgs, exit};
+use super::{Command, ExportArgs, GatewayArgs, RunArgs, exit};
 use crate::gateway::{self, Fault, GatewaySettings};
 use crate::report::{self, RunReport, console};
 use crate::run::{self, RunOptions};
@@ -27,6 +27,7 @@ pub(super) fn dispatch(cmd: Command) -> u8 {
         }
         Command::Gateway(a) => gateway_cmd(a),
         Command::Mock { scenario } => mock_cmd(&scenario),
+        Command::Export(a) => export_cmd(a),
     }
 }
 
@@ -105,21 +106,27 @@ fn run_cmd(a: RunArgs) -> u8 {
         }
     }
     let Some(rt) = runtime() else { return exit::HARNESS };
-    let opts = RunOptions {
-        gateway_url: a.gateway_url.clone(),
-        faults: faults(&a.faults),
-    };
     let several = scenarios.len() > 1;
     let mut code = exit::OK;
     rt.block_on(async {
         let cancel = interrupt_token();
         for s in &scenarios {
-            let report = run::run(s, &opts, &cancel).await;
             let dir = if several {
                 a.report_dir.join(&s.name)
             } else {
                 a.report_dir.clone()
             };
+            let opts = RunOptions {
+                gateway_url: a.gateway_url.clone(),
+                faults: faults(&a.faults),
+                work_dir: Some(dir.clone()),
+                config_faults: a
+                    .config_faults
+                    .iter()
+                    .filter_map(|n| crate::export::ConfigFault::from_name(n))
+                    .collect(),
+            };
+            let report = run::run(s, &opts, &cancel).await;
             code = code.max(emit(&report, &dir, a.verbose));
             if cancel.is_cancelled() {
                 break;
@@ -209,6 +216,7 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         token: s.gateway.token.clone(),
         faults: faults(&a.faults),
         upstream_timeout: s.gateway.timeout,
+        features: crate::gateway::FeatureMap::default(),
     };
     let result = (|| -> Result<(), String> {
         let host = ServerHost::new(2).map_err(|e| e.to_string())?;
@@ -250,6 +258,66 @@ fn load_one(path: &Path) -> Result<Scenario, u8> {
         eprint!("{e}");
         exit::INVALID_SCENARIO
     })
+}
+
+fn export_cmd(a: ExportArgs) -> u8 {
+    let s = match load_one(&a.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut given = Vec::new();
+    for b in &a.backends {
+        let Some((name, url)) = b.split_once('=') else {
+            eprintln!("error: --backend takes NAME=URL, got `{b}`");
+            return exit::USAGE;
+        };
+        given.push((name.to_owned(), url.to_owned()));
+    }
+    let url = |name: &str| {
+        given.iter().find(|(n, _)| n == name).map(|(_, u)| u.clone()).or_else(|| {
+            let var: String = name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                .collect();
+            std::env::var(format!("GATEPROBE_BACKEND_{var}_URL")).ok()
+        })
+    };
+    let opts = crate::export::ExportOptions {
+        keep_defaults: a.keep_defaults,
+        inline_secrets: a.inline_secrets,
+        faults: a
+            .config_faults
+            .iter()
+            .filter_map(|n| crate::export::ConfigFault::from_name(n))
+            .collect(),
+    };
+    let written = match crate::export::litellm(&s, &url, &opts) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!(
+                "error: {e}\n  = help: start the mocks with `eval \"$(gateprobe mock {})\"` in this shell, or pass --backend NAME=URL",
+                a.scenario.display()
+            );
+            return exit::INVALID_SCENARIO;
+        }
+    };
+    match &a.output {
+        Some(p) => {
+            if let Err(e) = crate::report::write_atomic(p, written.yaml.as_bytes()) {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                return exit::HARNESS;
+            }
+            eprintln!("wrote {}", p.display());
+        }
+        None => say(written.yaml.trim_end()),
+    }
+    if !written.env.is_empty() {
+        eprintln!("the proxy reads these from its environment (values as in the scenario):");
+        for (var, _, what) in &written.env {
+            eprintln!("  {var}: {what}");
+        }
+    }
+    exit::OK
 }
 
 fn mock_cmd(path: &Path) -> u8 {

@@ -1,10 +1,14 @@
 //! The built-in reference gateway: the embedded default system under test. It serves
 //! the subset of the GitLab AI gateway API that Duo Self-Hosted uses, with the same
-//! auth rules, error bodies and routing by model identifier, and can be told to break
-//! one rule at a time ([`fault::Fault`]).
+//! auth rules, error bodies and routing by model identifier, and an OpenAI-compatible
+//! front (`/v1/chat/completions`, `/v1/completions`) that owns a feature map the way
+//! a proxy does: one alias per model and per feature, Chat sub-features falling back
+//! to `duo_chat`'s model, disabled features refused. It can be told to break one rule
+//! at a time ([`fault::Fault`]).
 
 pub mod bedrock;
 pub mod fault;
+mod front;
 mod handlers;
 pub mod upstream;
 
@@ -31,6 +35,18 @@ pub struct GatewaySettings {
     pub upstream_timeout: Duration,
     /// Bedrock runtime endpoint, region and credentials, when the gateway has them.
     pub aws: Option<bedrock::AwsSettings>,
+    /// The OpenAI front's aliases and feature map.
+    pub features: FeatureMap,
+}
+
+/// What the OpenAI front serves: model aliases, and feature aliases as the admin set
+/// them (explicit mappings and `Disabled`; fallbacks are the gateway's own business).
+#[derive(Clone, Debug, Default)]
+pub struct FeatureMap {
+    /// Alias -> model fields (self-hosted models and their endpoint variants).
+    pub models: Vec<(String, upstream::ModelMeta)>,
+    /// Feature alias -> its model, or `None` when disabled.
+    pub features: Vec<(String, Option<upstream::ModelMeta>)>,
 }
 
 /// Shared state of a running reference gateway.
@@ -60,5 +76,10 @@ pub fn router(settings: GatewaySettings) -> reqwest::Result<Router> {
         client,
         sticky: Mutex::new(Sticky::default()),
     });
-    Ok(Router::new().fallback(handlers::handle).with_state(state))
+    Ok(Router::new()
+        .route("/v1/chat/completions", axum::routing::any(front::chat))
+        .route("/v1/completions", axum::routing::any(front::completions))
+        .route("/v1/models", axum::routing::any(front::models))
+        .fallback(handlers::handle)
+        .with_state(state))
 }
