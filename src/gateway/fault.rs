@@ -120,7 +120,9 @@ impl Fault {
             Fault::PromptsIgnoreModelMetadata => {
                 "each feature goes to its mapped model: /v1/prompts/* sticks to the first model"
             }
-            Fault::BrokenStreamFraming => "chat streams are well-formed ndjson: emits a truncated event line",
+            Fault::BrokenStreamFraming => {
+                "streams are well-formed (ndjson chat, OpenAI-front SSE): emits a truncated event"
+            }
             Fault::AzureBearerInsteadOfApiKey => "Azure keys go in the api-key header: sends Authorization: Bearer",
             Fault::AzureDropApiVersion => "Azure calls carry api-version: leaves it out (Azure answers 404)",
             Fault::UnsignedBedrock => "Bedrock calls are SigV4-signed: sends them unsigned",

@@ -185,7 +185,7 @@ async fn serve(AxState(state): AxState<Arc<State>>, req: Request, api: Api) -> R
     let swallow = state.settings.faults.contains(&Fault::SwallowUpstreamError);
     if body.get("stream").and_then(Value::as_bool) == Some(true) {
         return match state.stream(&up, &messages, max_tokens).await {
-            Ok(rx) => sse(rx, api, &alias, swallow),
+            Ok(rx) => sse(rx, api, &alias, (swallow, state.settings.faults.contains(&Fault::BrokenStreamFraming))),
             Err(_) if swallow => sse_empty(api, &alias),
             Err(e) => upstream_error(&state, &e, Some(&up)),
         };
@@ -245,9 +245,10 @@ fn sse_empty(api: Api, alias: &str) -> Response {
 
 /// Deltas as SSE; a broken upstream ends in an in-band error event without `[DONE]`
 /// (or, with the swallow fault, in a normal end).
-fn sse(rx: mpsc::Receiver<Delta>, api: Api, alias: &str, swallow: bool) -> Response {
+/// `broken` (the framing fault) sends a truncated JSON frame second.
+fn sse(rx: mpsc::Receiver<Delta>, api: Api, alias: &str, (swallow, broken): (bool, bool)) -> Response {
     let alias = alias.to_owned();
-    let s = stream::unfold((rx, false), move |(mut rx, done)| {
+    let s = stream::unfold((rx, false, 0usize), move |(mut rx, done, n)| {
         let alias = alias.clone();
         async move {
             if done {
@@ -255,6 +256,9 @@ fn sse(rx: mpsc::Receiver<Delta>, api: Api, alias: &str, swallow: bool) -> Respo
             }
             loop {
                 let out = match rx.recv().await {
+                    Some(Delta::Text(_)) if broken && n == 1 => {
+                        (Bytes::from_static(b"data: {\"choices\": [{\"delta\": \n\n"), false)
+                    }
                     Some(Delta::Text(t)) => (chunk(api, &alias, Some(&t), None), false),
                     Some(Delta::Usage(_)) => continue,
                     Some(Delta::Error(_)) if swallow => {
@@ -272,7 +276,7 @@ fn sse(rx: mpsc::Receiver<Delta>, api: Api, alias: &str, swallow: bool) -> Respo
                         (Bytes::from(b), true)
                     }
                 };
-                return Some((Ok::<_, std::io::Error>(out.0), (rx, out.1)));
+                return Some((Ok::<_, std::io::Error>(out.0), (rx, out.1, n + 1)));
             }
         }
     });
