@@ -111,10 +111,7 @@ impl Writer<'_> {
 
 /// Writes the LiteLLM config for `s`; `url(backend)` answers a mock's address.
 pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &ExportOptions) -> Result<Exported, String> {
-    let mut w = Writer {
-        opts,
-        env: Vec::new(),
-    };
+    let mut w = Writer { opts, env: Vec::new() };
     let has = |f| opts.faults.contains(&f);
     let endpoint = |m: &ModelConfig| -> Result<String, String> {
         match (&m.endpoint, m.backend) {
@@ -124,7 +121,9 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
                 }
                 Ok(t.render(url))
             }
-            (None, Some(b)) => url(&s.backends[b].name).ok_or_else(|| format!("backend `{}` has no address", s.backends[b].name)),
+            (None, Some(b)) => {
+                url(&s.backends[b].name).ok_or_else(|| format!("backend `{}` has no address", s.backends[b].name))
+            }
             (None, None) => Err(format!("model `{}` has no endpoint", m.name)),
         }
     };
@@ -180,10 +179,7 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
                 p.insert("model".into(), json!(format!("azure/{}", m.identifier.model)));
                 p.insert("api_base".into(), json!(base));
                 key(w, &mut p);
-                p.insert(
-                    "api_version".into(),
-                    json!(crate::gateway::upstream::AZURE_API_VERSION),
-                );
+                p.insert("api_version".into(), json!(crate::gateway::upstream::AZURE_API_VERSION));
             }
             Provider::Bedrock => {
                 p.insert("model".into(), json!(format!("bedrock/{}", m.identifier.model)));
@@ -196,7 +192,11 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
                         w.secret(&a.secret_access_key, format!("AWS secret of model {}", m.name)),
                     );
                     let region = if has(ConfigFault::WrongAwsRegion) {
-                        if a.region == "eu-west-1" { "us-east-1" } else { "eu-west-1" }
+                        if a.region == "eu-west-1" {
+                            "us-east-1"
+                        } else {
+                            "eu-west-1"
+                        }
                     } else {
                         a.region.as_str()
                     };
@@ -211,7 +211,11 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
     let mut entries: Vec<(String, Value, String)> = Vec::new();
     for (i, m) in s.models.iter().enumerate() {
         let alias = g.alias(&m.name);
-        entries.push((alias.clone(), params(&mut w, i, "")?, format!("self-hosted model {}", m.name)));
+        entries.push((
+            alias.clone(),
+            params(&mut w, i, "")?,
+            format!("self-hosted model {}", m.name),
+        ));
         if !g.endpoint_variants || model_fault(s, m).is_some() {
             continue;
         }
@@ -253,7 +257,11 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
         None => return Err("a LiteLLM config needs a master key: set `gateway.auth.token`".into()),
     };
     let mut y = String::new();
-    let _ = writeln!(y, "# LiteLLM proxy config written by gateprobe from scenario `{}`.", s.name);
+    let _ = writeln!(
+        y,
+        "# LiteLLM proxy config written by gateprobe from scenario `{}`.",
+        s.name
+    );
     if !opts.inline_secrets && !w.env.is_empty() {
         let _ = writeln!(y, "# Secrets are read from the environment:");
         for (var, _, what) in &w.env {
@@ -324,7 +332,10 @@ mod tests {
         ] {
             assert!(e.yaml.contains(want), "missing {want} in\n{}", e.yaml);
         }
-        assert!(!e.yaml.contains("generate_commit_message"), "disabled features get no alias");
+        assert!(
+            !e.yaml.contains("generate_commit_message"),
+            "disabled features get no alias"
+        );
         assert!(!e.yaml.contains("sk-master-1") && !e.yaml.contains("sk-backend-2"));
         assert_eq!(e.env.len(), 2);
         let broken = litellm(

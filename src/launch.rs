@@ -108,8 +108,14 @@ pub fn start(spec: &LaunchSpec, redactor: &Redactor) -> Result<Launched, LaunchE
     let mut logs = Vec::new();
     let mut capture_done = Vec::new();
     let streams: [(&str, Option<Box<dyn Read + Send>>); 2] = [
-        ("gateway.stdout.log", child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>)),
-        ("gateway.stderr.log", child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)),
+        (
+            "gateway.stdout.log",
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ),
+        (
+            "gateway.stderr.log",
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ),
     ];
     for (name, stream) in streams {
         let Some(stream) = stream else { continue };
@@ -187,7 +193,8 @@ impl Launched {
         cancel: &CancellationToken,
     ) -> Result<Duration, LaunchError> {
         let start = Instant::now();
-        let client = crate::adapter::http_client(Duration::from_secs(2)).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let client =
+            crate::adapter::http_client(Duration::from_secs(2)).map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut last = "no answer yet".to_owned();
         loop {
             if let Some(status) = self.exited() {

@@ -172,7 +172,15 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
     if let Some(l) = topology.launched.as_mut() {
         let ready = l
             .process
-            .wait_ready(&l.ready, scenario.gateway.launch.as_ref().map_or(Duration::from_secs(120), |x| x.timeout), cancel)
+            .wait_ready(
+                &l.ready,
+                scenario
+                    .gateway
+                    .launch
+                    .as_ref()
+                    .map_or(Duration::from_secs(120), |x| x.timeout),
+                cancel,
+            )
             .await;
         let ready_ms = ready.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0);
         if let Err(e) = ready {
@@ -180,7 +188,15 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
             l.process.stop();
             report.gateway.launched = Some(launch_info(&topology, None));
             drop(topology);
-            return aborted(report, scenario, &plan, e.to_string(), "the gateway did not start", t0, &redactor);
+            return aborted(
+                report,
+                scenario,
+                &plan,
+                e.to_string(),
+                "the gateway did not start",
+                t0,
+                &redactor,
+            );
         }
         report.gateway.launched = Some(launch_info(&topology, ready_ms));
     }
@@ -312,7 +328,9 @@ fn launch_info(topology: &Topology, ready_ms: Option<f64>) -> LaunchInfo {
         pid: l.map(|l| l.process.pid()),
         ready_ms,
         exit: l.and_then(|l| l.process.exit().map(str::to_owned)),
-        logs: l.map(|l| l.process.logs.iter().map(|p| rel(p)).collect()).unwrap_or_default(),
+        logs: l
+            .map(|l| l.process.logs.iter().map(|p| rel(p)).collect())
+            .unwrap_or_default(),
         config: l.and_then(|l| l.config.as_deref().map(rel)),
     }
 }

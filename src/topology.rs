@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::export::{self, ConfigFault, ExportOptions};
-use crate::launch::{self, Launched, LaunchError};
+use crate::launch::{self, LaunchError, Launched};
 use crate::redact::Redactor;
 
 use crate::aws::sigv4::Credentials;
@@ -221,8 +221,10 @@ impl Topology {
             map.models.push((alias.clone(), meta(m, e.clone())));
             map.models
                 .push((format!("{alias}{NO_V1_SUFFIX}"), meta(m, without_v1(&e))));
-            map.models
-                .push((format!("{alias}{SLASH_SUFFIX}"), meta(m, format!("{}/", normalize_endpoint(&e)))));
+            map.models.push((
+                format!("{alias}{SLASH_SUFFIX}"),
+                meta(m, format!("{}/", normalize_endpoint(&e))),
+            ));
         }
         if g.features_by == crate::scenario::FeaturesBy::Feature {
             for fs in &s.features {

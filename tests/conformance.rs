@@ -140,7 +140,12 @@ async fn every_fault_fails_the_check_of_the_rule_it_breaks() {
     for fault in Fault::ALL {
         if FRONT_ONLY.contains(&fault.name()) {
             let r = run_with(&s, vec![fault]).await;
-            assert_eq!(ids(&r, Status::Failed), Vec::<&str>::new(), "{} touched the AI gateway API", fault.name());
+            assert_eq!(
+                ids(&r, Status::Failed),
+                Vec::<&str>::new(),
+                "{} touched the AI gateway API",
+                fault.name()
+            );
             continue;
         }
         let (_, want) = EXPECTED

@@ -29,7 +29,7 @@ async fn run_text(text: &str, gateway_url: Option<String>) -> RunReport {
         &s,
         &RunOptions {
             gateway_url,
-            faults: vec![],
+            ..RunOptions::default()
         },
         &CancellationToken::new(),
     )

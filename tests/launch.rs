@@ -66,12 +66,19 @@ async fn a_launched_gateway_is_started_checked_and_stopped() {
     assert!(bad.is_empty(), "{bad:?} (aborted: {:?})", r.aborted);
     assert!(r.summary.passed >= 8, "{:?}", r.summary);
     let l = r.gateway.launched.expect("launch info");
-    assert!(l.exit.as_deref().unwrap_or("").starts_with("stopped by gateprobe"), "{:?}", l.exit);
+    assert!(
+        l.exit.as_deref().unwrap_or("").starts_with("stopped by gateprobe"),
+        "{:?}",
+        l.exit
+    );
     assert!(l.ready_ms.is_some());
     assert!(!alive(l.pid.expect("pid")), "the launched gateway outlived the run");
     assert_eq!(l.logs, vec!["gateway.stdout.log", "gateway.stderr.log"]);
     let out = std::fs::read_to_string(reports.join("gateway.stdout.log")).expect("stdout log");
-    assert!(out.contains("reference gateway listening on http://127.0.0.1:"), "{out}");
+    assert!(
+        out.contains("reference gateway listening on http://127.0.0.1:"),
+        "{out}"
+    );
 }
 
 fn dying(dir: &Path, script: &str) -> gateprobe::scenario::Scenario {
@@ -85,14 +92,20 @@ fn dying(dir: &Path, script: &str) -> gateprobe::scenario::Scenario {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_that_dies_early_aborts_the_run_with_its_redacted_output() {
     let dir = tempfile::tempdir().expect("tmp");
-    let s = dying(dir.path(), "echo \"starting with $SECRET_TOKEN\"; echo broken config >&2; exit 3");
+    let s = dying(
+        dir.path(),
+        "echo \"starting with $SECRET_TOKEN\"; echo broken config >&2; exit 3",
+    );
     let opts = RunOptions {
         work_dir: Some(dir.path().to_owned()),
         ..RunOptions::default()
     };
     let started = Instant::now();
     let r = run::run(&s, &opts, &CancellationToken::new()).await;
-    assert!(started.elapsed() < Duration::from_secs(30), "waited out the ready timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "waited out the ready timeout"
+    );
     let why = r.aborted.expect("aborted");
     assert!(why.contains("exited before it was ready"), "{why}");
     assert!(r.checks.iter().all(|c| c.status == Status::Error));
@@ -111,7 +124,12 @@ fn sigterm_to_gateprobe_stops_the_launched_gateway() {
     std::fs::write(&scenario, text).expect("write");
     let reports = dir.path().join("r");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gateprobe"))
-        .args(["run", scenario.to_str().expect("utf8"), "--report-dir", reports.to_str().expect("utf8")])
+        .args([
+            "run",
+            scenario.to_str().expect("utf8"),
+            "--report-dir",
+            reports.to_str().expect("utf8"),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -119,7 +137,10 @@ fn sigterm_to_gateprobe_stops_the_launched_gateway() {
     let pid_file = reports.join("child.pid");
     let deadline = Instant::now() + Duration::from_secs(20);
     let launched: u32 = loop {
-        if let Some(p) = std::fs::read_to_string(&pid_file).ok().and_then(|t| t.trim().parse().ok()) {
+        if let Some(p) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
             break p;
         }
         assert!(Instant::now() < deadline, "the gateway was never launched");

@@ -7,7 +7,6 @@
 //! either, each test says why and passes without running.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use gateprobe::export::ConfigFault;
 use gateprobe::report::{RunReport, Status};
@@ -16,7 +15,7 @@ use gateprobe::scenario::{self, Scenario};
 use tokio_util::sync::CancellationToken;
 
 /// One proxy at a time: each boots in ~10 s of CPU on a 2-core machine.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn litellm() -> Option<String> {
     if let Some(l) = std::env::var("LITELLM").ok().filter(|l| !l.is_empty()) {
@@ -58,7 +57,9 @@ macro_rules! need_litellm {
         match litellm() {
             Some(l) => l,
             None => {
-                eprintln!("skipped: LiteLLM is not installed (set LITELLM or put `litellm` on PATH; .ci/run installs it)");
+                eprintln!(
+                    "skipped: LiteLLM is not installed (set LITELLM or put `litellm` on PATH; .ci/run installs it)"
+                );
                 return;
             }
         }
@@ -68,7 +69,7 @@ macro_rules! need_litellm {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_suite_passes_against_a_real_litellm_proxy() {
     let bin = need_litellm!();
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let s = scenario(&bin);
     let dir = tempfile::tempdir().expect("tmp");
     let r = run_with(&s, dir.path().to_owned(), vec![]).await;
@@ -80,7 +81,14 @@ async fn the_suite_passes_against_a_real_litellm_proxy() {
         .collect();
     assert!(bad.is_empty(), "{bad:#?}\naborted: {:?}", r.aborted);
     assert_eq!(r.gateway.profile, "litellm");
-    for family in ["routing", "endpoint", "auth", "feature_mapping", "streaming", "resilience"] {
+    for family in [
+        "routing",
+        "endpoint",
+        "auth",
+        "feature_mapping",
+        "streaming",
+        "resilience",
+    ] {
         assert!(r.checks.iter().any(|c| c.family == family), "no {family} checks");
     }
     // At least five scripted backend faults, plain and streamed, judged by the profile.
@@ -103,7 +111,11 @@ async fn the_suite_passes_against_a_real_litellm_proxy() {
         assert!(ids(&r, Status::Passed).contains(&id), "{id} did not pass");
     }
     let l = r.gateway.launched.as_ref().expect("launched");
-    assert!(l.exit.as_deref().unwrap_or("").starts_with("stopped by gateprobe"), "{:?}", l.exit);
+    assert!(
+        l.exit.as_deref().unwrap_or("").starts_with("stopped by gateprobe"),
+        "{:?}",
+        l.exit
+    );
     // No secret in anything written: report, config, the proxy's own output.
     for entry in std::fs::read_dir(dir.path()).expect("dir") {
         let p = entry.expect("entry").path();
@@ -133,7 +145,12 @@ const WRONG_CONFIGS: &[(ConfigFault, &[&str], &[&str])] = &[
             "auth.mixtral-large.key_forwarded",
             "auth.gpt-azure.key_forwarded",
         ],
-        &["auth.codegemma", "endpoint.codegemma", "auth.claude-bedrock", "auth.client"],
+        &[
+            "auth.codegemma",
+            "endpoint.codegemma",
+            "auth.claude-bedrock",
+            "auth.client",
+        ],
     ),
     (
         ConfigFault::SwapBackends,
@@ -154,7 +171,7 @@ const WRONG_CONFIGS: &[(ConfigFault, &[&str], &[&str])] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliberately_wrong_litellm_configs_fail_the_right_checks() {
     let bin = need_litellm!();
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let s = scenario(&bin);
     for (fault, must_fail, must_not) in WRONG_CONFIGS {
         let dir = tempfile::tempdir().expect("tmp");
@@ -163,7 +180,11 @@ async fn deliberately_wrong_litellm_configs_fail_the_right_checks() {
         let failed = ids(&r, Status::Failed);
         assert_eq!(ids(&r, Status::Error), Vec::<&str>::new(), "{}: errors", fault.name());
         for id in *must_fail {
-            assert!(failed.contains(id), "{}: {id} did not fail; failed: {failed:?}", fault.name());
+            assert!(
+                failed.contains(id),
+                "{}: {id} did not fail; failed: {failed:?}",
+                fault.name()
+            );
         }
         for f in &failed {
             assert!(

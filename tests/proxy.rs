@@ -40,9 +40,18 @@ async fn the_front_passes_and_names_its_profile() {
     assert_eq!(ids(&r, Status::Skipped), Vec::<&str>::new());
     assert_eq!(r.gateway.kind, "builtin-openai");
     assert_eq!(r.gateway.profile, "openai");
-    for family in ["routing", "endpoint", "auth", "feature_mapping", "streaming", "resilience"] {
+    for family in [
+        "routing",
+        "endpoint",
+        "auth",
+        "feature_mapping",
+        "streaming",
+        "resilience",
+    ] {
         assert!(
-            r.checks.iter().any(|c| c.family == family && c.status == Status::Passed),
+            r.checks
+                .iter()
+                .any(|c| c.family == family && c.status == Status::Passed),
             "no {family} check passed"
         );
     }
@@ -125,7 +134,10 @@ const PRECISE: &[(&str, &str)] = &[
     ("keep-trailing-slash", "endpoint."),
     ("accept-missing-auth", "auth.client.missing_token"),
     ("accept-any-token", "auth.client.wrong_token"),
-    ("serve-disabled-feature", "feature_mapping.summarize_new_merge_request.disabled"),
+    (
+        "serve-disabled-feature",
+        "feature_mapping.summarize_new_merge_request.disabled",
+    ),
     ("no-chat-fallback", "feature_mapping.duo_chat_"),
     ("broken-stream-framing", "streaming."),
 ];
@@ -143,9 +155,18 @@ async fn every_front_fault_fails_the_check_of_the_rule_it_breaks() {
             .unwrap_or_else(|| panic!("fault {} has no expectation in this test", fault.name()));
         let r = run_with(&s, vec![fault]).await;
         let failed = ids(&r, Status::Failed);
-        assert_eq!(ids(&r, Status::Error), Vec::<&str>::new(), "{}: harness errors", fault.name());
+        assert_eq!(
+            ids(&r, Status::Error),
+            Vec::<&str>::new(),
+            "{}: harness errors",
+            fault.name()
+        );
         for id in *want {
-            assert!(failed.contains(id), "{}: {id} did not fail; failed: {failed:?}", fault.name());
+            assert!(
+                failed.contains(id),
+                "{}: {id} did not fail; failed: {failed:?}",
+                fault.name()
+            );
         }
         if let Some((_, prefix)) = PRECISE.iter().find(|(n, _)| *n == fault.name()) {
             assert!(
@@ -169,14 +190,24 @@ async fn a_user_profile_that_predicts_otherwise_fails_the_check_and_is_named() {
     .expect("write");
     let text = std::fs::read_to_string("scenarios/openai-front.yaml")
         .expect("read")
-        .replace("  features_by: feature\n", "  features_by: feature\n  profile: mine.yaml\n");
+        .replace(
+            "  features_by: feature\n",
+            "  features_by: feature\n  profile: mine.yaml\n",
+        );
     let path = dir.path().join("s.yaml");
     let s = scenario::load_str(&path, &text, &|_| None).expect("valid");
     let r = run_with(&s, vec![]).await;
-    let c = r.checks.iter().find(|c| c.id == "auth.client.wrong_token").expect("check");
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == "auth.client.wrong_token")
+        .expect("check");
     assert_eq!(c.status, Status::Failed, "{}", c.actual);
     assert_eq!(c.profile.as_deref(), Some("mine"));
     assert!(c.actual.starts_with("401"), "{}", c.actual);
-    assert_eq!(r.gateway.profile_source, path.with_file_name("mine.yaml").display().to_string());
+    assert_eq!(
+        r.gateway.profile_source,
+        path.with_file_name("mine.yaml").display().to_string()
+    );
     assert_eq!(ids(&r, Status::Failed), vec!["auth.client.wrong_token"]);
 }

@@ -280,7 +280,11 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
         Judge::MissingV1 { key, .. } => {
             let want_path = upstream_path(&o.fields.endpoint);
             let Some(outcome) = cx.profile.get(key) else {
-                return (Status::Skipped, String::new(), format!("profile predicts nothing for `{key}`"));
+                return (
+                    Status::Skipped,
+                    String::new(),
+                    format!("profile predicts nothing for `{key}`"),
+                );
             };
             let expected = format!("no /v1 added (upstream {want_path} -> 404) and {}", outcome.describe());
             if let Some(h) = o.hits.iter().find(|h| h.path != want_path) {
@@ -300,7 +304,11 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                 _ => "client_auth.missing",
             };
             let Some(outcome) = cx.profile.get(key) else {
-                return (Status::Skipped, String::new(), format!("profile predicts nothing for `{key}`"));
+                return (
+                    Status::Skipped,
+                    String::new(),
+                    format!("profile predicts nothing for `{key}`"),
+                );
             };
             let expected = format!("{} and no backend traffic", outcome.describe());
             if let Some(h) = o.hits.first() {
@@ -316,21 +324,37 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
         }
         Judge::Profiled { key, reached } => {
             let Some(outcome) = cx.profile.get(key) else {
-                return (Status::Skipped, String::new(), format!("profile predicts nothing for `{key}`"));
+                return (
+                    Status::Skipped,
+                    String::new(),
+                    format!("profile predicts nothing for `{key}`"),
+                );
             };
             let expected = format!(
                 "{}{}",
                 outcome.describe(),
-                if *reached { ", after the backend was called" } else { ", and no backend traffic" }
+                if *reached {
+                    ", after the backend was called"
+                } else {
+                    ", and no backend traffic"
+                }
             );
             match (reached, o.hits.first()) {
                 (true, None) => {
-                    return fail(expected, format!("no backend request; the client got {}", describe(reply)));
+                    return fail(
+                        expected,
+                        format!("no backend request; the client got {}", describe(reply)),
+                    );
                 }
                 (false, Some(h)) => {
                     return fail(
                         expected,
-                        format!("backend `{}` received it at {}; the client got {}", h.backend, h.path, describe(reply)),
+                        format!(
+                            "backend `{}` received it at {}; the client got {}",
+                            h.backend,
+                            h.path,
+                            describe(reply)
+                        ),
                     );
                 }
                 _ => {}
@@ -514,7 +538,11 @@ fn sse_verdict(reply: &Reply) -> Verdict {
     }
     pass(
         expected,
-        format!("{} events, {} characters of content, [DONE]", ev.events, reply.content.len()),
+        format!(
+            "{} events, {} characters of content, [DONE]",
+            ev.events,
+            reply.content.len()
+        ),
     )
 }
 

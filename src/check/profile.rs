@@ -191,7 +191,11 @@ impl Profile {
                 Some(p) => p.expect,
                 None => {
                     let names = BUILTIN.map(|(n, _)| n);
-                    let e = err(base.pos, "extends".into(), format!("no built-in profile `{}`", base.value));
+                    let e = err(
+                        base.pos,
+                        "extends".into(),
+                        format!("no built-in profile `{}`", base.value),
+                    );
                     return Err(match did_you_mean(&base.value, names) {
                         Some(h) => e.hint(h),
                         None => e.hint(format!("built-in profiles: {}", names.join(", "))),
@@ -335,7 +339,11 @@ impl Outcome {
             }
         }
         if self.in_band && r.events.as_ref().is_none_or(|e| e.errors.is_empty()) {
-            return Err(format!("{} without an in-band error event{}", r.status, short(&r.error)));
+            return Err(format!(
+                "{} without an in-band error event{}",
+                r.status,
+                short(&r.error)
+            ));
         }
         let text = if self.in_band {
             r.events.as_ref().and_then(|e| e.errors.first().cloned())

@@ -274,13 +274,23 @@ fn export_cmd(a: ExportArgs) -> u8 {
         given.push((name.to_owned(), url.to_owned()));
     }
     let url = |name: &str| {
-        given.iter().find(|(n, _)| n == name).map(|(_, u)| u.clone()).or_else(|| {
-            let var: String = name
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
-                .collect();
-            std::env::var(format!("GATEPROBE_BACKEND_{var}_URL")).ok()
-        })
+        given
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, u)| u.clone())
+            .or_else(|| {
+                let var: String = name
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_ascii_uppercase()
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                std::env::var(format!("GATEPROBE_BACKEND_{var}_URL")).ok()
+            })
     };
     let opts = crate::export::ExportOptions {
         keep_defaults: a.keep_defaults,

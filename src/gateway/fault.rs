@@ -127,7 +127,9 @@ impl Fault {
             Fault::AzureDropApiVersion => "Azure calls carry api-version: leaves it out (Azure answers 404)",
             Fault::UnsignedBedrock => "Bedrock calls are SigV4-signed: sends them unsigned",
             Fault::BedrockWrongRegion => "Bedrock calls are signed for the gateway's region: signs for another one",
-            Fault::ServeDisabledFeature => "a disabled feature is refused: the OpenAI front serves it with duo_chat's model",
+            Fault::ServeDisabledFeature => {
+                "a disabled feature is refused: the OpenAI front serves it with duo_chat's model"
+            }
             Fault::NoChatFallback => {
                 "Chat sub-features without a model fall back to duo_chat's: the OpenAI front answers unknown model"
             }

@@ -81,7 +81,11 @@ fn authenticate(state: &State, headers: &HeaderMap) -> Result<(), Response> {
     let key = auth.strip_prefix("Bearer ").unwrap_or_default();
     match &s.token {
         Some(t) if !constant_time_eq(key.as_bytes(), t.as_bytes()) && !s.faults.contains(&Fault::AcceptAnyToken) => {
-            Err(error(StatusCode::UNAUTHORIZED, "Invalid API key", "authentication_error"))
+            Err(error(
+                StatusCode::UNAUTHORIZED,
+                "Invalid API key",
+                "authentication_error",
+            ))
         }
         _ => Ok(()),
     }
@@ -129,13 +133,25 @@ async fn serve(AxState(state): AxState<Arc<State>>, req: Request, api: Api) -> R
         return r;
     }
     if parts.method != Method::POST {
-        return error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", "invalid_request_error");
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed",
+            "invalid_request_error",
+        );
     }
     let Ok(bytes) = to_bytes(body, MAX_REQUEST).await else {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large", "invalid_request_error");
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+            "invalid_request_error",
+        );
     };
     let Ok(body) = serde_json::from_slice::<Value>(&bytes) else {
-        return error(StatusCode::BAD_REQUEST, "request body is not valid JSON", "invalid_request_error");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "request body is not valid JSON",
+            "invalid_request_error",
+        );
     };
     let alias = body.get("model").and_then(Value::as_str).unwrap_or_default().to_owned();
     let meta = match resolve(&state, &alias) {
@@ -171,7 +187,11 @@ async fn serve(AxState(state): AxState<Arc<State>>, req: Request, api: Api) -> R
         },
     };
     if messages.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "messages (or prompt) are required", "invalid_request_error");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "messages (or prompt) are required",
+            "invalid_request_error",
+        );
     }
     let max_tokens = body
         .get("max_tokens")
@@ -185,7 +205,12 @@ async fn serve(AxState(state): AxState<Arc<State>>, req: Request, api: Api) -> R
     let swallow = state.settings.faults.contains(&Fault::SwallowUpstreamError);
     if body.get("stream").and_then(Value::as_bool) == Some(true) {
         return match state.stream(&up, &messages, max_tokens).await {
-            Ok(rx) => sse(rx, api, &alias, (swallow, state.settings.faults.contains(&Fault::BrokenStreamFraming))),
+            Ok(rx) => sse(
+                rx,
+                api,
+                &alias,
+                (swallow, state.settings.faults.contains(&Fault::BrokenStreamFraming)),
+            ),
             Err(_) if swallow => sse_empty(api, &alias),
             Err(e) => upstream_error(&state, &e, Some(&up)),
         };
@@ -221,10 +246,16 @@ fn whole(api: Api, alias: &str, text: &str, usage: Value) -> Value {
 
 fn chunk(api: Api, alias: &str, text: Option<&str>, finish: Option<&str>) -> Bytes {
     let choice = match api {
-        Api::Chat => json!({"index": 0, "delta": text.map_or(json!({}), |t| json!({"content": t})), "finish_reason": finish}),
+        Api::Chat => {
+            json!({"index": 0, "delta": text.map_or(json!({}), |t| json!({"content": t})), "finish_reason": finish})
+        }
         Api::Text => json!({"index": 0, "text": text.unwrap_or_default(), "finish_reason": finish}),
     };
-    let object = if api == Api::Chat { "chat.completion.chunk" } else { "text_completion" };
+    let object = if api == Api::Chat {
+        "chat.completion.chunk"
+    } else {
+        "text_completion"
+    };
     let v = json!({"id": "gateprobe", "object": object, "created": 0, "model": alias, "choices": [choice]});
     Bytes::from(format!("data: {v}\n\n"))
 }

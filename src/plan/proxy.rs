@@ -90,7 +90,13 @@ pub(super) fn compile(s: &Scenario) -> Plan {
             if observed {
                 let p = plan.probe(base.clone());
                 plan.check(CheckFamily::Routing, id_b, rule_b, Judge::Backend { model: i }, vec![p]);
-                plan.check(CheckFamily::Routing, id_m, rule_m, Judge::ModelName { model: i }, vec![p]);
+                plan.check(
+                    CheckFamily::Routing,
+                    id_m,
+                    rule_m,
+                    Judge::ModelName { model: i },
+                    vec![p],
+                );
             } else {
                 let why = "the endpoint is not a gateprobe mock, so what the backend received cannot be seen";
                 plan.skipped(CheckFamily::Routing, id_b, rule_b, Judge::Backend { model: i }, why);

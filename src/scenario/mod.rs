@@ -7,6 +7,7 @@ pub mod error;
 pub mod raw;
 pub mod template;
 mod validate;
+mod validate_gateway;
 mod validate_mock;
 
 use std::path::{Path, PathBuf};

@@ -64,7 +64,11 @@ impl Template {
     }
 
     /// Fills backend holes with `url` and `{{ launch.NAME }}` holes with `launch`.
-    pub fn render_launch(&self, url: impl Fn(&str) -> Option<String>, launch: impl Fn(&str) -> Option<String>) -> String {
+    pub fn render_launch(
+        &self,
+        url: impl Fn(&str) -> Option<String>,
+        launch: impl Fn(&str) -> Option<String>,
+    ) -> String {
         let mut out = String::new();
         for p in &self.pieces {
             match p {
