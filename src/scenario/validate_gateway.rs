@@ -80,7 +80,12 @@ pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayCo
             let name = cx.string(p, "gateway.profile", None)?;
             if name.ends_with(".yaml") || name.ends_with(".yml") || name.contains('/') {
                 let base = cx.path.parent().unwrap_or(Path::new("."));
-                Some(Profile::load(&base.join(&name))?)
+                let named = format!("{}:{}:{}", cx.path.display(), p.pos.line, p.pos.col);
+                Some(Profile::load(&base.join(&name)).map_err(|e| {
+                    let hint = e.hint.clone().unwrap_or_default();
+                    let sep = if hint.is_empty() { "" } else { "; " };
+                    e.hint(format!("{hint}{sep}the profile is named by gateway.profile at {named}"))
+                })?)
             } else {
                 let names = crate::check::profile::BUILTIN.map(|(n, _)| n);
                 cx.one_of(p, "gateway.profile", "gateway profile", &names)?;
