@@ -296,3 +296,89 @@ fn mock_profiles_start_and_export_gateway_settings() {
         );
     }
 }
+
+#[test]
+fn export_litellm_writes_a_config_without_secrets() {
+    let out = gateprobe()
+        .args([
+            "export",
+            "litellm",
+            "scenarios/litellm.yaml",
+            "--backend",
+            "vllm-a=http://127.0.0.1:8001",
+            "--backend",
+            "vllm-b=http://127.0.0.1:8002",
+            "--backend",
+            "vllm-c=http://127.0.0.1:8003",
+            "--backend",
+            "azure=http://127.0.0.1:8004",
+            "--backend",
+            "bedrock=http://127.0.0.1:8005",
+        ])
+        .env("GATEPROBE_BACKEND_FAULTY_URL", "http://127.0.0.1:8006")
+        .output()
+        .expect("runs");
+    let yaml = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for want in [
+        "model_name: \"mixtral-chat\"",
+        "api_base: \"http://127.0.0.1:8001/v1\"",
+        "model_name: \"mixtral-chat--no-v1\"",
+        "model: \"azure/gpt-4o-duo\"",
+        "api_version: \"2025-02-01-preview\"",
+        "aws_bedrock_runtime_endpoint: \"http://127.0.0.1:8005\"",
+        "aws_region_name: \"eu-central-1\"",
+        "model_name: \"duo_chat_fix_code\"",
+        "api_base: \"http://127.0.0.1:8006/v1\"",
+        "num_retries: 0",
+        "master_key: \"os.environ/",
+    ] {
+        assert!(yaml.contains(want), "missing {want}:\n{yaml}");
+    }
+    assert!(
+        !yaml.contains("summarize_new_merge_request"),
+        "a disabled feature got an alias"
+    );
+    assert!(!yaml.contains("sk-litellm-a-2c7e91") && !yaml.contains("gpLitellmSecret"));
+    assert!(text(&out.stderr).contains("GATEPROBE_LITELLM_SECRET_0: api_key of model mixtral-chat"));
+
+    let kept = gateprobe()
+        .args([
+            "export",
+            "litellm",
+            "scenarios/litellm.yaml",
+            "--keep-defaults",
+            "--inline-secrets",
+        ])
+        .args([
+            "--backend",
+            "vllm-a=http://a",
+            "--backend",
+            "vllm-b=http://b",
+            "--backend",
+            "vllm-c=http://c",
+        ])
+        .args([
+            "--backend",
+            "azure=http://d",
+            "--backend",
+            "bedrock=http://e",
+            "--backend",
+            "faulty=http://f",
+        ])
+        .output()
+        .expect("runs");
+    let yaml = text(&kept.stdout);
+    assert!(
+        !yaml.contains("num_retries") && yaml.contains("sk-litellm-a-2c7e91"),
+        "{yaml}"
+    );
+
+    let missing = run(&["export", "litellm", "scenarios/litellm.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = text(&missing.stderr);
+    assert!(
+        err.contains("has no address") && err.contains("gateprobe mock"),
+        "{err}"
+    );
+}

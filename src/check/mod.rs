@@ -5,9 +5,9 @@
 
 pub mod direct;
 pub mod profile;
+mod stream;
 
 use crate::adapter::{ModelFields, Reply, TransportError};
-use crate::feature::Endpoint;
 use crate::identifier::Provider;
 use crate::identifier::normalize_endpoint;
 use crate::mock::journal::Entry;
@@ -364,7 +364,7 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                 Err(actual) => fail(expected, actual),
             }
         }
-        Judge::SseStream => sse_verdict(reply),
+        Judge::SseStream => stream::sse(reply),
         Judge::KeyForwarded { model } => {
             let m = &s.models[*model];
             let key = m.api_key.as_deref().unwrap_or_default();
@@ -459,91 +459,13 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
             }
         }
         Judge::FeatureDisabled => (Status::Skipped, String::new(), "not judged".into()),
-        Judge::Stream { endpoint } => stream_verdict(*endpoint, reply),
+        Judge::Stream { endpoint } => stream::ndjson_or_text(*endpoint, reply),
         Judge::KeyNotLeaked | Judge::Vendor(_) => unreachable_verdict(),
     }
 }
 
 fn unreachable_verdict() -> Verdict {
     (Status::Error, String::new(), "internal: judged elsewhere".into())
-}
-
-fn stream_verdict(endpoint: Endpoint, reply: &Reply) -> Verdict {
-    if endpoint == Endpoint::ChatAgent {
-        let expected = "200 application/x-ndjson: well-formed events, non-empty text, a final event".to_owned();
-        if reply.status != 200 {
-            return fail(expected, describe(reply));
-        }
-        let Some(ev) = &reply.events else {
-            return fail(expected, "no event stream");
-        };
-        if let Some(bad) = ev.malformed.first() {
-            return fail(
-                expected,
-                format!("{} malformed line(s), first: {}", ev.malformed.len(), trunc(bad, 80)),
-            );
-        }
-        if let Some(e) = ev.errors.first() {
-            return fail(expected, format!("error event: {e}"));
-        }
-        if reply.content.is_empty() {
-            return fail(expected, format!("{} events but no text", ev.events));
-        }
-        if !ev.finished {
-            return fail(expected, "the stream ended without a final event");
-        }
-        return pass(
-            expected,
-            format!("{} events, {} characters of text", ev.events, reply.content.len()),
-        );
-    }
-    let expected = "200 text/event-stream with non-empty text".to_owned();
-    let ct = reply.content_type.as_deref().unwrap_or("");
-    if reply.status != 200 || !ct.starts_with("text/event-stream") {
-        return fail(expected, format!("{} {ct}", reply.status));
-    }
-    match (&reply.error, reply.content.is_empty()) {
-        (Some(e), _) => fail(expected, e.clone()),
-        (None, true) => fail(expected, "an empty stream"),
-        (None, false) => pass(expected, format!("{} characters of text", reply.content.len())),
-    }
-}
-
-fn sse_verdict(reply: &Reply) -> Verdict {
-    let expected = "200 text/event-stream: JSON data frames, non-empty content, a finish reason, [DONE]".to_owned();
-    let ct = reply.content_type.as_deref().unwrap_or("");
-    if reply.status != 200 || !ct.starts_with("text/event-stream") {
-        return fail(expected, format!("{} {}", describe(reply), ct));
-    }
-    let Some(ev) = &reply.events else {
-        return fail(expected, "no event stream");
-    };
-    if let Some(bad) = ev.malformed.first() {
-        return fail(
-            expected,
-            format!("{} malformed frame(s), first: {}", ev.malformed.len(), trunc(bad, 80)),
-        );
-    }
-    if let Some(e) = ev.errors.first() {
-        return fail(expected, format!("error event: {e}"));
-    }
-    if reply.content.is_empty() {
-        return fail(expected, format!("{} events but no content", ev.events));
-    }
-    if !ev.finished {
-        return fail(expected, "no chunk carried a finish_reason");
-    }
-    if !ev.done {
-        return fail(expected, "the stream ended without data: [DONE]");
-    }
-    pass(
-        expected,
-        format!(
-            "{} events, {} characters of content, [DONE]",
-            ev.events,
-            reply.content.len()
-        ),
-    )
 }
 
 fn key_not_leaked(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
