@@ -165,8 +165,8 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
                 p.insert("api_base".into(), json!(base));
                 key(w, &mut p);
                 if m.api_key.is_none() {
-                    // The OpenAI client LiteLLM uses refuses to start without a key; a
-                    // model without one gets a placeholder, as the AI gateway sends.
+                    // LiteLLM refuses a call without a key ("Missing credentials", a 500);
+                    // a model without one gets the placeholder the AI gateway sends.
                     p.insert("api_key".into(), json!("dummy_key"));
                 }
             }
