@@ -129,7 +129,7 @@ impl Topology {
                     token: scenario.gateway.token.clone(),
                     faults: opts.faults.to_vec(),
                     upstream_timeout: scenario.gateway.timeout,
-                    features: topology.feature_map(scenario),
+                    features: gateway::FeatureMap::of(scenario, &|n| topology.backend_url(n)),
                 };
                 let server = topology
                     .host
@@ -200,46 +200,6 @@ impl Topology {
             dir,
         });
         Ok(())
-    }
-
-    /// The OpenAI front's aliases for the built-in gateway, endpoints rendered.
-    fn feature_map(&self, s: &Scenario) -> gateway::FeatureMap {
-        use crate::gateway::upstream::ModelMeta;
-        use crate::identifier::{normalize_endpoint, without_v1};
-        use crate::plan::proxy::{NO_V1_SUFFIX, SLASH_SUFFIX};
-        let g = &s.gateway;
-        let meta = |m: &ModelConfig, endpoint: String| ModelMeta {
-            family: m.family.clone(),
-            endpoint,
-            api_key: m.api_key.clone(),
-            identifier: m.identifier.to_string(),
-        };
-        let mut map = gateway::FeatureMap::default();
-        for m in &s.models {
-            let alias = g.alias(&m.name);
-            let e = self.endpoint(m);
-            map.models.push((alias.clone(), meta(m, e.clone())));
-            map.models
-                .push((format!("{alias}{NO_V1_SUFFIX}"), meta(m, without_v1(&e))));
-            map.models.push((
-                format!("{alias}{SLASH_SUFFIX}"),
-                meta(m, format!("{}/", normalize_endpoint(&e))),
-            ));
-        }
-        if g.features_by == crate::scenario::FeaturesBy::Feature {
-            for fs in &s.features {
-                let target = match fs.target {
-                    crate::scenario::Target::Model(i) => Some(Some(meta(&s.models[i], self.endpoint(&s.models[i])))),
-                    crate::scenario::Target::Disabled => Some(None),
-                    // Fallbacks are the gateway's own rule, not part of the admin's map.
-                    crate::scenario::Target::Fallback(_) => None,
-                };
-                if let Some(t) = target {
-                    map.features.push((g.alias(fs.feature.name), t));
-                }
-            }
-        }
-        map
     }
 
     /// A backend's base URL.

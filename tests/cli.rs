@@ -382,3 +382,53 @@ fn export_litellm_writes_a_config_without_secrets() {
         "{err}"
     );
 }
+
+/// A proxy configured before the run (here the reference gateway as its own process)
+/// reaches the run's mocks through their fixed ports: the backend-side checks see its
+/// traffic.
+#[test]
+fn a_proxy_configured_ahead_reaches_mocks_on_fixed_ports() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port()
+    };
+    let (backend, proxy) = (free(), free());
+    let dir = tempfile::tempdir().expect("tmp");
+    let scenario = dir.path().join("ahead.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "version: 1\ngateway:\n  kind: openai\n  url: http://127.0.0.1:{proxy}\n  features_by: feature\n  auth: {{token: sk-ahead-1}}\nbackends:\n  vllm: {{provider: openai, models: [M], api_key: sk-ahead-backend, port: {backend}}}\nself_hosted_models:\n  - {{name: m, family: mixtral, endpoint: \"{{{{ backends.vllm.url }}}}/v1\", api_key: sk-ahead-backend, identifier: custom_openai/M}}\nfeatures:\n  duo_chat: m\n  generate_commit_message: disabled\n"
+        ),
+    )
+    .expect("write");
+    let s = scenario.to_str().expect("utf8");
+    let mut gw = gateprobe()
+        .args(["gateway", s, "--listen", &format!("127.0.0.1:{proxy}")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gateway");
+    let mut line = String::new();
+    BufReader::new(gw.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("line");
+    assert!(line.contains("listening"), "{line}");
+    let reports = dir.path().join("r");
+    let out = run(&["run", s, "--report-dir", reports.to_str().expect("utf8")]);
+    let _ = gw.kill();
+    let _ = gw.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("gateprobe.json")).expect("json")).expect("parse");
+    let routed = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "feature_mapping.duo_chat_fix_code.fallback")
+        .expect("fallback check");
+    assert_eq!(routed["status"], "passed");
+    assert_eq!(routed["evidence"][0]["backend"][0]["backend"], "vllm");
+}

@@ -216,7 +216,9 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         token: s.gateway.token.clone(),
         faults: faults(&a.faults),
         upstream_timeout: s.gateway.timeout,
-        features: crate::gateway::FeatureMap::default(),
+        // The OpenAI front serves the scenario's aliases, with the mocks' addresses as
+        // `gateprobe mock` exports them.
+        features: crate::gateway::FeatureMap::of(&s, &|n| backend_url_from_env(n).or_else(|| fixed_backend_url(&s, n))),
     };
     let result = (|| -> Result<(), String> {
         let host = ServerHost::new(2).map_err(|e| e.to_string())?;
@@ -260,6 +262,27 @@ fn load_one(path: &Path) -> Result<Scenario, u8> {
     })
 }
 
+/// A mock's address as `gateprobe mock` exports it: `$GATEPROBE_BACKEND_<NAME>_URL`.
+fn backend_url_from_env(name: &str) -> Option<String> {
+    let var: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    std::env::var(format!("GATEPROBE_BACKEND_{var}_URL")).ok()
+}
+
+/// A mock's address when the scenario fixes its port.
+fn fixed_backend_url(s: &Scenario, name: &str) -> Option<String> {
+    let b = s.backends.iter().find(|b| b.name == name)?;
+    b.port.map(|p| format!("http://127.0.0.1:{p}"))
+}
+
 fn export_cmd(a: ExportArgs) -> u8 {
     let s = match load_one(&a.scenario) {
         Ok(s) => s,
@@ -278,19 +301,8 @@ fn export_cmd(a: ExportArgs) -> u8 {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, u)| u.clone())
-            .or_else(|| {
-                let var: String = name
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() {
-                            c.to_ascii_uppercase()
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                std::env::var(format!("GATEPROBE_BACKEND_{var}_URL")).ok()
-            })
+            .or_else(|| backend_url_from_env(name))
+            .or_else(|| fixed_backend_url(&s, name))
     };
     let opts = crate::export::ExportOptions {
         keep_defaults: a.keep_defaults,
@@ -305,7 +317,7 @@ fn export_cmd(a: ExportArgs) -> u8 {
         Ok(w) => w,
         Err(e) => {
             eprintln!(
-                "error: {e}\n  = help: start the mocks with `eval \"$(gateprobe mock {})\"` in this shell, or pass --backend NAME=URL",
+                "error: {e}\n  = help: give the backend a fixed `port:` in the scenario, start the mocks with `eval \"$(gateprobe mock {})\"` in this shell, or pass --backend NAME=URL",
                 a.scenario.display()
             );
             return exit::INVALID_SCENARIO;

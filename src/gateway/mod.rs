@@ -64,6 +64,47 @@ struct Sticky {
     first_prompt_model: Option<upstream::ModelMeta>,
 }
 
+impl FeatureMap {
+    /// The map a scenario describes; `url(backend)` answers a backend's address. Every
+    /// model also gets its endpoint variants (`--no-v1`, `--slash`); with
+    /// `features_by: feature`, every explicitly mapped or disabled feature is an alias
+    /// (fallbacks are the gateway's own rule, not part of the admin's map).
+    pub fn of(s: &crate::scenario::Scenario, url: &dyn Fn(&str) -> Option<String>) -> FeatureMap {
+        use crate::identifier::{normalize_endpoint, without_v1};
+        use crate::plan::proxy::{NO_V1_SUFFIX, SLASH_SUFFIX};
+        use crate::scenario::{FeaturesBy, ModelConfig, Target};
+        let g = &s.gateway;
+        let endpoint = |m: &ModelConfig| m.endpoint.as_ref().map(|t| t.render(url)).unwrap_or_default();
+        let meta = |m: &ModelConfig, endpoint: String| upstream::ModelMeta {
+            family: m.family.clone(),
+            endpoint,
+            api_key: m.api_key.clone(),
+            identifier: m.identifier.to_string(),
+        };
+        let mut map = FeatureMap::default();
+        for m in &s.models {
+            let alias = g.alias(&m.name);
+            let e = endpoint(m);
+            map.models
+                .push((format!("{alias}{NO_V1_SUFFIX}"), meta(m, without_v1(&e))));
+            let slash = format!("{}/", normalize_endpoint(&e));
+            map.models.push((format!("{alias}{SLASH_SUFFIX}"), meta(m, slash)));
+            map.models.push((alias, meta(m, e)));
+        }
+        if g.features_by == FeaturesBy::Feature {
+            for fs in &s.features {
+                let target = match fs.target {
+                    Target::Model(i) => Some(meta(&s.models[i], endpoint(&s.models[i]))),
+                    Target::Disabled => None,
+                    Target::Fallback(_) => continue,
+                };
+                map.features.push((g.alias(fs.feature.name), target));
+            }
+        }
+        map
+    }
+}
+
 /// Builds the gateway's router.
 pub fn router(settings: GatewaySettings) -> reqwest::Result<Router> {
     let client = reqwest::Client::builder()

@@ -160,6 +160,9 @@ pub struct BackendConfig {
     pub timing: behavior::Timing,
     /// Scripted faults, first match wins.
     pub faults: Vec<behavior::FaultRule>,
+    /// A fixed port on 127.0.0.1 (default: any free port), so a gateway configured
+    /// ahead of the run can reach the mock.
+    pub port: Option<u16>,
 }
 
 /// A self-hosted model as registered in GitLab.

@@ -249,6 +249,10 @@ pub struct BackendSpec {
     /// Scripted faults, first matching rule wins.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Listen on this port of 127.0.0.1 instead of any free one: for a gateway that was
+    /// configured before the run (a proxy deployed with `gateprobe export`'s config).
+    #[serde(default)]
+    pub port: Option<Located<u16>>,
 }
 
 /// A backend's timing model.

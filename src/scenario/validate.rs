@@ -383,6 +383,15 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
             api_key,
             timing,
             faults,
+            port: match &b.port {
+                Some(p) if p.value == 0 => {
+                    return Err(cx
+                        .err(p.pos, format!("{field}.port"), "port 0 is not a fixed port")
+                        .hint("leave `port` out for any free port, or give one such as 18001"));
+                }
+                Some(p) => Some(p.value),
+                None => None,
+            },
         });
     }
     Ok(out)
