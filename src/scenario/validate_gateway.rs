@@ -144,10 +144,9 @@ pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayCo
             Some(launch(cx, l, g.url.as_ref(), token.is_some())?)
         }
     };
-    if let Some(v) = g.endpoint_variants {
+    if g.endpoint_variants.is_some() {
         let pos = g.kind.as_ref().map(|k| k.pos).unwrap_or_default();
         openai_only(cx, "endpoint_variants", pos)?;
-        let _ = v;
     }
     let endpoint_variants = g
         .endpoint_variants
@@ -175,14 +174,13 @@ fn launch(
     url: Option<&Located<String>>,
     has_token: bool,
 ) -> Result<LaunchConfig, ScenarioError> {
-    let Some(first) = l.command.first() else {
+    if l.command.is_empty() {
         return Err(ScenarioError::whole_file(cx.path, "`gateway.launch.command` is empty")
             .field("gateway.launch.command")
             .hint(
                 "write the program and its arguments, e.g. `command: [litellm, --config, \"{{ launch.config }}\"]`",
             ));
-    };
-    let _ = first;
+    }
     let mut command = Vec::new();
     for (i, c) in l.command.iter().enumerate() {
         command.push(cx.launch_template(c, &format!("gateway.launch.command[{i}]"), false)?);
