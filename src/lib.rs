@@ -2,7 +2,8 @@
 //!
 //! A run flows one way: a scenario file is parsed and validated ([`scenario`]),
 //! compiled into a [`plan`], the topology is started (mock backends from [`mock`],
-//! the reference gateway from [`gateway`]), the checks in [`check`] send feature
+//! the reference gateway from [`gateway`], or a gateway process from [`launch`] with
+//! a config written by [`export`]), the checks in [`check`] send feature
 //! requests through an [`adapter`] and judge the evidence (client reply plus the
 //! mocks' journal), and the resulting [`report::RunReport`] is handed to writers.
 //!
@@ -14,9 +15,11 @@ pub mod aws;
 pub mod bench;
 pub mod check;
 pub mod cli;
+pub mod export;
 pub mod feature;
 pub mod gateway;
 pub mod identifier;
+pub mod launch;
 pub mod load;
 pub mod metrics;
 pub mod mock;

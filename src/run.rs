@@ -8,19 +8,22 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::adapter::ModelFields;
 use crate::adapter::aigw::{AigwClient, FeatureRequest};
 use crate::adapter::openai::OpenAiClient;
+use crate::adapter::proxy::{Api, ProxyClient, ProxyRequest};
+use crate::adapter::{ModelFields, Reply, TransportError};
 use crate::aws::sigv4::Credentials;
 use crate::check::direct::DirectOutcome;
-use crate::check::{self, ProbeOutcome, profile};
+use crate::check::{self, ProbeOutcome};
+use crate::export::ConfigFault;
+use crate::feature::Endpoint;
 use crate::gateway::Fault;
 use crate::identifier::{Provider, normalize_endpoint, without_v1};
-use crate::plan::{self, DirectOp, Plan, Variant};
+use crate::plan::{self, DirectOp, Plan, Probe, Variant};
 use crate::redact::Redactor;
-use crate::report::{GatewayInfo, JournalInfo, RunReport, SCHEMA_VERSION, ScenarioInfo, Summary, Tool};
+use crate::report::{GatewayInfo, JournalInfo, LaunchInfo, RunReport, SCHEMA_VERSION, ScenarioInfo, Summary, Tool};
 use crate::scenario::{GatewayKind, Scenario};
-use crate::topology::Topology;
+use crate::topology::{Topology, TopologyOptions};
 
 /// After this many probes in a row without any reply, the gateway is taken for gone
 /// and the rest are reported as not run instead of waiting out every timeout.
@@ -36,6 +39,59 @@ pub struct RunOptions {
     /// `(index, total)`, 1-based: run this shard's slice of every load schedule (the
     /// conformance checks and sweeps run on shard 1 only).
     pub shard: Option<(u32, u32)>,
+    /// The report directory: a launched gateway's config and output go there.
+    pub work_dir: Option<std::path::PathBuf>,
+    /// Deliberate mistakes in the gateway config gateprobe writes (`launch.config`).
+    pub config_faults: Vec<ConfigFault>,
+}
+
+/// How probes reach the gateway: as the GitLab instance, or as an OpenAI client.
+enum Sender {
+    Aigw(AigwClient),
+    Proxy(ProxyClient),
+}
+
+impl Sender {
+    fn path(scenario: &Scenario, probe: &Probe) -> String {
+        match scenario.gateway.kind {
+            GatewayKind::Openai => api_of(probe).path().to_owned(),
+            _ => AigwClient::path(probe.feature),
+        }
+    }
+
+    async fn send(&self, probe: &Probe, fields: &ModelFields, cid: &str) -> Result<Reply, TransportError> {
+        match self {
+            Sender::Aigw(c) => {
+                c.send(&FeatureRequest {
+                    feature: probe.feature,
+                    model: fields,
+                    stream: probe.stream,
+                    auth: probe.auth,
+                    correlation_id: cid,
+                })
+                .await
+            }
+            Sender::Proxy(c) => {
+                c.send(&ProxyRequest {
+                    alias: probe.alias.as_deref().unwrap_or_default(),
+                    api: api_of(probe),
+                    stream: probe.stream,
+                    auth: probe.auth,
+                    correlation_id: cid,
+                })
+                .await
+            }
+        }
+    }
+}
+
+/// Code completions use the legacy completions API; everything else chats.
+fn api_of(probe: &Probe) -> Api {
+    if probe.feature.endpoint == Endpoint::CodeCompletions {
+        Api::Completions
+    } else {
+        Api::Chat
+    }
 }
 
 /// A fresh run id (8 lowercase hex digits) for correlation ids.
@@ -73,11 +129,17 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
         gateway: GatewayInfo {
             kind: match (scenario.gateway.kind, &opts.gateway_url) {
                 (GatewayKind::Builtin, None) => "builtin".into(),
+                (GatewayKind::Openai, None) if scenario.gateway.url.is_none() && scenario.gateway.launch.is_none() => {
+                    "builtin-openai".into()
+                }
+                (GatewayKind::Openai, _) => "openai".into(),
                 _ => "aigw".into(),
             },
             url: None,
             faults: opts.faults.iter().map(|f| f.name().to_owned()).collect(),
-            profile: profile::AIGW.name.into(),
+            profile: scenario.gateway.profile.name.clone(),
+            profile_source: scenario.gateway.profile.source.clone(),
+            launched: None,
         },
         started_at: humantime::format_rfc3339_seconds(started).to_string(),
         duration_ms: 0.0,
@@ -89,7 +151,14 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
         load: Vec::new(),
     };
 
-    let topology = match Topology::start(scenario, opts.gateway_url.as_deref(), &opts.faults) {
+    let topts = TopologyOptions {
+        gateway_url: opts.gateway_url.clone(),
+        faults: opts.faults.clone(),
+        work_dir: opts.work_dir.clone(),
+        config_faults: opts.config_faults.clone(),
+        redactor: redactor.clone(),
+    };
+    let mut topology = match Topology::start(scenario, &topts) {
         Ok(t) => t,
         Err(e) => {
             return aborted(
@@ -104,6 +173,37 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
         }
     };
     report.gateway.url = Some(topology.gateway_url.clone());
+    if let Some(l) = topology.launched.as_mut() {
+        let ready = l
+            .process
+            .wait_ready(
+                &l.ready,
+                scenario
+                    .gateway
+                    .launch
+                    .as_ref()
+                    .map_or(Duration::from_secs(120), |x| x.timeout),
+                cancel,
+            )
+            .await;
+        let ready_ms = ready.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0);
+        if let Err(e) = ready {
+            report.interrupted = cancel.is_cancelled();
+            l.process.stop();
+            report.gateway.launched = Some(launch_info(&topology, None));
+            drop(topology);
+            return aborted(
+                report,
+                scenario,
+                &plan,
+                e.to_string(),
+                "the gateway did not start",
+                t0,
+                &redactor,
+            );
+        }
+        report.gateway.launched = Some(launch_info(&topology, ready_ms));
+    }
 
     let run_id = run_id();
     if scenario.gateway.kind == GatewayKind::Direct {
@@ -120,12 +220,22 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
         return report.redacted(&redactor);
     }
 
-    let client = match AigwClient::new(
-        &topology.gateway_url,
-        scenario.gateway.token.clone(),
-        scenario.gateway.headers.clone(),
-        scenario.gateway.timeout,
-    ) {
+    let client = match scenario.gateway.kind {
+        GatewayKind::Openai => ProxyClient::new(
+            &topology.gateway_url,
+            scenario.gateway.token.clone(),
+            scenario.gateway.timeout,
+        )
+        .map(Sender::Proxy),
+        _ => AigwClient::new(
+            &topology.gateway_url,
+            scenario.gateway.token.clone(),
+            scenario.gateway.headers.clone(),
+            scenario.gateway.timeout,
+        )
+        .map(Sender::Aigw),
+    };
+    let client = match client {
         Ok(c) => c,
         Err(e) => {
             let why = format!("cannot build the HTTP client: {e}");
@@ -171,15 +281,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
             identifier: probe.identifier.clone().unwrap_or_else(|| model.identifier.to_string()),
         };
         let cid = format!("gp-{run_id}-{i}");
-        let req = FeatureRequest {
-            feature: probe.feature,
-            model: &fields,
-            stream: probe.stream,
-            auth: probe.auth,
-            correlation_id: &cid,
-        };
         let result = tokio::select! {
-            r = client.send(&req) => r,
+            r = client.send(probe, &fields, &cid) => r,
             () = cancel.cancelled() => {
                 report.interrupted = true;
                 stop_reason = Some("the run was interrupted");
@@ -214,10 +317,21 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
     let direct = vec![DirectOutcome::default(); plan.direct.len()];
     let plan = if first_shard { plan } else { Plan::default() };
     finish(&mut report, scenario, &plan, (&outcomes, &direct), stop_reason, t0);
-    if !report.interrupted && report.aborted.is_none() {
-        run_load(scenario, opts, &topology, &client, &run_id, cancel, &mut report).await;
+    if !report.interrupted && report.aborted.is_none() && !scenario.load.is_empty() {
+        match &client {
+            Sender::Aigw(c) => run_load(scenario, opts, &topology, c, &run_id, cancel, &mut report).await,
+            Sender::Proxy(_) => {
+                report.aborted =
+                    Some("load phases drive the AI gateway API; `kind: openai` load is not supported yet".into());
+            }
+        }
         report.summary = Summary::of(&report.checks);
         report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    }
+    if let Some(l) = topology.launched.as_mut() {
+        l.process.stop();
+        let ready_ms = report.gateway.launched.as_ref().and_then(|x| x.ready_ms);
+        report.gateway.launched = Some(launch_info(&topology, ready_ms));
     }
     drop(topology);
     report.redacted(&redactor)
@@ -307,9 +421,26 @@ pub fn threshold_checks(
                 expected: t.text.clone(),
                 actual,
                 evidence: Vec::new(),
+                profile: None,
             }
         })
         .collect()
+}
+
+/// What the report says about a launched gateway.
+fn launch_info(topology: &Topology, ready_ms: Option<f64>) -> LaunchInfo {
+    let l = topology.launched.as_ref();
+    let rel = |p: &std::path::Path| l.map(|l| crate::launch::relative(p, &l.dir)).unwrap_or_default();
+    LaunchInfo {
+        command: l.map(|l| l.command.clone()).unwrap_or_default(),
+        pid: l.map(|l| l.process.pid()),
+        ready_ms,
+        exit: l.and_then(|l| l.process.exit().map(str::to_owned)),
+        logs: l
+            .map(|l| l.process.logs.iter().map(|p| rel(p)).collect())
+            .unwrap_or_default(),
+        config: l.and_then(|l| l.config.as_deref().map(rel)),
+    }
 }
 
 /// The report of a run that could not start: every check an error saying why.
@@ -341,7 +472,7 @@ fn not_run(plan: &Plan, scenario: &Scenario) -> Vec<ProbeOutcome> {
         .iter()
         .map(|p| ProbeOutcome {
             correlation_id: String::new(),
-            path: AigwClient::path(p.feature),
+            path: Sender::path(scenario, p),
             fields: ModelFields {
                 family: scenario.models[p.model].family.clone(),
                 endpoint: String::new(),
@@ -366,7 +497,7 @@ fn finish(
         scenario,
         probes: &plan.probes,
         outcomes,
-        profile: &profile::AIGW,
+        profile: &scenario.gateway.profile,
         not_run,
         plan_direct: &plan.direct,
         direct,

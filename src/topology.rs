@@ -1,8 +1,15 @@
-//! Starting what a run talks to: the scenario's mock backends and, for the `builtin`
-//! kind, the reference gateway, all on one server host with threads of their own.
+//! Starting what a run talks to: the scenario's mock backends and then the gateway:
+//! the reference gateway for `builtin` (and `openai` without a URL), on one server
+//! host with threads of their own, or a launched gateway process whose config gateprobe
+//! writes first when the scenario asks for it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+
+use crate::export::{self, ConfigFault, ExportOptions};
+use crate::launch::{self, LaunchError, Launched};
+use crate::redact::Redactor;
 
 use crate::aws::sigv4::Credentials;
 use crate::gateway::bedrock::AwsSettings;
@@ -26,6 +33,42 @@ pub enum TopologyError {
     /// `aigw` without a URL.
     #[error("gateway kind `aigw` needs a URL: set `gateway.url` in the scenario or pass --gateway-url")]
     NoGatewayUrl,
+    /// The gateway process could not be launched.
+    #[error("{0}")]
+    Launch(#[from] LaunchError),
+    /// The gateway's config could not be written.
+    #[error("cannot write the gateway's config: {0}")]
+    Config(String),
+}
+
+/// How to start a topology.
+#[derive(Clone, Debug, Default)]
+pub struct TopologyOptions {
+    /// Test the gateway at this URL instead of the scenario's (no launch).
+    pub gateway_url: Option<String>,
+    /// Faults for the built-in gateway.
+    pub faults: Vec<Fault>,
+    /// Where a launched gateway's config and output go.
+    pub work_dir: Option<PathBuf>,
+    /// Deliberate mistakes in a written gateway config.
+    pub config_faults: Vec<ConfigFault>,
+    /// Redacts the launched gateway's output.
+    pub redactor: Redactor,
+}
+
+/// A launched gateway and what the report says about it.
+#[derive(Debug)]
+pub struct LaunchedGateway {
+    /// The process guard (drop stops it).
+    pub process: Launched,
+    /// The rendered command, for the report (redacted later).
+    pub command: Vec<String>,
+    /// The ready URL.
+    pub ready: String,
+    /// The config file written for it.
+    pub config: Option<PathBuf>,
+    /// The report directory it writes into.
+    pub dir: PathBuf,
 }
 
 /// Running servers of a run. Dropping it stops them.
@@ -39,27 +82,40 @@ pub struct Topology {
     pub gateway_url: String,
     /// What the mocks received.
     pub journal: Arc<Journal>,
+    /// The gateway process gateprobe launched, if it did.
+    pub launched: Option<LaunchedGateway>,
     host: ServerHost,
 }
 
 impl Topology {
-    /// Starts mocks and, unless `gateway_url` points elsewhere, the built-in gateway.
-    pub fn start(scenario: &Scenario, gateway_url: Option<&str>, faults: &[Fault]) -> Result<Topology, TopologyError> {
+    /// Starts mocks and then the gateway: an external URL (`--gateway-url` or the
+    /// scenario's), a launched process, or the built-in reference gateway.
+    pub fn start(scenario: &Scenario, opts: &TopologyOptions) -> Result<Topology, TopologyError> {
         let host = ServerHost::new(2)?;
         let journal = Arc::new(Journal::new(Instant::now(), JOURNAL_CAPACITY));
         let mocks = mock::start_all(&host, &scenario.backends, &journal)?;
-        let external = gateway_url.map(str::to_owned).or_else(|| match scenario.gateway.kind {
-            GatewayKind::Aigw => scenario.gateway.url.clone(),
+        let kind = scenario.gateway.kind;
+        let external = opts.gateway_url.clone().or_else(|| match kind {
+            GatewayKind::Aigw | GatewayKind::Openai => scenario.gateway.url.clone(),
             GatewayKind::Builtin | GatewayKind::Direct => None,
         });
-        let (gateway, gateway_url) = match external {
-            _ if scenario.gateway.kind == GatewayKind::Direct => (None, String::new()),
-            Some(u) => (None, u),
-            None if scenario.gateway.kind == GatewayKind::Aigw => return Err(TopologyError::NoGatewayUrl),
+        let mut topology = Topology {
+            mocks,
+            gateway: None,
+            gateway_url: String::new(),
+            journal,
+            launched: None,
+            host,
+        };
+        match external {
+            _ if kind == GatewayKind::Direct => {}
+            Some(u) => topology.gateway_url = u,
+            None if scenario.gateway.launch.is_some() => topology.launch(scenario, opts)?,
+            None if kind == GatewayKind::Aigw => return Err(TopologyError::NoGatewayUrl),
             None => {
                 // The gateway's AWS_* settings point at our Bedrock mock, as an admin
                 // would configure them.
-                let aws = scenario.backends.iter().zip(&mocks).find_map(|(b, m)| {
+                let aws = scenario.backends.iter().zip(&topology.mocks).find_map(|(b, m)| {
                     let a = b.aws.as_ref()?;
                     Some(AwsSettings {
                         runtime_endpoint: m.server.url(),
@@ -71,21 +127,79 @@ impl Topology {
                     aws,
                     auth: scenario.gateway.builtin_auth,
                     token: scenario.gateway.token.clone(),
-                    faults: faults.to_vec(),
+                    faults: opts.faults.to_vec(),
                     upstream_timeout: scenario.gateway.timeout,
+                    features: gateway::FeatureMap::of(scenario, &|n| topology.backend_url(n)),
                 };
-                let server = host.serve(([127, 0, 0, 1], 0).into(), gateway::router(settings)?)?;
-                let url = server.url();
-                (Some(server), url)
+                let server = topology
+                    .host
+                    .serve(([127, 0, 0, 1], 0).into(), gateway::router(settings)?)?;
+                topology.gateway_url = server.url();
+                topology.gateway = Some(server);
             }
+        }
+        Ok(topology)
+    }
+
+    /// Writes the gateway's config (if the scenario asks for one) and starts it.
+    fn launch(&mut self, scenario: &Scenario, opts: &TopologyOptions) -> Result<(), TopologyError> {
+        let Some(l) = &scenario.gateway.launch else {
+            return Ok(());
         };
-        Ok(Topology {
-            mocks,
-            gateway,
-            gateway_url,
-            journal,
-            host,
-        })
+        let dir = match &opts.work_dir {
+            Some(d) => d.clone(),
+            None => std::env::temp_dir().join(format!("gateprobe-launch-{}", std::process::id())),
+        };
+        std::fs::create_dir_all(&dir).map_err(LaunchError::Io)?;
+        let dir = dir.canonicalize().unwrap_or(dir);
+        let port = launch::free_port()?.to_string();
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut config = None;
+        if l.config.is_some() {
+            let url = |n: &str| self.backend_url(n);
+            let written = export::litellm(
+                scenario,
+                &url,
+                &ExportOptions {
+                    keep_defaults: l.keep_defaults,
+                    inline_secrets: false,
+                    faults: opts.config_faults.clone(),
+                },
+            )
+            .map_err(TopologyError::Config)?;
+            let path = dir.join("litellm-config.yaml");
+            crate::report::write_atomic(&path, written.yaml.as_bytes()).map_err(LaunchError::Io)?;
+            env.extend(written.env.into_iter().map(|(k, v, _)| (k, v)));
+            config = Some(path);
+        }
+        let config_text = config.as_ref().map(|p| p.display().to_string());
+        let dir_text = dir.display().to_string();
+        let vars = |n: &str| match n {
+            "port" => Some(port.clone()),
+            "config" => config_text.clone(),
+            "report_dir" => Some(dir_text.clone()),
+            _ => None,
+        };
+        let render = |t: &crate::scenario::Template| t.render_launch(|n| self.backend_url(n), vars);
+        let command: Vec<String> = l.command.iter().map(render).collect();
+        env.extend(l.env.iter().map(|(k, v)| (k.clone(), render(v))));
+        let spec = launch::LaunchSpec {
+            command: command.clone(),
+            env,
+            dir: dir.clone(),
+        };
+        let url = render(&l.url);
+        let ready = render(&l.ready);
+        let process = launch::start(&spec, &opts.redactor)?;
+        self.gateway_url = url;
+        self.launched = Some(LaunchedGateway {
+            process,
+            command,
+            ready,
+            config,
+            dir,
+        });
+        Ok(())
     }
 
     /// A backend's base URL.

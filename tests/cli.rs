@@ -296,3 +296,157 @@ fn mock_profiles_start_and_export_gateway_settings() {
         );
     }
 }
+
+#[test]
+fn export_litellm_writes_a_config_without_secrets() {
+    let out = gateprobe()
+        .args([
+            "export",
+            "litellm",
+            "scenarios/litellm.yaml",
+            "--backend",
+            "vllm-a=http://127.0.0.1:8001",
+            "--backend",
+            "vllm-b=http://127.0.0.1:8002",
+            "--backend",
+            "vllm-c=http://127.0.0.1:8003",
+            "--backend",
+            "azure=http://127.0.0.1:8004",
+            "--backend",
+            "bedrock=http://127.0.0.1:8005",
+        ])
+        .env("GATEPROBE_BACKEND_FAULTY_URL", "http://127.0.0.1:8006")
+        .output()
+        .expect("runs");
+    let yaml = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for want in [
+        "model_name: \"mixtral-chat\"",
+        "api_base: \"http://127.0.0.1:8001/v1\"",
+        "model_name: \"mixtral-chat--no-v1\"",
+        "model: \"azure/gpt-4o-duo\"",
+        "api_version: \"2025-02-01-preview\"",
+        "aws_bedrock_runtime_endpoint: \"http://127.0.0.1:8005\"",
+        "aws_region_name: \"eu-central-1\"",
+        "model_name: \"duo_chat_fix_code\"",
+        "api_base: \"http://127.0.0.1:8006/v1\"",
+        "num_retries: 0",
+        "master_key: \"os.environ/",
+    ] {
+        assert!(yaml.contains(want), "missing {want}:\n{yaml}");
+    }
+    assert!(
+        !yaml.contains("summarize_new_merge_request"),
+        "a disabled feature got an alias"
+    );
+    assert!(!yaml.contains("sk-litellm-a-2c7e91") && !yaml.contains("gpLitellmSecret"));
+    assert!(text(&out.stderr).contains("GATEPROBE_LITELLM_SECRET_0: api_key of model mixtral-chat"));
+
+    let kept = gateprobe()
+        .args([
+            "export",
+            "litellm",
+            "scenarios/litellm.yaml",
+            "--keep-defaults",
+            "--inline-secrets",
+        ])
+        .args([
+            "--backend",
+            "vllm-a=http://a",
+            "--backend",
+            "vllm-b=http://b",
+            "--backend",
+            "vllm-c=http://c",
+        ])
+        .args([
+            "--backend",
+            "azure=http://d",
+            "--backend",
+            "bedrock=http://e",
+            "--backend",
+            "faulty=http://f",
+        ])
+        .output()
+        .expect("runs");
+    let yaml = text(&kept.stdout);
+    assert!(
+        !yaml.contains("num_retries") && yaml.contains("sk-litellm-a-2c7e91"),
+        "{yaml}"
+    );
+
+    let missing = run(&["export", "litellm", "scenarios/litellm.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = text(&missing.stderr);
+    assert!(
+        err.contains("has no address") && err.contains("gateprobe mock"),
+        "{err}"
+    );
+}
+
+/// A proxy configured before the run (here the reference gateway as its own process)
+/// reaches the run's mocks through their fixed ports: the backend-side checks see its
+/// traffic.
+#[test]
+fn a_proxy_configured_ahead_reaches_mocks_on_fixed_ports() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port()
+    };
+    let (backend, proxy) = (free(), free());
+    let dir = tempfile::tempdir().expect("tmp");
+    let scenario = dir.path().join("ahead.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "version: 1\ngateway:\n  kind: openai\n  url: http://127.0.0.1:{proxy}\n  features_by: feature\n  auth: {{token: sk-ahead-1}}\nbackends:\n  vllm: {{provider: openai, models: [M], api_key: sk-ahead-backend, port: {backend}}}\nself_hosted_models:\n  - {{name: m, family: mixtral, endpoint: \"{{{{ backends.vllm.url }}}}/v1\", api_key: sk-ahead-backend, identifier: custom_openai/M}}\nfeatures:\n  duo_chat: m\n  generate_commit_message: disabled\n"
+        ),
+    )
+    .expect("write");
+    let s = scenario.to_str().expect("utf8");
+    let mut gw = gateprobe()
+        .args(["gateway", s, "--listen", &format!("127.0.0.1:{proxy}")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gateway");
+    let mut line = String::new();
+    BufReader::new(gw.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("line");
+    assert!(line.contains("listening"), "{line}");
+    let reports = dir.path().join("r");
+    let out = run(&["run", s, "--report-dir", reports.to_str().expect("utf8")]);
+    let _ = gw.kill();
+    let _ = gw.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("gateprobe.json")).expect("json")).expect("parse");
+    let routed = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "feature_mapping.duo_chat_fix_code.fallback")
+        .expect("fallback check");
+    assert_eq!(routed["status"], "passed");
+    assert_eq!(routed["evidence"][0]["backend"][0]["backend"], "vllm");
+}
+
+#[test]
+fn every_shipped_scenario_and_profile_validates() {
+    let mut files = Vec::new();
+    for dir in ["scenarios", "mocks"] {
+        for e in std::fs::read_dir(dir).expect("dir") {
+            let p = e.expect("entry").path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() >= 8, "{files:?}");
+    for f in files {
+        let out = gateprobe().arg("validate").arg(&f).output().expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{}: {}", f.display(), text(&out.stderr));
+    }
+}

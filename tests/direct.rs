@@ -30,7 +30,7 @@ async fn run_text(text: &str, gateway_url: Option<String>) -> RunReport {
         &RunOptions {
             shard: None,
             gateway_url,
-            faults: vec![],
+            ..RunOptions::default()
         },
         &CancellationToken::new(),
     )

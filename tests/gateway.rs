@@ -16,6 +16,7 @@ fn start(auth: BuiltinAuth, faults: Vec<Fault>) -> (ServerHost, Server) {
         token: Some("tok".into()),
         faults,
         upstream_timeout: std::time::Duration::from_secs(5),
+        features: Default::default(),
     })
     .expect("router");
     let server = host.serve(([127, 0, 0, 1], 0).into(), router).expect("serve");

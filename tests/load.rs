@@ -36,6 +36,7 @@ async fn run_text(text: &str, shard: Option<(u32, u32)>) -> RunReport {
             gateway_url: None,
             faults: vec![],
             shard,
+            ..RunOptions::default()
         },
         &CancellationToken::new(),
     )

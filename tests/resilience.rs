@@ -25,6 +25,7 @@ async fn a_gateway_dying_mid_run_keeps_what_was_measured() {
         token: s.gateway.token.clone(),
         faults: vec![],
         upstream_timeout: s.gateway.timeout,
+        features: Default::default(),
     })
     .expect("router");
     let host = ServerHost::new(1).expect("host");
@@ -52,6 +53,7 @@ async fn a_gateway_dying_mid_run_keeps_what_was_measured() {
             shard: None,
             gateway_url: Some(url),
             faults: vec![],
+            ..RunOptions::default()
         },
         &CancellationToken::new(),
     )

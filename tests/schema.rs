@@ -28,16 +28,23 @@ fn committed_schemas_are_current() {
 async fn reports_validate_against_the_committed_schema() {
     let schema = committed("schema/report.schema.json");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let path = Path::new("scenarios/quickstart.yaml");
-    let s =
-        gateprobe::scenario::load_str(path, &std::fs::read_to_string(path).expect("read"), &|_| None).expect("valid");
-    for faults in [vec![], vec![Fault::ReuseFirstEndpoint]] {
+    let load = |p: &str| {
+        let path = Path::new(p);
+        gateprobe::scenario::load_str(path, &std::fs::read_to_string(path).expect("read"), &|_| None).expect("valid")
+    };
+    let (quickstart, front) = (load("scenarios/quickstart.yaml"), load("scenarios/openai-front.yaml"));
+    for (s, faults) in [
+        (&quickstart, vec![]),
+        (&quickstart, vec![Fault::ReuseFirstEndpoint]),
+        (&front, vec![Fault::NoChatFallback]),
+    ] {
         let r = run::run(
-            &s,
+            s,
             &RunOptions {
                 shard: None,
                 gateway_url: None,
                 faults,
+                ..RunOptions::default()
             },
             &CancellationToken::new(),
         )
@@ -55,14 +62,20 @@ async fn reports_validate_against_the_committed_schema() {
 }
 
 #[test]
-fn quickstart_validates_against_the_scenario_schema() {
+fn shipped_scenarios_validate_against_the_scenario_schema() {
     let schema = committed("schema/scenario.schema.json");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let text = std::fs::read_to_string("scenarios/quickstart.yaml").expect("read");
-    let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
-    assert!(
-        validator.is_valid(&doc),
-        "{:?}",
-        validator.iter_errors(&doc).map(|e| e.to_string()).collect::<Vec<_>>()
-    );
+    for path in [
+        "scenarios/quickstart.yaml",
+        "scenarios/litellm.yaml",
+        "scenarios/openai-front.yaml",
+    ] {
+        let text = std::fs::read_to_string(path).expect("read");
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
+        assert!(
+            validator.is_valid(&doc),
+            "{path}: {:?}",
+            validator.iter_errors(&doc).map(|e| e.to_string()).collect::<Vec<_>>()
+        );
+    }
 }

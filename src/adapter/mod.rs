@@ -1,9 +1,12 @@
 //! Adapters turn "feature F for model M" into the HTTP request a client of a given
-//! gateway kind sends, and parse the reply (JSON, raw-text streams, ndjson events)
-//! into one [`Reply`]. Adapters never judge: that is the checks' job.
+//! gateway kind sends (`aigw`: the GitLab instance; `proxy`: an OpenAI client of a
+//! proxy alias; `openai`: the AI gateway calling a model endpoint), and parse the reply
+//! (JSON, raw-text streams, SSE, ndjson events) into one [`Reply`]. Adapters never
+//! judge: that is the checks' job.
 
 pub mod aigw;
 pub mod openai;
+pub mod proxy;
 
 use std::time::Duration;
 
@@ -70,6 +73,8 @@ pub struct EventSummary {
     pub usage: bool,
     /// Whether a final event (finish reason) arrived.
     pub finished: bool,
+    /// SSE: whether the `data: [DONE]` terminator arrived.
+    pub done: bool,
 }
 
 /// A request that produced no HTTP reply.

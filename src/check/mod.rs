@@ -5,9 +5,9 @@
 
 pub mod direct;
 pub mod profile;
+mod stream;
 
 use crate::adapter::{ModelFields, Reply, TransportError};
-use crate::feature::Endpoint;
 use crate::identifier::Provider;
 use crate::identifier::normalize_endpoint;
 use crate::mock::journal::Entry;
@@ -79,10 +79,15 @@ pub fn judge(check: &PlannedCheck, cx: &Ctx<'_>) -> CheckResult {
     } else {
         check.probes.iter().map(|&p| evidence(cx, p)).collect()
     };
+    let profiled = matches!(
+        check.judge,
+        Judge::MissingV1 { .. } | Judge::ClientRejected { .. } | Judge::Profiled { .. }
+    );
     CheckResult {
         id: check.id.clone(),
         family: check.family.name().to_owned(),
         rule: check.rule.clone(),
+        profile: profiled.then(|| cx.profile.name.clone()),
         status,
         expected,
         actual,
@@ -272,73 +277,94 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                 (None, false) => pass(expected, format!("backend request at {want}; content returned")),
             }
         }
-        Judge::MissingV1 { endpoint, .. } => {
+        Judge::MissingV1 { key, .. } => {
             let want_path = upstream_path(&o.fields.endpoint);
-            let outcome = cx.profile.missing_v1(*endpoint);
-            let expected = format!(
-                "no /v1 added (upstream {want_path} -> 404) and status {} with {}",
-                outcome.status,
-                if outcome.in_band {
-                    "an in-band error event"
-                } else {
-                    "an error body"
-                }
-            );
+            let Some(outcome) = cx.profile.get(key) else {
+                return (
+                    Status::Skipped,
+                    String::new(),
+                    format!("profile predicts nothing for `{key}`"),
+                );
+            };
+            let expected = format!("no /v1 added (upstream {want_path} -> 404) and {}", outcome.describe());
             if let Some(h) = o.hits.iter().find(|h| h.path != want_path) {
                 return fail(
                     expected,
                     format!("the gateway changed the path to {} (answered {})", h.path, h.status),
                 );
             }
-            match &reply.error {
-                None => {
-                    let content = if reply.content.is_empty() {
-                        "empty content".to_owned()
-                    } else {
-                        format!("content {:?}", trunc(&reply.content, 60))
-                    };
-                    fail(expected, format!("{} with {content} and no error", reply.status))
-                }
-                Some(_) if reply.status != outcome.status => {
-                    fail(expected, format!("error surfaced with status {}", reply.status))
-                }
-                Some(e) => pass(expected, format!("{} {e}", reply.status)),
+            match outcome.matches(reply) {
+                Ok(actual) => pass(expected, actual),
+                Err(actual) => fail(expected, actual),
             }
         }
         Judge::ClientRejected { auth } => {
-            let want = match auth {
-                crate::adapter::ClientAuth::WrongToken => cx.profile.wrong_token,
-                _ => cx.profile.missing_auth,
+            let key = match auth {
+                crate::adapter::ClientAuth::WrongToken => "client_auth.wrong",
+                _ => "client_auth.missing",
             };
-            let expected = match want.message {
-                Some(m) => format!("{} {{\"error\": \"{m}\"}} and no backend traffic", want.status),
-                None => format!("{} and no backend traffic", want.status),
+            let Some(outcome) = cx.profile.get(key) else {
+                return (
+                    Status::Skipped,
+                    String::new(),
+                    format!("profile predicts nothing for `{key}`"),
+                );
             };
+            let expected = format!("{} and no backend traffic", outcome.describe());
             if let Some(h) = o.hits.first() {
                 return fail(
                     expected,
                     format!("{} and backend `{}` received the request", reply.status, h.backend),
                 );
             }
-            if reply.status != want.status {
-                return fail(expected, describe(reply));
-            }
-            let got = serde_json::from_str::<serde_json::Value>(&reply.body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
-            match (want.message, got) {
-                (Some(m), Some(g)) if g == m => pass(expected, format!("{} {{\"error\": \"{g}\"}}", reply.status)),
-                (Some(_), other) => fail(
-                    expected,
-                    format!(
-                        "{} with body {}",
-                        reply.status,
-                        other.map_or_else(|| trunc(&reply.body, 120), |g| format!("{{\"error\": \"{g}\"}}"))
-                    ),
-                ),
-                (None, _) => pass(expected, format!("{}", reply.status)),
+            match outcome.matches(reply) {
+                Ok(actual) => pass(expected, actual),
+                Err(actual) => fail(expected, actual),
             }
         }
+        Judge::Profiled { key, reached } => {
+            let Some(outcome) = cx.profile.get(key) else {
+                return (
+                    Status::Skipped,
+                    String::new(),
+                    format!("profile predicts nothing for `{key}`"),
+                );
+            };
+            let expected = format!(
+                "{}{}",
+                outcome.describe(),
+                if *reached {
+                    ", after the backend was called"
+                } else {
+                    ", and no backend traffic"
+                }
+            );
+            match (reached, o.hits.first()) {
+                (true, None) => {
+                    return fail(
+                        expected,
+                        format!("no backend request; the client got {}", describe(reply)),
+                    );
+                }
+                (false, Some(h)) => {
+                    return fail(
+                        expected,
+                        format!(
+                            "backend `{}` received it at {}; the client got {}",
+                            h.backend,
+                            h.path,
+                            describe(reply)
+                        ),
+                    );
+                }
+                _ => {}
+            }
+            match outcome.matches(reply) {
+                Ok(actual) => pass(expected, actual),
+                Err(actual) => fail(expected, actual),
+            }
+        }
+        Judge::SseStream => stream::sse(reply),
         Judge::KeyForwarded { model } => {
             let m = &s.models[*model];
             let key = m.api_key.as_deref().unwrap_or_default();
@@ -433,54 +459,13 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
             }
         }
         Judge::FeatureDisabled => (Status::Skipped, String::new(), "not judged".into()),
-        Judge::Stream { endpoint } => stream_verdict(*endpoint, reply),
+        Judge::Stream { endpoint } => stream::ndjson_or_text(*endpoint, reply),
         Judge::KeyNotLeaked | Judge::Vendor(_) => unreachable_verdict(),
     }
 }
 
 fn unreachable_verdict() -> Verdict {
     (Status::Error, String::new(), "internal: judged elsewhere".into())
-}
-
-fn stream_verdict(endpoint: Endpoint, reply: &Reply) -> Verdict {
-    if endpoint == Endpoint::ChatAgent {
-        let expected = "200 application/x-ndjson: well-formed events, non-empty text, a final event".to_owned();
-        if reply.status != 200 {
-            return fail(expected, describe(reply));
-        }
-        let Some(ev) = &reply.events else {
-            return fail(expected, "no event stream");
-        };
-        if let Some(bad) = ev.malformed.first() {
-            return fail(
-                expected,
-                format!("{} malformed line(s), first: {}", ev.malformed.len(), trunc(bad, 80)),
-            );
-        }
-        if let Some(e) = ev.errors.first() {
-            return fail(expected, format!("error event: {e}"));
-        }
-        if reply.content.is_empty() {
-            return fail(expected, format!("{} events but no text", ev.events));
-        }
-        if !ev.finished {
-            return fail(expected, "the stream ended without a final event");
-        }
-        return pass(
-            expected,
-            format!("{} events, {} characters of text", ev.events, reply.content.len()),
-        );
-    }
-    let expected = "200 text/event-stream with non-empty text".to_owned();
-    let ct = reply.content_type.as_deref().unwrap_or("");
-    if reply.status != 200 || !ct.starts_with("text/event-stream") {
-        return fail(expected, format!("{} {ct}", reply.status));
-    }
-    match (&reply.error, reply.content.is_empty()) {
-        (Some(e), _) => fail(expected, e.clone()),
-        (None, true) => fail(expected, "an empty stream"),
-        (None, false) => pass(expected, format!("{} characters of text", reply.content.len())),
-    }
 }
 
 fn key_not_leaked(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {

@@ -1,76 +1,402 @@
 //! Gateway profiles: what each kind of gateway is expected to answer when a rule is
-//! exercised (a missing `/v1`, missing credentials). Checks read these as data, so a
-//! gateway that differs from the AI gateway is described, not special-cased in code.
+//! exercised (a missing `/v1`, missing credentials, a disabled feature, a scripted
+//! backend fault). Checks read these as data, so a gateway that differs from the AI
+//! gateway is described in a small YAML file (`profiles/*.yaml`, embedded), not
+//! special-cased in code. A user can write one for their own gateway, optionally
+//! extending a built-in one, and name it in the scenario.
 
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::adapter::Reply;
 use crate::feature::Endpoint;
+use crate::scenario::ScenarioError;
+use crate::scenario::behavior::FaultAction;
+use crate::scenario::error::did_you_mean;
+use crate::scenario::raw::{Located, OrderedMap};
 
-/// The error a client must see.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ErrorOutcome {
+/// The built-in profiles: name and YAML text.
+pub const BUILTIN: [(&str, &str); 3] = [
+    ("aigw", include_str!("../../profiles/aigw.yaml")),
+    ("openai", include_str!("../../profiles/openai.yaml")),
+    ("litellm", include_str!("../../profiles/litellm.yaml")),
+];
+
+/// What the client must see when a rule is exercised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
     /// HTTP status.
     pub status: u16,
-    /// Whether the error comes as an in-band stream event (status 200).
+    /// The error comes as an in-band stream event (with status 200).
     pub in_band: bool,
+    /// The error message, exactly.
+    pub message: Option<String>,
+    /// A piece the error message (or, failing that, the body) contains.
+    pub message_contains: Option<String>,
+    /// Whether the reply may carry no error at all, and what its content is then.
+    pub content: Option<ContentRule>,
 }
 
-/// The 401 a client must see.
+/// The content a non-error outcome carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AuthOutcome {
-    /// HTTP status.
-    pub status: u16,
-    /// The `error` field of the JSON body, when the profile pins it.
-    pub message: Option<&'static str>,
+pub enum ContentRule {
+    /// No error and empty content (a gateway that turns a broken reply into an empty one).
+    Empty,
+    /// No error and some content.
+    NonEmpty,
 }
 
 /// Expectations for one gateway kind.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
     /// Name shown in reports.
-    pub name: &'static str,
-    /// Upstream 404 (missing `/v1`) on the chat agent.
-    pub missing_v1_chat: ErrorOutcome,
-    /// ... on code completions and generations.
-    pub missing_v1_code: ErrorOutcome,
-    /// ... on `/v1/prompts/*`.
-    pub missing_v1_prompt: ErrorOutcome,
-    /// No credentials.
-    pub missing_auth: AuthOutcome,
-    /// Wrong token.
-    pub wrong_token: AuthOutcome,
+    pub name: String,
+    /// Where it came from: `builtin` or the file path.
+    pub source: String,
+    /// Free text.
+    pub description: String,
+    expect: Vec<(String, Outcome)>,
+}
+
+/// The rule keys a profile may pin, besides `backend.<fault>.<api>`.
+pub const KEYS: [&str; 9] = [
+    "missing_v1.chat_agent",
+    "missing_v1.code_suggestions",
+    "missing_v1.prompt",
+    "missing_v1.chat",
+    "missing_v1.chat_stream",
+    "missing_v1.completions",
+    "client_auth.missing",
+    "client_auth.wrong",
+    "feature.disabled",
+];
+
+/// Backend fault names as they appear in `backend.<fault>.<api>` keys.
+pub const BACKEND_FAULTS: [&str; 14] = [
+    "error_400",
+    "error_401",
+    "error_403",
+    "error_404",
+    "error_429",
+    "error_500",
+    "error_502",
+    "error_503",
+    "empty_200",
+    "malformed_json",
+    "malformed_sse",
+    "non_sse",
+    "cut",
+    "stall",
+];
+
+/// The key of a scripted backend fault (`error_429`, `cut`, ...), as profiles name it.
+pub fn fault_key(action: &FaultAction) -> String {
+    match action {
+        FaultAction::Error { status, .. } => format!("error_{status}"),
+        FaultAction::SlowFirstByte(_) => "slow_first_byte".into(),
+        FaultAction::Stall { .. } => "stall".into(),
+        FaultAction::Cut { .. } => "cut".into(),
+        FaultAction::MalformedJson => "malformed_json".into(),
+        FaultAction::MalformedSse => "malformed_sse".into(),
+        FaultAction::CorruptCrc => "corrupt_crc".into(),
+        FaultAction::Empty200 => "empty_200".into(),
+        FaultAction::NonSse => "non_sse".into(),
+    }
+}
+
+fn valid_key(k: &str) -> bool {
+    if KEYS.contains(&k) {
+        return true;
+    }
+    let mut parts = k.split('.');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("backend"), Some(f), Some("chat" | "chat_stream"), None) if BACKEND_FAULTS.contains(&f)
+    )
+}
+
+fn all_keys() -> Vec<String> {
+    let mut v: Vec<String> = KEYS.iter().map(|k| (*k).to_owned()).collect();
+    for f in BACKEND_FAULTS {
+        v.push(format!("backend.{f}.chat"));
+        v.push(format!("backend.{f}.chat_stream"));
+    }
+    v
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: Located<String>,
+    #[serde(default)]
+    description: Option<String>,
+    /// A built-in profile whose expectations this one starts from.
+    #[serde(default)]
+    extends: Option<Located<String>>,
+    #[serde(default)]
+    expect: OrderedMap<Located<OutcomeSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeSpec {
+    status: u16,
+    #[serde(default)]
+    in_band: bool,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    message_contains: Option<String>,
+    #[serde(default)]
+    content: Option<Located<String>>,
 }
 
 impl Profile {
-    /// The outcome of an upstream 404 on `endpoint`.
-    pub fn missing_v1(&self, endpoint: Endpoint) -> ErrorOutcome {
+    /// A built-in profile by name.
+    pub fn builtin(name: &str) -> Option<Profile> {
+        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name)?;
+        Profile::parse(Path::new(&format!("profiles/{name}.yaml")), text, "builtin").ok()
+    }
+
+    /// Reads a profile file.
+    pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ScenarioError::whole_file(path, format!("cannot read the gateway profile: {e}"))
+                .hint("name a built-in profile (aigw, openai, litellm) or a YAML file next to the scenario")
+        })?;
+        Profile::parse(path, &text, &path.display().to_string())
+    }
+
+    /// Parses profile text; errors point into it with file:line:col.
+    pub fn parse(path: &Path, text: &str, source: &str) -> Result<Profile, ScenarioError> {
+        let file: ProfileFile = serde_saphyr::from_str(text).map_err(|e| {
+            let pos = e
+                .location()
+                .map(|l| crate::scenario::raw::Pos {
+                    line: u32::try_from(l.line()).unwrap_or(0),
+                    col: u32::try_from(l.column()).unwrap_or(0),
+                })
+                .unwrap_or_default();
+            let msg = e.without_snippet().to_string();
+            let first = msg.lines().next().unwrap_or_default();
+            let first = first.find(" at line ").map_or(first, |i| &first[..i]);
+            ScenarioError::at(path, text, pos, first.to_owned())
+                .hint("a profile has `name`, optional `description` and `extends`, and `expect: {<rule key>: {status, in_band, message, message_contains, content}}`")
+        })?;
+        let err = |pos, field: String, msg: String| ScenarioError::at(path, text, pos, msg).field(field);
+        let mut expect = match &file.extends {
+            None => Vec::new(),
+            Some(base) => match Profile::builtin(&base.value) {
+                Some(p) => p.expect,
+                None => {
+                    let names = BUILTIN.map(|(n, _)| n);
+                    let e = err(
+                        base.pos,
+                        "extends".into(),
+                        format!("no built-in profile `{}`", base.value),
+                    );
+                    return Err(match did_you_mean(&base.value, names) {
+                        Some(h) => e.hint(h),
+                        None => e.hint(format!("built-in profiles: {}", names.join(", "))),
+                    });
+                }
+            },
+        };
+        for (key, spec) in &file.expect.0 {
+            if !valid_key(&key.value) {
+                let keys = all_keys();
+                let e = err(
+                    key.pos,
+                    format!("expect.{}", key.value),
+                    format!("unknown rule key `{}`", key.value),
+                );
+                return Err(match did_you_mean(&key.value, keys.iter().map(String::as_str)) {
+                    Some(h) => e.hint(h),
+                    None => e.hint(format!(
+                        "keys: {}, or backend.<fault>.chat|chat_stream with a fault among {}",
+                        KEYS.join(", "),
+                        BACKEND_FAULTS.join(", ")
+                    )),
+                });
+            }
+            let s = &spec.value;
+            let content = match &s.content {
+                None => None,
+                Some(c) => match c.value.as_str() {
+                    "empty" => Some(ContentRule::Empty),
+                    "non_empty" => Some(ContentRule::NonEmpty),
+                    other => {
+                        return Err(err(
+                            c.pos,
+                            format!("expect.{}.content", key.value),
+                            format!("unknown content rule `{other}`"),
+                        )
+                        .hint("write `empty` or `non_empty`"));
+                    }
+                },
+            };
+            let outcome = Outcome {
+                status: s.status,
+                in_band: s.in_band,
+                message: s.message.clone(),
+                message_contains: s.message_contains.clone(),
+                content,
+            };
+            match expect.iter_mut().find(|(k, _)| *k == key.value) {
+                Some(slot) => slot.1 = outcome,
+                None => expect.push((key.value.clone(), outcome)),
+            }
+        }
+        Ok(Profile {
+            name: file.name.value,
+            source: source.to_owned(),
+            description: file.description.unwrap_or_default(),
+            expect,
+        })
+    }
+
+    /// The expected outcome for a rule key, if the profile pins one.
+    pub fn get(&self, key: &str) -> Option<&Outcome> {
+        self.expect.iter().find(|(k, _)| k == key).map(|(_, o)| o)
+    }
+
+    /// The key of an upstream 404 (missing `/v1`) on an AI gateway endpoint.
+    pub fn missing_v1_key(endpoint: Endpoint) -> &'static str {
         match endpoint {
-            Endpoint::ChatAgent => self.missing_v1_chat,
-            Endpoint::CodeCompletions | Endpoint::CodeGenerations => self.missing_v1_code,
-            Endpoint::Prompt => self.missing_v1_prompt,
+            Endpoint::ChatAgent => "missing_v1.chat_agent",
+            Endpoint::CodeCompletions | Endpoint::CodeGenerations => "missing_v1.code_suggestions",
+            Endpoint::Prompt => "missing_v1.prompt",
         }
     }
 }
 
-/// The GitLab AI gateway, as observed (REFERENCE §2); the built-in gateway follows it.
-pub const AIGW: Profile = Profile {
-    name: "aigw",
-    missing_v1_chat: ErrorOutcome {
-        status: 200,
-        in_band: true,
-    },
-    missing_v1_code: ErrorOutcome {
-        status: 500,
-        in_band: false,
-    },
-    missing_v1_prompt: ErrorOutcome {
-        status: 421,
-        in_band: false,
-    },
-    missing_auth: AuthOutcome {
-        status: 401,
-        message: Some("No authorization header presented"),
-    },
-    wrong_token: AuthOutcome {
-        status: 401,
-        message: None,
-    },
-};
+/// The error message of a reply: an OpenAI-style `error.message`, an AI-gateway
+/// `error` string, FastAPI's `detail`, or the adapter's summary.
+pub fn error_message(reply: &Reply) -> Option<String> {
+    crate::adapter::openai::error_message(&reply.body).or_else(|| reply.error.clone())
+}
+
+impl Outcome {
+    /// Describes the outcome for the report's `expected`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}", self.status);
+        if self.in_band {
+            s.push_str(" with an in-band error event");
+        }
+        match self.content {
+            Some(ContentRule::Empty) => s.push_str(" with no error and empty content"),
+            Some(ContentRule::NonEmpty) => s.push_str(" with content"),
+            None if !self.in_band && self.status < 400 => {}
+            None if !self.in_band => s.push_str(" with an error body"),
+            None => {}
+        }
+        if let Some(m) = &self.message {
+            s.push_str(&format!(" {m:?}"));
+        }
+        if let Some(m) = &self.message_contains {
+            s.push_str(&format!(" mentioning {m:?}"));
+        }
+        s
+    }
+
+    /// Matches a reply: `Ok(actual)` when it is the predicted outcome, `Err(actual)`
+    /// otherwise.
+    pub fn matches(&self, r: &Reply) -> Result<String, String> {
+        let msg = error_message(r);
+        let short = |m: &Option<String>| {
+            m.as_deref()
+                .map(|m| format!(" {:?}", super::trunc(m, 120)))
+                .unwrap_or_default()
+        };
+        if r.status != self.status {
+            return Err(format!("{}{}", r.status, short(&msg.or_else(|| r.error.clone()))));
+        }
+        match self.content {
+            Some(rule) => {
+                if let Some(e) = &r.error {
+                    return Err(format!("{} with an error: {}", r.status, super::trunc(e, 120)));
+                }
+                let empty = r.content.is_empty();
+                if empty != (rule == ContentRule::Empty) {
+                    return Err(format!(
+                        "{} with {} content",
+                        r.status,
+                        if empty { "empty" } else { "some" }
+                    ));
+                }
+                return Ok(format!(
+                    "{} with {} content and no error",
+                    r.status,
+                    if empty { "empty" } else { "some" }
+                ));
+            }
+            None => {
+                if r.error.is_none() {
+                    let c = if r.content.is_empty() { "empty" } else { "some" };
+                    return Err(format!("{} with {c} content and no error", r.status));
+                }
+            }
+        }
+        if self.in_band && r.events.as_ref().is_none_or(|e| e.errors.is_empty()) {
+            return Err(format!(
+                "{} without an in-band error event{}",
+                r.status,
+                short(&r.error)
+            ));
+        }
+        let text = if self.in_band {
+            r.events.as_ref().and_then(|e| e.errors.first().cloned())
+        } else {
+            msg.clone()
+        };
+        if let Some(want) = &self.message
+            && text.as_deref() != Some(want.as_str())
+        {
+            return Err(format!("{}{}", r.status, short(&text)));
+        }
+        if let Some(want) = &self.message_contains
+            && !text.as_deref().unwrap_or(&r.body).contains(want.as_str())
+            && !r.body.contains(want.as_str())
+        {
+            return Err(format!("{}{}", r.status, short(&text)));
+        }
+        Ok(format!("{}{}", r.status, short(&text)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profiles_parse() {
+        for (name, _) in BUILTIN {
+            let p = Profile::builtin(name).unwrap_or_else(|| panic!("{name} does not parse"));
+            assert_eq!(p.name, name);
+        }
+        let aigw = Profile::builtin("aigw").expect("aigw");
+        assert_eq!(aigw.get("missing_v1.prompt").map(|o| o.status), Some(421));
+    }
+
+    #[test]
+    fn user_profiles_extend_and_errors_point_at_the_key() {
+        let p = Profile::parse(
+            Path::new("mine.yaml"),
+            "name: mine\nextends: litellm\nexpect:\n  client_auth.wrong: {status: 401}\n",
+            "mine.yaml",
+        )
+        .expect("valid");
+        assert_eq!(p.get("client_auth.wrong").map(|o| o.status), Some(401));
+        assert!(p.get("client_auth.missing").is_some());
+        let e = Profile::parse(
+            Path::new("mine.yaml"),
+            "name: mine\nexpect:\n  client_auth.wrnog: {status: 401}\n",
+            "mine.yaml",
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("mine.yaml:3:3"), "{text}");
+        assert!(text.contains("did you mean `client_auth.wrong`?"), "{text}");
+    }
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Command, GatewayArgs, RunArgs, exit};
+use super::{Command, ExportArgs, GatewayArgs, RunArgs, exit};
 use crate::gateway::{self, Fault, GatewaySettings};
 use crate::report::{self, RunReport, console};
 use crate::run::{self, RunOptions};
@@ -30,6 +30,7 @@ pub(super) fn dispatch(cmd: Command) -> u8 {
         Command::Bench(a) => super::bench::bench_cmd(a),
         Command::Merge(a) => super::reports::merge_cmd(a),
         Command::Compare(a) => super::reports::compare_cmd(a),
+        Command::Export(a) => export_cmd(a),
     }
 }
 
@@ -108,22 +109,28 @@ fn run_cmd(a: RunArgs) -> u8 {
         }
     }
     let Some(rt) = runtime() else { return exit::HARNESS };
-    let opts = RunOptions {
-        shard: a.shard.or_else(|| super::shard_from_env(|k| std::env::var(k).ok())),
-        gateway_url: a.gateway_url.clone(),
-        faults: faults(&a.faults),
-    };
     let several = scenarios.len() > 1;
     let mut code = exit::OK;
     rt.block_on(async {
         let cancel = interrupt_token();
         for s in &scenarios {
-            let report = run::run(s, &opts, &cancel).await;
             let dir = if several {
                 a.report_dir.join(&s.name)
             } else {
                 a.report_dir.clone()
             };
+            let opts = RunOptions {
+                shard: a.shard.or_else(|| super::shard_from_env(|k| std::env::var(k).ok())),
+                gateway_url: a.gateway_url.clone(),
+                faults: faults(&a.faults),
+                work_dir: Some(dir.clone()),
+                config_faults: a
+                    .config_faults
+                    .iter()
+                    .filter_map(|n| crate::export::ConfigFault::from_name(n))
+                    .collect(),
+            };
+            let report = run::run(s, &opts, &cancel).await;
             code = code.max(emit(&report, &dir, a.verbose));
             if cancel.is_cancelled() {
                 break;
@@ -213,6 +220,9 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         token: s.gateway.token.clone(),
         faults: faults(&a.faults),
         upstream_timeout: s.gateway.timeout,
+        // The OpenAI front serves the scenario's aliases, with the mocks' addresses as
+        // `gateprobe mock` exports them.
+        features: crate::gateway::FeatureMap::of(&s, &|n| backend_url_from_env(n).or_else(|| fixed_backend_url(&s, n))),
     };
     let result = (|| -> Result<(), String> {
         let host = ServerHost::new(2).map_err(|e| e.to_string())?;
@@ -254,6 +264,86 @@ fn load_one(path: &Path) -> Result<Scenario, u8> {
         eprint!("{e}");
         exit::INVALID_SCENARIO
     })
+}
+
+/// A mock's address as `gateprobe mock` exports it: `$GATEPROBE_BACKEND_<NAME>_URL`.
+fn backend_url_from_env(name: &str) -> Option<String> {
+    let var: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    std::env::var(format!("GATEPROBE_BACKEND_{var}_URL")).ok()
+}
+
+/// A mock's address when the scenario fixes its port.
+fn fixed_backend_url(s: &Scenario, name: &str) -> Option<String> {
+    let b = s.backends.iter().find(|b| b.name == name)?;
+    b.port.map(|p| format!("http://127.0.0.1:{p}"))
+}
+
+fn export_cmd(a: ExportArgs) -> u8 {
+    let s = match load_one(&a.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut given = Vec::new();
+    for b in &a.backends {
+        let Some((name, url)) = b.split_once('=') else {
+            eprintln!("error: --backend takes NAME=URL, got `{b}`");
+            return exit::USAGE;
+        };
+        given.push((name.to_owned(), url.to_owned()));
+    }
+    let url = |name: &str| {
+        given
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, u)| u.clone())
+            .or_else(|| backend_url_from_env(name))
+            .or_else(|| fixed_backend_url(&s, name))
+    };
+    let opts = crate::export::ExportOptions {
+        keep_defaults: a.keep_defaults,
+        inline_secrets: a.inline_secrets,
+        faults: a
+            .config_faults
+            .iter()
+            .filter_map(|n| crate::export::ConfigFault::from_name(n))
+            .collect(),
+    };
+    let written = match crate::export::litellm(&s, &url, &opts) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!(
+                "error: {e}\n  = help: give the backend a fixed `port:` in the scenario, start the mocks with `eval \"$(gateprobe mock {})\"` in this shell, or pass --backend NAME=URL",
+                a.scenario.display()
+            );
+            return exit::INVALID_SCENARIO;
+        }
+    };
+    match &a.output {
+        Some(p) => {
+            if let Err(e) = crate::report::write_atomic(p, written.yaml.as_bytes()) {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                return exit::HARNESS;
+            }
+            eprintln!("wrote {}", p.display());
+        }
+        None => say(written.yaml.trim_end()),
+    }
+    if !written.env.is_empty() {
+        eprintln!("the proxy reads these from its environment (values as in the scenario):");
+        for (var, _, what) in &written.env {
+            eprintln!("  {var}: {what}");
+        }
+    }
+    exit::OK
 }
 
 fn mock_cmd(path: &Path) -> u8 {

@@ -32,6 +32,8 @@ Examples:
   gateprobe run scenarios/quickstart.yaml
   gateprobe run scenarios/quickstart.yaml --builtin-fault append-v1
   gateprobe run my-setup.yaml --gateway-url http://127.0.0.1:5052 --report-dir out
+  gateprobe run scenarios/litellm.yaml                  # launches a LiteLLM proxy
+  gateprobe export litellm scenarios/litellm.yaml --backend vllm-a=http://127.0.0.1:8000
   gateprobe validate scenarios/*.yaml
   gateprobe gateway --list-faults
   gateprobe bench http://127.0.0.1:8080/ -c 50 -z 10s
@@ -89,6 +91,11 @@ enum Command {
         after_help = "Examples:\n  gateprobe compare base.json new.json\n  gateprobe compare base.json new.json --tolerance 'latency.p99=+10%' --tolerance 'rps=-5%' --tolerance 'error_rate=+0.5'\n  gateprobe compare base.json new.json --tolerance 'chat:ttft.p90=+50' --no-default-tolerances\n\nDefaults: latency.p99=+10%, ttft.p99=+10%, rps=-5%, capacity_rps=-5%, error_rate=+0.5\n(percentage points). Metrics: rps, error_rate, output_tokens_per_s, capacity_rps, and\nlatency|ttfb|ttft|itl|tpot|gateway_overhead with .p50|.p90|.p99 (alone: all three).\n\nExit codes: 0 within tolerance, 1 usage error (bad --tolerance), 2 unreadable report,\n4 a tolerance was exceeded."
     )]
     Compare(reports::CompareArgs),
+    /// Write a gateway's config for a scenario (LiteLLM `config.yaml`) pointing at gateprobe's mocks.
+    #[command(
+        after_help = "Examples:\n  eval \"$(gateprobe mock scenarios/litellm.yaml)\" &&   # in another shell: the mocks' addresses\n    gateprobe export litellm scenarios/litellm.yaml --output config.yaml\n  gateprobe export litellm scenarios/litellm.yaml --backend vllm-a=http://127.0.0.1:8000 --inline-secrets"
+    )]
+    Export(ExportArgs),
     /// Start a scenario's mock backends alone and print their URLs until Ctrl-C.
     #[command(after_help = "Example:\n  eval \"$(gateprobe mock scenarios/quickstart.yaml)\"")]
     Mock {
@@ -112,6 +119,10 @@ struct RunArgs {
     /// Break one rule in the built-in gateway (repeatable); see `gateprobe gateway --list-faults`.
     #[arg(long = "builtin-fault", value_name = "NAME", value_parser = fault_names())]
     faults: Vec<String>,
+    /// Break the gateway config gateprobe writes for a launched gateway (repeatable):
+    /// strip-v1, wrong-backend-key, swap-backends, wrong-aws-region.
+    #[arg(long = "config-fault", value_name = "NAME", value_parser = config_fault_names())]
+    config_faults: Vec<String>,
     /// List passed checks too.
     #[arg(short, long)]
     verbose: bool,
@@ -172,6 +183,32 @@ mod tests {
 }
 
 #[derive(Debug, Args)]
+struct ExportArgs {
+    /// Which gateway's config.
+    #[arg(value_parser = ["litellm"])]
+    gateway: String,
+    /// Scenario file.
+    #[arg(value_name = "SCENARIO")]
+    scenario: PathBuf,
+    /// Where to write it (default: stdout).
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// A mock's address, NAME=URL (repeatable); default: $GATEPROBE_BACKEND_<NAME>_URL as
+    /// `gateprobe mock` exports it.
+    #[arg(long = "backend", value_name = "NAME=URL")]
+    backends: Vec<String>,
+    /// Keep LiteLLM's router defaults instead of `num_retries: 0`, `disable_cooldowns: true`.
+    #[arg(long)]
+    keep_defaults: bool,
+    /// Write key values into the file instead of `os.environ/` references.
+    #[arg(long)]
+    inline_secrets: bool,
+    /// Break the config on purpose (repeatable).
+    #[arg(long = "config-fault", value_name = "NAME", value_parser = config_fault_names())]
+    config_faults: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 struct GatewayArgs {
     /// Scenario whose gateway settings (auth) to use.
     #[arg(value_name = "SCENARIO", required_unless_present = "list_faults")]
@@ -185,6 +222,10 @@ struct GatewayArgs {
     /// Print the faults, one a line: name, then what it breaks.
     #[arg(long)]
     list_faults: bool,
+}
+
+fn config_fault_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::export::ConfigFault::ALL.map(|f| f.name()))
 }
 
 fn fault_names() -> clap::builder::PossibleValuesParser {

@@ -42,11 +42,16 @@ pub enum Fault {
     UnsignedBedrock,
     /// Signs Bedrock calls for another region than its own.
     BedrockWrongRegion,
+    /// OpenAI front: serves a disabled feature's alias (with duo_chat's model).
+    ServeDisabledFeature,
+    /// OpenAI front: a Chat sub-feature without a model of its own is unknown instead
+    /// of falling back to duo_chat's model.
+    NoChatFallback,
 }
 
 impl Fault {
     /// Every fault, in `--list-faults` order.
-    pub const ALL: [Fault; 18] = [
+    pub const ALL: [Fault; 20] = [
         Fault::AppendV1,
         Fault::KeepTrailingSlash,
         Fault::DropApiKey,
@@ -65,6 +70,8 @@ impl Fault {
         Fault::AzureDropApiVersion,
         Fault::UnsignedBedrock,
         Fault::BedrockWrongRegion,
+        Fault::ServeDisabledFeature,
+        Fault::NoChatFallback,
     ];
 
     /// The name used on the command line.
@@ -88,6 +95,8 @@ impl Fault {
             Fault::AzureDropApiVersion => "azure-drop-api-version",
             Fault::UnsignedBedrock => "unsigned-bedrock",
             Fault::BedrockWrongRegion => "bedrock-wrong-region",
+            Fault::ServeDisabledFeature => "serve-disabled-feature",
+            Fault::NoChatFallback => "no-chat-fallback",
         }
     }
 
@@ -111,11 +120,19 @@ impl Fault {
             Fault::PromptsIgnoreModelMetadata => {
                 "each feature goes to its mapped model: /v1/prompts/* sticks to the first model"
             }
-            Fault::BrokenStreamFraming => "chat streams are well-formed ndjson: emits a truncated event line",
+            Fault::BrokenStreamFraming => {
+                "streams are well-formed (ndjson chat, OpenAI-front SSE): emits a truncated event"
+            }
             Fault::AzureBearerInsteadOfApiKey => "Azure keys go in the api-key header: sends Authorization: Bearer",
             Fault::AzureDropApiVersion => "Azure calls carry api-version: leaves it out (Azure answers 404)",
             Fault::UnsignedBedrock => "Bedrock calls are SigV4-signed: sends them unsigned",
             Fault::BedrockWrongRegion => "Bedrock calls are signed for the gateway's region: signs for another one",
+            Fault::ServeDisabledFeature => {
+                "a disabled feature is refused: the OpenAI front serves it with duo_chat's model"
+            }
+            Fault::NoChatFallback => {
+                "Chat sub-features without a model fall back to duo_chat's: the OpenAI front answers unknown model"
+            }
         }
     }
 

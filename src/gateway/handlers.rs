@@ -245,7 +245,7 @@ fn metadata(body: &Value) -> Option<ModelMeta> {
 }
 
 /// The error text, with the key in it when the leak fault is on.
-fn error_text(state: &State, e: &UpstreamError, up: Option<&Upstream>) -> String {
+pub(super) fn error_text(state: &State, e: &UpstreamError, up: Option<&Upstream>) -> String {
     let msg = e.message();
     match up.and_then(|u| u.configured_key.as_deref()) {
         Some(k) if state.settings.faults.contains(&Fault::LeakApiKeyInError) => {
@@ -301,7 +301,7 @@ fn unprocessable(msg: &str) -> Response {
     json_response(StatusCode::UNPROCESSABLE_ENTITY, &json!({"detail": msg}))
 }
 
-fn json_response(status: StatusCode, v: &Value) -> Response {
+pub(super) fn json_response(status: StatusCode, v: &Value) -> Response {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")

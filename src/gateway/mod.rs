@@ -1,10 +1,14 @@
 //! The built-in reference gateway: the embedded default system under test. It serves
 //! the subset of the GitLab AI gateway API that Duo Self-Hosted uses, with the same
-//! auth rules, error bodies and routing by model identifier, and can be told to break
-//! one rule at a time ([`fault::Fault`]).
+//! auth rules, error bodies and routing by model identifier, and an OpenAI-compatible
+//! front (`/v1/chat/completions`, `/v1/completions`) that owns a feature map the way
+//! a proxy does: one alias per model and per feature, Chat sub-features falling back
+//! to `duo_chat`'s model, disabled features refused. It can be told to break one rule
+//! at a time ([`fault::Fault`]).
 
 pub mod bedrock;
 pub mod fault;
+mod front;
 mod handlers;
 pub mod upstream;
 
@@ -31,6 +35,18 @@ pub struct GatewaySettings {
     pub upstream_timeout: Duration,
     /// Bedrock runtime endpoint, region and credentials, when the gateway has them.
     pub aws: Option<bedrock::AwsSettings>,
+    /// The OpenAI front's aliases and feature map.
+    pub features: FeatureMap,
+}
+
+/// What the OpenAI front serves: model aliases, and feature aliases as the admin set
+/// them (explicit mappings and `Disabled`; fallbacks are the gateway's own business).
+#[derive(Clone, Debug, Default)]
+pub struct FeatureMap {
+    /// Alias -> model fields (self-hosted models and their endpoint variants).
+    pub models: Vec<(String, upstream::ModelMeta)>,
+    /// Feature alias -> its model, or `None` when disabled.
+    pub features: Vec<(String, Option<upstream::ModelMeta>)>,
 }
 
 /// Shared state of a running reference gateway.
@@ -48,6 +64,47 @@ struct Sticky {
     first_prompt_model: Option<upstream::ModelMeta>,
 }
 
+impl FeatureMap {
+    /// The map a scenario describes; `url(backend)` answers a backend's address. Every
+    /// model also gets its endpoint variants (`--no-v1`, `--slash`); with
+    /// `features_by: feature`, every explicitly mapped or disabled feature is an alias
+    /// (fallbacks are the gateway's own rule, not part of the admin's map).
+    pub fn of(s: &crate::scenario::Scenario, url: &dyn Fn(&str) -> Option<String>) -> FeatureMap {
+        use crate::identifier::{normalize_endpoint, without_v1};
+        use crate::plan::proxy::{NO_V1_SUFFIX, SLASH_SUFFIX};
+        use crate::scenario::{FeaturesBy, ModelConfig, Target};
+        let g = &s.gateway;
+        let endpoint = |m: &ModelConfig| m.endpoint.as_ref().map(|t| t.render(url)).unwrap_or_default();
+        let meta = |m: &ModelConfig, endpoint: String| upstream::ModelMeta {
+            family: m.family.clone(),
+            endpoint,
+            api_key: m.api_key.clone(),
+            identifier: m.identifier.to_string(),
+        };
+        let mut map = FeatureMap::default();
+        for m in &s.models {
+            let alias = g.alias(&m.name);
+            let e = endpoint(m);
+            map.models
+                .push((format!("{alias}{NO_V1_SUFFIX}"), meta(m, without_v1(&e))));
+            let slash = format!("{}/", normalize_endpoint(&e));
+            map.models.push((format!("{alias}{SLASH_SUFFIX}"), meta(m, slash)));
+            map.models.push((alias, meta(m, e)));
+        }
+        if g.features_by == FeaturesBy::Feature {
+            for fs in &s.features {
+                let target = match fs.target {
+                    Target::Model(i) => Some(meta(&s.models[i], endpoint(&s.models[i]))),
+                    Target::Disabled => None,
+                    Target::Fallback(_) => continue,
+                };
+                map.features.push((g.alias(fs.feature.name), target));
+            }
+        }
+        map
+    }
+}
+
 /// Builds the gateway's router.
 pub fn router(settings: GatewaySettings) -> reqwest::Result<Router> {
     let client = reqwest::Client::builder()
@@ -60,5 +117,10 @@ pub fn router(settings: GatewaySettings) -> reqwest::Result<Router> {
         client,
         sticky: Mutex::new(Sticky::default()),
     });
-    Ok(Router::new().fallback(handlers::handle).with_state(state))
+    Ok(Router::new()
+        .route("/v1/chat/completions", axum::routing::any(front::chat))
+        .route("/v1/completions", axum::routing::any(front::completions))
+        .route("/v1/models", axum::routing::any(front::models))
+        .fallback(handlers::handle)
+        .with_state(state))
 }

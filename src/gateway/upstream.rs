@@ -272,6 +272,19 @@ impl State {
             let body = read_limited(resp).await?;
             return Err(UpstreamError::Status { status, body });
         }
+        let sse = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"));
+        if up.wire == Wire::OpenAi && !sse {
+            // An empty or plain JSON 200 to a stream request is a broken upstream, not
+            // an empty answer.
+            let _ = read_limited(resp).await;
+            return Err(UpstreamError::Transport(
+                "upstream answered a stream request without an event stream".into(),
+            ));
+        }
         let (tx, rx) = mpsc::channel(64);
         let idle = self.settings.upstream_timeout;
         if up.wire == Wire::OpenAi {

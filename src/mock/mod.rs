@@ -24,7 +24,8 @@ pub struct RunningMock {
     pub server: Server,
 }
 
-/// Starts one mock per backend on `host`, on 127.0.0.1 with an ephemeral port.
+/// Starts one mock per backend on `host`, on 127.0.0.1 with an ephemeral port (or the
+/// backend's fixed `port`).
 pub fn start_all(
     host: &ServerHost,
     backends: &[BackendConfig],
@@ -39,7 +40,10 @@ pub fn start_all(
                 }
                 BackendProvider::Bedrock => bedrock::BedrockMock::new(b, Arc::clone(journal)).router(),
             };
-            let server = host.serve(([127, 0, 0, 1], 0).into(), router)?;
+            let port = b.port.unwrap_or(0);
+            let server = host
+                .serve(([127, 0, 0, 1], port).into(), router)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("backend `{}` on 127.0.0.1:{port}: {e}", b.name)))?;
             Ok(RunningMock {
                 name: b.name.clone(),
                 provider: b.provider,

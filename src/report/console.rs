@@ -15,9 +15,20 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
     };
     let _ = writeln!(
         out,
-        "gateprobe {} · scenario {} · gateway {} at {url}{faults}",
-        r.tool.version, r.scenario.name, r.gateway.kind
+        "gateprobe {} · scenario {} · gateway {} at {url}{faults} · profile {}",
+        r.tool.version, r.scenario.name, r.gateway.kind, r.gateway.profile
     );
+    if let Some(l) = &r.gateway.launched {
+        let ready = l
+            .ready_ms
+            .map_or_else(|| "not ready".to_owned(), |ms| format!("ready in {:.1}s", ms / 1000.0));
+        let _ = writeln!(
+            out,
+            "  launched pid {} ({ready}; output: {})",
+            l.pid.map_or_else(|| "?".to_owned(), |p| p.to_string()),
+            l.logs.join(", ")
+        );
+    }
     for c in &r.checks {
         let tag = match c.status {
             Status::Passed if !verbose => continue,
@@ -29,7 +40,14 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
         let _ = writeln!(out, "  {tag} {}", c.id);
         if matches!(c.status, Status::Failed | Status::Error) {
             let _ = writeln!(out, "         rule:     {}", c.rule);
-            let _ = writeln!(out, "         expected: {}", c.expected);
+            match &c.profile {
+                Some(p) => {
+                    let _ = writeln!(out, "         expected: {} (profile {p})", c.expected);
+                }
+                None => {
+                    let _ = writeln!(out, "         expected: {}", c.expected);
+                }
+            }
             let _ = writeln!(out, "         actual:   {}", c.actual);
         } else if c.status == Status::Skipped {
             let _ = writeln!(out, "         {}", c.actual);

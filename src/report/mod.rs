@@ -82,7 +82,7 @@ pub struct ScenarioInfo {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayInfo {
-    /// `builtin` or `aigw`.
+    /// `builtin`, `aigw`, `openai`, `builtin-openai` or `direct`.
     pub kind: String,
     /// Base URL.
     pub url: Option<String>,
@@ -90,6 +90,28 @@ pub struct GatewayInfo {
     pub faults: Vec<String>,
     /// The profile whose expectations judged the checks.
     pub profile: String,
+    /// Where the profile came from: `builtin` or its file.
+    pub profile_source: String,
+    /// A gateway gateprobe launched: its command, pid and captured output.
+    pub launched: Option<LaunchInfo>,
+}
+
+/// A gateway process gateprobe started and stopped.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchInfo {
+    /// Program and arguments (secrets redacted).
+    pub command: Vec<String>,
+    /// Process id.
+    pub pid: Option<u32>,
+    /// Milliseconds until the ready URL answered 2xx.
+    pub ready_ms: Option<f64>,
+    /// How it ended: `stopped` (by gateprobe), or how it exited on its own.
+    pub exit: Option<String>,
+    /// Captured stdout and stderr (redacted), relative to the report directory.
+    pub logs: Vec<String>,
+    /// The config file gateprobe wrote for it, relative to the report directory.
+    pub config: Option<String>,
 }
 
 /// Counts by status.
@@ -151,6 +173,9 @@ pub struct CheckResult {
     pub family: String,
     /// The rule, in words.
     pub rule: String,
+    /// The gateway profile whose prediction judged this check; `null` for rules every
+    /// gateway must keep the same way.
+    pub profile: Option<String>,
     /// Outcome.
     pub status: Status,
     /// What the rule expects here.

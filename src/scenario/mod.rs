@@ -8,6 +8,7 @@ pub mod load;
 pub mod raw;
 pub mod template;
 mod validate;
+mod validate_gateway;
 mod validate_load;
 mod validate_mock;
 
@@ -30,6 +31,45 @@ pub enum GatewayKind {
     Aigw,
     /// No gateway: the model endpoints themselves, checked as the gateway will use them.
     Direct,
+    /// An OpenAI-compatible proxy (LiteLLM, ...): features are model aliases, client auth
+    /// is a bearer key. Without a URL or launch: the reference gateway's OpenAI front.
+    Openai,
+}
+
+/// How features reach models through an OpenAI-compatible proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FeaturesBy {
+    /// One alias per self-hosted model; the client picks the alias per feature.
+    #[default]
+    Model,
+    /// One alias per feature; the proxy owns the mapping.
+    Feature,
+}
+
+/// A config file gateprobe writes for a launched gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaunchConfigKind {
+    /// A LiteLLM proxy `config.yaml`.
+    Litellm,
+}
+
+/// How gateprobe starts a gateway.
+#[derive(Clone, Debug)]
+pub struct LaunchConfig {
+    /// Program and arguments.
+    pub command: Vec<Template>,
+    /// Added environment.
+    pub env: Vec<(String, Template)>,
+    /// Config file to write first.
+    pub config: Option<LaunchConfigKind>,
+    /// Keep the gateway's router defaults in the written config.
+    pub keep_defaults: bool,
+    /// The gateway's base URL.
+    pub url: Template,
+    /// Health URL polled until 2xx.
+    pub ready: Template,
+    /// Readiness deadline.
+    pub timeout: Duration,
 }
 
 /// How the built-in gateway treats client authentication.
@@ -60,6 +100,26 @@ pub struct GatewayConfig {
     pub timeout: Duration,
     /// Auth mode of the built-in gateway.
     pub builtin_auth: BuiltinAuth,
+    /// What this gateway is expected to answer when a rule is exercised.
+    pub profile: crate::check::profile::Profile,
+    /// `openai`: aliases per model or per feature.
+    pub features_by: FeaturesBy,
+    /// `openai`: alias overrides by model (or feature) name.
+    pub aliases: Vec<(String, String)>,
+    /// `openai`: `<alias>--no-v1` and `<alias>--slash` exist.
+    pub endpoint_variants: bool,
+    /// How to start the gateway, when gateprobe does.
+    pub launch: Option<LaunchConfig>,
+}
+
+impl GatewayConfig {
+    /// The proxy alias of a self-hosted model or feature name.
+    pub fn alias(&self, name: &str) -> String {
+        self.aliases
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or_else(|| name.to_owned(), |(_, v)| v.clone())
+    }
 }
 
 /// Wire format of a mock backend.
@@ -102,6 +162,9 @@ pub struct BackendConfig {
     pub timing: behavior::Timing,
     /// Scripted faults, first match wins.
     pub faults: Vec<behavior::FaultRule>,
+    /// A fixed port on 127.0.0.1 (default: any free port), so a gateway configured
+    /// ahead of the run can reach the mock.
+    pub port: Option<u16>,
 }
 
 /// A self-hosted model as registered in GitLab.
@@ -157,17 +220,20 @@ pub enum CheckFamily {
     Streaming,
     /// A model endpoint itself (`kind: direct`): what the AI gateway relies on.
     Vendor,
+    /// Scripted backend faults reach the client as the gateway profile predicts.
+    Resilience,
 }
 
 impl CheckFamily {
     /// All families, in report order.
-    pub const ALL: [CheckFamily; 6] = [
+    pub const ALL: [CheckFamily; 7] = [
         CheckFamily::Routing,
         CheckFamily::Endpoint,
         CheckFamily::Auth,
         CheckFamily::FeatureMapping,
         CheckFamily::Streaming,
         CheckFamily::Vendor,
+        CheckFamily::Resilience,
     ];
 
     /// The name used in scenarios and check ids.
@@ -179,6 +245,7 @@ impl CheckFamily {
             CheckFamily::FeatureMapping => "feature_mapping",
             CheckFamily::Streaming => "streaming",
             CheckFamily::Vendor => "vendor",
+            CheckFamily::Resilience => "resilience",
         }
     }
 }

@@ -248,13 +248,38 @@ pub struct SweepSpec {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewaySpec {
-    /// `builtin` (the embedded reference gateway), `aigw` (a running GitLab AI gateway at `url`) or
-    /// `direct` (no gateway: validate the model endpoints themselves).
+    /// `builtin` (the embedded reference gateway), `aigw` (a running GitLab AI gateway at `url`),
+    /// `openai` (an OpenAI-compatible proxy such as LiteLLM at `url`, launched, or the reference
+    /// gateway's OpenAI front when neither is given) or `direct` (no gateway: validate the model
+    /// endpoints themselves).
     #[serde(default)]
     pub kind: Option<Located<String>>,
-    /// Base URL of a running gateway (`aigw`). `--gateway-url` overrides it.
+    /// Base URL of a running gateway (`aigw`, `openai`). `--gateway-url` overrides it. With
+    /// `launch`, defaults to `http://127.0.0.1:{{ launch.port }}`.
     #[serde(default)]
     pub url: Option<Located<String>>,
+    /// The gateway profile that says what this gateway answers when a rule is exercised: a
+    /// built-in name (`aigw`, `openai`, `litellm`) or a YAML file, relative to the scenario.
+    /// Default: `aigw` for `builtin`/`aigw`, `openai` for `openai`.
+    #[serde(default)]
+    pub profile: Option<Located<String>>,
+    /// `openai`: how features reach models. `model` (default): one alias per self-hosted
+    /// model, the client picks it per feature. `feature`: one alias per feature, the proxy
+    /// owns the mapping (Chat fallback, disabled features refused).
+    #[serde(default)]
+    pub features_by: Option<Located<String>>,
+    /// `openai`: alias names, by self-hosted model name (or feature name with
+    /// `features_by: feature`); default: the name itself.
+    #[serde(default)]
+    pub aliases: OrderedMap<Located<String>>,
+    /// `openai`: the proxy also serves `<alias>--no-v1` and `<alias>--slash` (the endpoint
+    /// without `/v1`, and with a trailing slash), so endpoint handling can be checked.
+    /// Default: true when gateprobe writes the proxy's config (`launch.config`).
+    #[serde(default)]
+    pub endpoint_variants: Option<bool>,
+    /// How gateprobe starts the gateway itself (after its mocks), waits for it, and stops it.
+    #[serde(default)]
+    pub launch: Option<LaunchSpec>,
     /// How gateprobe authenticates as the GitLab instance.
     #[serde(default)]
     pub auth: ClientAuthSpec,
@@ -264,6 +289,32 @@ pub struct GatewaySpec {
     /// Settings of the built-in reference gateway.
     #[serde(default)]
     pub builtin: BuiltinSpec,
+}
+
+/// A gateway gateprobe starts: after the mocks (so `command` and `env` can use
+/// `{{ backends.NAME.url }}`, `{{ launch.port }}` and `{{ launch.config }}`), stopped by
+/// process group when the run ends, however it ends.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchSpec {
+    /// Program and arguments, e.g. `["${env:LITELLM:-litellm}", "--config", "{{ launch.config }}"]`.
+    pub command: Vec<Located<String>>,
+    /// Environment variables added to gateprobe's own.
+    #[serde(default)]
+    pub env: OrderedMap<Located<String>>,
+    /// A config file gateprobe writes from the scenario before the launch: `litellm`.
+    #[serde(default)]
+    pub config: Option<Located<String>>,
+    /// With `config: litellm`: keep LiteLLM's router defaults (retries, cooldowns) instead of
+    /// gateprobe's deterministic `num_retries: 0`, `disable_cooldowns: true`.
+    #[serde(default)]
+    pub keep_defaults: bool,
+    /// Health URL polled until it answers 2xx (default: the gateway URL).
+    #[serde(default)]
+    pub ready: Option<Located<String>>,
+    /// How long to wait for readiness, e.g. `90s` (default 120s).
+    #[serde(default)]
+    pub timeout: Option<Located<String>>,
 }
 
 /// Client authentication towards the gateway.
@@ -314,6 +365,10 @@ pub struct BackendSpec {
     /// Scripted faults, first matching rule wins.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Listen on this port of 127.0.0.1 instead of any free one: for a gateway that was
+    /// configured before the run (a proxy deployed with `gateprobe export`'s config).
+    #[serde(default)]
+    pub port: Option<Located<u16>>,
 }
 
 /// A backend's timing model.

@@ -15,7 +15,12 @@ pub struct Template {
 enum Piece {
     Lit(String),
     BackendUrl(String),
+    /// `{{ launch.port }}`, `{{ launch.config }}`: known once a launch is prepared.
+    Launch(String),
 }
+
+/// The `{{ launch.* }}` references a launch block may use.
+pub const LAUNCH_VARS: [&str; 3] = ["port", "config", "report_dir"];
 
 /// A problem at a byte offset inside the string.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,17 +54,27 @@ impl Template {
     pub fn backend_refs(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|p| match p {
             Piece::BackendUrl(n) => Some(n.as_str()),
-            Piece::Lit(_) => None,
+            Piece::Lit(_) | Piece::Launch(_) => None,
         })
     }
 
     /// Fills the holes; `url` answers a backend's base URL.
     pub fn render(&self, url: impl Fn(&str) -> Option<String>) -> String {
+        self.render_launch(url, |_| None)
+    }
+
+    /// Fills backend holes with `url` and `{{ launch.NAME }}` holes with `launch`.
+    pub fn render_launch(
+        &self,
+        url: impl Fn(&str) -> Option<String>,
+        launch: impl Fn(&str) -> Option<String>,
+    ) -> String {
         let mut out = String::new();
         for p in &self.pieces {
             match p {
                 Piece::Lit(s) => out.push_str(s),
                 Piece::BackendUrl(n) => out.push_str(&url(n).unwrap_or_default()),
+                Piece::Launch(n) => out.push_str(&launch(n).unwrap_or_default()),
             }
         }
         out
@@ -80,6 +95,17 @@ pub fn interpolate(
     raw: &str,
     env: &dyn Fn(&str) -> Option<String>,
     allow_backends: bool,
+) -> Result<Interpolated, TemplateError> {
+    interpolate_in(raw, env, allow_backends, false)
+}
+
+/// Like [`interpolate`]; `allow_launch` also admits `{{ launch.port }}`,
+/// `{{ launch.config }}` and `{{ launch.report_dir }}` (in a gateway's `launch` block).
+pub fn interpolate_in(
+    raw: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    allow_backends: bool,
+    allow_launch: bool,
 ) -> Result<Interpolated, TemplateError> {
     let mut pieces = Vec::new();
     let mut from_env = Vec::new();
@@ -139,6 +165,25 @@ pub fn interpolate(
                 hint: Some("write `{{ backends.NAME.url }}`".into()),
             })?;
             let inner = body[..end].trim();
+            if let Some(var) = inner.strip_prefix("launch.") {
+                if !allow_launch || !LAUNCH_VARS.contains(&var) {
+                    return Err(TemplateError {
+                        offset: i,
+                        message: format!("unknown reference `{{{{ {inner} }}}}`"),
+                        hint: Some(if allow_launch {
+                            "launch references are `{{ launch.port }}`, `{{ launch.config }}` and `{{ launch.report_dir }}`".into()
+                        } else {
+                            "`{{ launch.* }}` belongs in the gateway's `launch` block".into()
+                        }),
+                    });
+                }
+                if !lit.is_empty() {
+                    pieces.push(Piece::Lit(std::mem::take(&mut lit)));
+                }
+                pieces.push(Piece::Launch(var.to_owned()));
+                i += 2 + end + 2;
+                continue;
+            }
             let name = inner
                 .strip_prefix("backends.")
                 .and_then(|r| r.strip_suffix(".url"))

@@ -3,23 +3,17 @@
 //! models that do not exist, bad identifiers, missing environment variables).
 
 use std::path::Path;
-use std::time::Duration;
 
 use super::error::{ScenarioError, did_you_mean};
 use super::raw::{Located, Pos, ScenarioFile};
-use super::template::{Template, interpolate};
-use super::{
-    BackendConfig, BackendProvider, BuiltinAuth, CheckFamily, FeatureSetting, GatewayConfig, GatewayKind, ModelConfig,
-    Scenario, Target,
-};
+use super::template::{Template, interpolate, interpolate_in};
+use super::{BackendConfig, BackendProvider, CheckFamily, FeatureSetting, ModelConfig, Scenario, Target};
 use crate::feature::{self, FAMILIES, FEATURES};
 use crate::identifier::{Identifier, IdentifierError, Provider};
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Carries the file and source so every error can point into it.
 pub(super) struct Ctx<'a> {
-    path: &'a Path,
+    pub(super) path: &'a Path,
     source: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
     secrets: Vec<(String, String)>,
@@ -53,6 +47,29 @@ impl Ctx<'_> {
             && let Some(lit) = r.template.as_literal().filter(|s| !s.is_empty())
         {
             self.secrets.push((label.to_owned(), lit));
+        }
+        Ok(r.template)
+    }
+
+    /// A string of a `launch` block: `${env:…}` now, backend and `{{ launch.* }}` holes
+    /// later. Values of secret-looking variables are redacted.
+    pub(super) fn launch_template(
+        &mut self,
+        value: &Located<String>,
+        field: &str,
+        secret: bool,
+    ) -> Result<Template, ScenarioError> {
+        let r = interpolate_in(&value.value, self.env, true, true).map_err(|e| {
+            let mut pos = value.pos;
+            pos.col += self.quote_offset(value.pos) + u32::try_from(e.offset).unwrap_or(0);
+            let err = self.err(pos, field, e.message);
+            match e.hint {
+                Some(h) => err.hint(h),
+                None => err,
+            }
+        })?;
+        if secret && let Some(lit) = r.template.as_literal().filter(|s| !s.is_empty()) {
+            self.secrets.push((field.to_owned(), lit));
         }
         Ok(r.template)
     }
@@ -125,7 +142,7 @@ pub(super) fn validate(
             .hint("this gateprobe reads version 1"));
     }
 
-    let gateway = gateway(&mut cx, &file)?;
+    let gateway = super::validate_gateway::gateway(&mut cx, &file)?;
     let backends = backends(&mut cx, &file)?;
     let models = models(&mut cx, &file, &backends)?;
     let features = features(&cx, &file, &models)?;
@@ -155,7 +172,7 @@ pub(super) fn validate(
             .unwrap_or_else(|| "scenario".into())
     });
     let load = super::validate_load::phases(&cx, &file.load, &features, gateway.timeout)?;
-    if gateway.kind == GatewayKind::Direct
+    if gateway.kind == super::GatewayKind::Direct
         && let Some(first) = file.load.first()
     {
         return Err(cx
@@ -330,67 +347,6 @@ fn field_path_at(source: &str, pos: Pos) -> Option<String> {
     Some(out)
 }
 
-fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayConfig, ScenarioError> {
-    let g = &file.gateway;
-    let kind = match &g.kind {
-        None => GatewayKind::Builtin,
-        Some(k) => match cx.one_of(k, "gateway.kind", "gateway kind", &["builtin", "aigw", "direct"])? {
-            "aigw" => GatewayKind::Aigw,
-            "direct" => GatewayKind::Direct,
-            _ => GatewayKind::Builtin,
-        },
-    };
-    let url = g.url.as_ref().map(|u| cx.string(u, "gateway.url", None)).transpose()?;
-    if let (Some(u), Some(raw)) = (&url, &g.url)
-        && !(u.starts_with("http://") || u.starts_with("https://"))
-    {
-        return Err(cx
-            .err(raw.pos, "gateway.url", format!("`{u}` is not an http(s) URL"))
-            .hint("write the gateway's base URL, e.g. http://127.0.0.1:5052"));
-    }
-    let token = g
-        .auth
-        .token
-        .as_ref()
-        .map(|t| cx.string(t, "gateway.auth.token", Some("gateway token")))
-        .transpose()?;
-    let mut headers = Vec::new();
-    for (k, v) in &g.auth.headers.0 {
-        let field = format!("gateway.auth.headers.{}", k.value);
-        let is_secret = k.value.eq_ignore_ascii_case("authorization");
-        let value = cx.string(v, &field, is_secret.then_some(field.as_str()))?;
-        headers.push((k.value.clone(), value));
-    }
-    let timeout = match &g.timeout {
-        None => DEFAULT_TIMEOUT,
-        Some(t) => humantime::parse_duration(&t.value).map_err(|e| {
-            cx.err(t.pos, "gateway.timeout", format!("invalid duration `{}`: {e}", t.value))
-                .hint("write a duration such as `10s`, `1500ms` or `2m`")
-        })?,
-    };
-    let builtin_auth = match &g.builtin.auth {
-        None => BuiltinAuth::Enforce,
-        Some(a) => match cx.one_of(
-            a,
-            "gateway.builtin.auth",
-            "auth mode",
-            &["enforce", "bypass", "bypass_with_header"],
-        )? {
-            "bypass" => BuiltinAuth::Bypass,
-            "bypass_with_header" => BuiltinAuth::BypassWithHeader,
-            _ => BuiltinAuth::Enforce,
-        },
-    };
-    Ok(GatewayConfig {
-        kind,
-        url,
-        token,
-        headers,
-        timeout,
-        builtin_auth,
-    })
-}
-
 fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>, ScenarioError> {
     let mut out = Vec::new();
     for (name, b) in &file.backends.0 {
@@ -445,6 +401,15 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
             api_key,
             timing,
             faults,
+            port: match &b.port {
+                Some(p) if p.value == 0 => {
+                    return Err(cx
+                        .err(p.pos, format!("{field}.port"), "port 0 is not a fixed port")
+                        .hint("leave `port` out for any free port, or give one such as 18001"));
+                }
+                Some(p) => Some(p.value),
+                None => None,
+            },
         });
     }
     Ok(out)

@@ -207,6 +207,7 @@ pub fn check(id: &str, family: &str, status: Status) -> CheckResult {
             _ => "broken <b>here</b> | there".into(),
         },
         evidence: Vec::new(),
+        profile: None,
     }
 }
 
@@ -227,6 +228,8 @@ pub fn report(load: Vec<PhaseReport>, checks: Vec<CheckResult>) -> RunReport {
             url: Some("http://127.0.0.1:5052".into()),
             faults: Vec::new(),
             profile: "aigw".into(),
+            profile_source: "builtin".into(),
+            launched: None,
         },
         started_at: "2026-01-15T10:00:00Z".into(),
         duration_ms: 65_000.0,

@@ -1,5 +1,9 @@
 //! Compiling a scenario into a plan: the probes (client requests) to send, in order,
-//! and the checks that judge them. Executors only execute plans.
+//! and the checks that judge them. Executors only execute plans. What a gateway kind
+//! must answer comes from the scenario's gateway profile; a check whose outcome the
+//! profile does not pin is planned as skipped, saying so.
+
+pub mod proxy;
 
 use crate::adapter::ClientAuth;
 use crate::feature::{self, Endpoint, Feature};
@@ -32,6 +36,8 @@ pub struct Probe {
     pub stream: bool,
     /// Send this identifier instead of the model's.
     pub identifier: Option<String>,
+    /// `openai` gateways: the proxy alias to call (`model` of the request).
+    pub alias: Option<String>,
 }
 
 /// How a check judges its probes' evidence.
@@ -54,10 +60,17 @@ pub enum Judge {
     /// Bedrock chat uses `invoke-with-response-stream` for Mistral ids and
     /// `converse-stream` for the others.
     BedrockOperation { model: usize },
-    /// Upstream sees `/chat/completions` (404) and the client gets the profile's error.
-    MissingV1 { model: usize, endpoint: Endpoint },
-    /// Rejected with the profile's 401 and no backend traffic.
+    /// Upstream sees `/chat/completions` (404) and the client gets the profile's outcome
+    /// for `key` (`missing_v1.<surface>`).
+    MissingV1 { model: usize, key: &'static str },
+    /// Rejected with the profile's outcome (`client_auth.missing|wrong`) and no backend
+    /// traffic.
     ClientRejected { auth: ClientAuth },
+    /// The client gets the profile's outcome for `key`; `reached` says whether the backend
+    /// must have been called (a scripted backend fault) or must not (a disabled feature).
+    Profiled { key: String, reached: bool },
+    /// An OpenAI-style SSE stream: `data:` JSON frames, content, a finish reason, `[DONE]`.
+    SseStream,
     /// The backend gets `Authorization: Bearer <key>`.
     KeyForwarded { model: usize },
     /// The backend gets no other model's key.
@@ -66,7 +79,7 @@ pub enum Judge {
     KeyNotLeaked,
     /// The feature lands on its model (explicitly or by fallback) with content.
     FeatureRouted { model: usize },
-    /// The feature is disabled (instance-side for `aigw`).
+    /// The feature is disabled (instance-side for `aigw`, never judged there).
     FeatureDisabled,
     /// The reply stream is well-formed with non-empty content.
     Stream { endpoint: Endpoint },
@@ -191,6 +204,9 @@ pub fn compile(s: &Scenario) -> Plan {
     if s.gateway.kind == GatewayKind::Direct {
         return compile_direct(s);
     }
+    if s.gateway.kind == GatewayKind::Openai {
+        return proxy::compile(s);
+    }
     let mut plan = Plan::default();
     let wants = |f: CheckFamily| s.checks.contains(&f);
     let base = |model: usize, variant: Variant| Probe {
@@ -200,6 +216,7 @@ pub fn compile(s: &Scenario) -> Plan {
         auth: ClientAuth::Valid,
         stream: true,
         identifier: None,
+        alias: None,
     };
 
     for (i, m) in s.models.iter().enumerate() {
@@ -269,7 +286,10 @@ pub fn compile(s: &Scenario) -> Plan {
                     CheckFamily::Endpoint,
                     format!("endpoint.{}.missing_v1", m.name),
                     "an endpoint without /v1 is not silently fixed: the backend's 404 surfaces as an error, never as an empty 200",
-                    Judge::MissingV1 { model: i, endpoint: Endpoint::ChatAgent },
+                    Judge::MissingV1 {
+                        model: i,
+                        key: crate::check::profile::Profile::missing_v1_key(Endpoint::ChatAgent),
+                    },
                     vec![p],
                 );
             }
@@ -312,6 +332,7 @@ pub fn compile(s: &Scenario) -> Plan {
             auth: ClientAuth::Valid,
             stream: false,
             identifier: Some(String::new()),
+            alias: None,
         });
         plan.check(
             CheckFamily::Routing,
@@ -331,6 +352,7 @@ pub fn compile(s: &Scenario) -> Plan {
             auth,
             stream: false,
             identifier: None,
+            alias: None,
         };
         let rule = "a request without client credentials gets 401 and touches no backend";
         let id = "auth.client.missing_token".to_owned();
@@ -380,6 +402,7 @@ pub fn compile(s: &Scenario) -> Plan {
                         auth: ClientAuth::Valid,
                         stream: false,
                         identifier: None,
+                        alias: None,
                     });
                     let (id, rule) = if matches!(fs.target, Target::Fallback(_)) {
                         (
@@ -433,6 +456,7 @@ pub fn compile(s: &Scenario) -> Plan {
                 auth: ClientAuth::Valid,
                 stream: true,
                 identifier: None,
+                alias: None,
             });
             plan.check(
                 CheckFamily::Streaming,

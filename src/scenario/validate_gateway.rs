@@ -1,0 +1,237 @@
+//! Validation of the `gateway:` block: kind, URL, client auth, the gateway profile,
+//! the OpenAI-proxy settings (`features_by`, `aliases`, `endpoint_variants`) and a
+//! `launch` block whose strings may name backends and `{{ launch.* }}` values.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::error::ScenarioError;
+use super::raw::{Located, Pos, ScenarioFile};
+use super::template::{Template, interpolate_in};
+use super::validate::Ctx;
+use super::{BuiltinAuth, FeaturesBy, GatewayConfig, GatewayKind, LaunchConfig, LaunchConfigKind};
+use crate::check::profile::Profile;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayConfig, ScenarioError> {
+    let g = &file.gateway;
+    let kind = match &g.kind {
+        None => GatewayKind::Builtin,
+        Some(k) => match cx.one_of(
+            k,
+            "gateway.kind",
+            "gateway kind",
+            &["builtin", "aigw", "openai", "direct"],
+        )? {
+            "aigw" => GatewayKind::Aigw,
+            "direct" => GatewayKind::Direct,
+            "openai" => GatewayKind::Openai,
+            _ => GatewayKind::Builtin,
+        },
+    };
+    let url = match (&g.url, &g.launch) {
+        (Some(u), None) => Some(cx.string(u, "gateway.url", None)?),
+        _ => None,
+    };
+    if let (Some(u), Some(raw)) = (&url, &g.url)
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        return Err(cx
+            .err(raw.pos, "gateway.url", format!("`{u}` is not an http(s) URL"))
+            .hint("write the gateway's base URL, e.g. http://127.0.0.1:5052"));
+    }
+    let token = g
+        .auth
+        .token
+        .as_ref()
+        .map(|t| cx.string(t, "gateway.auth.token", Some("gateway token")))
+        .transpose()?;
+    let mut headers = Vec::new();
+    for (k, v) in &g.auth.headers.0 {
+        let field = format!("gateway.auth.headers.{}", k.value);
+        let is_secret = k.value.eq_ignore_ascii_case("authorization");
+        let value = cx.string(v, &field, is_secret.then_some(field.as_str()))?;
+        headers.push((k.value.clone(), value));
+    }
+    let timeout = match &g.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(t) => humantime::parse_duration(&t.value).map_err(|e| {
+            cx.err(t.pos, "gateway.timeout", format!("invalid duration `{}`: {e}", t.value))
+                .hint("write a duration such as `10s`, `1500ms` or `2m`")
+        })?,
+    };
+    let builtin_auth = match &g.builtin.auth {
+        None => BuiltinAuth::Enforce,
+        Some(a) => match cx.one_of(
+            a,
+            "gateway.builtin.auth",
+            "auth mode",
+            &["enforce", "bypass", "bypass_with_header"],
+        )? {
+            "bypass" => BuiltinAuth::Bypass,
+            "bypass_with_header" => BuiltinAuth::BypassWithHeader,
+            _ => BuiltinAuth::Enforce,
+        },
+    };
+    let profile = match &g.profile {
+        None => Profile::builtin(if kind == GatewayKind::Openai { "openai" } else { "aigw" }),
+        Some(p) => {
+            let name = cx.string(p, "gateway.profile", None)?;
+            if name.ends_with(".yaml") || name.ends_with(".yml") || name.contains('/') {
+                let base = cx.path.parent().unwrap_or(Path::new("."));
+                let named = format!("{}:{}:{}", cx.path.display(), p.pos.line, p.pos.col);
+                Some(Profile::load(&base.join(&name)).map_err(|e| {
+                    let hint = e.hint.clone().unwrap_or_default();
+                    let sep = if hint.is_empty() { "" } else { "; " };
+                    e.hint(format!("{hint}{sep}the profile is named by gateway.profile at {named}"))
+                })?)
+            } else {
+                let names = crate::check::profile::BUILTIN.map(|(n, _)| n);
+                cx.one_of(p, "gateway.profile", "gateway profile", &names)?;
+                Profile::builtin(&name)
+            }
+        }
+    };
+    let Some(profile) = profile else {
+        return Err(ScenarioError::whole_file(
+            cx.path,
+            "a built-in gateway profile does not parse",
+        ));
+    };
+    let openai_only = |cx: &Ctx<'_>, field: &str, pos: Pos| -> Result<(), ScenarioError> {
+        if kind == GatewayKind::Openai {
+            Ok(())
+        } else {
+            Err(cx
+                .err(
+                    pos,
+                    format!("gateway.{field}"),
+                    format!("`{field}` only applies to `kind: openai`"),
+                )
+                .hint("remove it, or set `gateway.kind: openai`"))
+        }
+    };
+    let features_by = match &g.features_by {
+        None => FeaturesBy::Model,
+        Some(f) => {
+            openai_only(cx, "features_by", f.pos)?;
+            match cx.one_of(f, "gateway.features_by", "mapping", &["model", "feature"])? {
+                "feature" => FeaturesBy::Feature,
+                _ => FeaturesBy::Model,
+            }
+        }
+    };
+    let mut aliases = Vec::new();
+    for (k, v) in &g.aliases.0 {
+        openai_only(cx, "aliases", k.pos)?;
+        let value = cx.string(v, &format!("gateway.aliases.{}", k.value), None)?;
+        aliases.push((k.value.clone(), value));
+    }
+    let launch = match &g.launch {
+        None => None,
+        Some(l) => {
+            if !matches!(kind, GatewayKind::Aigw | GatewayKind::Openai) {
+                let pos = l.command.first().map(|c| c.pos).unwrap_or_default();
+                return Err(cx
+                    .err(
+                        pos,
+                        "gateway.launch",
+                        "only `aigw` and `openai` gateways can be launched",
+                    )
+                    .hint("set `gateway.kind: openai` (or `aigw`)"));
+            }
+            Some(launch(cx, l, g.url.as_ref(), token.is_some())?)
+        }
+    };
+    if g.endpoint_variants.is_some() {
+        let pos = g.kind.as_ref().map(|k| k.pos).unwrap_or_default();
+        openai_only(cx, "endpoint_variants", pos)?;
+    }
+    let endpoint_variants = g
+        .endpoint_variants
+        .unwrap_or_else(|| launch.as_ref().is_some_and(|l| l.config.is_some()));
+    Ok(GatewayConfig {
+        kind,
+        url,
+        token,
+        headers,
+        timeout,
+        builtin_auth,
+        profile,
+        features_by,
+        aliases,
+        endpoint_variants,
+        launch,
+    })
+}
+
+const DEFAULT_LAUNCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn launch(
+    cx: &mut Ctx<'_>,
+    l: &super::raw::LaunchSpec,
+    url: Option<&Located<String>>,
+    has_token: bool,
+) -> Result<LaunchConfig, ScenarioError> {
+    if l.command.is_empty() {
+        return Err(ScenarioError::whole_file(cx.path, "`gateway.launch.command` is empty")
+            .field("gateway.launch.command")
+            .hint(
+                "write the program and its arguments, e.g. `command: [litellm, --config, \"{{ launch.config }}\"]`",
+            ));
+    }
+    let mut command = Vec::new();
+    for (i, c) in l.command.iter().enumerate() {
+        command.push(cx.launch_template(c, &format!("gateway.launch.command[{i}]"), false)?);
+    }
+    let mut env = Vec::new();
+    for (k, v) in &l.env.0 {
+        let upper = k.value.to_ascii_uppercase();
+        let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD"].iter().any(|s| upper.contains(s));
+        let field = format!("gateway.launch.env.{}", k.value);
+        env.push((k.value.clone(), cx.launch_template(v, &field, secret)?));
+    }
+    let config = match &l.config {
+        None => None,
+        Some(c) => {
+            cx.one_of(c, "gateway.launch.config", "config kind", &["litellm"])?;
+            if !has_token {
+                return Err(cx
+                    .err(c.pos, "gateway.launch.config", "a LiteLLM config needs a master key")
+                    .hint("set `gateway.auth.token`: it becomes the proxy's master key and gateprobe's client key"));
+            }
+            Some(LaunchConfigKind::Litellm)
+        }
+    };
+    let url = match url {
+        Some(u) => cx.launch_template(u, "gateway.url", false)?,
+        None => interpolate_in("http://127.0.0.1:{{ launch.port }}", &|_| None, false, true)
+            .map(|r| r.template)
+            .unwrap_or_else(|_| Template::literal("")),
+    };
+    let ready = match &l.ready {
+        Some(r) => cx.launch_template(r, "gateway.launch.ready", false)?,
+        None => url.clone(),
+    };
+    let timeout = match &l.timeout {
+        None => DEFAULT_LAUNCH_TIMEOUT,
+        Some(t) => humantime::parse_duration(&t.value).map_err(|e| {
+            cx.err(
+                t.pos,
+                "gateway.launch.timeout",
+                format!("invalid duration `{}`: {e}", t.value),
+            )
+            .hint("write a duration such as `90s` or `2m`")
+        })?,
+    };
+    Ok(LaunchConfig {
+        command,
+        env,
+        config,
+        keep_defaults: l.keep_defaults,
+        url,
+        ready,
+        timeout,
+    })
+}
