@@ -38,6 +38,7 @@ http {
     server { listen 127.0.0.1:$PORT; root $WORK/www; }
 }
 CONF
+chmod -R a+rX "$WORK"   # nginx workers run unprivileged
 nginx -c "$WORK/nginx.conf"
 printf 'backends:\n  vllm:\n    provider: openai\n    models: [m]\n' >"$WORK/mock.yaml"
 "$GATEPROBE" mock "$WORK/mock.yaml" >"$WORK/mock.env" &

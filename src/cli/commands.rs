@@ -354,6 +354,8 @@ fn mock_cmd(path: &Path) -> u8 {
     let result = (|| -> Result<(), String> {
         let host = ServerHost::new(2).map_err(|e| e.to_string())?;
         let journal = std::sync::Arc::new(crate::mock::journal::Journal::new(std::time::Instant::now(), 10_000));
+        // Nobody reads a standalone mock's journal: keep it in load mode (no copies).
+        journal.set_light(true);
         let mocks = crate::mock::start_all(&host, &s.backends, &journal).map_err(|e| e.to_string())?;
         for (m, b) in mocks.iter().zip(&s.backends) {
             for line in crate::mock::env_lines(b, &m.server.url()) {

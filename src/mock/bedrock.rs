@@ -82,7 +82,7 @@ async fn handle(State(mock): State<Arc<BedrockMock>>, req: Request) -> Response 
     let received = Instant::now();
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, MAX_REQUEST).await.unwrap_or_default();
-    let mut entry = Entry::from_request(&mock.name, &parts, &bytes);
+    let mut entry = Entry::from_request(&mock.name, &parts, &bytes, mock.journal.is_light());
     let response = route(&mock, &parts.method, &entry, &parts.headers, &bytes, received).await;
     entry.status = response.status().as_u16();
     entry.first_token_at = response

@@ -71,8 +71,8 @@ impl Entry {
     /// The entry for a request as it came over the wire (status filled in later):
     /// raw path and query, every header, the body truncated to [`MAX_BODY`], and the
     /// correlation id from the body or `X-Request-ID`.
-    pub fn from_request(backend: &str, parts: &axum::http::request::Parts, body: &[u8]) -> Entry {
-        let text = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]).into_owned();
+    pub fn from_request(backend: &str, parts: &axum::http::request::Parts, body: &[u8], light: bool) -> Entry {
+        let text = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]);
         let correlation_id = find_correlation_id(&text).map(str::to_owned).or_else(|| {
             parts
                 .headers
@@ -88,17 +88,22 @@ impl Entry {
             method: parts.method.to_string(),
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().map(str::to_owned),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: text,
+            // Load mode keeps neither headers nor bodies: no copies on the hot path.
+            headers: if light {
+                Vec::new()
+            } else {
+                parts
+                    .headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect()
+            },
+            body: if light { String::new() } else { text.into_owned() },
             correlation_id,
             status: 0,
             first_token_at: None,
@@ -158,6 +163,11 @@ impl Journal {
     /// thousands of requests per second) and index timings by correlation id.
     pub fn set_light(&self, light: bool) {
         self.light.store(light, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the journal is in load mode.
+    pub fn is_light(&self) -> bool {
+        self.light.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records an entry; `seq` and `at` are filled in here.

@@ -73,7 +73,12 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, MAX_REQUEST).await;
     let headers = &parts.headers;
-    let mut entry = Entry::from_request(&mock.name, &parts, bytes.as_deref().unwrap_or_default());
+    let mut entry = Entry::from_request(
+        &mock.name,
+        &parts,
+        bytes.as_deref().unwrap_or_default(),
+        mock.journal.is_light(),
+    );
     let response = match &bytes {
         Ok(b) => match mock.dialect {
             Dialect::Vllm => route(&mock, &parts.method, &entry.path, headers, b, received).await,
@@ -138,6 +143,39 @@ async fn route(
     }
 }
 
+/// The fields of a completion request the mock reads.
+#[derive(serde::Deserialize)]
+struct CompletionRequest<'a> {
+    #[serde(borrow, default)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    messages: Option<Vec<serde::de::IgnoredAny>>,
+    #[serde(default)]
+    prompt: Option<serde::de::IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    suffix: Option<()>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(serde::Deserialize, Clone, Copy)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+/// `Some(())` for any non-null value (vLLM refuses a `suffix` whatever it holds).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
+    let v: Option<serde::de::IgnoredAny> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(|_| ()))
+}
+
 /// Chat or legacy text completion.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -167,17 +205,19 @@ pub(super) async fn completion(
     deployment: Option<&str>,
     arrival: Instant,
 ) -> Response {
-    let req: Value = match serde_json::from_slice(body) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) | Err(_) => {
+    // Typed and borrowed: the request path must stay cheap under load, and unknown
+    // fields are accepted (as vLLM does).
+    let req: CompletionRequest<'_> = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(_) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "The request body is not a JSON object.",
+                "The request body is not a valid completion request.",
                 "BadRequestError",
             );
         }
     };
-    let Some(model) = deployment.or_else(|| req.get("model").and_then(Value::as_str)) else {
+    let Some(model) = deployment.or(req.model.as_deref()) else {
         return error(StatusCode::BAD_REQUEST, "Field required: model", "BadRequestError");
     };
     if mock.dialect == Dialect::Azure && !mock.models.iter().any(|m| m == model) {
@@ -190,31 +230,26 @@ pub(super) async fn completion(
             "NotFoundError",
         );
     }
-    let prompt_len = match kind {
-        Kind::Chat => match req.get("messages").and_then(Value::as_array) {
-            Some(m) if !m.is_empty() => m.iter().map(|m| m.to_string().len()).sum::<usize>(),
-            _ => return error(StatusCode::BAD_REQUEST, "Field required: messages", "BadRequestError"),
-        },
-        Kind::Text => {
-            if req.get("suffix").is_some_and(|s| !s.is_null()) {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "suffix is not currently supported",
-                    "BadRequestError",
-                );
-            }
-            match req.get("prompt") {
-                Some(Value::String(s)) => s.len(),
-                Some(Value::Array(a)) if !a.is_empty() => a.iter().map(|p| p.to_string().len()).sum(),
-                _ => return error(StatusCode::BAD_REQUEST, "Field required: prompt", "BadRequestError"),
-            }
+    match kind {
+        Kind::Chat if req.messages.as_ref().is_none_or(Vec::is_empty) => {
+            return error(StatusCode::BAD_REQUEST, "Field required: messages", "BadRequestError");
         }
-    };
-    let max_tokens = req
-        .get("max_tokens")
-        .or_else(|| req.get("max_completion_tokens"))
-        .and_then(Value::as_u64);
-    let stream = req.get("stream").and_then(Value::as_bool) == Some(true);
+        Kind::Text if req.suffix.is_some() => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "suffix is not currently supported",
+                "BadRequestError",
+            );
+        }
+        Kind::Text if req.prompt.is_none() => {
+            return error(StatusCode::BAD_REQUEST, "Field required: prompt", "BadRequestError");
+        }
+        _ => {}
+    }
+    // The prompt's size in bytes stands in for its tokens (prefill cost, usage).
+    let prompt_len = body.len();
+    let max_tokens = req.max_tokens.or(req.max_completion_tokens);
+    let stream = req.stream == Some(true);
     let adm = mock.behavior.admit(model, max_tokens, prompt_len, arrival).await;
     match &adm.fault {
         Some(FaultAction::Error { status, retry_after }) => {
@@ -248,7 +283,7 @@ pub(super) async fn completion(
         Kind::Text => format!("cmpl-{n:016x}"),
     };
     if stream && adm.fault != Some(FaultAction::NonSse) {
-        let include_usage = req.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
+        let include_usage = req.stream_options.and_then(|o| o.include_usage) == Some(true);
         let codec = SseCodec {
             dialect: mock.dialect,
             id,
