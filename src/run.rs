@@ -318,13 +318,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
     let plan = if first_shard { plan } else { Plan::default() };
     finish(&mut report, scenario, &plan, (&outcomes, &direct), stop_reason, t0);
     if !report.interrupted && report.aborted.is_none() && !scenario.load.is_empty() {
-        match &client {
-            Sender::Aigw(c) => run_load(scenario, opts, &topology, c, &run_id, cancel, &mut report).await,
-            Sender::Proxy(_) => {
-                report.aborted =
-                    Some("load phases drive the AI gateway API; `kind: openai` load is not supported yet".into());
-            }
-        }
+        run_load(scenario, opts, &topology, &client, &run_id, cancel, &mut report).await;
         report.summary = Summary::of(&report.checks);
         report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
     }
@@ -343,7 +337,7 @@ async fn run_load(
     scenario: &Scenario,
     opts: &RunOptions,
     topology: &Topology,
-    client: &AigwClient,
+    sender: &Sender,
     run_id: &str,
     cancel: &CancellationToken,
     report: &mut RunReport,
@@ -362,14 +356,31 @@ async fn run_load(
             continue;
         }
         let model = &scenario.models[phase.model];
-        let env = crate::load::phase::PhaseEnv {
-            client: client.clone(),
-            fields: ModelFields {
-                family: model.family.clone(),
-                endpoint: topology.endpoint(model),
-                api_key: model.api_key.clone(),
-                identifier: model.identifier.to_string(),
+        let target = match sender {
+            Sender::Aigw(client) => crate::load::phase::LoadTarget::Aigw {
+                client: client.clone(),
+                fields: ModelFields {
+                    family: model.family.clone(),
+                    endpoint: topology.endpoint(model),
+                    api_key: model.api_key.clone(),
+                    identifier: model.identifier.to_string(),
+                },
             },
+            Sender::Proxy(client) => crate::load::phase::LoadTarget::Proxy {
+                client: client.clone(),
+                alias: match scenario.gateway.features_by {
+                    crate::scenario::FeaturesBy::Feature => scenario.gateway.alias(phase.feature.name),
+                    crate::scenario::FeaturesBy::Model => scenario.gateway.alias(&model.name),
+                },
+                api: if phase.feature.endpoint == Endpoint::CodeCompletions {
+                    Api::Completions
+                } else {
+                    Api::Chat
+                },
+            },
+        };
+        let env = crate::load::phase::PhaseEnv {
+            target,
             run_id: run_id.to_owned(),
             journal: model.backend.map(|_| std::sync::Arc::clone(&topology.journal)),
             shard: opts.shard,

@@ -204,3 +204,24 @@ async fn merged_shards_are_judged_by_the_thresholds() {
     assert_eq!(status_of("threshold.chat.requests"), Some("passed".into()));
     assert_eq!(status_of("threshold.chat.rps"), Some("failed".into()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_through_an_openai_compatible_front() {
+    // The reference gateway's OpenAI front stands in for LiteLLM (which .ci/run drives
+    // with scenarios/litellm-capacity.yaml when it is installed).
+    let base = std::fs::read_to_string("scenarios/openai-front.yaml").expect("scenario");
+    let text = format!(
+        "{base}\nload:\n  - name: chat\n    feature: duo_chat\n    open: {{rate: 50}}\n    requests: 30\n    thresholds: [error_rate < 1%]\n"
+    );
+    let s = gateprobe::scenario::load_str(Path::new("front.yaml"), &text, &|_| None).expect("valid");
+    let r = run::run(&s, &RunOptions::default(), &CancellationToken::new()).await;
+    let p = &r.load[0];
+    assert_eq!(p.transport.requests, 30, "{:?}", r.aborted);
+    assert_eq!(p.error_rate, 0.0, "{:?}", p.transport.errors);
+    assert!(
+        p.llm.output_tokens > 30,
+        "streamed chat completions carry several tokens each"
+    );
+    assert_eq!(p.llm.histograms["gateway_overhead"].count, 30);
+    assert_eq!(status(&r, "threshold.chat.error_rate"), Status::Passed);
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{ClientAuth, EventSummary, MAX_REPLY, Reply, TransportError};
+use crate::metrics::ErrorClass;
 use crate::sse;
 
 /// Which OpenAI API a request uses.
@@ -91,19 +92,117 @@ impl ProxyClient {
     }
 
     /// Sends one request and parses the reply.
-    pub async fn send(&self, req: &ProxyRequest<'_>) -> Result<Reply, TransportError> {
+    /// Sends one request as a load run does: only when the first byte and each token
+    /// event (an SSE chunk with content) arrived are kept; `gap` receives each
+    /// inter-token gap.
+    pub async fn send_timed(&self, req: &ProxyRequest<'_>, gap: &mut impl FnMut(Duration)) -> super::aigw::Timed {
+        use futures_util::StreamExt;
+        let sent = Instant::now();
+        let mut t = super::aigw::Timed {
+            sent,
+            ..super::aigw::Timed::default()
+        };
+        let resp = match self.request(req).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                t.error = Some(if e.is_timeout() {
+                    ErrorClass::Timeout
+                } else if e.is_connect() {
+                    ErrorClass::Connect
+                } else {
+                    ErrorClass::Protocol
+                });
+                return t;
+            }
+        };
+        t.first_byte = Some(Instant::now());
+        t.status = resp.status().as_u16();
+        let mut parser = crate::sse::Parser::default();
+        let mut events = Vec::new();
+        let mut whole = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let Ok(chunk) = chunk else {
+                t.error = Some(ErrorClass::Protocol);
+                return t;
+            };
+            let at = Instant::now();
+            t.bytes += chunk.len() as u64;
+            if !req.stream {
+                if whole.len() + chunk.len() <= MAX_REPLY {
+                    whole.extend_from_slice(&chunk);
+                }
+                continue;
+            }
+            parser.feed(&chunk, &mut events);
+            for e in events.drain(..) {
+                if e.data == "[DONE]" {
+                    continue;
+                }
+                let Ok(v) = serde_json::from_str::<Value>(&e.data) else {
+                    t.error = Some(ErrorClass::Protocol);
+                    continue;
+                };
+                if v.get("error").is_some() {
+                    t.error = Some(ErrorClass::Empty);
+                }
+                let text = v
+                    .pointer("/choices/0/delta/content")
+                    .or_else(|| v.pointer("/choices/0/text"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !text.is_empty() {
+                    if let Some(prev) = t.last_token {
+                        gap(at.saturating_duration_since(prev));
+                    }
+                    t.first_token.get_or_insert(at);
+                    t.last_token = Some(at);
+                    t.tokens += 1;
+                }
+            }
+        }
+        if !(200..300).contains(&t.status) {
+            t.error = Some(ErrorClass::Status(t.status));
+            return t;
+        }
+        if !req.stream {
+            let mut r = Reply {
+                status: t.status,
+                body: String::from_utf8_lossy(&whole).into_owned(),
+                ..Reply::default()
+            };
+            parse(&mut r, &whole);
+            if !r.content.is_empty() {
+                let at = Instant::now();
+                t.first_token = Some(at);
+                t.last_token = Some(at);
+                t.tokens = 1;
+            }
+        }
+        if t.error.is_none() && t.tokens == 0 {
+            t.error = Some(ErrorClass::Empty);
+        }
+        t
+    }
+
+    fn request(&self, req: &ProxyRequest<'_>) -> reqwest::RequestBuilder {
         let url = format!("{}{}", self.base, req.api.path());
-        let mut b = self
+        let b = self
             .client
             .post(url)
             .timeout(self.timeout)
             .header("X-Request-ID", req.correlation_id)
             .json(&Self::body(req));
-        b = match (req.auth, &self.key) {
+        match (req.auth, &self.key) {
             (ClientAuth::Valid, Some(k)) => b.bearer_auth(k),
             (ClientAuth::Valid, None) | (ClientAuth::Missing, _) => b,
             (ClientAuth::WrongToken, _) => b.bearer_auth(WRONG_KEY),
-        };
+        }
+    }
+
+    /// Sends one request and parses the reply.
+    pub async fn send(&self, req: &ProxyRequest<'_>) -> Result<Reply, TransportError> {
+        let b = self.request(req);
         let start = Instant::now();
         let resp = b.send().await.map_err(|e| TransportError::from_reqwest(&e))?;
         let status = resp.status().as_u16();

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Arrivals, ClosedLoop, LagCheck, Mode, OpenLoop, Outcome, Profile, RunConfig, ScheduleSpec, Step};
 use crate::adapter::aigw::{AigwClient, FeatureRequest};
+use crate::adapter::proxy::{Api, ProxyClient, ProxyRequest};
 use crate::adapter::{ClientAuth, ModelFields};
 use crate::metrics::{HistogramSummary, Recorder, histogram, put as rec};
 use crate::mock::journal::Journal;
@@ -100,13 +101,32 @@ impl LlmRecorder {
     }
 }
 
+/// Who a phase's requests go to, and in which API.
+#[derive(Clone, Debug)]
+pub enum LoadTarget {
+    /// The AI gateway API, as the GitLab instance sends it.
+    Aigw {
+        /// The gateway client (shared; reqwest pools connections).
+        client: AigwClient,
+        /// The model fields sent with each request.
+        fields: ModelFields,
+    },
+    /// An OpenAI-compatible proxy's alias.
+    Proxy {
+        /// The proxy client.
+        client: ProxyClient,
+        /// The alias serving the phase's feature.
+        alias: String,
+        /// Chat or legacy completions.
+        api: Api,
+    },
+}
+
 /// What a phase needs from the run around it.
 #[derive(Clone, Debug)]
 pub struct PhaseEnv {
-    /// The gateway client (shared; reqwest pools connections).
-    pub client: AigwClient,
-    /// The model fields sent with each request.
-    pub fields: ModelFields,
+    /// Where requests go.
+    pub target: LoadTarget,
     /// Run id for correlation ids.
     pub run_id: String,
     /// The mocks' journal (for gateway overhead), when the backend is one of ours.
@@ -150,15 +170,29 @@ async fn leg(
                 let (seq, env, mine) = (Arc::clone(&seq), Arc::clone(&env), Arc::clone(&mine));
                 async move {
                     let cid = format!("gp-{}-{}", env.run_id, seq.fetch_add(1, Ordering::Relaxed));
-                    let req = FeatureRequest {
-                        feature,
-                        model: &env.fields,
-                        stream,
-                        auth: ClientAuth::Valid,
-                        correlation_id: &cid,
-                    };
                     let mut gaps: Vec<Duration> = Vec::new();
-                    let t = env.client.send_timed(&req, &mut |g| gaps.push(g)).await;
+                    let t = match &env.target {
+                        LoadTarget::Aigw { client, fields } => {
+                            let req = FeatureRequest {
+                                feature,
+                                model: fields,
+                                stream,
+                                auth: ClientAuth::Valid,
+                                correlation_id: &cid,
+                            };
+                            client.send_timed(&req, &mut |g| gaps.push(g)).await
+                        }
+                        LoadTarget::Proxy { client, alias, api } => {
+                            let req = ProxyRequest {
+                                alias,
+                                api: *api,
+                                stream,
+                                auth: ClientAuth::Valid,
+                                correlation_id: &cid,
+                            };
+                            client.send_timed(&req, &mut |g| gaps.push(g)).await
+                        }
+                    };
                     let timing = env.journal.as_ref().and_then(|j| j.take_timing(&cid));
                     let end = Instant::now();
                     let mut r = mine.lock().unwrap_or_else(|p| p.into_inner());
