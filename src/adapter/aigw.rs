@@ -141,13 +141,7 @@ impl AigwClient {
         let resp = match self.request(req).send().await {
             Ok(r) => r,
             Err(e) => {
-                t.error = Some(if e.is_timeout() {
-                    ErrorClass::Timeout
-                } else if e.is_connect() {
-                    ErrorClass::Connect
-                } else {
-                    ErrorClass::Protocol
-                });
+                t.error = Some(Timed::class_of(&e));
                 return t;
             }
         };
@@ -162,14 +156,7 @@ impl AigwClient {
         let mut line = Vec::new();
         let mut whole = Vec::new();
         let mut stream = resp.bytes_stream();
-        let mut token = |t: &mut Timed, at: Instant| {
-            if let Some(prev) = t.last_token {
-                gap(at.saturating_duration_since(prev));
-            }
-            t.first_token.get_or_insert(at);
-            t.last_token = Some(at);
-            t.tokens += 1;
-        };
+        let mut token = |t: &mut Timed, at: Instant| t.token(at, gap);
         while let Some(chunk) = stream.next().await {
             let Ok(chunk) = chunk else {
                 t.error = Some(ErrorClass::Protocol);
@@ -281,6 +268,29 @@ pub struct Timed {
     pub bytes: u64,
     /// Why it failed, if it did.
     pub error: Option<ErrorClass>,
+}
+
+impl Timed {
+    /// Records a token event arriving at `at`, reporting the gap since the last one.
+    pub fn token(&mut self, at: Instant, gap: &mut impl FnMut(Duration)) {
+        if let Some(prev) = self.last_token {
+            gap(at.saturating_duration_since(prev));
+        }
+        self.first_token.get_or_insert(at);
+        self.last_token = Some(at);
+        self.tokens += 1;
+    }
+
+    /// The error class of a request that got no response.
+    pub fn class_of(e: &reqwest::Error) -> ErrorClass {
+        if e.is_timeout() {
+            ErrorClass::Timeout
+        } else if e.is_connect() {
+            ErrorClass::Connect
+        } else {
+            ErrorClass::Protocol
+        }
+    }
 }
 
 impl Default for Timed {

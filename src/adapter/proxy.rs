@@ -105,13 +105,7 @@ impl ProxyClient {
         let resp = match self.request(req).send().await {
             Ok(r) => r,
             Err(e) => {
-                t.error = Some(if e.is_timeout() {
-                    ErrorClass::Timeout
-                } else if e.is_connect() {
-                    ErrorClass::Connect
-                } else {
-                    ErrorClass::Protocol
-                });
+                t.error = Some(super::aigw::Timed::class_of(&e));
                 return t;
             }
         };
@@ -152,12 +146,7 @@ impl ProxyClient {
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 if !text.is_empty() {
-                    if let Some(prev) = t.last_token {
-                        gap(at.saturating_duration_since(prev));
-                    }
-                    t.first_token.get_or_insert(at);
-                    t.last_token = Some(at);
-                    t.tokens += 1;
+                    t.token(at, gap);
                 }
             }
         }
@@ -173,10 +162,7 @@ impl ProxyClient {
             };
             parse(&mut r, &whole);
             if !r.content.is_empty() {
-                let at = Instant::now();
-                t.first_token = Some(at);
-                t.last_token = Some(at);
-                t.tokens = 1;
+                t.token(Instant::now(), gap);
             }
         }
         if t.error.is_none() && t.tokens == 0 {
