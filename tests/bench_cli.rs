@@ -141,11 +141,8 @@ fn usage_errors_exit_1_and_unreachable_targets_exit_3() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
-    let out = bench(&[&format!("http://{free}/"), "-n", "5", "-c", "1", "--json"]);
+    // Port 1 (tcpmux) is privileged and unused on loopback: connections are refused.
+    let out = bench(&["http://127.0.0.1:1/", "-n", "5", "-c", "1", "--json"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(json(&out)["errors"]["connect"], 5);
 }

@@ -62,13 +62,8 @@ fn a_fault_exits_4_with_junit_failures() {
 
 #[test]
 fn an_unreachable_gateway_exits_3_and_still_reports() {
-    // Bind then drop a listener: the port is (almost certainly) closed afterwards.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
+    // Port 1 (tcpmux) is privileged and unused on loopback: connections are refused.
+    let url = "http://127.0.0.1:1".to_owned();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().to_str().expect("utf8");
     let out = run(&[
@@ -388,14 +383,11 @@ fn export_litellm_writes_a_config_without_secrets() {
 /// traffic.
 #[test]
 fn a_proxy_configured_ahead_reaches_mocks_on_fixed_ports() {
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port()
-    };
-    let (backend, proxy) = (free(), free());
+    // Ports below the kernel's ephemeral range (32768+ on Linux): a port probed free
+    // here cannot be handed to another test's `:0` bind before the run takes it.
+    let start = 20_000 + (std::process::id() % 5_000) as u16 * 2;
+    let mut free = (start..32_000).filter(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok());
+    let (backend, proxy) = (free.next().expect("a free port"), free.next().expect("a free port"));
     let dir = tempfile::tempdir().expect("tmp");
     let scenario = dir.path().join("ahead.yaml");
     std::fs::write(
