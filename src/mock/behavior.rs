@@ -179,7 +179,7 @@ pub fn sample(d: &Dist, rng: &mut Rng) -> Duration {
 
 /// The reply text of a mock, split into `n` tokens (words, repeated as needed).
 pub fn reply_tokens(backend: &str, model: &str, n: usize) -> Vec<String> {
-    let text = format!("Mock reply from {backend} serving {model}: def add(a, b): return a + b");
+    let text = format!("Mock reply from {backend} serving {model}: def add(a, b): return a + b ");
     let words: Vec<&str> = text.split_inclusive(' ').collect();
     (0..n).map(|i| words[i % words.len()].to_owned()).collect()
 }

@@ -143,6 +143,43 @@ async fn route(
     }
 }
 
+/// A non-streaming reply, vLLM's shape.
+#[derive(serde::Serialize)]
+struct WholeReply<'a> {
+    id: &'a str,
+    object: &'a str,
+    created: u64,
+    model: &'a str,
+    choices: [WholeChoice<'a>; 1],
+    usage: WholeUsage,
+}
+
+#[derive(serde::Serialize)]
+struct WholeChoice<'a> {
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<WholeMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    logprobs: Option<()>,
+    finish_reason: &'a str,
+    stop_reason: Option<()>,
+}
+
+#[derive(serde::Serialize)]
+struct WholeMessage<'a> {
+    role: &'a str,
+    content: &'a str,
+    tool_calls: [(); 0],
+}
+
+#[derive(serde::Serialize)]
+struct WholeUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+}
+
 /// The fields of a completion request the mock reads.
 #[derive(serde::Deserialize)]
 struct CompletionRequest<'a> {
@@ -308,19 +345,48 @@ pub(super) async fn completion(
     } else {
         "text_completion"
     };
-    let choice = match kind {
-        Kind::Chat => json!({"index": 0, "message": {"role": "assistant", "content": text, "tool_calls": []},
-                             "logprobs": null, "finish_reason": finish, "stop_reason": null}),
-        Kind::Text => json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish, "stop_reason": null}),
-    };
-    let mut full = json!({"id": id, "object": object, "created": unix_now(), "model": model,
-                      "choices": [choice], "usage": usage});
-    if mock.dialect == Dialect::Azure {
+    let body = if mock.dialect == Dialect::Azure {
+        let choice = match kind {
+            Kind::Chat => json!({"index": 0, "message": {"role": "assistant", "content": text, "tool_calls": []},
+                                 "logprobs": null, "finish_reason": finish, "stop_reason": null}),
+            Kind::Text => {
+                json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish, "stop_reason": null})
+            }
+        };
+        let mut full = json!({"id": id, "object": object, "created": unix_now(), "model": model,
+                              "choices": [choice], "usage": usage});
         full["prompt_filter_results"] = super::azure::prompt_filter_results();
         full["choices"][0]["content_filter_results"] = super::azure::content_filter_results();
-    }
+        full.to_string()
+    } else {
+        // Typed serialisation: the non-streaming reply is the mock's hottest path.
+        let reply = WholeReply {
+            id: &id,
+            object,
+            created: unix_now(),
+            model,
+            choices: [WholeChoice {
+                index: 0,
+                message: (kind == Kind::Chat).then_some(WholeMessage {
+                    role: "assistant",
+                    content: &text,
+                    tool_calls: [],
+                }),
+                text: (kind == Kind::Text).then_some(text.as_str()),
+                logprobs: None,
+                finish_reason: finish,
+                stop_reason: None,
+            }],
+            usage: WholeUsage {
+                prompt_tokens: prompt_tokens as u64,
+                completion_tokens: tokens.len() as u64,
+                total_tokens: (prompt_tokens + tokens.len()) as u64,
+            },
+        };
+        serde_json::to_string(&reply).unwrap_or_default()
+    };
     let first = super::journal::FirstToken(adm.last_at().into_std());
-    let mut r = whole_reply(adm, full.to_string()).await;
+    let mut r = whole_reply(adm, body).await;
     r.extensions_mut().insert(first);
     r
 }
