@@ -82,14 +82,9 @@ async fn handle(State(mock): State<Arc<BedrockMock>>, req: Request) -> Response 
     let received = Instant::now();
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, MAX_REQUEST).await.unwrap_or_default();
-    let mut entry = Entry::from_request(&mock.name, &parts, &bytes, mock.journal.is_light());
+    let entry = Entry::from_request(&mock.name, &parts, &bytes, mock.journal.is_light());
     let response = route(&mock, &parts.method, &entry, &parts.headers, &bytes, received).await;
-    entry.status = response.status().as_u16();
-    entry.first_token_at = response
-        .extensions()
-        .get::<super::journal::FirstToken>()
-        .map(|f| f.0.saturating_duration_since(mock.journal.epoch()));
-    mock.journal.record(entry, received);
+    mock.journal.record_reply(entry, &response, received);
     response
 }
 

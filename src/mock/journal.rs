@@ -202,6 +202,17 @@ impl Journal {
         g.entries.push_back(entry);
     }
 
+    /// Records a served request with what its reply says: the status, and the first
+    /// token's instant a mock attached to it.
+    pub fn record_reply(&self, mut entry: Entry, reply: &axum::response::Response, received: Instant) {
+        entry.status = reply.status().as_u16();
+        entry.first_token_at = reply
+            .extensions()
+            .get::<FirstToken>()
+            .map(|f| f.0.saturating_duration_since(self.epoch));
+        self.record(entry, received);
+    }
+
     /// Takes the timing recorded for a correlation id (load mode), if any.
     pub fn take_timing(&self, id: &str) -> Option<Timing> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -73,7 +73,7 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, MAX_REQUEST).await;
     let headers = &parts.headers;
-    let mut entry = Entry::from_request(
+    let entry = Entry::from_request(
         &mock.name,
         &parts,
         bytes.as_deref().unwrap_or_default(),
@@ -99,12 +99,7 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
             "BadRequestError",
         ),
     };
-    entry.status = response.status().as_u16();
-    entry.first_token_at = response
-        .extensions()
-        .get::<super::journal::FirstToken>()
-        .map(|f| f.0.saturating_duration_since(mock.journal.epoch()));
-    mock.journal.record(entry, received);
+    mock.journal.record_reply(entry, &response, received);
     response
 }
 

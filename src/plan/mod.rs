@@ -178,6 +178,29 @@ impl Plan {
         });
     }
 
+    /// The check that a mapped (or falling-back) feature lands on model `model`.
+    pub(crate) fn feature_routed(&mut self, fs: &crate::scenario::FeatureSetting, model: usize, probe: usize) {
+        let name = fs.feature.name;
+        let (id, rule) = if matches!(fs.target, Target::Fallback(_)) {
+            (
+                format!("feature_mapping.{name}.fallback"),
+                "a Chat sub-feature without a model lands on duo_chat's model",
+            )
+        } else {
+            (
+                format!("feature_mapping.{name}.mapped"),
+                "the feature lands on the model it is mapped to",
+            )
+        };
+        self.check(
+            CheckFamily::FeatureMapping,
+            id,
+            rule,
+            Judge::FeatureRouted { model },
+            vec![probe],
+        );
+    }
+
     fn skipped(&mut self, family: CheckFamily, id: String, rule: &str, judge: Judge, why: &str) {
         self.checks.push(PlannedCheck {
             id,
@@ -404,24 +427,7 @@ pub fn compile(s: &Scenario) -> Plan {
                         identifier: None,
                         alias: None,
                     });
-                    let (id, rule) = if matches!(fs.target, Target::Fallback(_)) {
-                        (
-                            format!("feature_mapping.{}.fallback", f.name),
-                            "a Chat sub-feature without a model lands on duo_chat's model",
-                        )
-                    } else {
-                        (
-                            format!("feature_mapping.{}.mapped", f.name),
-                            "the feature lands on the model it is mapped to",
-                        )
-                    };
-                    plan.check(
-                        CheckFamily::FeatureMapping,
-                        id,
-                        rule,
-                        Judge::FeatureRouted { model: i },
-                        vec![p],
-                    );
+                    plan.feature_routed(fs, i, p);
                 }
                 Target::Model(_) | Target::Fallback(_) => {}
                 Target::Disabled => plan.skipped(

@@ -226,24 +226,7 @@ pub(super) fn compile(s: &Scenario) -> Plan {
             match fs.target {
                 Target::Model(i) | Target::Fallback(i) if usable(i) => {
                     let p = plan.probe(probe(i, feature_alias(f, i), f, false, ClientAuth::Valid));
-                    let (id, rule) = if matches!(fs.target, Target::Fallback(_)) {
-                        (
-                            format!("feature_mapping.{}.fallback", f.name),
-                            "a Chat sub-feature without a model lands on duo_chat's model",
-                        )
-                    } else {
-                        (
-                            format!("feature_mapping.{}.mapped", f.name),
-                            "the feature lands on the model it is mapped to",
-                        )
-                    };
-                    plan.check(
-                        CheckFamily::FeatureMapping,
-                        id,
-                        rule,
-                        Judge::FeatureRouted { model: i },
-                        vec![p],
-                    );
+                    plan.feature_routed(fs, i, p);
                 }
                 Target::Model(_) | Target::Fallback(_) => {}
                 Target::Disabled => {
