@@ -107,25 +107,7 @@ impl AigwClient {
 
     /// Sends one feature request and parses the reply.
     pub async fn send(&self, req: &FeatureRequest<'_>) -> Result<Reply, TransportError> {
-        let b = self.request(req);
-        let start = Instant::now();
-        let resp = b.send().await.map_err(|e| TransportError::from_reqwest(&e))?;
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let (bytes, truncated) = super::read_body(resp, MAX_REPLY).await?;
-        let body = String::from_utf8_lossy(&bytes).into_owned();
-        let mut reply = Reply {
-            status,
-            content_type,
-            body,
-            truncated,
-            elapsed: start.elapsed(),
-            ..Reply::default()
-        };
+        let (mut reply, _) = super::fetch(self.request(req)).await?;
         parse(req.feature.endpoint, &mut reply);
         Ok(reply)
     }

@@ -126,6 +126,29 @@ pub(crate) fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client>
         .build()
 }
 
+/// Sends a request and reads its reply (body capped at [`MAX_REPLY`]); returns the
+/// unparsed [`Reply`] and the body's bytes, for the adapter to parse its way.
+pub(crate) async fn fetch(b: reqwest::RequestBuilder) -> Result<(Reply, Vec<u8>), TransportError> {
+    let start = std::time::Instant::now();
+    let resp = b.send().await.map_err(|e| TransportError::from_reqwest(&e))?;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (bytes, truncated) = read_body(resp, MAX_REPLY).await?;
+    let reply = Reply {
+        status,
+        content_type,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        truncated,
+        elapsed: start.elapsed(),
+        ..Reply::default()
+    };
+    Ok((reply, bytes))
+}
+
 /// Reads a body up to `limit` bytes; the flag says whether it was cut there.
 pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Result<(Vec<u8>, bool), TransportError> {
     use futures_util::StreamExt;

@@ -637,21 +637,7 @@ fn evidence(cx: &Ctx<'_>, p: usize) -> Evidence {
         },
         response,
         transport_error,
-        backend: o
-            .hits
-            .iter()
-            .map(|h| BackendHit {
-                backend: h.backend.clone(),
-                method: h.method.clone(),
-                path: h.path.clone(),
-                model: h
-                    .json()
-                    .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned)),
-                authorization: h.header("authorization").map(str::to_owned),
-                status: h.status,
-                at_ms: h.at.as_secs_f64() * 1000.0,
-            })
-            .collect(),
+        backend: o.hits.iter().map(BackendHit::from).collect(),
     }
 }
 
