@@ -25,8 +25,9 @@ use crate::report::{GatewayInfo, JournalInfo, LaunchInfo, RunReport, SCHEMA_VERS
 use crate::scenario::{GatewayKind, Scenario};
 use crate::topology::{Topology, TopologyOptions};
 
-/// After this many probes in a row without any reply, the gateway is taken for gone
-/// and the rest are reported as not run instead of waiting out every timeout.
+/// After this many probes in a row refused or timed out, the gateway is taken for gone
+/// and the rest are reported as not run instead of waiting out every timeout. Replies
+/// that break HTTP (resets, bad framing) fail fast and do not count.
 const GIVE_UP_AFTER: usize = 3;
 
 /// How to run.
@@ -289,7 +290,11 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
                 break;
             }
         };
-        silent = if result.is_err() { silent + 1 } else { 0 };
+        silent = if result.as_ref().is_err_and(|e| matches!(e.kind, "connect" | "timeout")) {
+            silent + 1
+        } else {
+            0
+        };
         let o = &mut outcomes[i];
         o.correlation_id = cid;
         o.fields = fields;
@@ -589,7 +594,11 @@ async fn run_direct(
             r = fut => r,
             () = cancel.cancelled() => return (outcomes, Some("the run was interrupted")),
         };
-        silent = if result.is_err() { silent + 1 } else { 0 };
+        silent = if result.as_ref().is_err_and(|e| matches!(e.kind, "connect" | "timeout")) {
+            silent + 1
+        } else {
+            0
+        };
         let o = &mut outcomes[i];
         o.hits = topology.journal.for_correlation(&cid);
         o.correlation_id = cid;

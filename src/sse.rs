@@ -24,6 +24,9 @@ pub enum Anomaly {
     Truncated,
 }
 
+/// Anomalies a parser keeps at most.
+pub const MAX_ANOMALIES: usize = 16;
+
 /// Incremental parser: feed bytes as they arrive, take events out.
 #[derive(Debug)]
 pub struct Parser {
@@ -90,7 +93,7 @@ impl Parser {
         if self.buf.len() + rest.len() > self.max_event {
             self.buf.clear();
             self.reset();
-            self.anomalies.push(Anomaly::Oversized);
+            self.note(Anomaly::Oversized);
         } else {
             self.buf.extend_from_slice(rest);
         }
@@ -99,12 +102,21 @@ impl Parser {
     /// Ends the stream; returns what was wrong with its framing overall.
     pub fn finish(mut self) -> Vec<Anomaly> {
         if !self.buf.is_empty() || self.has_data {
+            // Always kept, past the cap: how the stream ended matters most.
             self.anomalies.push(Anomaly::Truncated);
         }
         self.anomalies
     }
 
-    /// Anomalies seen so far.
+    /// Records an anomaly; only the first [`MAX_ANOMALIES`] are kept, so a hostile
+    /// stream cannot grow the list without bound.
+    fn note(&mut self, a: Anomaly) {
+        if self.anomalies.len() < MAX_ANOMALIES {
+            self.anomalies.push(a);
+        }
+    }
+
+    /// Anomalies seen so far (the first [`MAX_ANOMALIES`]).
     pub fn anomalies(&self) -> &[Anomaly] {
         &self.anomalies
     }
@@ -129,7 +141,7 @@ impl Parser {
         let line = match std::str::from_utf8(raw) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(_) => {
-                self.anomalies.push(Anomaly::InvalidUtf8);
+                self.note(Anomaly::InvalidUtf8);
                 String::from_utf8_lossy(raw)
             }
         };
@@ -146,7 +158,7 @@ impl Parser {
                     self.data.push('\n');
                 }
                 if self.data.len() + value.len() > self.max_event {
-                    self.anomalies.push(Anomaly::Oversized);
+                    self.note(Anomaly::Oversized);
                     self.reset();
                     return;
                 }
@@ -160,7 +172,7 @@ impl Parser {
                 if name.len() < other.len() {
                     name.push('…');
                 }
-                self.anomalies.push(Anomaly::UnknownField(name));
+                self.note(Anomaly::UnknownField(name));
             }
         }
     }

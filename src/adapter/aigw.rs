@@ -107,9 +107,7 @@ impl AigwClient {
 
     /// Sends one feature request and parses the reply.
     pub async fn send(&self, req: &FeatureRequest<'_>) -> Result<Reply, TransportError> {
-        let (mut reply, _) = super::fetch(self.request(req)).await?;
-        parse(req.feature.endpoint, &mut reply);
-        Ok(reply)
+        super::fetch(self.request(req), |r, _| parse(req.feature.endpoint, r)).await
     }
 
     /// Sends one feature request as a load run does: the body is not kept, only when
@@ -129,6 +127,11 @@ impl AigwClient {
         };
         t.first_byte = Some(Instant::now());
         t.status = resp.status().as_u16();
+        let ok = (200..300).contains(&t.status);
+        if ok && super::unrequested_encoding(&resp) {
+            t.error = Some(ErrorClass::Protocol);
+            return t;
+        }
         let ndjson = req.feature.endpoint == Endpoint::ChatAgent;
         let raw_stream = resp
             .headers()
@@ -138,67 +141,71 @@ impl AigwClient {
         let mut line = Vec::new();
         let mut whole = Vec::new();
         let mut stream = resp.bytes_stream();
-        let mut token = |t: &mut Timed, at: Instant| t.token(at, gap);
         while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else {
-                t.error = Some(ErrorClass::Protocol);
-                return t;
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    t.error = Some(Timed::class_of(&e));
+                    return t;
+                }
             };
             let at = Instant::now();
             t.bytes += chunk.len() as u64;
-            if !(200..300).contains(&t.status) {
+            if !ok {
+                if t.bytes > MAX_REPLY as u64 {
+                    break;
+                }
                 continue;
             }
             if ndjson {
                 for &b in chunk.iter() {
                     if b != b'\n' {
-                        if line.len() < MAX_REPLY {
-                            line.push(b);
+                        if line.len() == MAX_REPLY {
+                            // No event is this large: stop reading.
+                            t.error = Some(ErrorClass::Protocol);
+                            return t;
                         }
+                        line.push(b);
                         continue;
                     }
-                    match serde_json::from_slice::<Value>(&line) {
-                        Ok(ev) if ev.get("type").and_then(Value::as_str) == Some("final_answer_delta") => {
-                            if ev
-                                .pointer("/data/text")
-                                .and_then(Value::as_str)
-                                .is_some_and(|x| !x.is_empty())
-                            {
-                                token(&mut t, at);
-                            }
-                        }
-                        Ok(ev) if ev.get("type").and_then(Value::as_str) == Some("error") => {
-                            t.error = Some(ErrorClass::Empty)
-                        }
-                        Ok(_) => {}
-                        Err(_) if line.iter().all(u8::is_ascii_whitespace) => {}
-                        Err(_) => t.error = Some(ErrorClass::Protocol),
-                    }
+                    ndjson_event(&mut t, &line, at, gap);
                     line.clear();
                 }
             } else if raw_stream {
                 if !chunk.is_empty() {
-                    token(&mut t, at);
+                    t.token(at, gap);
                 }
             } else if whole.len() + chunk.len() <= MAX_REPLY {
                 whole.extend_from_slice(&chunk);
+            } else {
+                // A reply too large to be an answer: stop reading it.
+                t.error = Some(ErrorClass::Protocol);
+                return t;
             }
+        }
+        if ok && ndjson && !line.is_empty() {
+            // The last event without its newline.
+            ndjson_event(&mut t, &line, Instant::now(), gap);
         }
         if !(200..300).contains(&t.status) {
             t.error = Some(ErrorClass::Status(t.status));
             return t;
         }
         if !ndjson && !raw_stream {
+            let Ok(body) = String::from_utf8(whole) else {
+                t.error = Some(ErrorClass::Protocol);
+                return t;
+            };
             let mut r = Reply {
                 status: t.status,
-                body: String::from_utf8_lossy(&whole).into_owned(),
+                body,
                 ..Reply::default()
             };
             parse(req.feature.endpoint, &mut r);
             if r.error.is_some() {
                 t.error = Some(ErrorClass::Protocol);
             } else if !r.content.is_empty() {
-                token(&mut t, Instant::now());
+                t.token(Instant::now(), gap);
             }
         }
         if t.error.is_none() && t.tokens == 0 {
@@ -228,6 +235,26 @@ impl AigwClient {
             (ClientAuth::WrongToken, _) => b.bearer_auth("gateprobe-wrong-token"),
         };
         b
+    }
+}
+
+/// One ndjson line of a load run's chat stream: a text delta is a token, an error
+/// event empties the reply, anything else that is not JSON breaks the protocol.
+fn ndjson_event(t: &mut Timed, line: &[u8], at: Instant, gap: &mut impl FnMut(Duration)) {
+    match serde_json::from_slice::<Value>(line) {
+        Ok(ev) if ev.get("type").and_then(Value::as_str) == Some("final_answer_delta") => {
+            if ev
+                .pointer("/data/text")
+                .and_then(Value::as_str)
+                .is_some_and(|x| !x.is_empty())
+            {
+                t.token(at, gap);
+            }
+        }
+        Ok(ev) if ev.get("type").and_then(Value::as_str) == Some("error") => t.error = Some(ErrorClass::Empty),
+        Ok(_) => {}
+        Err(_) if line.iter().all(u8::is_ascii_whitespace) => {}
+        Err(_) => t.error = Some(ErrorClass::Protocol),
     }
 }
 
@@ -263,14 +290,12 @@ impl Timed {
         self.tokens += 1;
     }
 
-    /// The error class of a request that got no response.
+    /// The error class of a request that got no (complete) response.
     pub fn class_of(e: &reqwest::Error) -> ErrorClass {
-        if e.is_timeout() {
-            ErrorClass::Timeout
-        } else if e.is_connect() {
-            ErrorClass::Connect
-        } else {
-            ErrorClass::Protocol
+        match super::transport_class(e) {
+            "timeout" => ErrorClass::Timeout,
+            "connect" => ErrorClass::Connect,
+            _ => ErrorClass::Protocol,
         }
     }
 }
@@ -328,6 +353,16 @@ pub fn parse(endpoint: Endpoint, r: &mut Reply) {
         r.content = content;
         if let Some(e) = summary.errors.first() {
             r.error = Some(format!("error event: {e}"));
+        } else if summary.events == 0
+            && let Some(first) = summary.malformed.first()
+        {
+            r.broken = true;
+            let ct = r.content_type.as_deref().unwrap_or("none");
+            r.error = Some(format!(
+                "reply is not ndjson events (Content-Type `{}`); first line: {}",
+                crate::check::trunc(ct, 60),
+                crate::check::trunc(first, 80)
+            ));
         }
         r.events = Some(summary);
         return;
@@ -347,7 +382,7 @@ pub fn parse(endpoint: Endpoint, r: &mut Reply) {
                 .unwrap_or_default()
                 .to_owned();
         }
-        Err(e) => r.error = Some(format!("reply is not JSON: {e}")),
+        Err(e) => super::not_json(r, &e),
     }
 }
 

@@ -50,8 +50,13 @@ pub struct Reply {
     pub content: String,
     /// For event streams: what the stream looked like.
     pub events: Option<EventSummary>,
-    /// An error the gateway surfaced (non-2xx status or an error event).
+    /// An error the gateway surfaced (non-2xx status or an error event), or what was
+    /// wrong with the reply itself (see `broken`).
     pub error: Option<String>,
+    /// The reply itself was broken (not UTF-8, not the JSON it claimed, an encoding
+    /// nobody asked for, too large): `error` says how. A broken reply is not a refusal.
+    #[serde(skip)]
+    pub broken: bool,
     /// Time from send to the end of the body.
     #[serde(serialize_with = "ser_ms")]
     pub elapsed: Duration,
@@ -90,15 +95,6 @@ pub struct TransportError {
 impl TransportError {
     /// Classifies a reqwest error without echoing its URL.
     pub fn from_reqwest(e: &reqwest::Error) -> Self {
-        let kind = if e.is_timeout() {
-            "timeout"
-        } else if e.is_connect() {
-            "connect"
-        } else if e.is_body() || e.is_decode() {
-            "body"
-        } else {
-            "request"
-        };
         let mut message = e.to_string();
         let mut src = std::error::Error::source(e);
         while let Some(s) = src {
@@ -106,7 +102,54 @@ impl TransportError {
             message.push_str(&s.to_string());
             src = s.source();
         }
-        TransportError { kind, message }
+        TransportError {
+            kind: transport_class(e),
+            message,
+        }
+    }
+}
+
+/// What went wrong below HTTP, from the error and its causes: `timeout`, `connect`
+/// (refused, unreachable), `reset` (the peer reset or aborted the connection),
+/// `closed` (closed before a complete message, e.g. without a status line),
+/// `protocol` (malformed HTTP: status line, headers, chunked framing), `body` (other
+/// failures reading the body) or `request`.
+pub fn transport_class(e: &reqwest::Error) -> &'static str {
+    use std::io::ErrorKind;
+    if e.is_timeout() {
+        return "timeout";
+    }
+    if e.is_connect() {
+        return "connect";
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_timeout() {
+                return "timeout";
+            }
+            if h.is_incomplete_message() {
+                return "closed";
+            }
+            if h.is_parse() || h.is_parse_status() {
+                return "protocol";
+            }
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => return "reset",
+                ErrorKind::UnexpectedEof => return "closed",
+                ErrorKind::InvalidData | ErrorKind::InvalidInput => return "protocol",
+                ErrorKind::TimedOut => return "timeout",
+                _ => {}
+            }
+        }
+        src = s.source();
+    }
+    if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
     }
 }
 
@@ -126,9 +169,14 @@ pub(crate) fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client>
         .build()
 }
 
-/// Sends a request and reads its reply (body capped at [`MAX_REPLY`]); returns the
-/// unparsed [`Reply`] and the body's bytes, for the adapter to parse its way.
-pub(crate) async fn fetch(b: reqwest::RequestBuilder) -> Result<(Reply, Vec<u8>), TransportError> {
+/// Sends a request, reads its reply (body capped at [`MAX_REPLY`]) and has `parse`
+/// fill the [`Reply`] from it the adapter's way. Defects of the reply itself (an
+/// encoding gateprobe did not ask for, bytes that are not UTF-8, a body over the cap)
+/// become its error, ahead of whatever the parser made of the damaged body.
+pub(crate) async fn fetch(
+    b: reqwest::RequestBuilder,
+    parse: impl FnOnce(&mut Reply, &[u8]),
+) -> Result<Reply, TransportError> {
     let start = std::time::Instant::now();
     let resp = b.send().await.map_err(|e| TransportError::from_reqwest(&e))?;
     let status = resp.status().as_u16();
@@ -137,8 +185,13 @@ pub(crate) async fn fetch(b: reqwest::RequestBuilder) -> Result<(Reply, Vec<u8>)
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let encoding = resp
+        .headers()
+        .get("content-encoding")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .filter(|v| !v.trim().eq_ignore_ascii_case("identity"));
     let (bytes, truncated) = read_body(resp, MAX_REPLY).await?;
-    let reply = Reply {
+    let mut reply = Reply {
         status,
         content_type,
         body: String::from_utf8_lossy(&bytes).into_owned(),
@@ -146,7 +199,62 @@ pub(crate) async fn fetch(b: reqwest::RequestBuilder) -> Result<(Reply, Vec<u8>)
         elapsed: start.elapsed(),
         ..Reply::default()
     };
-    Ok((reply, bytes))
+    parse(&mut reply, &bytes);
+    if let Some(defect) = defect(encoding.as_deref(), &bytes, truncated) {
+        reply.broken = true;
+        reply.error = Some(match reply.error.take() {
+            Some(e) if !(200..300).contains(&reply.status) => format!("{e} ({defect})"),
+            Some(e) => format!("{defect} ({e})"),
+            None => defect,
+        });
+    }
+    Ok(reply)
+}
+
+/// The error for a reply body that should have been JSON and is not, naming the
+/// content type when that is not JSON either (an HTML error page, say).
+pub(crate) fn not_json(r: &mut Reply, e: &serde_json::Error) {
+    r.broken = true;
+    r.error = Some(match r.content_type.as_deref() {
+        Some(ct) if !ct.contains("json") => {
+            format!(
+                "reply is not JSON (Content-Type `{}`): {e}",
+                crate::check::trunc(ct, 60)
+            )
+        }
+        None => format!("reply is not JSON (no Content-Type): {e}"),
+        Some(_) => format!("reply is not JSON: {e}"),
+    });
+}
+
+/// Whether a reply carries a `Content-Encoding` gateprobe never asked for (it sends
+/// no `Accept-Encoding` and never inflates: a gzip bomb stays a small body).
+pub(crate) fn unrequested_encoding(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get("content-encoding")
+        .is_some_and(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"))
+}
+
+/// What is wrong with a reply body before anyone parses it.
+fn defect(encoding: Option<&str>, bytes: &[u8], truncated: bool) -> Option<String> {
+    if let Some(enc) = encoding {
+        return Some(format!(
+            "reply has Content-Encoding `{}`, which gateprobe did not ask for (it sends no Accept-Encoding and never inflates bodies)",
+            crate::check::trunc(enc, 40)
+        ));
+    }
+    if truncated {
+        return Some(format!(
+            "reply body is larger than {} MiB; gateprobe stopped reading there",
+            MAX_REPLY >> 20
+        ));
+    }
+    std::str::from_utf8(bytes).err().map(|e| {
+        format!(
+            "reply is not valid UTF-8 (first invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })
 }
 
 /// Reads a body up to `limit` bytes; the flag says whether it was cut there.

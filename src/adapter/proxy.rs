@@ -111,26 +111,51 @@ impl ProxyClient {
         };
         t.first_byte = Some(Instant::now());
         t.status = resp.status().as_u16();
+        let ok = (200..300).contains(&t.status);
+        let sse = resp
+            .headers()
+            .get("content-type")
+            .is_some_and(|c| c.as_bytes().starts_with(b"text/event-stream"));
+        if ok && (super::unrequested_encoding(&resp) || (req.stream && !sse)) {
+            t.error = Some(ErrorClass::Protocol);
+            return t;
+        }
         let mut parser = crate::sse::Parser::default();
         let mut events = Vec::new();
+        let mut done = false;
         let mut whole = Vec::new();
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else {
-                t.error = Some(ErrorClass::Protocol);
-                return t;
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    t.error = Some(super::aigw::Timed::class_of(&e));
+                    return t;
+                }
             };
             let at = Instant::now();
             t.bytes += chunk.len() as u64;
-            if !req.stream {
-                if whole.len() + chunk.len() <= MAX_REPLY {
-                    whole.extend_from_slice(&chunk);
+            if !req.stream || !(200..300).contains(&t.status) {
+                if whole.len() + chunk.len() > MAX_REPLY {
+                    // A reply too large to be an answer: stop reading it.
+                    if (200..300).contains(&t.status) {
+                        t.error = Some(ErrorClass::Protocol);
+                        return t;
+                    }
+                    break;
                 }
+                whole.extend_from_slice(&chunk);
                 continue;
             }
             parser.feed(&chunk, &mut events);
+            if parser.anomalies().contains(&sse::Anomaly::Oversized) {
+                // No token event is this large: stop reading.
+                t.error = Some(ErrorClass::Protocol);
+                return t;
+            }
             for e in events.drain(..) {
                 if e.data == "[DONE]" {
+                    done = true;
                     continue;
                 }
                 let Ok(v) = serde_json::from_str::<Value>(&e.data) else {
@@ -154,14 +179,24 @@ impl ProxyClient {
             t.error = Some(ErrorClass::Status(t.status));
             return t;
         }
+        if req.stream && (!done || !parser.finish().is_empty()) {
+            // A stream without its terminator, or with broken framing, was cut or mangled.
+            t.error.get_or_insert(ErrorClass::Protocol);
+        }
         if !req.stream {
+            let Ok(body) = std::str::from_utf8(&whole) else {
+                t.error = Some(ErrorClass::Protocol);
+                return t;
+            };
             let mut r = Reply {
                 status: t.status,
-                body: String::from_utf8_lossy(&whole).into_owned(),
+                body: body.to_owned(),
                 ..Reply::default()
             };
             parse(&mut r, &whole);
-            if !r.content.is_empty() {
+            if r.error.is_some() {
+                t.error = Some(ErrorClass::Protocol);
+            } else if !r.content.is_empty() {
                 t.token(Instant::now(), gap);
             }
         }
@@ -188,9 +223,7 @@ impl ProxyClient {
 
     /// Sends one request and parses the reply.
     pub async fn send(&self, req: &ProxyRequest<'_>) -> Result<Reply, TransportError> {
-        let (mut reply, bytes) = super::fetch(self.request(req)).await?;
-        parse(&mut reply, &bytes);
-        Ok(reply)
+        super::fetch(self.request(req), parse).await
     }
 }
 
@@ -218,7 +251,7 @@ pub fn parse(r: &mut Reply, bytes: &[u8]) {
                     r.error = Some(format!("error body: {}", crate::check::trunc(&e.to_string(), 200)));
                 }
             }
-            Err(e) => r.error = Some(format!("reply is not JSON: {e}")),
+            Err(e) => super::not_json(r, &e),
         }
         return;
     }

@@ -158,6 +158,11 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                 );
             }
             match &reply.error {
+                Some(e) if reply.broken => fail(expected, format!("no upstream call, but a broken reply: {e}")),
+                Some(e) if (300..400).contains(&reply.status) => fail(
+                    expected,
+                    format!("no upstream call, but a redirect instead of an error: {e}"),
+                ),
                 Some(e) => pass(expected, format!("no upstream call; {e}")),
                 None => fail(
                     expected,

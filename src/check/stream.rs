@@ -41,9 +41,21 @@ pub(super) fn ndjson_or_text(endpoint: Endpoint, reply: &Reply) -> Verdict {
     if reply.status != 200 || !ct.starts_with("text/event-stream") {
         return fail(expected, format!("{} {ct}", reply.status));
     }
+    let sse_line = reply
+        .content
+        .lines()
+        .find(|l| l.starts_with("data: {") || l.starts_with("data:{") || l.trim() == "data: [DONE]");
     match (&reply.error, reply.content.is_empty()) {
         (Some(e), _) => fail(expected, e.clone()),
         (None, true) => fail(expected, "an empty stream"),
+        // Upstream SSE passed through verbatim: the client would show the framing as code.
+        (None, false) if sse_line.is_some() => fail(
+            expected,
+            format!(
+                "the text carries SSE framing, e.g. `{}`: the upstream stream was passed through instead of its text",
+                trunc(sse_line.unwrap_or_default(), 60)
+            ),
+        ),
         (None, false) => pass(expected, format!("{} characters of text", reply.content.len())),
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use super::{Command, ExportArgs, GatewayArgs, RunArgs, exit};
+use crate::gateway::hostile::{Hostile, HostileGateway};
 use crate::gateway::{self, Fault, GatewaySettings};
 use crate::report::{self, RunReport, console};
 use crate::run::{self, RunOptions};
@@ -209,6 +210,15 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         }
         return exit::OK;
     }
+    if a.list_hostile {
+        for h in Hostile::ALL {
+            say(format_args!("{:<22} {}", h.name(), h.does()));
+        }
+        return exit::OK;
+    }
+    if let Some(mode) = a.hostile.as_deref().and_then(Hostile::from_name) {
+        return hostile_cmd(mode, a.listen);
+    }
     let Some(path) = a.scenario else { return exit::USAGE };
     let s = match load_one(&path) {
         Ok(s) => s,
@@ -243,6 +253,25 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
 }
 
 /// Waits for Ctrl-C or SIGTERM while servers run on their own host.
+fn hostile_cmd(mode: Hostile, listen: std::net::SocketAddr) -> u8 {
+    let result = (|| -> Result<(), String> {
+        let host = ServerHost::new(1).map_err(|e| e.to_string())?;
+        warn_if_exposed(listen);
+        let server = HostileGateway::start(mode, listen, &host.handle())
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        say(format_args!(
+            "gateprobe hostile gateway ({}: {}) listening on {}",
+            mode.name(),
+            mode.does(),
+            server.url()
+        ));
+        serve_until_signal()?;
+        drop(server);
+        Ok(())
+    })();
+    finish_serving(result)
+}
+
 fn serve_until_signal() -> Result<(), String> {
     let rt = runtime().ok_or("no runtime")?;
     rt.block_on(wait_for_signal());

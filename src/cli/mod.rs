@@ -211,7 +211,7 @@ struct ExportArgs {
 #[derive(Debug, Args)]
 struct GatewayArgs {
     /// Scenario whose gateway settings (auth) to use.
-    #[arg(value_name = "SCENARIO", required_unless_present = "list_faults")]
+    #[arg(value_name = "SCENARIO", required_unless_present_any = ["list_faults", "hostile", "list_hostile"])]
     scenario: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5052")]
@@ -222,6 +222,17 @@ struct GatewayArgs {
     /// Print the faults, one a line: name, then what it breaks.
     #[arg(long)]
     list_faults: bool,
+    /// Serve a hostile gateway instead, one that breaks HTTP itself on every request
+    /// (no scenario needed).
+    #[arg(long, value_name = "NAME", value_parser = hostile_names(), conflicts_with = "faults")]
+    hostile: Option<String>,
+    /// Print the hostile behaviours, one a line: name, then what it does.
+    #[arg(long)]
+    list_hostile: bool,
+}
+
+fn hostile_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::gateway::hostile::Hostile::ALL.map(|h| h.name()))
 }
 
 fn config_fault_names() -> clap::builder::PossibleValuesParser {

@@ -10,6 +10,7 @@ pub mod bedrock;
 pub mod fault;
 mod front;
 mod handlers;
+pub mod hostile;
 pub mod upstream;
 
 use std::collections::HashMap;
