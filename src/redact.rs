@@ -2,6 +2,51 @@
 //! [`Redactor`] that knows each key and token of the run.
 
 use std::borrow::Cow;
+use std::sync::RwLock;
+
+/// Every secret of the scenarios this process loaded, for the panic hook.
+static PROCESS_SECRETS: RwLock<Vec<(String, String)>> = RwLock::new(Vec::new());
+
+/// Makes `secrets` known to the panic hook (see [`install_panic_hook`]).
+pub fn register(secrets: &[(String, String)]) {
+    if let Ok(mut all) = PROCESS_SECRETS.write() {
+        all.extend(secrets.iter().filter(|(_, v)| !v.is_empty()).cloned());
+    }
+}
+
+/// Replaces the default panic message with one that names the bug's place and has
+/// every registered secret redacted: a panic's message may quote any value, keys
+/// included. (`RUST_BACKTRACE` still adds a backtrace, which holds no values.)
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_default();
+        eprintln!("{}", panic_report(&payload, &at));
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            eprintln!("{}", std::backtrace::Backtrace::force_capture());
+        }
+    }));
+}
+
+/// The text the panic hook prints. When the secrets cannot be read (the panic came
+/// while they were being written), the message is left out rather than risked.
+fn panic_report(message: &str, at: &str) -> String {
+    let message = match PROCESS_SECRETS.try_read() {
+        Ok(all) => Redactor::new(all.iter().cloned()).redact(message).into_owned(),
+        Err(_) => "(message withheld: secrets unavailable)".into(),
+    };
+    format!(
+        "gateprobe: internal error{at}: {message}\n  = this is a bug in gateprobe; please report it with the command that led here"
+    )
+}
 
 /// Replaces known secret values with `[redacted:<label>]`.
 #[derive(Clone, Debug, Default)]
@@ -63,6 +108,17 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panic_reports_redact_registered_secrets() {
+        register(&[("backends.x.api_key".into(), "sk-panic-3b9d1e".into())]);
+        let r = panic_report("bad key sk-panic-3b9d1e in request", " at src/x.rs:1:2");
+        assert!(!r.contains("sk-panic-3b9d1e"), "{r}");
+        assert!(
+            r.contains("[redacted:backends.x.api_key]") && r.contains("src/x.rs:1:2"),
+            "{r}"
+        );
+    }
 
     #[test]
     fn longest_secret_wins_and_json_is_walked() {

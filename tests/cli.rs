@@ -182,6 +182,80 @@ fn planted_secrets_appear_nowhere() {
     }
 }
 
+const PLANTED: [(&str, &str); 5] = [
+    ("GATEPROBE_GATEWAY_TOKEN", "tok-PLANTED-help-6a0e1f"),
+    ("GATEPROBE_VLLM_A_KEY", "sk-PLANTED-help-a-29c4d8"),
+    ("GATEPROBE_VLLM_B_KEY", "sk-PLANTED-help-b-b71e05"),
+    ("GATEPROBE_AZURE_KEY", "az-PLANTED-help-0d93c6"),
+    ("GATEPROBE_AWS_SECRET_ACCESS_KEY", "awsPLANTEDhelp8f2b6e4c"),
+];
+
+fn assert_no_planted(where_: &str, out: &Output) {
+    for (_, secret) in PLANTED {
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert!(!text(bytes).contains(secret), "{secret} in the {stream} of {where_}");
+        }
+    }
+}
+
+#[test]
+fn help_texts_show_no_secret_from_the_environment() {
+    let top = gateprobe().arg("--help").envs(PLANTED).output().expect("runs");
+    assert_no_planted("gateprobe --help", &top);
+    let listing = text(&top.stdout);
+    let commands: Vec<&str> = listing
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 8, "{commands:?}");
+    for c in commands {
+        let out = gateprobe().args([c, "--help"]).envs(PLANTED).output().expect("runs");
+        assert!(out.status.success(), "{c} --help");
+        assert_no_planted(&format!("gateprobe {c} --help"), &out);
+    }
+}
+
+#[test]
+fn a_panic_message_has_the_scenario_secrets_redacted() {
+    // Debug builds panic on purpose after loading when GATEPROBE_DEBUG_PANIC is set,
+    // with a message quoting every secret of the scenario.
+    let out = gateprobe()
+        .args(["run", "scenarios/quickstart.yaml", "--report-dir"])
+        .arg(tempfile::tempdir().expect("tempdir").path())
+        .envs(PLANTED)
+        .env("GATEPROBE_DEBUG_PANIC", "1")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(101), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("gateprobe: internal error at src/") && err.contains("[redacted:"),
+        "{err}"
+    );
+    assert_no_planted("a panic", &out);
+}
+
+#[test]
+fn bench_errors_name_a_header_never_its_value() {
+    let secret = PLANTED[0].1;
+    for bad in [
+        format!("Authorization Bearer {secret}"),
+        format!("Authorization: Bearer {secret}\u{7}"),
+    ] {
+        let out = gateprobe()
+            .args(["bench", "http://127.0.0.1:1/", "-n", "1", "-H", &bad])
+            .output()
+            .expect("runs");
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains("-H #1"), "{}", text(&out.stderr));
+        assert_no_planted("a bench header error", &out);
+    }
+}
+
 #[test]
 fn mock_prints_shell_evaluable_urls_and_serves() {
     let mut child = gateprobe()

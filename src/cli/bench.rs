@@ -123,13 +123,16 @@ impl BenchArgs {
             .parse()
             .map_err(|_| format!("invalid method `{}`", self.method))?;
         let mut headers = Vec::with_capacity(self.headers.len());
-        for h in &self.headers {
+        // Header values are often credentials: errors name the header, never its value.
+        for (i, h) in self.headers.iter().enumerate() {
             let (name, value) = h
                 .split_once(':')
-                .ok_or_else(|| format!("header `{h}` is not `Name: value`"))?;
-            let name =
-                HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| format!("invalid header name in `{h}`"))?;
-            let value = HeaderValue::from_str(value.trim()).map_err(|_| format!("invalid header value in `{h}`"))?;
+                .ok_or_else(|| format!("-H #{}: a header is `Name: value` (no colon found)", i + 1))?;
+            let name = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| format!("-H #{}: invalid header name", i + 1))?;
+            let mut value = HeaderValue::from_str(value.trim())
+                .map_err(|_| format!("-H #{}: invalid value for `{name}`", i + 1))?;
+            value.set_sensitive(true);
             headers.push((name, value));
         }
         let body = match &self.body {

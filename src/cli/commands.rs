@@ -109,6 +109,16 @@ fn run_cmd(a: RunArgs) -> u8 {
             return exit::INVALID_SCENARIO;
         }
     }
+    // Test hook (debug builds only): a panic whose message quotes a scenario's secrets,
+    // to show the panic hook redacts them.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("GATEPROBE_DEBUG_PANIC").is_some() {
+        let all: Vec<&str> = scenarios
+            .iter()
+            .flat_map(|s| s.secrets.iter().map(|(_, v)| v.as_str()))
+            .collect();
+        panic!("debug panic quoting the scenario's secrets: {all:?}");
+    }
     let Some(rt) = runtime() else { return exit::HARNESS };
     let several = scenarios.len() > 1;
     let mut code = exit::OK;

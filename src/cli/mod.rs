@@ -245,6 +245,7 @@ fn fault_names() -> clap::builder::PossibleValuesParser {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    crate::redact::install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

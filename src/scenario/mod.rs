@@ -290,7 +290,10 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         ScenarioError::whole_file(path, format!("cannot read the scenario: {e}"))
             .hint("check the path; scenarios are YAML files such as scenarios/quickstart.yaml")
     })?;
-    load_str(path, &source, &|name| std::env::var(name).ok())
+    let s = load_str(path, &source, &|name| std::env::var(name).ok())?;
+    // From here on, a panic message that quotes one of its secrets is redacted.
+    crate::redact::register(&s.secrets);
+    Ok(s)
 }
 
 /// Validates scenario text; `env` answers environment variables.
