@@ -13,6 +13,7 @@ pub mod http;
 pub mod phase;
 mod rng;
 pub mod schedule;
+pub mod timeline;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

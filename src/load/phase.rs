@@ -15,6 +15,7 @@ use crate::adapter::aigw::{AigwClient, FeatureRequest};
 use crate::adapter::proxy::{Api, ProxyClient, ProxyRequest};
 use crate::adapter::{ClientAuth, ModelFields};
 use crate::metrics::{HistogramSummary, Recorder, histogram, put as rec};
+use super::timeline::Timeline;
 use crate::mock::journal::Journal;
 use crate::report::load::{LlmMetrics, PhaseReport, SweepStep, TimelinePoint};
 use crate::scenario::load::{ArrivalKind, LoadMode, LoadPhase, Metric, RateProfile, Stat, Threshold};
@@ -40,7 +41,7 @@ pub struct LlmRecorder {
     overhead: Histogram<u64>,
     tokens: u64,
     empty: u64,
-    timeline: Vec<(u64, u64, Histogram<u64>)>,
+    timeline: Timeline,
 }
 
 impl LlmRecorder {
@@ -54,7 +55,7 @@ impl LlmRecorder {
             overhead: histogram(),
             tokens: 0,
             empty: 0,
-            timeline: Vec::new(),
+            timeline: Timeline::default(),
         }
     }
 
@@ -71,14 +72,7 @@ impl LlmRecorder {
         }
         self.tokens += o.tokens;
         self.empty += o.empty;
-        if self.timeline.len() < o.timeline.len() {
-            self.timeline.resize_with(o.timeline.len(), || (0, 0, histogram()));
-        }
-        for (i, (r, e, h)) in o.timeline.iter().enumerate() {
-            self.timeline[i].0 += r;
-            self.timeline[i].1 += e;
-            let _ = self.timeline[i].2.add(h);
-        }
+        self.timeline.add(&o.timeline);
     }
 
     fn metrics(&self) -> LlmMetrics {
@@ -225,13 +219,8 @@ async fn leg(
                         rec(&mut r.overhead, req_oh + resp_oh.unwrap_or_default());
                     }
                     let bucket = (end.saturating_duration_since(started).as_secs() as usize).min(MAX_BUCKETS - 1);
-                    if r.timeline.len() <= bucket {
-                        r.timeline.resize_with(bucket + 1, || (0, 0, histogram()));
-                    }
-                    let b = &mut r.timeline[bucket];
-                    b.0 += 1;
-                    b.1 += u64::from(t.error.is_some());
-                    rec(&mut b.2, end.saturating_duration_since(t.sent));
+                    r.timeline
+                        .record(bucket, t.error.is_some(), end.saturating_duration_since(t.sent));
                     drop(r);
                     let out = match t.error {
                         Some(e) => Outcome::error(e),
@@ -298,12 +287,11 @@ async fn progress(
         let secs = started.elapsed().as_secs() as usize;
         for r in recorders.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let r = r.lock().unwrap_or_else(|p| p.into_inner());
-            for (i, (n, e, h)) in r.timeline.iter().enumerate() {
-                requests += n;
-                errors += e;
-                if i + 1 == secs {
-                    let _ = last.add(h);
-                }
+            let (n, e) = r.timeline.totals();
+            requests += n;
+            errors += e;
+            if let Some((_, _, h)) = secs.checked_sub(1).and_then(|i| r.timeline.point(i)) {
+                let _ = last.add(h);
             }
         }
         let t = started.elapsed().as_secs_f64();
@@ -512,15 +500,13 @@ fn report(
         valid: lag.valid,
         transport: snap,
         llm: llm.metrics(),
-        timeline: llm
-            .timeline
-            .iter()
-            .enumerate()
+        timeline: (0..llm.timeline.len())
+            .filter_map(|i| llm.timeline.point(i).map(|p| (i, p)))
             .map(|(i, (r, e, h))| TimelinePoint {
                 t_s: i as f64,
-                requests: *r,
-                errors: *e,
-                latency: HistogramSummary::of(h),
+                requests: r,
+                errors: e,
+                latency: HistogramSummary::of(&h),
             })
             .collect(),
         sweep: Vec::new(),

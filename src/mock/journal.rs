@@ -124,6 +124,9 @@ impl Entry {
     }
 }
 
+/// Entries kept in load mode (the most recent ones).
+pub const LIGHT_ENTRIES: usize = 4096;
+
 /// A bounded journal shared by all mocks of a run.
 #[derive(Debug)]
 pub struct Journal {
@@ -187,15 +190,30 @@ impl Journal {
             if g.timings.insert(id.clone(), t).is_none() {
                 g.timing_order.push_back(id.clone());
             }
-            while g.timing_order.len() > self.capacity {
+            while g.timings.len() > self.capacity {
                 if let Some(old) = g.timing_order.pop_front() {
                     g.timings.remove(&old);
                 }
             }
+            // Timings taken by the load runner leave their ids behind in the order:
+            // drop those once they outnumber the live ones, so the order stays as
+            // small as the requests in flight.
+            if g.timing_order.len() > 2 * g.timings.len() + 1024 {
+                let Inner {
+                    timings, timing_order, ..
+                } = &mut *g;
+                timing_order.retain(|id| timings.contains_key(id));
+            }
         }
         entry.seq = g.next_seq;
         g.next_seq += 1;
-        if g.entries.len() == self.capacity {
+        // Load runs judge nothing from entries: a short tail is enough to look at.
+        let cap = if light {
+            self.capacity.min(LIGHT_ENTRIES)
+        } else {
+            self.capacity
+        };
+        while g.entries.len() >= cap {
             g.entries.pop_front();
             g.dropped += 1;
         }
@@ -286,6 +304,25 @@ mod tests {
             status: 200,
             first_token_at: None,
         }
+    }
+
+    #[test]
+    fn load_mode_stays_as_small_as_the_requests_in_flight() {
+        let j = Journal::new(Instant::now(), 100_000);
+        j.set_light(true);
+        for i in 0..50_000 {
+            let id = format!("gp-0a1b2c3d-{i}");
+            j.record(entry(&id), Instant::now());
+            // The load runner takes each timing when its reply arrives; ten stay in flight.
+            if i >= 10 {
+                assert!(j.take_timing(&format!("gp-0a1b2c3d-{}", i - 10)).is_some());
+            }
+        }
+        let g = j.inner.lock().expect("lock");
+        assert_eq!(g.entries.len(), LIGHT_ENTRIES);
+        assert_eq!(g.timings.len(), 10);
+        assert!(g.timing_order.len() <= 2 * 10 + 1024 + 1, "{}", g.timing_order.len());
+        assert_eq!(g.next_seq, 50_000);
     }
 
     #[test]
