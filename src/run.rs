@@ -141,6 +141,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
             profile: scenario.gateway.profile.name.clone(),
             profile_source: scenario.gateway.profile.source.clone(),
             launched: None,
+            tls_unverified: !scenario.gateway.tls.verify,
         },
         started_at: humantime::format_rfc3339_seconds(started).to_string(),
         duration_ms: 0.0,
@@ -226,6 +227,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
             &topology.gateway_url,
             scenario.gateway.token.clone(),
             scenario.gateway.timeout,
+            &scenario.gateway.tls,
         )
         .map(Sender::Proxy),
         _ => AigwClient::new(
@@ -233,6 +235,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
             scenario.gateway.token.clone(),
             scenario.gateway.headers.clone(),
             scenario.gateway.timeout,
+            &scenario.gateway.tls,
         )
         .map(Sender::Aigw),
     };
@@ -533,7 +536,7 @@ async fn run_direct(
     run_id: &str,
 ) -> (Vec<DirectOutcome>, Option<&'static str>) {
     let mut outcomes = vec![DirectOutcome::default(); plan.direct.len()];
-    let client = match OpenAiClient::new(scenario.gateway.timeout) {
+    let client = match OpenAiClient::new(scenario.gateway.timeout, &scenario.gateway.tls) {
         Ok(c) => c,
         Err(_) => return (outcomes, Some("the HTTP client did not start")),
     };

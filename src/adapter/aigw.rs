@@ -42,8 +42,9 @@ impl AigwClient {
         token: Option<String>,
         headers: Vec<(String, String)>,
         timeout: Duration,
+        tls: &super::Tls,
     ) -> reqwest::Result<Self> {
-        let client = super::http_client(timeout)?;
+        let client = super::http_client(timeout, tls)?;
         Ok(AigwClient {
             base: base.trim_end_matches('/').to_owned(),
             client,

@@ -86,7 +86,8 @@ pub struct EventSummary {
 #[derive(Clone, Debug, thiserror::Error, serde::Serialize)]
 #[error("{kind}: {message}")]
 pub struct TransportError {
-    /// `connect`, `timeout`, `body` or `request`.
+    /// `connect`, `tls`, `timeout`, `reset`, `closed`, `protocol`, `body` or `request`
+    /// (see [`transport_class`]).
     pub kind: &'static str,
     /// Details.
     pub message: String,
@@ -109,7 +110,20 @@ impl TransportError {
     }
 }
 
-/// What went wrong below HTTP, from the error and its causes: `timeout`, `connect`
+/// Whether a TLS failure (handshake, certificate) is among the error's causes.
+fn is_tls(e: &reqwest::Error) -> bool {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if s.downcast_ref::<native_tls::Error>().is_some() {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
+/// What went wrong below HTTP, from the error and its causes: `timeout`, `tls` (the
+/// handshake failed, e.g. an untrusted certificate), `connect`
 /// (refused, unreachable), `reset` (the peer reset or aborted the connection),
 /// `closed` (closed before a complete message, e.g. without a status line),
 /// `protocol` (malformed HTTP: status line, headers, chunked framing), `body` (other
@@ -118,6 +132,9 @@ pub fn transport_class(e: &reqwest::Error) -> &'static str {
     use std::io::ErrorKind;
     if e.is_timeout() {
         return "timeout";
+    }
+    if is_tls(e) {
+        return "tls";
     }
     if e.is_connect() {
         return "connect";
@@ -157,16 +174,43 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
+/// How clients check the TLS certificates of the gateway (and of model endpoints
+/// with `kind: direct`). Certificates are verified against the system trust store by
+/// default; `ca` adds roots (an internal CA), `verify: false` turns checking off.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// Extra trusted roots, PEM.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Whether certificates and host names are checked.
+    pub verify: bool,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            ca_pem: None,
+            verify: true,
+        }
+    }
+}
+
 /// The HTTP client every adapter uses: no system proxy (traffic stays on the addresses
 /// the scenario names), no redirects (a redirect is an answer to judge, not to follow),
-/// `TCP_NODELAY`, and a connect timeout bounded by the request timeout.
-pub(crate) fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// `TCP_NODELAY`, a connect timeout bounded by the request timeout, and TLS as `tls`
+/// says.
+pub(crate) fn http_client(timeout: Duration, tls: &Tls) -> reqwest::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = &tls.ca_pem {
+        b = b.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem)?);
+    }
+    if !tls.verify {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    b.build()
 }
 
 /// Sends a request, reads its reply (body capped at [`MAX_REPLY`]) and has `parse`

@@ -35,8 +35,8 @@ pub struct OpenAiClient {
 
 impl OpenAiClient {
     /// A client with a per-request timeout.
-    pub fn new(timeout: Duration) -> reqwest::Result<Self> {
-        let client = super::http_client(timeout)?;
+    pub fn new(timeout: Duration, tls: &super::Tls) -> reqwest::Result<Self> {
+        let client = super::http_client(timeout, tls)?;
         Ok(OpenAiClient { client, timeout })
     }
 

@@ -59,12 +59,12 @@ pub const WRONG_KEY: &str = "sk-gateprobe-wrong-key";
 
 impl ProxyClient {
     /// A client of the proxy at `base` (with or without a trailing `/v1`).
-    pub fn new(base: &str, key: Option<String>, timeout: Duration) -> reqwest::Result<Self> {
+    pub fn new(base: &str, key: Option<String>, timeout: Duration, tls: &super::Tls) -> reqwest::Result<Self> {
         let base = base.trim_end_matches('/');
         let base = base.strip_suffix("/v1").unwrap_or(base).to_owned();
         Ok(ProxyClient {
             base,
-            client: super::http_client(timeout)?,
+            client: super::http_client(timeout, tls)?,
             key,
             timeout,
         })

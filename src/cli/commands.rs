@@ -101,6 +101,12 @@ fn run_cmd(a: RunArgs) -> u8 {
         Err(code) => return code,
     };
     for s in &scenarios {
+        if !s.gateway.tls.verify {
+            eprintln!(
+                "warning: {}: TLS certificates are not verified (gateway.tls.verify: false); anyone on the path can read and answer this traffic",
+                s.path.display()
+            );
+        }
         if crate::plan::compile(s).checks.is_empty() && s.load.is_empty() {
             eprintln!(
                 "error: {} has nothing to check or load (no self_hosted_models, no check family applies, no `load:`)\n  = help: a file with only `backends:` is a mock profile: start it with `gateprobe mock`",

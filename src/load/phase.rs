@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 
+use super::timeline::Timeline;
 use super::{Arrivals, ClosedLoop, LagCheck, Mode, OpenLoop, Outcome, Profile, RunConfig, ScheduleSpec, Step};
 use crate::adapter::aigw::{AigwClient, FeatureRequest};
 use crate::adapter::proxy::{Api, ProxyClient, ProxyRequest};
 use crate::adapter::{ClientAuth, ModelFields};
 use crate::metrics::{HistogramSummary, Recorder, histogram, put as rec};
-use super::timeline::Timeline;
 use crate::mock::journal::Journal;
 use crate::report::load::{LlmMetrics, PhaseReport, SweepStep, TimelinePoint};
 use crate::scenario::load::{ArrivalKind, LoadMode, LoadPhase, Metric, RateProfile, Stat, Threshold};

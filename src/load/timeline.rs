@@ -138,9 +138,7 @@ impl Timeline {
 
     /// Second `i`: requests, errors and the latency histogram.
     pub fn point(&self, i: usize) -> Option<(u64, u64, Histogram<u64>)> {
-        self.buckets
-            .get(i)
-            .map(|b| (b.requests, b.errors, b.hist.histogram()))
+        self.buckets.get(i).map(|b| (b.requests, b.errors, b.hist.histogram()))
     }
 
     /// Bytes held by the buckets' histograms (open ones at their counts array's size).

@@ -94,6 +94,9 @@ pub struct GatewayInfo {
     pub profile_source: String,
     /// A gateway gateprobe launched: its command, pid and captured output.
     pub launched: Option<LaunchInfo>,
+    /// TLS certificates were not verified (`gateway.tls.verify: false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_unverified: bool,
 }
 
 /// A gateway process gateprobe started and stopped.

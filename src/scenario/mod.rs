@@ -110,6 +110,8 @@ pub struct GatewayConfig {
     pub endpoint_variants: bool,
     /// How to start the gateway, when gateprobe does.
     pub launch: Option<LaunchConfig>,
+    /// How certificates of an `https://` gateway (or direct endpoint) are checked.
+    pub tls: crate::adapter::Tls,
 }
 
 impl GatewayConfig {

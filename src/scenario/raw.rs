@@ -289,6 +289,22 @@ pub struct GatewaySpec {
     /// Settings of the built-in reference gateway.
     #[serde(default)]
     pub builtin: BuiltinSpec,
+    /// TLS towards an `https://` gateway (with `kind: direct`, the model endpoints).
+    #[serde(default)]
+    pub tls: TlsSpec,
+}
+
+/// How certificates are checked. By default against the system's trust store.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// A PEM file of extra trusted CA certificates (an internal CA), relative to the
+    /// scenario.
+    #[serde(default)]
+    pub ca: Option<Located<String>>,
+    /// `false` accepts any certificate (self-signed, expired, wrong host). Default `true`.
+    #[serde(default)]
+    pub verify: Option<Located<bool>>,
 }
 
 /// A gateway gateprobe starts: after the mocks (so `command` and `env` can use

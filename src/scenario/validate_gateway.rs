@@ -151,6 +151,7 @@ pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayCo
     let endpoint_variants = g
         .endpoint_variants
         .unwrap_or_else(|| launch.as_ref().is_some_and(|l| l.config.is_some()));
+    let tls = tls(cx, &g.tls)?;
     Ok(GatewayConfig {
         kind,
         url,
@@ -163,7 +164,45 @@ pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayCo
         aliases,
         endpoint_variants,
         launch,
+        tls,
     })
+}
+
+fn tls(cx: &mut Ctx<'_>, t: &super::raw::TlsSpec) -> Result<crate::adapter::Tls, ScenarioError> {
+    let verify = t.verify.as_ref().is_none_or(|v| v.value);
+    let ca_pem = match &t.ca {
+        None => None,
+        Some(ca) => {
+            if !verify {
+                return Err(cx
+                    .err(ca.pos, "gateway.tls.ca", "`ca` has no effect with `verify: false`")
+                    .hint("keep `ca` to verify against your CA, or drop it to accept any certificate"));
+            }
+            let name = cx.string(ca, "gateway.tls.ca", None)?;
+            let path = cx.path.parent().unwrap_or(Path::new(".")).join(&name);
+            let pem = std::fs::read(&path).map_err(|e| {
+                cx.err(
+                    ca.pos,
+                    "gateway.tls.ca",
+                    format!("cannot read `{}`: {e}", path.display()),
+                )
+                .hint("name a PEM file of CA certificates, relative to the scenario")
+            })?;
+            match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) if !certs.is_empty() => Some(pem),
+                _ => {
+                    return Err(cx
+                        .err(
+                            ca.pos,
+                            "gateway.tls.ca",
+                            format!("`{}` holds no PEM certificate", path.display()),
+                        )
+                        .hint("the file should contain `-----BEGIN CERTIFICATE-----` blocks"));
+                }
+            }
+        }
+    };
+    Ok(crate::adapter::Tls { ca_pem, verify })
 }
 
 const DEFAULT_LAUNCH_TIMEOUT: Duration = Duration::from_secs(120);

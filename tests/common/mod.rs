@@ -230,6 +230,7 @@ pub fn report(load: Vec<PhaseReport>, checks: Vec<CheckResult>) -> RunReport {
             profile: "aigw".into(),
             profile_source: "builtin".into(),
             launched: None,
+            tls_unverified: false,
         },
         started_at: "2026-01-15T10:00:00Z".into(),
         duration_ms: 65_000.0,
