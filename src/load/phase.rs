@@ -27,6 +27,8 @@ const FIRST_LOAD_SEQ: u64 = 10_000_000;
 /// coordinated-omission correction), one that is dropped is only counted; an instant
 /// costs a few bytes, so this bounds memory without hiding a stall.
 const BACKLOG: usize = 100_000;
+/// LLM-level recorders per leg (shared by workers round-robin).
+const LLM_SHARDS: usize = 8;
 /// Timeline buckets kept at most (one per second).
 const MAX_BUCKETS: usize = 3_600;
 
@@ -144,6 +146,8 @@ async fn leg(
     seq: &Arc<AtomicU64>,
     cancel: &CancellationToken,
 ) -> Result<Leg, String> {
+    // LLM-level recorders are shared by workers modulo LLM_SHARDS (each is locked only
+    // to record one reply), so their memory does not grow with the peak concurrency.
     let recorders: Arc<Mutex<Vec<Arc<Mutex<LlmRecorder>>>>> = Arc::default();
     let started = Instant::now();
     let env = Arc::new(env.clone());
@@ -153,12 +157,14 @@ async fn leg(
         let recorders = Arc::clone(&recorders);
         let seq = Arc::clone(seq);
         let env = Arc::clone(&env);
-        move |_worker: usize| {
-            let mine = Arc::new(Mutex::new(LlmRecorder::new()));
-            recorders
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Arc::clone(&mine));
+        move |worker: usize| {
+            let mine = {
+                let mut all = recorders.lock().unwrap_or_else(|p| p.into_inner());
+                if all.len() < LLM_SHARDS {
+                    all.push(Arc::new(Mutex::new(LlmRecorder::new())));
+                }
+                Arc::clone(&all[worker % all.len()])
+            };
             let (seq, env) = (Arc::clone(&seq), Arc::clone(&env));
             move || {
                 let (seq, env, mine) = (Arc::clone(&seq), Arc::clone(&env), Arc::clone(&mine));
