@@ -239,3 +239,29 @@ fn the_catalogue_covers_every_behaviour_and_lists_them() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_validation_names_broken_bodies() {
+    use gateprobe::run::{RunOptions, run};
+    let path = Path::new("scenarios/vendor-endpoint.yaml");
+    let text = std::fs::read_to_string(path)
+        .expect("read")
+        .replace("timeout: 60s", "timeout: 1s");
+    let s = gateprobe::scenario::load_str(path, &text, &|_| None).expect("valid");
+    let host = ServerHost::new(1).expect("host");
+    for (mode, says) in [
+        (Hostile::InvalidUtf8, "not valid UTF-8"),
+        (Hostile::GzipBomb, "Content-Encoding `gzip`"),
+        (Hostile::HugeBody, "larger than 1 MiB"),
+    ] {
+        let gw = HostileGateway::start(mode, ([127, 0, 0, 1], 0).into(), &host.handle()).expect("start");
+        let opts = RunOptions {
+            gateway_url: Some(format!("{}/v1", gw.url())),
+            ..RunOptions::default()
+        };
+        let r = run(&s, &opts, &tokio_util::sync::CancellationToken::new()).await;
+        let chat = r.checks.iter().find(|c| c.id.ends_with(".chat")).expect("a chat check");
+        assert_eq!(chat.status, gateprobe::report::Status::Failed, "{}", mode.name());
+        assert!(chat.actual.contains(says), "{}: {}", mode.name(), chat.actual);
+    }
+}

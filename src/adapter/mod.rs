@@ -229,11 +229,7 @@ pub(crate) async fn fetch(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let encoding = resp
-        .headers()
-        .get("content-encoding")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .filter(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    let encoding = encoding(&resp);
     let (bytes, truncated) = read_body(resp, MAX_REPLY).await?;
     let mut reply = Reply {
         status,
@@ -271,16 +267,22 @@ pub(crate) fn not_json(r: &mut Reply, e: &serde_json::Error) {
     });
 }
 
+/// A reply's `Content-Encoding` other than `identity`.
+pub(crate) fn encoding(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get("content-encoding")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .filter(|v| !v.trim().eq_ignore_ascii_case("identity"))
+}
+
 /// Whether a reply carries a `Content-Encoding` gateprobe never asked for (it sends
 /// no `Accept-Encoding` and never inflates: a gzip bomb stays a small body).
 pub(crate) fn unrequested_encoding(resp: &reqwest::Response) -> bool {
-    resp.headers()
-        .get("content-encoding")
-        .is_some_and(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"))
+    encoding(resp).is_some()
 }
 
 /// What is wrong with a reply body before anyone parses it.
-fn defect(encoding: Option<&str>, bytes: &[u8], truncated: bool) -> Option<String> {
+pub(crate) fn defect(encoding: Option<&str>, bytes: &[u8], truncated: bool) -> Option<String> {
     if let Some(enc) = encoding {
         return Some(format!(
             "reply has Content-Encoding `{}`, which gateprobe did not ask for (it sends no Accept-Encoding and never inflates bodies)",

@@ -24,6 +24,9 @@ pub struct Exchange {
     pub bytes: Vec<u8>,
     /// Time to the end of the body.
     pub elapsed: Duration,
+    /// What was wrong with the body itself (an unrequested encoding, bytes that are not
+    /// UTF-8, more than [`MAX_REPLY`]), if anything.
+    pub defect: Option<String>,
 }
 
 /// A client of one OpenAI-compatible endpoint.
@@ -58,8 +61,13 @@ impl OpenAiClient {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let (bytes, _) = read_body(resp, MAX_REPLY).await?;
+        let encoding = super::encoding(&resp);
+        let (bytes, truncated) = read_body(resp, MAX_REPLY).await?;
+        // Event streams are binary; only text bodies must be UTF-8.
+        let text = !content_type.as_deref().is_some_and(|c| c.contains("eventstream"));
+        let defect = super::defect(encoding.as_deref(), if text { &bytes } else { b"" }, truncated);
         Ok(Exchange {
+            defect,
             path,
             status,
             content_type,

@@ -46,6 +46,11 @@ pub(super) fn verdict(rule: VendorRule, probe: usize, cx: &Ctx<'_>) -> Verdict {
         }
         Some(Ok(x)) => x,
     };
+    if let Some(d) = &x.defect
+        && rule != VendorRule::V1Suffix
+    {
+        return fail("a well-formed reply", format!("{} {}", x.status, d));
+    }
     let want_model = &model.identifier.model;
     let bedrock = model.identifier.provider == crate::identifier::Provider::Bedrock;
     match rule {

@@ -27,7 +27,7 @@ pub(super) fn dispatch(cmd: Command) -> u8 {
             exit::OK
         }
         Command::Gateway(a) => gateway_cmd(a),
-        Command::Mock { scenario } => mock_cmd(&scenario),
+        Command::Mock { scenario, threads } => mock_cmd(&scenario, usize::from(threads)),
         Command::Bench(a) => super::bench::bench_cmd(a),
         Command::Merge(a) => super::reports::merge_cmd(a),
         Command::Compare(a) => super::reports::compare_cmd(a),
@@ -391,13 +391,13 @@ fn export_cmd(a: ExportArgs) -> u8 {
     exit::OK
 }
 
-fn mock_cmd(path: &Path) -> u8 {
+fn mock_cmd(path: &Path, threads: usize) -> u8 {
     let s = match load_one(path) {
         Ok(s) => s,
         Err(code) => return code,
     };
     let result = (|| -> Result<(), String> {
-        let host = ServerHost::new(2).map_err(|e| e.to_string())?;
+        let host = ServerHost::new(threads).map_err(|e| e.to_string())?;
         let journal = std::sync::Arc::new(crate::mock::journal::Journal::new(std::time::Instant::now(), 10_000));
         // Nobody reads a standalone mock's journal: keep it in load mode (no copies).
         journal.set_light(true);

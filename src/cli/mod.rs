@@ -102,6 +102,9 @@ enum Command {
         /// Scenario file.
         #[arg(value_name = "SCENARIO")]
         scenario: PathBuf,
+        /// Threads serving the mocks.
+        #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: u16,
     },
 }
 
