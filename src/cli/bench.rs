@@ -75,7 +75,7 @@ pub(super) struct BenchArgs {
     #[arg(short = 't', long = "threads", value_name = "N", default_value_t = 1)]
     threads: usize,
     /// HTTP client implementation, for comparisons.
-    #[arg(long, value_enum, default_value_t = ClientArg::Lean, hide = true)]
+    #[arg(long, value_enum, default_value_t = ClientArg::Wire, hide = true)]
     client: ClientArg,
 }
 
@@ -91,6 +91,7 @@ enum ArrivalArg {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ClientArg {
+    Wire,
     Lean,
     Reqwest,
 }
@@ -195,6 +196,7 @@ impl BenchArgs {
                     body,
                 },
                 client: match self.client {
+                    ClientArg::Wire => ClientKind::Wire,
                     ClientArg::Lean => ClientKind::Lean,
                     ClientArg::Reqwest => ClientKind::Reqwest,
                 },

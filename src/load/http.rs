@@ -22,14 +22,18 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::wire::WireClient;
 use super::{Client, ClientFactory, Outcome};
 use crate::metrics::ErrorClass;
 
 /// Which HTTP client implementation to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ClientKind {
-    /// One hyper `conn::http1` connection per worker, polled in the worker's task.
+    /// One connection per worker, the request written and the response read directly
+    /// on the socket ([`super::wire`]).
     #[default]
+    Wire,
+    /// One hyper `conn::http1` connection per worker, polled in the worker's task.
     Lean,
     /// A shared `reqwest::Client` (pooled hyper-util client).
     Reqwest,
@@ -74,6 +78,8 @@ pub struct HttpTarget {
     url: String,
     headers: HeaderMap,
     body: Bytes,
+    /// The whole request as it goes on the wire.
+    wire: Vec<u8>,
 }
 
 impl HttpTarget {
@@ -111,6 +117,15 @@ impl HttpTarget {
             .unwrap_or("/")
             .parse()
             .unwrap_or_else(|_| Uri::from_static("/"));
+        let mut wire = format!("{} {} HTTP/1.1\r\n", spec.method, path).into_bytes();
+        for (k, v) in &headers {
+            wire.extend_from_slice(k.as_str().as_bytes());
+            wire.extend_from_slice(b": ");
+            wire.extend_from_slice(v.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b"\r\n");
+        wire.extend_from_slice(&spec.body);
         Ok(HttpTarget {
             addr,
             method: spec.method.clone(),
@@ -118,7 +133,18 @@ impl HttpTarget {
             url: spec.url.to_string(),
             headers,
             body: spec.body.clone(),
+            wire,
         })
+    }
+
+    /// The serialised request: request line, headers, blank line, body.
+    pub fn wire(&self) -> &[u8] {
+        &self.wire
+    }
+
+    /// Whether the method is HEAD (the response has no body).
+    pub fn is_head(&self) -> bool {
+        self.method == Method::HEAD
     }
 
     /// The address connections go to.
@@ -147,6 +173,7 @@ fn classify(status: StatusCode) -> Option<ErrorClass> {
 #[derive(Debug, Clone)]
 pub struct HttpFactory {
     target: Arc<HttpTarget>,
+    kind: ClientKind,
     reqwest: Option<reqwest::Client>,
 }
 
@@ -154,7 +181,7 @@ impl HttpFactory {
     /// A factory for `kind` clients of `target`.
     pub fn new(target: HttpTarget, kind: ClientKind) -> Result<Self, TargetError> {
         let reqwest = match kind {
-            ClientKind::Lean => None,
+            ClientKind::Wire | ClientKind::Lean => None,
             ClientKind::Reqwest => Some(
                 reqwest::Client::builder()
                     .tcp_nodelay(true)
@@ -165,6 +192,7 @@ impl HttpFactory {
         };
         Ok(HttpFactory {
             target: Arc::new(target),
+            kind,
             reqwest,
         })
     }
@@ -173,12 +201,13 @@ impl HttpFactory {
 impl ClientFactory for HttpFactory {
     type Client = HttpClient;
     fn client(&self, _worker: usize) -> HttpClient {
-        match &self.reqwest {
-            None => HttpClient::Lean(LeanClient {
+        match (&self.reqwest, self.kind) {
+            (Some(c), _) => HttpClient::Reqwest(c.clone(), Arc::clone(&self.target)),
+            (None, ClientKind::Lean) => HttpClient::Lean(LeanClient {
                 target: Arc::clone(&self.target),
                 conn: None,
             }),
-            Some(c) => HttpClient::Reqwest(c.clone(), Arc::clone(&self.target)),
+            (None, _) => HttpClient::Wire(WireClient::new(Arc::clone(&self.target))),
         }
     }
 }
@@ -186,6 +215,8 @@ impl ClientFactory for HttpFactory {
 /// One worker's HTTP client.
 #[derive(Debug)]
 pub enum HttpClient {
+    /// The wire client.
+    Wire(WireClient),
     /// The lean hyper client.
     Lean(LeanClient),
     /// reqwest, for comparison.
@@ -195,6 +226,7 @@ pub enum HttpClient {
 impl Client for HttpClient {
     async fn call(&mut self) -> Outcome {
         match self {
+            HttpClient::Wire(c) => c.call().await,
             HttpClient::Lean(c) => c.call().await,
             HttpClient::Reqwest(c, t) => reqwest_call(c, t).await,
         }

@@ -14,6 +14,7 @@ pub mod phase;
 mod rng;
 pub mod schedule;
 pub mod timeline;
+pub mod wire;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
