@@ -299,7 +299,7 @@ impl WireClient {
                     if reusable && conn.start == conn.end {
                         self.conn = Some(conn);
                     }
-                    let error = (status >= 400 || status < 100).then_some(ErrorClass::Status(status));
+                    let error = (!(100..400).contains(&status)).then_some(ErrorClass::Status(status));
                     return Outcome {
                         error,
                         first_byte: None,
