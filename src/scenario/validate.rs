@@ -202,7 +202,7 @@ fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> 
             ScenarioError::whole_file(path, "the scenario file is empty").hint("start from scenarios/quickstart.yaml")
         );
     }
-    serde_saphyr::from_str::<ScenarioFile>(source).map_err(|e| {
+    serde_saphyr::from_str_with_options::<ScenarioFile>(source, super::limits::yaml_options()).map_err(|e| {
         let loc = e.location();
         let pos = loc
             .map(|l| Pos {
@@ -211,8 +211,13 @@ fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> 
             })
             .unwrap_or_default();
         let raw = e.without_snippet().to_string();
-        let message = clean_yaml_message(&raw);
-        let hint = yaml_hint(raw.lines().next().unwrap_or_default());
+        let (message, hint) = match super::limits::breach_message(&e) {
+            Some((message, hint)) => (message, Some(hint.to_owned())),
+            None => (
+                clean_yaml_message(&raw),
+                yaml_hint(raw.lines().next().unwrap_or_default()),
+            ),
+        };
         let mut err = ScenarioError::at(path, source, pos, message);
         if let Some(f) = field_path_at(source, pos) {
             err = err.field(f);
@@ -271,8 +276,11 @@ fn field_path_at(source: &str, pos: Pos) -> Option<String> {
     let indent_of = |l: &str| l.len() - l.trim_start().len();
     let key_of = |l: &str| -> Option<String> {
         let t = l.trim_start().trim_start_matches("- ").trim_start();
-        let (k, _) = t.split_once(':')?;
-        let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
+        // A key's colon is followed by a space or the line's end (`http://x` is no key).
+        let (colon, _) = t
+            .char_indices()
+            .find(|&(i, c)| c == ':' && t[i + 1..].chars().next().is_none_or(char::is_whitespace))?;
+        let k = t[..colon].trim().trim_matches(|c| c == '"' || c == '\'');
         (!k.is_empty() && !k.contains(' ') && !k.starts_with(['{', '[', '#'])).then(|| k.to_owned())
     };
     // Index of the sequence item whose dash stands at `dash` on line `at`.
@@ -298,6 +306,11 @@ fn field_path_at(source: &str, pos: Pos) -> Option<String> {
     let mut indent = col;
     if let Some(k) = key_of(own) {
         parts.push(k);
+        // A key inside a flow mapping (`gateway: {kind: x}`): the line's own key holds it.
+        if let Some(parent) = key_of(line.get(..col).unwrap_or("")) {
+            parts.push(parent);
+            indent = indent_of(line) + if line.trim_start().starts_with("- ") { 2 } else { 0 };
+        }
     } else if let Some(k) = key_of(line.get(..col).unwrap_or("")) {
         // The node is a value: its key starts the line, so walk up from the key.
         parts.push(k);
@@ -645,5 +658,14 @@ mod tests {
         );
         let flow = "a: 1\nself_hosted_models: &m\n  - {name: a}\nfeatures: *m\n";
         assert_eq!(path_at(flow, 4, 11).as_deref(), Some("features"));
+    }
+
+    #[test]
+    fn field_paths_see_flow_mappings_and_skip_urls() {
+        let src =
+            "version: 1\ngateway: {kind: builtin, tmeout: 1s}\nself_hosted_models:\n  - endpoint: \"http://x:1/v1\"\n";
+        assert_eq!(path_at(src, 2, 11).as_deref(), Some("gateway.kind"));
+        assert_eq!(path_at(src, 2, 26).as_deref(), Some("gateway.tmeout"));
+        assert_eq!(path_at(src, 4, 15).as_deref(), Some("self_hosted_models[0].endpoint"));
     }
 }
