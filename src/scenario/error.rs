@@ -38,7 +38,7 @@ impl ScenarioError {
     /// An error at `pos` in `source`.
     pub fn at(file: &Path, source: &str, pos: Pos, message: impl Into<String>) -> Self {
         let source_line = (pos.line > 0)
-            .then(|| source.lines().nth(pos.line as usize - 1).map(str::to_owned))
+            .then(|| yaml_lines(source).nth(pos.line as usize - 1).map(str::to_owned))
             .flatten();
         let width = source_line
             .as_deref()
@@ -89,6 +89,26 @@ impl ScenarioError {
         self.hint = Some(hint.into());
         self
     }
+}
+
+/// The lines of YAML text as YAML positions count them: `\n`, `\r\n` and a lone `\r` each
+/// end one (`str::lines` does not split at a lone `\r`).
+pub(crate) fn yaml_lines(source: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(source);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        match s.find(['\n', '\r']) {
+            Some(i) => {
+                let next = if s[i..].starts_with("\r\n") { i + 2 } else { i + 1 };
+                rest = Some(&s[next..]);
+                Some(&s[..i])
+            }
+            None => {
+                rest = None;
+                Some(s)
+            }
+        }
+    })
 }
 
 /// `line` cut to about `CONTEXT_BEFORE` characters before 1-based `col` and a little past
@@ -236,6 +256,21 @@ mod tests {
         assert_eq!(src.chars().skip(at).take(7).collect::<String>(), "\"bogus\"");
         assert_eq!(carets.trim_end().len() - at, 7);
         assert_eq!(e.message.chars().count(), MAX_TEXT + 1);
+    }
+
+    #[test]
+    fn lines_end_as_yaml_ends_them() {
+        let lines: Vec<&str> = yaml_lines("a\nb\r\nc\rd\r\re\n").collect();
+        assert_eq!(lines, ["a", "b", "c", "d", "", "e", ""]);
+        // Found by tests/properties.rs: a lone `\r` starts a new line for the YAML parser,
+        // so the caret must show that line.
+        let e = ScenarioError::at(
+            Path::new("s.yaml"),
+            "\n\rload:\n  - name: l\n",
+            Pos { line: 4, col: 5 },
+            "m",
+        );
+        assert_eq!(e.source_line.as_deref(), Some("  - name: l"));
     }
 
     #[test]

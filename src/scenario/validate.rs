@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::error::{ScenarioError, did_you_mean};
+use super::error::{ScenarioError, did_you_mean, yaml_lines};
 use super::raw::{Located, Pos, ScenarioFile};
 use super::template::{Template, interpolate, interpolate_in};
 use super::{BackendConfig, BackendProvider, CheckFamily, FeatureSetting, ModelConfig, Scenario, Target};
@@ -33,9 +33,7 @@ impl Ctx<'_> {
         secret: Option<&str>,
     ) -> Result<Template, ScenarioError> {
         let r = interpolate(&value.value, self.env, allow_backends).map_err(|e| {
-            let mut pos = value.pos;
-            pos.col += self.quote_offset(value.pos) + u32::try_from(e.offset).unwrap_or(0);
-            let err = self.err(pos, field, e.message);
+            let err = self.err(self.offset_pos(value, e.offset), field, e.message);
             match e.hint {
                 Some(h) => err.hint(h),
                 None => err,
@@ -60,9 +58,7 @@ impl Ctx<'_> {
         secret: bool,
     ) -> Result<Template, ScenarioError> {
         let r = interpolate_in(&value.value, self.env, true, true).map_err(|e| {
-            let mut pos = value.pos;
-            pos.col += self.quote_offset(value.pos) + u32::try_from(e.offset).unwrap_or(0);
-            let err = self.err(pos, field, e.message);
+            let err = self.err(self.offset_pos(value, e.offset), field, e.message);
             match e.hint {
                 Some(h) => err.hint(h),
                 None => err,
@@ -85,16 +81,26 @@ impl Ctx<'_> {
         Ok(t.as_literal().unwrap_or_default())
     }
 
-    /// 1 when the value at `pos` starts with a quote, so offsets inside it line up.
-    fn quote_offset(&self, pos: Pos) -> u32 {
-        let line = self
-            .source
-            .lines()
-            .nth(pos.line.saturating_sub(1) as usize)
+    /// The position of byte `offset` of a located string: exact when the string stands
+    /// on its line as written (after an opening quote, if any), otherwise the string's
+    /// start (an escape, a multi-byte character written as one, or a line fold in between
+    /// would put a column computed from the offset beyond the token or the line).
+    fn offset_pos(&self, value: &Located<String>, offset: usize) -> Pos {
+        let line = yaml_lines(self.source)
+            .nth(value.pos.line.saturating_sub(1) as usize)
             .unwrap_or("");
-        match line.chars().nth(pos.col.saturating_sub(1) as usize) {
-            Some('"' | '\'') => 1,
-            _ => 0,
+        let mut rest = line.chars().skip(value.pos.col.saturating_sub(1) as usize).peekable();
+        let quoted = rest.next_if(|c| matches!(c, '"' | '\'')).is_some();
+        let Some(before) = value.value.get(..offset) else {
+            return value.pos;
+        };
+        if !rest.take(before.chars().count()).eq(before.chars()) {
+            return value.pos;
+        }
+        let cols = before.chars().count() + usize::from(quoted);
+        Pos {
+            line: value.pos.line,
+            col: value.pos.col.saturating_add(u32::try_from(cols).unwrap_or(0)),
         }
     }
 
@@ -271,7 +277,7 @@ fn yaml_hint(message: &str) -> Option<String> {
 /// The dotted field path of the node at `pos`, read off the block structure of the
 /// source (YAML errors carry a position but no path).
 fn field_path_at(source: &str, pos: Pos) -> Option<String> {
-    let lines: Vec<&str> = source.lines().collect();
+    let lines: Vec<&str> = yaml_lines(source).collect();
     let line = lines.get(pos.line.checked_sub(1)? as usize)?;
     let indent_of = |l: &str| l.len() - l.trim_start().len();
     let key_of = |l: &str| -> Option<String> {
@@ -658,6 +664,37 @@ mod tests {
         );
         let flow = "a: 1\nself_hosted_models: &m\n  - {name: a}\nfeatures: *m\n";
         assert_eq!(path_at(flow, 4, 11).as_deref(), Some("features"));
+    }
+
+    #[test]
+    fn reference_errors_point_at_the_reference_or_the_value() {
+        let at = |src: &str| {
+            crate::scenario::load_str(Path::new("s.yaml"), src, &|_| None)
+                .expect_err("refused")
+                .pos
+                .map(|p| (p.line, p.col))
+        };
+        let head = "version: 1\ngateway:\n  kind: builtin\n  auth:\n";
+        assert_eq!(
+            at(&format!("{head}    token: \"ab ${{env:MISSING}}\"\n")),
+            Some((5, 16))
+        );
+        assert_eq!(at(&format!("{head}    token: ab ${{env:MISSING}}\n")), Some((5, 15)));
+        assert_eq!(
+            at(&format!("{head}    token: \"éé ${{env:MISSING}}\"\n")),
+            Some((5, 16))
+        );
+        // An escape, a fold or a block scalar in front: the value's start.
+        assert_eq!(
+            at(&format!("{head}    token: \"\\u00e9 ${{env:MISSING}}\"\n")),
+            Some((5, 12))
+        );
+        assert_eq!(
+            at(&format!("{head}    token: \"aaaa\n      ${{env:MISSING}}\"\n")),
+            Some((5, 12))
+        );
+        let block = at(&format!("{head}    token: |\n      aaaa\n      ${{env:MISSING}}\n"));
+        assert!(matches!(block, Some((5 | 6, _))), "{block:?}");
     }
 
     #[test]
