@@ -36,6 +36,8 @@ pub struct Parser {
     has_data: bool,
     max_event: usize,
     skip_lf: bool,
+    /// Inside a line that grew past `max_event`: its bytes are dropped until it ends.
+    discarding: bool,
     anomalies: Vec<Anomaly>,
 }
 
@@ -55,12 +57,20 @@ impl Parser {
             has_data: false,
             max_event,
             skip_lf: false,
+            discarding: false,
             anomalies: Vec::new(),
         }
     }
 
-    /// Feeds a chunk, pushing complete events into `out`.
+    /// Feeds a chunk, pushing complete events into `out`. The result does not depend on
+    /// how the stream is cut into chunks: a line longer than `max_event` is dropped with
+    /// one [`Anomaly::Oversized`] (and the event it belongs to with it) whether it arrives
+    /// whole or in pieces, and only `max_event` bytes of an unfinished line are held.
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<Event>) {
+        // An empty chunk between `\r` and `\n` must not end the CRLF.
+        if chunk.is_empty() {
+            return;
+        }
         if self.skip_lf && chunk.first() == Some(&b'\n') {
             chunk = &chunk[1..];
         }
@@ -78,7 +88,10 @@ impl Parser {
                         self.skip_lf = true;
                     }
                 }
-                if self.buf.is_empty() {
+                if self.discarding {
+                    // The end of a line already dropped as oversized.
+                    self.discarding = false;
+                } else if self.buf.is_empty() {
                     self.line(&chunk[start..line_end], out);
                 } else {
                     self.buf.extend_from_slice(&chunk[start..line_end]);
@@ -90,10 +103,12 @@ impl Parser {
             i += 1;
         }
         let rest = &chunk[start..];
-        if self.buf.len() + rest.len() > self.max_event {
+        if self.discarding {
+            // Still inside the oversized line.
+        } else if self.buf.len() + rest.len() > self.max_event {
             self.buf.clear();
-            self.reset();
-            self.note(Anomaly::Oversized);
+            self.oversized();
+            self.discarding = true;
         } else {
             self.buf.extend_from_slice(rest);
         }
@@ -127,7 +142,17 @@ impl Parser {
         self.has_data = false;
     }
 
+    /// Drops the event being built, reporting it.
+    fn oversized(&mut self) {
+        self.reset();
+        self.note(Anomaly::Oversized);
+    }
+
     fn line(&mut self, raw: &[u8], out: &mut Vec<Event>) {
+        if raw.len() > self.max_event {
+            self.oversized();
+            return;
+        }
         if raw.is_empty() {
             if self.has_data {
                 out.push(Event {
@@ -158,8 +183,7 @@ impl Parser {
                     self.data.push('\n');
                 }
                 if self.data.len() + value.len() > self.max_event {
-                    self.note(Anomaly::Oversized);
-                    self.reset();
+                    self.oversized();
                     return;
                 }
                 self.data.push_str(value);
@@ -228,6 +252,40 @@ mod tests {
         assert!(ev.is_empty());
         assert!(matches!(an[0], Anomaly::UnknownField(_)));
         assert_eq!(an.last(), Some(&Anomaly::Truncated));
+    }
+
+    #[test]
+    fn oversized_lines_count_once_however_split() {
+        // Found by tests/properties.rs: an overflowing partial line used to be dropped and
+        // its tail parsed as a new line, once per chunk.
+        let s = b"event: retry: 5\ndata: ok\n\nevent: 0123456789\n";
+        let whole = {
+            let mut p = Parser::new(8);
+            let mut out = Vec::new();
+            p.feed(s, &mut out);
+            (out, p.finish())
+        };
+        assert_eq!(whole.0.len(), 1);
+        assert_eq!(whole.1, vec![Anomaly::Oversized, Anomaly::Oversized]);
+        let mut p = Parser::new(8);
+        let mut out = Vec::new();
+        for b in s.chunks(1) {
+            p.feed(b, &mut out);
+        }
+        assert_eq!((out, p.finish()), whole);
+    }
+
+    #[test]
+    fn an_empty_chunk_does_not_split_a_crlf() {
+        let (ev, an) = parse_all(&[b"data: a\r", b"", b"\ndata: b\r\n\r\n"]);
+        assert_eq!(
+            ev,
+            vec![Event {
+                event: None,
+                data: "a\nb".into()
+            }]
+        );
+        assert!(an.is_empty());
     }
 
     #[test]

@@ -161,16 +161,18 @@ impl Profile {
 
     /// Reads a profile file.
     pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ScenarioError::whole_file(path, format!("cannot read the gateway profile: {e}"))
-                .hint("name a built-in profile (aigw, openai, litellm) or a YAML file next to the scenario")
+        let text = crate::scenario::limits::read_text(path, "gateway profile").map_err(|e| match e.hint {
+            Some(_) => e,
+            None => e.hint("name a built-in profile (aigw, openai, litellm) or a YAML file next to the scenario"),
         })?;
         Profile::parse(path, &text, &path.display().to_string())
     }
 
     /// Parses profile text; errors point into it with file:line:col.
     pub fn parse(path: &Path, text: &str, source: &str) -> Result<Profile, ScenarioError> {
-        let file: ProfileFile = serde_saphyr::from_str(text).map_err(|e| {
+        crate::scenario::limits::check_size(path, "gateway profile", text)?;
+        let options = crate::scenario::limits::yaml_options();
+        let file: ProfileFile = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
             let pos = e
                 .location()
                 .map(|l| crate::scenario::raw::Pos {
@@ -178,6 +180,9 @@ impl Profile {
                     col: u32::try_from(l.column()).unwrap_or(0),
                 })
                 .unwrap_or_default();
+            if let Some((message, hint)) = crate::scenario::limits::breach_message(&e) {
+                return ScenarioError::at(path, text, pos, message).hint(hint);
+            }
             let msg = e.without_snippet().to_string();
             let first = msg.lines().next().unwrap_or_default();
             let first = first.find(" at line ").map_or(first, |i| &first[..i]);

@@ -7,6 +7,10 @@ use super::raw::Pos;
 
 /// Carets drawn under a token at most; a longer token is marked by its start.
 const MAX_CARETS: usize = 80;
+/// Characters of a long source line kept before the caret; the rest is shown as `…`.
+const CONTEXT_BEFORE: usize = 60;
+/// Characters of a message or field path kept; a value echoed from a huge input is cut.
+const MAX_TEXT: usize = 400;
 
 /// A problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +25,11 @@ pub struct ScenarioError {
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
-    /// The source line, for the caret display.
+    /// The source line, for the caret display. A long line is cut around the caret, each
+    /// cut shown as `…`.
     pub source_line: Option<String>,
+    /// Characters cut from the start of `source_line` (replaced by one `…`).
+    pub cut_before: usize,
     /// How many characters the caret underlines.
     pub width: usize,
 }
@@ -31,28 +38,28 @@ impl ScenarioError {
     /// An error at `pos` in `source`.
     pub fn at(file: &Path, source: &str, pos: Pos, message: impl Into<String>) -> Self {
         let source_line = (pos.line > 0)
-            .then(|| source.lines().nth(pos.line as usize - 1).map(str::to_owned))
+            .then(|| yaml_lines(source).nth(pos.line as usize - 1).map(str::to_owned))
             .flatten();
         let width = source_line
             .as_deref()
             .map(|l| token_width(l, pos.col as usize).min(MAX_CARETS))
             .unwrap_or(1);
-        // A huge line (minified or hostile input) is cut after the caret's end.
-        let source_line = source_line.map(|l| {
-            let keep = (pos.col as usize + width + 20).max(160);
-            if l.chars().count() > keep + 40 {
-                l.chars().take(keep).chain(['…']).collect()
-            } else {
-                l
+        // A huge line (minified or hostile input) is cut before and after the caret.
+        let (source_line, cut_before) = match source_line {
+            Some(l) => {
+                let (l, cut) = window(&l, pos.col as usize, width);
+                (Some(l), cut)
             }
-        });
+            None => (None, 0),
+        };
         ScenarioError {
             file: file.to_owned(),
             pos: (pos.line > 0).then_some(pos),
             field: None,
-            message: message.into(),
+            message: clip(message.into()),
             hint: None,
             source_line,
+            cut_before,
             width,
         }
     }
@@ -63,16 +70,17 @@ impl ScenarioError {
             file: file.to_owned(),
             pos: None,
             field: None,
-            message: message.into(),
+            message: clip(message.into()),
             hint: None,
             source_line: None,
+            cut_before: 0,
             width: 1,
         }
     }
 
     /// Adds the field path.
     pub fn field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.field = Some(clip(field.into()));
         self
     }
 
@@ -80,6 +88,62 @@ impl ScenarioError {
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+}
+
+/// The lines of YAML text as YAML positions count them: `\n`, `\r\n` and a lone `\r` each
+/// end one (`str::lines` does not split at a lone `\r`).
+pub(crate) fn yaml_lines(source: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(source);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        match s.find(['\n', '\r']) {
+            Some(i) => {
+                let next = if s[i..].starts_with("\r\n") { i + 2 } else { i + 1 };
+                rest = Some(&s[next..]);
+                Some(&s[..i])
+            }
+            None => {
+                rest = None;
+                Some(s)
+            }
+        }
+    })
+}
+
+/// `line` cut to about `CONTEXT_BEFORE` characters before 1-based `col` and a little past
+/// the caret's end, and how many characters were cut from its start.
+fn window(line: &str, col: usize, width: usize) -> (String, usize) {
+    let before = col.saturating_sub(1);
+    let cut = if before > CONTEXT_BEFORE + 20 {
+        before - CONTEXT_BEFORE
+    } else {
+        0
+    };
+    let keep = (before - cut + width + 20).max(160);
+    let mut rest = line.chars().skip(cut);
+    let mut out: String = if cut > 0 { "…".into() } else { String::new() };
+    out.extend(rest.by_ref().take(keep));
+    // Cut the end only when that saves more than the marker costs.
+    let tail: String = rest.by_ref().take(41).collect();
+    if tail.chars().count() > 40 {
+        out.push('…');
+    } else {
+        out.push_str(&tail);
+    }
+    (out, cut)
+}
+
+/// `text` cut to `MAX_TEXT` characters, marked with `…`.
+fn clip(text: String) -> String {
+    match text.char_indices().nth(MAX_TEXT) {
+        Some((i, _)) => {
+            let mut t = text;
+            t.truncate(i);
+            t.push('…');
+            t
+        }
+        None => text,
     }
 }
 
@@ -120,9 +184,12 @@ impl fmt::Display for ScenarioError {
             let num = p.line.to_string();
             writeln!(f, "{pad} |")?;
             writeln!(f, "{num} | {line}")?;
+            // A cut start is one `…` on screen.
+            let shown_before =
+                (p.col.saturating_sub(1) as usize).saturating_sub(self.cut_before) + usize::from(self.cut_before > 0);
             let lead: String = line
                 .chars()
-                .take(p.col.saturating_sub(1) as usize)
+                .take(shown_before)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             writeln!(f, "{pad} | {lead}{}", "^".repeat(self.width))?;
@@ -159,6 +226,59 @@ mod tests {
         assert_eq!(token_width("  endpoint: \"http://x:1/v1\" # c", 13), 15);
         assert_eq!(token_width("  identifier: vertex/x  # c", 15), 8);
         assert_eq!(token_width("", 1), 1);
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let line = format!(
+            "checks: [{}, \"bogus\", {}]",
+            "routing, ".repeat(10_000),
+            "auth, ".repeat(10_000)
+        );
+        let col = line.find("\"bogus").unwrap() + 1;
+        let pos = Pos {
+            line: 2,
+            col: u32::try_from(col).unwrap(),
+        };
+        let e = ScenarioError::at(
+            Path::new("s.yaml"),
+            &format!("version: 1\n{line}\n"),
+            pos,
+            "x".repeat(100_000),
+        );
+        let shown = e.to_string();
+        assert!(shown.len() < 2_000, "{} bytes shown", shown.len());
+        let lines: Vec<&str> = shown.lines().collect();
+        let (src, carets) = (lines[3], lines[4]);
+        assert!(src.starts_with("2 | …") && src.ends_with('…'), "{src}");
+        // The caret still stands under the token.
+        let at = carets.find('^').unwrap();
+        assert_eq!(src.chars().skip(at).take(7).collect::<String>(), "\"bogus\"");
+        assert_eq!(carets.trim_end().len() - at, 7);
+        assert_eq!(e.message.chars().count(), MAX_TEXT + 1);
+    }
+
+    #[test]
+    fn lines_end_as_yaml_ends_them() {
+        let lines: Vec<&str> = yaml_lines("a\nb\r\nc\rd\r\re\n").collect();
+        assert_eq!(lines, ["a", "b", "c", "d", "", "e", ""]);
+        // Found by tests/properties.rs: a lone `\r` starts a new line for the YAML parser,
+        // so the caret must show that line.
+        let e = ScenarioError::at(
+            Path::new("s.yaml"),
+            "\n\rload:\n  - name: l\n",
+            Pos { line: 4, col: 5 },
+            "m",
+        );
+        assert_eq!(e.source_line.as_deref(), Some("  - name: l"));
+    }
+
+    #[test]
+    fn short_lines_are_kept_whole() {
+        let pos = Pos { line: 1, col: 9 };
+        let e = ScenarioError::at(Path::new("s.yaml"), "version: x\n", pos, "bad");
+        assert_eq!(e.source_line.as_deref(), Some("version: x"));
+        assert_eq!(e.cut_before, 0);
     }
 
     #[test]

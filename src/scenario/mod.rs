@@ -4,6 +4,7 @@
 
 pub mod behavior;
 pub mod error;
+pub(crate) mod limits;
 pub mod load;
 pub mod raw;
 pub mod template;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::ScenarioError;
+pub use limits::{MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_SCALAR_BYTES};
 pub use template::Template;
 
 use crate::feature::Feature;
@@ -286,11 +288,11 @@ impl Scenario {
 }
 
 /// Reads and validates a scenario file, resolving `${env:…}` from the process
-/// environment.
+/// environment. A file over [`MAX_FILE_BYTES`] is refused without being read whole.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|e| {
-        ScenarioError::whole_file(path, format!("cannot read the scenario: {e}"))
-            .hint("check the path; scenarios are YAML files such as scenarios/quickstart.yaml")
+    let source = limits::read_text(path, "scenario").map_err(|e| match e.hint {
+        Some(_) => e,
+        None => e.hint("check the path; scenarios are YAML files such as scenarios/quickstart.yaml"),
     })?;
     let s = load_str(path, &source, &|name| std::env::var(name).ok())?;
     // From here on, a panic message that quotes one of its secrets is redacted.
@@ -298,8 +300,11 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     Ok(s)
 }
 
-/// Validates scenario text; `env` answers environment variables.
+/// Validates scenario text; `env` answers environment variables. Text over
+/// [`MAX_FILE_BYTES`], and YAML that nests deeper than [`MAX_DEPTH`] or expands (aliases
+/// included) past [`MAX_NODES`] nodes or [`MAX_SCALAR_BYTES`] of text, is refused.
 pub fn load_str(path: &Path, source: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Scenario, ScenarioError> {
+    limits::check_size(path, "scenario", source)?;
     validate::validate(path, source, env)
 }
 

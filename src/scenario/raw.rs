@@ -279,7 +279,7 @@ pub struct GatewaySpec {
     pub endpoint_variants: Option<bool>,
     /// How gateprobe starts the gateway itself (after its mocks), waits for it, and stops it.
     #[serde(default)]
-    pub launch: Option<LaunchSpec>,
+    pub launch: Option<Located<LaunchSpec>>,
     /// How gateprobe authenticates as the GitLab instance.
     #[serde(default)]
     pub auth: ClientAuthSpec,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::error::{ScenarioError, did_you_mean};
+use super::error::{ScenarioError, did_you_mean, yaml_lines};
 use super::raw::{Located, Pos, ScenarioFile};
 use super::template::{Template, interpolate, interpolate_in};
 use super::{BackendConfig, BackendProvider, CheckFamily, FeatureSetting, ModelConfig, Scenario, Target};
@@ -33,9 +33,7 @@ impl Ctx<'_> {
         secret: Option<&str>,
     ) -> Result<Template, ScenarioError> {
         let r = interpolate(&value.value, self.env, allow_backends).map_err(|e| {
-            let mut pos = value.pos;
-            pos.col += self.quote_offset(value.pos) + u32::try_from(e.offset).unwrap_or(0);
-            let err = self.err(pos, field, e.message);
+            let err = self.err(self.offset_pos(value, e.offset), field, e.message);
             match e.hint {
                 Some(h) => err.hint(h),
                 None => err,
@@ -60,9 +58,7 @@ impl Ctx<'_> {
         secret: bool,
     ) -> Result<Template, ScenarioError> {
         let r = interpolate_in(&value.value, self.env, true, true).map_err(|e| {
-            let mut pos = value.pos;
-            pos.col += self.quote_offset(value.pos) + u32::try_from(e.offset).unwrap_or(0);
-            let err = self.err(pos, field, e.message);
+            let err = self.err(self.offset_pos(value, e.offset), field, e.message);
             match e.hint {
                 Some(h) => err.hint(h),
                 None => err,
@@ -85,16 +81,26 @@ impl Ctx<'_> {
         Ok(t.as_literal().unwrap_or_default())
     }
 
-    /// 1 when the value at `pos` starts with a quote, so offsets inside it line up.
-    fn quote_offset(&self, pos: Pos) -> u32 {
-        let line = self
-            .source
-            .lines()
-            .nth(pos.line.saturating_sub(1) as usize)
+    /// The position of byte `offset` of a located string: exact when the string stands
+    /// on its line as written (after an opening quote, if any), otherwise the string's
+    /// start (an escape, a multi-byte character written as one, or a line fold in between
+    /// would put a column computed from the offset beyond the token or the line).
+    fn offset_pos(&self, value: &Located<String>, offset: usize) -> Pos {
+        let line = yaml_lines(self.source)
+            .nth(value.pos.line.saturating_sub(1) as usize)
             .unwrap_or("");
-        match line.chars().nth(pos.col.saturating_sub(1) as usize) {
-            Some('"' | '\'') => 1,
-            _ => 0,
+        let mut rest = line.chars().skip(value.pos.col.saturating_sub(1) as usize).peekable();
+        let quoted = rest.next_if(|c| matches!(c, '"' | '\'')).is_some();
+        let Some(before) = value.value.get(..offset) else {
+            return value.pos;
+        };
+        if !rest.take(before.chars().count()).eq(before.chars()) {
+            return value.pos;
+        }
+        let cols = before.chars().count() + usize::from(quoted);
+        Pos {
+            line: value.pos.line,
+            col: value.pos.col.saturating_add(u32::try_from(cols).unwrap_or(0)),
         }
     }
 
@@ -202,7 +208,7 @@ fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> 
             ScenarioError::whole_file(path, "the scenario file is empty").hint("start from scenarios/quickstart.yaml")
         );
     }
-    serde_saphyr::from_str::<ScenarioFile>(source).map_err(|e| {
+    serde_saphyr::from_str_with_options::<ScenarioFile>(source, super::limits::yaml_options()).map_err(|e| {
         let loc = e.location();
         let pos = loc
             .map(|l| Pos {
@@ -211,8 +217,13 @@ fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> 
             })
             .unwrap_or_default();
         let raw = e.without_snippet().to_string();
-        let message = clean_yaml_message(&raw);
-        let hint = yaml_hint(raw.lines().next().unwrap_or_default());
+        let (message, hint) = match super::limits::breach_message(&e) {
+            Some((message, hint)) => (message, Some(hint.to_owned())),
+            None => (
+                clean_yaml_message(&raw),
+                yaml_hint(raw.lines().next().unwrap_or_default()),
+            ),
+        };
         let mut err = ScenarioError::at(path, source, pos, message);
         if let Some(f) = field_path_at(source, pos) {
             err = err.field(f);
@@ -266,13 +277,16 @@ fn yaml_hint(message: &str) -> Option<String> {
 /// The dotted field path of the node at `pos`, read off the block structure of the
 /// source (YAML errors carry a position but no path).
 fn field_path_at(source: &str, pos: Pos) -> Option<String> {
-    let lines: Vec<&str> = source.lines().collect();
+    let lines: Vec<&str> = yaml_lines(source).collect();
     let line = lines.get(pos.line.checked_sub(1)? as usize)?;
     let indent_of = |l: &str| l.len() - l.trim_start().len();
     let key_of = |l: &str| -> Option<String> {
         let t = l.trim_start().trim_start_matches("- ").trim_start();
-        let (k, _) = t.split_once(':')?;
-        let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
+        // A key's colon is followed by a space or the line's end (`http://x` is no key).
+        let (colon, _) = t
+            .char_indices()
+            .find(|&(i, c)| c == ':' && t[i + 1..].chars().next().is_none_or(char::is_whitespace))?;
+        let k = t[..colon].trim().trim_matches(|c| c == '"' || c == '\'');
         (!k.is_empty() && !k.contains(' ') && !k.starts_with(['{', '[', '#'])).then(|| k.to_owned())
     };
     // Index of the sequence item whose dash stands at `dash` on line `at`.
@@ -298,6 +312,11 @@ fn field_path_at(source: &str, pos: Pos) -> Option<String> {
     let mut indent = col;
     if let Some(k) = key_of(own) {
         parts.push(k);
+        // A key inside a flow mapping (`gateway: {kind: x}`): the line's own key holds it.
+        if let Some(parent) = key_of(line.get(..col).unwrap_or("")) {
+            parts.push(parent);
+            indent = indent_of(line) + if line.trim_start().starts_with("- ") { 2 } else { 0 };
+        }
     } else if let Some(k) = key_of(line.get(..col).unwrap_or("")) {
         // The node is a value: its key starts the line, so walk up from the key.
         parts.push(k);
@@ -645,5 +664,45 @@ mod tests {
         );
         let flow = "a: 1\nself_hosted_models: &m\n  - {name: a}\nfeatures: *m\n";
         assert_eq!(path_at(flow, 4, 11).as_deref(), Some("features"));
+    }
+
+    #[test]
+    fn reference_errors_point_at_the_reference_or_the_value() {
+        let at = |src: &str| {
+            crate::scenario::load_str(Path::new("s.yaml"), src, &|_| None)
+                .expect_err("refused")
+                .pos
+                .map(|p| (p.line, p.col))
+        };
+        let head = "version: 1\ngateway:\n  kind: builtin\n  auth:\n";
+        assert_eq!(
+            at(&format!("{head}    token: \"ab ${{env:MISSING}}\"\n")),
+            Some((5, 16))
+        );
+        assert_eq!(at(&format!("{head}    token: ab ${{env:MISSING}}\n")), Some((5, 15)));
+        assert_eq!(
+            at(&format!("{head}    token: \"éé ${{env:MISSING}}\"\n")),
+            Some((5, 16))
+        );
+        // An escape, a fold or a block scalar in front: the value's start.
+        assert_eq!(
+            at(&format!("{head}    token: \"\\u00e9 ${{env:MISSING}}\"\n")),
+            Some((5, 12))
+        );
+        assert_eq!(
+            at(&format!("{head}    token: \"aaaa\n      ${{env:MISSING}}\"\n")),
+            Some((5, 12))
+        );
+        let block = at(&format!("{head}    token: |\n      aaaa\n      ${{env:MISSING}}\n"));
+        assert!(matches!(block, Some((5 | 6, _))), "{block:?}");
+    }
+
+    #[test]
+    fn field_paths_see_flow_mappings_and_skip_urls() {
+        let src =
+            "version: 1\ngateway: {kind: builtin, tmeout: 1s}\nself_hosted_models:\n  - endpoint: \"http://x:1/v1\"\n";
+        assert_eq!(path_at(src, 2, 11).as_deref(), Some("gateway.kind"));
+        assert_eq!(path_at(src, 2, 26).as_deref(), Some("gateway.tmeout"));
+        assert_eq!(path_at(src, 4, 15).as_deref(), Some("self_hosted_models[0].endpoint"));
     }
 }

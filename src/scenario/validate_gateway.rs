@@ -132,7 +132,7 @@ pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayCo
         None => None,
         Some(l) => {
             if !matches!(kind, GatewayKind::Aigw | GatewayKind::Openai) {
-                let pos = l.command.first().map(|c| c.pos).unwrap_or_default();
+                let pos = l.value.command.first().map_or(l.pos, |c| c.pos);
                 return Err(cx
                     .err(
                         pos,
@@ -141,7 +141,7 @@ pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayCo
                     )
                     .hint("set `gateway.kind: openai` (or `aigw`)"));
             }
-            Some(launch(cx, l, g.url.as_ref(), token.is_some())?)
+            Some(launch(cx, &l.value, l.pos, g.url.as_ref(), token.is_some())?)
         }
     };
     if g.endpoint_variants.is_some() {
@@ -210,12 +210,13 @@ const DEFAULT_LAUNCH_TIMEOUT: Duration = Duration::from_secs(120);
 fn launch(
     cx: &mut Ctx<'_>,
     l: &super::raw::LaunchSpec,
+    at: Pos,
     url: Option<&Located<String>>,
     has_token: bool,
 ) -> Result<LaunchConfig, ScenarioError> {
     if l.command.is_empty() {
-        return Err(ScenarioError::whole_file(cx.path, "`gateway.launch.command` is empty")
-            .field("gateway.launch.command")
+        return Err(cx
+            .err(at, "gateway.launch.command", "`gateway.launch.command` is empty")
             .hint(
                 "write the program and its arguments, e.g. `command: [litellm, --config, \"{{ launch.config }}\"]`",
             ));
