@@ -179,10 +179,25 @@ pub fn sample(d: &Dist, rng: &mut Rng) -> Duration {
 
 /// The reply text of a mock, split into `n` tokens (words, repeated as needed).
 pub fn reply_tokens(backend: &str, model: &str, n: usize) -> Vec<String> {
-    let text = format!("Mock reply from {backend} serving {model}: def add(a, b): return a + b ");
-    let words: Vec<&str> = text.split_inclusive(' ').collect();
-    (0..n).map(|i| words[i % words.len()].to_owned()).collect()
+    reply_words(backend, model, n, |words| words.map(str::to_owned).collect())
 }
+
+/// The whole reply of [`reply_tokens`] as one string, built without a string per token
+/// (the non-streaming path).
+pub fn reply_text(backend: &str, model: &str, n: usize) -> String {
+    reply_words(backend, model, n, |words| {
+        let mut out = String::with_capacity(n * 8);
+        words.for_each(|w| out.push_str(w));
+        out
+    })
+}
+
+/// Hands the `n` words of a reply to `f`.
+fn reply_words<T>(backend: &str, model: &str, n: usize, f: impl FnOnce(&mut dyn Iterator<Item = &str>) -> T) -> T {
+    let text = format!("Mock reply from {backend} serving {model}: def add(a, b): return a + b ");
+    f(&mut text.split_inclusive(' ').cycle().take(n))
+}
+
 
 /// A provider's stream framing.
 pub trait Codec: Send + 'static {
@@ -348,5 +363,7 @@ mod tests {
         let t = reply_tokens("b", "m", 40);
         assert_eq!(t.len(), 40);
         assert!(t.iter().all(|w| !w.is_empty()));
+        assert_eq!((t[0].as_str(), t[13].as_str()), ("Mock ", "Mock "), "13 words, cycling");
+        assert_eq!(reply_text("b", "m", 40), t.concat());
     }
 }

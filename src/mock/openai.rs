@@ -15,7 +15,7 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::behavior::{Admission, Behavior, Codec, paced_body, reply_tokens};
+use super::behavior::{Admission, Behavior, Codec, paced_body, reply_text, reply_tokens};
 use super::journal::{Entry, Journal};
 use crate::scenario::behavior::FaultAction;
 use crate::scenario::{BackendConfig, BackendProvider};
@@ -300,15 +300,17 @@ pub(super) async fn completion(
         }
         _ => {}
     }
-    let tokens = reply_tokens(&mock.name, model, adm.tokens());
-    let finish = if max_tokens.is_some_and(|m| m as usize <= tokens.len()) {
+    let n_tokens = adm.tokens();
+    let finish = if max_tokens.is_some_and(|m| m as usize <= n_tokens) {
         "length"
     } else {
         "stop"
     };
     let prompt_tokens = prompt_len.div_ceil(4);
-    let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": tokens.len(),
-                       "total_tokens": prompt_tokens + tokens.len()});
+    let usage = || {
+        json!({"prompt_tokens": prompt_tokens, "completion_tokens": n_tokens,
+               "total_tokens": prompt_tokens + n_tokens})
+    };
     let n = mock.ids.fetch_add(1, Ordering::Relaxed);
     let id = match kind {
         Kind::Chat => format!("chatcmpl-{n:016x}"),
@@ -323,18 +325,18 @@ pub(super) async fn completion(
             model: model.to_owned(),
             kind,
             finish,
-            usage: include_usage.then_some(usage),
+            usage: include_usage.then(usage),
         };
         let first = super::journal::FirstToken(adm.first_at.into_std());
         let mut r = Response::builder()
             .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
             .header(header::CACHE_CONTROL, "no-cache")
-            .body(paced_body(adm, tokens, codec))
+            .body(paced_body(adm, reply_tokens(&mock.name, model, n_tokens), codec))
             .unwrap_or_default();
         r.extensions_mut().insert(first);
         return r;
     }
-    let text: String = tokens.concat();
+    let text = reply_text(&mock.name, model, n_tokens);
     let object = if kind == Kind::Chat {
         "chat.completion"
     } else {
@@ -349,7 +351,7 @@ pub(super) async fn completion(
             }
         };
         let mut full = json!({"id": id, "object": object, "created": unix_now(), "model": model,
-                              "choices": [choice], "usage": usage});
+                              "choices": [choice], "usage": usage()});
         full["prompt_filter_results"] = super::azure::prompt_filter_results();
         full["choices"][0]["content_filter_results"] = super::azure::content_filter_results();
         full.to_string()
@@ -374,11 +376,15 @@ pub(super) async fn completion(
             }],
             usage: WholeUsage {
                 prompt_tokens: prompt_tokens as u64,
-                completion_tokens: tokens.len() as u64,
-                total_tokens: (prompt_tokens + tokens.len()) as u64,
+                completion_tokens: n_tokens as u64,
+                total_tokens: (prompt_tokens + n_tokens) as u64,
             },
         };
-        serde_json::to_string(&reply).unwrap_or_default()
+        // Sized once: growing the string by doubling costs several reallocations.
+        let mut out = Vec::with_capacity(384 + text.len());
+        // Writing into a Vec cannot fail, and serde_json writes only UTF-8.
+        let _ = serde_json::to_writer(&mut out, &reply);
+        String::from_utf8(out).unwrap_or_default()
     };
     let first = super::journal::FirstToken(adm.last_at().into_std());
     let mut r = whole_reply(adm, body).await;
