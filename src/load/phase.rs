@@ -149,12 +149,15 @@ async fn leg(
     // LLM-level recorders are shared by workers modulo LLM_SHARDS (each is locked only
     // to record one reply), so their memory does not grow with the peak concurrency.
     let recorders: Arc<Mutex<Vec<Arc<Mutex<LlmRecorder>>>>> = Arc::default();
+    // One timeline for the leg: a second's bucket is shared by every worker.
+    let timeline: Arc<Mutex<Timeline>> = Arc::default();
     let started = Instant::now();
     let env = Arc::new(env.clone());
     let feature = phase.feature;
     let stream = phase.stream;
     let factory = {
         let recorders = Arc::clone(&recorders);
+        let timeline = Arc::clone(&timeline);
         let seq = Arc::clone(seq);
         let env = Arc::clone(&env);
         move |worker: usize| {
@@ -165,9 +168,14 @@ async fn leg(
                 }
                 Arc::clone(&all[worker % all.len()])
             };
-            let (seq, env) = (Arc::clone(&seq), Arc::clone(&env));
+            let (seq, env, timeline) = (Arc::clone(&seq), Arc::clone(&env), Arc::clone(&timeline));
             move || {
-                let (seq, env, mine) = (Arc::clone(&seq), Arc::clone(&env), Arc::clone(&mine));
+                let (seq, env, mine, timeline) = (
+                    Arc::clone(&seq),
+                    Arc::clone(&env),
+                    Arc::clone(&mine),
+                    Arc::clone(&timeline),
+                );
                 async move {
                     let cid = format!("gp-{}-{}", env.run_id, seq.fetch_add(1, Ordering::Relaxed));
                     let mut gaps: Vec<Duration> = Vec::new();
@@ -225,9 +233,12 @@ async fn leg(
                         rec(&mut r.overhead, req_oh + resp_oh.unwrap_or_default());
                     }
                     let bucket = (end.saturating_duration_since(started).as_secs() as usize).min(MAX_BUCKETS - 1);
-                    r.timeline
-                        .record(bucket, t.error.is_some(), end.saturating_duration_since(t.sent));
                     drop(r);
+                    timeline.lock().unwrap_or_else(|p| p.into_inner()).record(
+                        bucket,
+                        t.error.is_some(),
+                        end.saturating_duration_since(t.sent),
+                    );
                     let out = match t.error {
                         Some(e) => Outcome::error(e),
                         None => Outcome::ok(t.bytes),
@@ -248,7 +259,7 @@ async fn leg(
     let done = CancellationToken::new();
     let progress = tokio::spawn(progress(
         phase.name.clone(),
-        Arc::clone(&recorders),
+        Arc::clone(&timeline),
         started,
         done.clone(),
     ));
@@ -260,6 +271,7 @@ async fn leg(
     for r in recorders.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         llm.add(&r.lock().unwrap_or_else(|p| p.into_inner()));
     }
+    llm.timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(Leg {
         transport: result.recorder,
         llm,
@@ -270,12 +282,7 @@ async fn leg(
 
 /// A live progress line on stderr: rewritten in place on a terminal, a plain line every
 /// ten seconds otherwise (and whenever `CI` is set), so CI logs stay readable.
-async fn progress(
-    name: String,
-    recorders: Arc<Mutex<Vec<Arc<Mutex<LlmRecorder>>>>>,
-    started: Instant,
-    done: CancellationToken,
-) {
+async fn progress(name: String, timeline: Arc<Mutex<Timeline>>, started: Instant, done: CancellationToken) {
     use std::io::{IsTerminal, Write};
     let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let every = if tty {
@@ -289,17 +296,12 @@ async fn progress(
             _ = tick.tick() => {}
             () = done.cancelled() => break,
         }
-        let (mut requests, mut errors, mut last) = (0u64, 0u64, histogram());
         let secs = started.elapsed().as_secs() as usize;
-        for r in recorders.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let r = r.lock().unwrap_or_else(|p| p.into_inner());
-            let (n, e) = r.timeline.totals();
-            requests += n;
-            errors += e;
-            if let Some((_, _, h)) = secs.checked_sub(1).and_then(|i| r.timeline.point(i)) {
-                let _ = last.add(h);
-            }
-        }
+        let ((requests, errors), last) = {
+            let t = timeline.lock().unwrap_or_else(|p| p.into_inner());
+            let last = secs.checked_sub(1).and_then(|i| t.point(i)).map(|(_, _, h)| h);
+            (t.totals(), last.unwrap_or_else(histogram))
+        };
         let t = started.elapsed().as_secs_f64();
         let p99 = if last.is_empty() {
             0.0

@@ -198,7 +198,6 @@ fn reply_words<T>(backend: &str, model: &str, n: usize, f: impl FnOnce(&mut dyn 
     f(&mut text.split_inclusive(' ').cycle().take(n))
 }
 
-
 /// A provider's stream framing.
 pub trait Codec: Send + 'static {
     /// Frames before the first token (role chunk, filter results, `messageStart`).
