@@ -409,12 +409,14 @@ pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
                     s.finished = true;
                 }
             }
-            Some("error") => s.errors.push(
+            // The first few, each cut: a stream of error events stays small.
+            Some("error") if s.errors.len() < 16 => s.errors.push(crate::check::trunc(
                 ev.pointer("/data/message")
                     .and_then(Value::as_str)
-                    .unwrap_or("error event without message")
-                    .to_owned(),
-            ),
+                    .unwrap_or("error event without message"),
+                500,
+            )),
+            Some("error") => {}
             Some("usage") => s.usage = true,
             Some("action" | "unknown") => {}
             _ => {

@@ -255,8 +255,19 @@ impl SigV4Error {
     }
 }
 
+/// A malformed-header error; the message (which quotes the offending component) is cut
+/// at 512 bytes, so a hostile header cannot make it as large as itself.
 fn malformed(msg: impl Into<String>) -> SigV4Error {
-    SigV4Error::MalformedAuthorization(msg.into())
+    let mut msg = msg.into();
+    if msg.len() > 512 {
+        let mut cut = 512;
+        while !msg.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        msg.truncate(cut);
+        msg.push('…');
+    }
+    SigV4Error::MalformedAuthorization(msg)
 }
 
 /// Parses an `Authorization` header. Components may come in any order, separated by commas
