@@ -77,7 +77,7 @@ URL="http://127.0.0.1:$PORT/data.json"
 for _ in $(seq 50); do curl -sf "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "$URL" >/dev/null || { echo "nginx does not serve $URL with 200" >&2; exit 1; }
 echo "# target $URL ($(stat -c %s "$WORK/www/data.json") bytes), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# gateprobe $("$GATEPROBE" --version), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), oha: $(command -v oha >/dev/null && oha --version || echo 'not installed (not built here: cargo install takes 13+ min)')"
+echo "# gateprobe $("$GATEPROBE" --version), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), oha: $(command -v oha >/dev/null && oha --version || echo 'not installed (cargo install oha --locked, about 5 min on 2 cores)')"
 
 # run NAME KIND CMD...: runs under /usr/bin/time -v, appends one JSON line to results.
 run() {
