@@ -11,12 +11,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 fn start(auth: BuiltinAuth, faults: Vec<Fault>) -> (ServerHost, Server) {
     let host = ServerHost::new(1).expect("host");
     let router = gateway::router(GatewaySettings {
-        aws: None,
-        auth,
-        token: Some("tok".into()),
         faults,
-        upstream_timeout: std::time::Duration::from_secs(5),
-        features: Default::default(),
+        ..GatewaySettings::new(auth, Some("tok".into()), std::time::Duration::from_secs(5))
     })
     .expect("router");
     let server = host.serve(([127, 0, 0, 1], 0).into(), router).expect("serve");

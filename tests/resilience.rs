@@ -19,14 +19,11 @@ async fn a_gateway_dying_mid_run_keeps_what_was_measured() {
     let path = Path::new("scenarios/quickstart.yaml");
     let s =
         gateprobe::scenario::load_str(path, &std::fs::read_to_string(path).expect("read"), &|_| None).expect("valid");
-    let inner = gateway::router(GatewaySettings {
-        aws: None,
-        auth: BuiltinAuth::Enforce,
-        token: s.gateway.token.clone(),
-        faults: vec![],
-        upstream_timeout: s.gateway.timeout,
-        features: Default::default(),
-    })
+    let inner = gateway::router(GatewaySettings::new(
+        BuiltinAuth::Enforce,
+        s.gateway.token.clone(),
+        s.gateway.timeout,
+    ))
     .expect("router");
     let host = ServerHost::new(1).expect("host");
     let guard: Arc<Mutex<Option<Server>>> = Arc::new(Mutex::new(None));

@@ -52,14 +52,11 @@ fn quickstart() -> Scenario {
 
 /// The reference gateway, and a TLS front that forwards every connection to it.
 async fn tls_gateway(s: &Scenario, cert: &Path, key: &Path) -> (ServerHost, Server, String) {
-    let router = gateway::router(GatewaySettings {
-        aws: None,
-        auth: BuiltinAuth::Enforce,
-        token: s.gateway.token.clone(),
-        faults: vec![],
-        upstream_timeout: s.gateway.timeout,
-        features: Default::default(),
-    })
+    let router = gateway::router(GatewaySettings::new(
+        BuiltinAuth::Enforce,
+        s.gateway.token.clone(),
+        s.gateway.timeout,
+    ))
     .expect("router");
     let host = ServerHost::new(1).expect("host");
     let plain = host.serve(([127, 0, 0, 1], 0).into(), router).expect("serve");

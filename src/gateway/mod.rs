@@ -40,6 +40,21 @@ pub struct GatewaySettings {
     pub features: FeatureMap,
 }
 
+impl GatewaySettings {
+    /// Settings with client auth and an upstream timeout only: no AWS settings, no
+    /// faults, no OpenAI-front aliases.
+    pub fn new(auth: BuiltinAuth, token: Option<String>, upstream_timeout: Duration) -> Self {
+        GatewaySettings {
+            auth,
+            token,
+            faults: Vec::new(),
+            upstream_timeout,
+            aws: None,
+            features: FeatureMap::default(),
+        }
+    }
+}
+
 /// What the OpenAI front serves: model aliases, and feature aliases as the admin set
 /// them (explicit mappings and `Disabled`; fallbacks are the gateway's own business).
 #[derive(Clone, Debug, Default)]
