@@ -41,8 +41,8 @@ struct Conn {
 
 /// Why an exchange failed.
 enum Fail {
-    /// The connection was closed before any byte of the response: on a reused
-    /// connection, a stale keep-alive.
+    /// The connection was closed or reset before any byte of the response: on a
+    /// reused connection, a stale keep-alive.
     ClosedEarly,
     /// Anything else.
     Broken,
@@ -111,7 +111,9 @@ impl Conn {
                     }
                 }
                 match self.fill().await {
-                    Ok(0) if !seen => return Err(Fail::ClosedEarly),
+                    // Closed or reset before any byte of the response: a stale keep-alive
+                    // when the connection was reused (the server may have read nothing).
+                    Ok(0) | Err(_) if !seen => return Err(Fail::ClosedEarly),
                     Ok(0) | Err(_) => return Err(Fail::Broken),
                     Ok(_) => {}
                 }
