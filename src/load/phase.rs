@@ -27,6 +27,19 @@ const FIRST_LOAD_SEQ: u64 = 10_000_000;
 /// coordinated-omission correction), one that is dropped is only counted; an instant
 /// costs a few bytes, so this bounds memory without hiding a stall.
 const BACKLOG: usize = 100_000;
+/// How late a phase's sends may be (schedule-lag p99) before the phase is marked
+/// invalid: 5% of its median latency, at least 1 ms and at most 10 ms. Latency counts
+/// from the intended send, so lag never hides in the results; the limit says when it
+/// is large enough to distort them (2 ms on an 80 ms chat request is not; 2 ms on a
+/// 0.5 ms request is).
+fn lag_limit(transport: &Recorder) -> Duration {
+    let p50 = match transport.latency() {
+        h if h.is_empty() => 0,
+        h => h.value_at_quantile(0.5),
+    };
+    Duration::from_micros(p50 / 20).clamp(super::DEFAULT_MAX_LAG, 10 * super::DEFAULT_MAX_LAG)
+}
+
 /// LLM-level recorders per leg (shared by workers round-robin).
 const LLM_SHARDS: usize = 8;
 /// Timeline buckets kept at most (one per second).
@@ -492,7 +505,7 @@ fn report(
     let snap = transport.snapshot();
     let requests = snap.requests.max(1) as f64;
     let (mode, schedule) = describe(phase);
-    let lag = LagCheck::judge(transport, super::DEFAULT_MAX_LAG);
+    let lag = LagCheck::judge(transport, lag_limit(transport));
     PhaseReport {
         name: phase.name.clone(),
         feature: phase.feature.name.to_owned(),
@@ -604,7 +617,24 @@ pub async fn run_phase(
 
 #[cfg(test)]
 mod tests {
-    use super::shard_part;
+    use super::{Duration, Recorder, lag_limit, shard_part};
+
+    #[test]
+    fn the_lag_limit_is_five_percent_of_the_median_between_1_and_10_ms() {
+        let with = |ms: u64| {
+            let mut r = Recorder::new();
+            for _ in 0..10 {
+                let d = Duration::from_millis(ms);
+                r.record_response(d, d, None, 0, None);
+            }
+            lag_limit(&r)
+        };
+        assert_eq!(lag_limit(&Recorder::new()), Duration::from_millis(1));
+        assert_eq!(with(2), Duration::from_millis(1));
+        let l = with(80);
+        assert!(l >= Duration::from_micros(3_990) && l <= Duration::from_micros(4_010), "{l:?}");
+        assert_eq!(with(5_000), Duration::from_millis(10));
+    }
 
     #[test]
     fn shards_split_counts_exactly() {

@@ -35,7 +35,8 @@ pub struct PhaseReport {
     pub error_rate: f64,
     /// Output tokens per second (stream events for chat, chunks for code streams).
     pub output_tokens_per_s: f64,
-    /// Whether the generator kept its schedule (schedule-lag p99 under the limit).
+    /// Whether the generator kept its schedule: schedule-lag p99 under 5% of the
+    /// latency p50, at least 1 ms and at most 10 ms.
     pub valid: bool,
     /// Transport-level recording: requests, errors by class, latency from the
     /// intended send (`latency_ms`), service time, first byte, schedule lag.
