@@ -632,7 +632,10 @@ mod tests {
         assert_eq!(lag_limit(&Recorder::new()), Duration::from_millis(1));
         assert_eq!(with(2), Duration::from_millis(1));
         let l = with(80);
-        assert!(l >= Duration::from_micros(3_990) && l <= Duration::from_micros(4_010), "{l:?}");
+        assert!(
+            l >= Duration::from_micros(3_990) && l <= Duration::from_micros(4_010),
+            "{l:?}"
+        );
         assert_eq!(with(5_000), Duration::from_millis(10));
     }
 
