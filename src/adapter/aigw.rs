@@ -129,7 +129,7 @@ impl AigwClient {
         t.first_byte = Some(Instant::now());
         t.status = resp.status().as_u16();
         let ok = (200..300).contains(&t.status);
-        if ok && super::unrequested_encoding(&resp) {
+        if ok && super::encoding(&resp).is_some() {
             t.error = Some(ErrorClass::Protocol);
             return t;
         }

@@ -267,18 +267,13 @@ pub(crate) fn not_json(r: &mut Reply, e: &serde_json::Error) {
     });
 }
 
-/// A reply's `Content-Encoding` other than `identity`.
+/// A reply's `Content-Encoding` other than `identity`: one gateprobe never asked for
+/// (it sends no `Accept-Encoding` and never inflates, so a gzip bomb stays small).
 pub(crate) fn encoding(resp: &reqwest::Response) -> Option<String> {
     resp.headers()
         .get("content-encoding")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .filter(|v| !v.trim().eq_ignore_ascii_case("identity"))
-}
-
-/// Whether a reply carries a `Content-Encoding` gateprobe never asked for (it sends
-/// no `Accept-Encoding` and never inflates: a gzip bomb stays a small body).
-pub(crate) fn unrequested_encoding(resp: &reqwest::Response) -> bool {
-    encoding(resp).is_some()
 }
 
 /// What is wrong with a reply body before anyone parses it.

@@ -116,7 +116,7 @@ impl ProxyClient {
             .headers()
             .get("content-type")
             .is_some_and(|c| c.as_bytes().starts_with(b"text/event-stream"));
-        if ok && (super::unrequested_encoding(&resp) || (req.stream && !sse)) {
+        if ok && (super::encoding(&resp).is_some() || (req.stream && !sse)) {
             t.error = Some(ErrorClass::Protocol);
             return t;
         }
