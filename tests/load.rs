@@ -135,6 +135,20 @@ async fn shards_send_their_slice_and_add_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweeps_steps_follow_each_other_on_its_timeline() {
+    let load = "  - name: s\n    feature: duo_chat\n    sweep: {rates: [10, 40], step: 2s, slo: error_rate < 50%}\n";
+    let r = run_text(&scenario("", load), None).await;
+    let p = &r.load[0];
+    assert_eq!(p.sweep.len(), 2, "{:?}", p.sweep);
+    let per_second: Vec<u64> = p.timeline.iter().map(|t| t.requests).collect();
+    assert_eq!(per_second.iter().sum::<u64>(), p.transport.requests, "{per_second:?}");
+    // Two 2 s steps take four seconds, not two seconds holding both.
+    assert!((4..=6).contains(&per_second.len()), "{per_second:?}");
+    let (first, second) = (per_second[..2].iter().sum::<u64>(), per_second[2..].iter().sum::<u64>());
+    assert!(first <= 25 && second >= 60, "10/s then 40/s: {per_second:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_load_blocks_are_refused_with_positions() {
     let cases = [
         (

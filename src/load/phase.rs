@@ -87,7 +87,8 @@ impl LlmRecorder {
         }
         self.tokens += o.tokens;
         self.empty += o.empty;
-        self.timeline.add(&o.timeline);
+        // Timelines are not added here: a leg's shards share one, and a sweep adds its
+        // steps' (counted from its first step's start) itself.
     }
 
     fn metrics(&self) -> LlmMetrics {
@@ -157,6 +158,7 @@ async fn leg(
     phase: &LoadPhase,
     mode: Mode,
     seq: &Arc<AtomicU64>,
+    origin: Option<Instant>,
     cancel: &CancellationToken,
 ) -> Result<Leg, String> {
     // LLM-level recorders are shared by workers modulo LLM_SHARDS (each is locked only
@@ -165,6 +167,8 @@ async fn leg(
     // One timeline for the leg: a second's bucket is shared by every worker.
     let timeline: Arc<Mutex<Timeline>> = Arc::default();
     let started = Instant::now();
+    // Second 0 of the timeline: the leg's start, or the phase's for a sweep's steps.
+    let origin = origin.unwrap_or(started);
     let env = Arc::new(env.clone());
     let feature = phase.feature;
     let stream = phase.stream;
@@ -245,7 +249,7 @@ async fn leg(
                         }
                         rec(&mut r.overhead, req_oh + resp_oh.unwrap_or_default());
                     }
-                    let bucket = (end.saturating_duration_since(started).as_secs() as usize).min(MAX_BUCKETS - 1);
+                    let bucket = (end.saturating_duration_since(origin).as_secs() as usize).min(MAX_BUCKETS - 1);
                     drop(r);
                     timeline.lock().unwrap_or_else(|p| p.into_inner()).record(
                         bucket,
@@ -559,7 +563,7 @@ pub async fn run_phase(
             }),
             _ => mode_of(phase, env.shard, Some(phase.warmup), None),
         };
-        leg(env, phase, mode, &seq, cancel).await?;
+        leg(env, phase, mode, &seq, None, cancel).await?;
     }
     if let LoadMode::Sweep {
         rates,
@@ -572,6 +576,8 @@ pub async fn run_phase(
         let mut steps = Vec::new();
         let mut capacity = None;
         let mut interrupted = false;
+        // Every step's timeline counts seconds from the first step's start.
+        let origin = Instant::now();
         for rate in rates {
             let mode = Mode::Open(OpenLoop {
                 schedule: ScheduleSpec {
@@ -583,7 +589,7 @@ pub async fn run_phase(
                 workers: phase.max_in_flight,
                 backlog: BACKLOG,
             });
-            let l = leg(env, phase, mode, &seq, cancel).await?;
+            let l = leg(env, phase, mode, &seq, Some(origin), cancel).await?;
             let r = report(phase, model, None, &l.transport, &l.llm, l.elapsed);
             let (met, value) = judge(&r, slo);
             steps.push(SweepStep {
@@ -595,6 +601,7 @@ pub async fn run_phase(
             });
             transport.add(&l.transport);
             llm.add(&l.llm);
+            llm.timeline.add(&l.llm.timeline);
             elapsed += l.elapsed;
             interrupted |= l.interrupted;
             if !met || l.interrupted {
@@ -608,7 +615,7 @@ pub async fn run_phase(
         return Ok((r, interrupted));
     }
     let mode = mode_of(phase, env.shard, phase.duration, phase.requests);
-    let l = leg(env, phase, mode, &seq, cancel).await?;
+    let l = leg(env, phase, mode, &seq, None, cancel).await?;
     Ok((
         report(phase, model, env.shard, &l.transport, &l.llm, l.elapsed),
         l.interrupted,
