@@ -48,6 +48,35 @@ fn panic_report(message: &str, at: &str) -> String {
     )
 }
 
+/// Query parameters whose values are credentials: names containing one of these
+/// (case-insensitive), e.g. `api-key`, `access_token`, `X-Amz-Signature`, `sig`.
+const SECRET_QUERY_NAMES: &[&str] = &["key", "token", "secret", "sig", "password", "auth", "credential"];
+
+/// The credentials a URL carries, as `(label, value)` pairs for a [`Redactor`]: the
+/// password of its user info (`http://user:PASSWORD@host`) and the values of
+/// credential-looking query parameters, exactly as written in `url`.
+pub fn url_secrets(label: &str, url: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if let Some((userinfo, _)) = rest[..authority_end].rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+        && !password.is_empty()
+    {
+        out.push((format!("{label} password"), password.to_owned()));
+    }
+    if let Some((_, query)) = rest.split_once('?') {
+        let query = query.split('#').next().unwrap_or_default();
+        for (name, value) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+            let lower = name.to_ascii_lowercase();
+            if !value.is_empty() && SECRET_QUERY_NAMES.iter().any(|n| lower.contains(n)) {
+                out.push((format!("{label} {name}"), value.to_owned()));
+            }
+        }
+    }
+    out
+}
+
 /// Replaces known secret values with `[redacted:<label>]`.
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
@@ -108,6 +137,24 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_credentials_are_secrets_and_the_rest_is_not() {
+        let s = url_secrets(
+            "gateway.url",
+            "https://svc:p%40ss@gw.internal:8443/v1?api-version=2024-10-21&api-key=k-123&X-Amz-Signature=abc#frag",
+        );
+        assert_eq!(
+            s,
+            [
+                ("gateway.url password".to_owned(), "p%40ss".to_owned()),
+                ("gateway.url api-key".to_owned(), "k-123".to_owned()),
+                ("gateway.url X-Amz-Signature".to_owned(), "abc".to_owned()),
+            ]
+        );
+        assert!(url_secrets("u", "http://user@host/a@b?x=1&token=").is_empty());
+        assert!(url_secrets("u", "127.0.0.1:5052").is_empty());
+    }
 
     #[test]
     fn panic_reports_redact_registered_secrets() {

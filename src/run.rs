@@ -116,7 +116,13 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
     let started = SystemTime::now();
     let t0 = Instant::now();
     let plan = plan::compile(scenario);
-    let redactor = Redactor::new(scenario.secrets.clone());
+    let mut secrets = scenario.secrets.clone();
+    if let Some(u) = &opts.gateway_url {
+        let in_url = crate::redact::url_secrets("--gateway-url", u);
+        crate::redact::register(&in_url);
+        secrets.extend(in_url);
+    }
+    let redactor = Redactor::new(secrets);
     let mut report = RunReport {
         schema_version: SCHEMA_VERSION,
         tool: Tool {

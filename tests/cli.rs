@@ -63,7 +63,8 @@ fn a_fault_exits_4_with_junit_failures() {
 #[test]
 fn an_unreachable_gateway_exits_3_and_still_reports() {
     // Port 1 (tcpmux) is privileged and unused on loopback: connections are refused.
-    let url = "http://127.0.0.1:1".to_owned();
+    // The credentials in the URL must not reach any output.
+    let url = "http://gp-user:url-pass-4711@127.0.0.1:1/?api-key=url-key-0815".to_owned();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().to_str().expect("utf8");
     let out = run(&[
@@ -88,6 +89,14 @@ fn an_unreachable_gateway_exits_3_and_still_reports() {
     assert!(report["summary"]["errors"].as_u64().expect("errors") > 0);
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).expect("junit");
     assert!(junit.contains("<error message="));
+    for secret in ["url-pass-4711", "url-key-0815"] {
+        assert!(!text(&out.stdout).contains(secret) && !text(&out.stderr).contains(secret));
+        for f in std::fs::read_dir(dir.path()).expect("reports") {
+            let path = f.expect("entry").path();
+            let body = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
+            assert!(!body.contains(secret), "{secret} in {}", path.display());
+        }
+    }
 }
 
 #[test]

@@ -94,19 +94,19 @@ pub struct TransportError {
 }
 
 impl TransportError {
-    /// Classifies a reqwest error without echoing its URL.
-    pub fn from_reqwest(e: &reqwest::Error) -> Self {
+    /// Classifies a reqwest error; the message leaves out the request's URL, which
+    /// may carry credentials (`user:token@host`, a key in the query).
+    pub fn from_reqwest(e: reqwest::Error) -> Self {
+        let kind = transport_class(&e);
+        let e = e.without_url();
         let mut message = e.to_string();
-        let mut src = std::error::Error::source(e);
+        let mut src = std::error::Error::source(&e);
         while let Some(s) = src {
             message.push_str(": ");
             message.push_str(&s.to_string());
             src = s.source();
         }
-        TransportError {
-            kind: transport_class(e),
-            message,
-        }
+        TransportError { kind, message }
     }
 }
 
@@ -222,7 +222,7 @@ pub(crate) async fn fetch(
     parse: impl FnOnce(&mut Reply, &[u8]),
 ) -> Result<Reply, TransportError> {
     let start = std::time::Instant::now();
-    let resp = b.send().await.map_err(|e| TransportError::from_reqwest(&e))?;
+    let resp = b.send().await.map_err(TransportError::from_reqwest)?;
     let status = resp.status().as_u16();
     let content_type = resp
         .headers()
@@ -304,7 +304,7 @@ pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Result<(
     let mut stream = resp.bytes_stream();
     let mut buf = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| TransportError::from_reqwest(&e))?;
+        let chunk = chunk.map_err(TransportError::from_reqwest)?;
         let room = limit - buf.len();
         if chunk.len() > room {
             buf.extend_from_slice(&chunk[..room]);

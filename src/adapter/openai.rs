@@ -53,7 +53,7 @@ impl OpenAiClient {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| TransportError::from_reqwest(&e))?;
+            .map_err(TransportError::from_reqwest)?;
         let path = resp.url().path().to_owned();
         let status = resp.status().as_u16();
         let content_type = resp

@@ -49,6 +49,11 @@ impl Ctx<'_> {
         Ok(r.template)
     }
 
+    /// Makes the credentials written into a URL (password, key in the query) secrets.
+    pub(super) fn url_secrets(&mut self, field: &str, url: &str) {
+        self.secrets.extend(crate::redact::url_secrets(field, url));
+    }
+
     /// A string of a `launch` block: `${env:…}` now, backend and `{{ launch.* }}` holes
     /// later. Values of secret-looking variables are redacted.
     pub(super) fn launch_template(
@@ -512,6 +517,9 @@ fn models(
             .as_ref()
             .map(|e| cx.interpolate(e, &format!("{field}.endpoint"), true, None))
             .transpose()?;
+        if let Some(lit) = endpoint.as_ref().and_then(|e| e.as_literal()) {
+            cx.url_secrets(&format!("{field}.endpoint"), &lit);
+        }
         let Some(ep) = &endpoint else {
             return Err(cx
                 .err(
@@ -704,5 +712,19 @@ mod tests {
         assert_eq!(path_at(src, 2, 11).as_deref(), Some("gateway.kind"));
         assert_eq!(path_at(src, 2, 26).as_deref(), Some("gateway.tmeout"));
         assert_eq!(path_at(src, 4, 15).as_deref(), Some("self_hosted_models[0].endpoint"));
+    }
+
+    #[test]
+    fn credentials_in_urls_become_secrets() {
+        let src = "version: 1\ngateway: {kind: aigw, url: \"http://svc:pw-in-url@gw:5052\"}\n\
+            self_hosted_models:\n  - name: m\n    family: mistral\n    identifier: custom_openai/m\n\
+            \x20   endpoint: \"http://vllm:8000/v1?api-key=key-in-url\"\nfeatures: {duo_chat: m}\n";
+        let s = crate::scenario::load_str(Path::new("s.yaml"), src, &|_| None).expect("valid");
+        let values: Vec<&str> = s.secrets.iter().map(|(_, v)| v.as_str()).collect();
+        assert!(
+            values.contains(&"pw-in-url") && values.contains(&"key-in-url"),
+            "{:?}",
+            s.secrets
+        );
     }
 }

@@ -41,6 +41,9 @@ pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayCo
             .err(raw.pos, "gateway.url", format!("`{u}` is not an http(s) URL"))
             .hint("write the gateway's base URL, e.g. http://127.0.0.1:5052"));
     }
+    if let Some(u) = &url {
+        cx.url_secrets("gateway.url", u);
+    }
     let token = g
         .auth
         .token
