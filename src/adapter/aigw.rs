@@ -3,12 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::{ClientAuth, EventSummary, MAX_REPLY, ModelFields, Reply, TransportError};
+use super::timed::Framing;
+use super::{ClientAuth, EventSummary, ModelFields, Reply, TransportError};
 use crate::feature::{Endpoint, Feature};
-use crate::metrics::ErrorClass;
 
 /// A client of one AI gateway.
 #[derive(Clone, Debug)]
@@ -115,104 +114,20 @@ impl AigwClient {
     /// its first byte and each token event arrived. `gap` receives each inter-token gap.
     pub async fn send_timed(&self, req: &FeatureRequest<'_>, gap: &mut impl FnMut(Duration)) -> Timed {
         let sent = Instant::now();
-        let mut t = Timed {
-            sent,
-            ..Timed::default()
-        };
-        let resp = match self.request(req).send().await {
-            Ok(r) => r,
-            Err(e) => {
-                t.error = Some(Timed::class_of(&e));
-                return t;
-            }
-        };
-        t.first_byte = Some(Instant::now());
-        t.status = resp.status().as_u16();
-        let ok = (200..300).contains(&t.status);
-        if ok && super::encoding(&resp).is_some() {
-            t.error = Some(ErrorClass::Protocol);
-            return t;
-        }
-        let ndjson = req.feature.endpoint == Endpoint::ChatAgent;
-        let raw_stream = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("text/event-stream"));
-        let mut line = Vec::new();
-        let mut whole = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    t.error = Some(Timed::class_of(&e));
-                    return t;
-                }
-            };
-            let at = Instant::now();
-            t.bytes += chunk.len() as u64;
-            if !ok {
-                if t.bytes > MAX_REPLY as u64 {
-                    break;
-                }
-                continue;
-            }
-            if ndjson {
-                for &b in chunk.iter() {
-                    if b != b'\n' {
-                        if line.len() == MAX_REPLY {
-                            // No event is this large: stop reading.
-                            t.error = Some(ErrorClass::Protocol);
-                            return t;
-                        }
-                        line.push(b);
-                        continue;
-                    }
-                    ndjson_event(&mut t, &line, at, gap);
-                    line.clear();
-                }
-            } else if raw_stream {
-                if !chunk.is_empty() {
-                    t.token(at, gap);
-                }
-            } else if whole.len() + chunk.len() <= MAX_REPLY {
-                whole.extend_from_slice(&chunk);
+        let response = self.request(req).send().await;
+        let endpoint = req.feature.endpoint;
+        let whole = move |r: &mut Reply, _: &[u8]| parse(endpoint, r);
+        let framing = |sse| {
+            Some(if endpoint == Endpoint::ChatAgent {
+                Framing::Ndjson
+            } else if sse {
+                // Code suggestions streamed: raw text chunks.
+                Framing::Chunks
             } else {
-                // A reply too large to be an answer: stop reading it.
-                t.error = Some(ErrorClass::Protocol);
-                return t;
-            }
-        }
-        if ok && ndjson && !line.is_empty() {
-            // The last event without its newline.
-            ndjson_event(&mut t, &line, Instant::now(), gap);
-        }
-        if !(200..300).contains(&t.status) {
-            t.error = Some(ErrorClass::Status(t.status));
-            return t;
-        }
-        if !ndjson && !raw_stream {
-            let Ok(body) = String::from_utf8(whole) else {
-                t.error = Some(ErrorClass::Protocol);
-                return t;
-            };
-            let mut r = Reply {
-                status: t.status,
-                body,
-                ..Reply::default()
-            };
-            parse(req.feature.endpoint, &mut r);
-            if r.error.is_some() {
-                t.error = Some(ErrorClass::Protocol);
-            } else if !r.content.is_empty() {
-                t.token(Instant::now(), gap);
-            }
-        }
-        if t.error.is_none() && t.tokens == 0 {
-            t.error = Some(ErrorClass::Empty);
-        }
-        t
+                Framing::Whole(&whole)
+            })
+        };
+        super::timed::receive(sent, response, framing, gap).await
     }
 
     fn request(&self, req: &FeatureRequest<'_>) -> reqwest::RequestBuilder {
@@ -241,80 +156,7 @@ impl AigwClient {
 
 /// One ndjson line of a load run's chat stream: a text delta is a token, an error
 /// event empties the reply, anything else that is not JSON breaks the protocol.
-fn ndjson_event(t: &mut Timed, line: &[u8], at: Instant, gap: &mut impl FnMut(Duration)) {
-    match serde_json::from_slice::<Value>(line) {
-        Ok(ev) if ev.get("type").and_then(Value::as_str) == Some("final_answer_delta") => {
-            if ev
-                .pointer("/data/text")
-                .and_then(Value::as_str)
-                .is_some_and(|x| !x.is_empty())
-            {
-                t.token(at, gap);
-            }
-        }
-        Ok(ev) if ev.get("type").and_then(Value::as_str) == Some("error") => t.error = Some(ErrorClass::Empty),
-        Ok(_) => {}
-        Err(_) if line.iter().all(u8::is_ascii_whitespace) => {}
-        Err(_) => t.error = Some(ErrorClass::Protocol),
-    }
-}
-
-/// What a load run keeps of one request.
-#[derive(Clone, Copy, Debug)]
-pub struct Timed {
-    /// When it was sent.
-    pub sent: Instant,
-    /// HTTP status (0 without a response).
-    pub status: u16,
-    /// When the response head arrived.
-    pub first_byte: Option<Instant>,
-    /// When the first token event arrived.
-    pub first_token: Option<Instant>,
-    /// When the last token event arrived.
-    pub last_token: Option<Instant>,
-    /// Token events (ndjson text deltas, stream chunks; 1 for a whole reply).
-    pub tokens: u64,
-    /// Body bytes.
-    pub bytes: u64,
-    /// Why it failed, if it did.
-    pub error: Option<ErrorClass>,
-}
-
-impl Timed {
-    /// Records a token event arriving at `at`, reporting the gap since the last one.
-    pub fn token(&mut self, at: Instant, gap: &mut impl FnMut(Duration)) {
-        if let Some(prev) = self.last_token {
-            gap(at.saturating_duration_since(prev));
-        }
-        self.first_token.get_or_insert(at);
-        self.last_token = Some(at);
-        self.tokens += 1;
-    }
-
-    /// The error class of a request that got no (complete) response.
-    pub fn class_of(e: &reqwest::Error) -> ErrorClass {
-        match super::transport_class(e) {
-            "timeout" => ErrorClass::Timeout,
-            "connect" => ErrorClass::Connect,
-            _ => ErrorClass::Protocol,
-        }
-    }
-}
-
-impl Default for Timed {
-    fn default() -> Self {
-        Timed {
-            sent: Instant::now(),
-            status: 0,
-            first_byte: None,
-            first_token: None,
-            last_token: None,
-            tokens: 0,
-            bytes: 0,
-            error: None,
-        }
-    }
-}
+pub use super::timed::Timed;
 
 /// The bearer token presented when the scenario configures none.
 pub const PLACEHOLDER_TOKEN: &str = "gateprobe-instance-token";

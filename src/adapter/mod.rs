@@ -7,6 +7,7 @@
 pub mod aigw;
 pub mod openai;
 pub mod proxy;
+pub mod timed;
 
 use std::time::Duration;
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{ClientAuth, EventSummary, MAX_REPLY, Reply, TransportError};
-use crate::metrics::ErrorClass;
+use super::timed::Framing;
+use super::{ClientAuth, EventSummary, Reply, TransportError};
 use crate::sse;
 
 /// Which OpenAI API a request uses.
@@ -96,114 +96,14 @@ impl ProxyClient {
     /// event (an SSE chunk with content) arrived are kept; `gap` receives each
     /// inter-token gap.
     pub async fn send_timed(&self, req: &ProxyRequest<'_>, gap: &mut impl FnMut(Duration)) -> super::aigw::Timed {
-        use futures_util::StreamExt;
         let sent = Instant::now();
-        let mut t = super::aigw::Timed {
-            sent,
-            ..super::aigw::Timed::default()
+        let response = self.request(req).send().await;
+        let framing = |sse: bool| match req.stream {
+            // A stream was asked for: anything but an event stream is refused.
+            true => sse.then_some(Framing::Sse),
+            false => Some(Framing::Whole(&parse)),
         };
-        let resp = match self.request(req).send().await {
-            Ok(r) => r,
-            Err(e) => {
-                t.error = Some(super::aigw::Timed::class_of(&e));
-                return t;
-            }
-        };
-        t.first_byte = Some(Instant::now());
-        t.status = resp.status().as_u16();
-        let ok = (200..300).contains(&t.status);
-        let sse = resp
-            .headers()
-            .get("content-type")
-            .is_some_and(|c| c.as_bytes().starts_with(b"text/event-stream"));
-        if ok && (super::encoding(&resp).is_some() || (req.stream && !sse)) {
-            t.error = Some(ErrorClass::Protocol);
-            return t;
-        }
-        let mut parser = crate::sse::Parser::default();
-        let mut events = Vec::new();
-        let mut done = false;
-        let mut whole = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    t.error = Some(super::aigw::Timed::class_of(&e));
-                    return t;
-                }
-            };
-            let at = Instant::now();
-            t.bytes += chunk.len() as u64;
-            if !req.stream || !(200..300).contains(&t.status) {
-                if whole.len() + chunk.len() > MAX_REPLY {
-                    // A reply too large to be an answer: stop reading it.
-                    if (200..300).contains(&t.status) {
-                        t.error = Some(ErrorClass::Protocol);
-                        return t;
-                    }
-                    break;
-                }
-                whole.extend_from_slice(&chunk);
-                continue;
-            }
-            parser.feed(&chunk, &mut events);
-            if parser.anomalies().contains(&sse::Anomaly::Oversized) {
-                // No token event is this large: stop reading.
-                t.error = Some(ErrorClass::Protocol);
-                return t;
-            }
-            for e in events.drain(..) {
-                if e.data == "[DONE]" {
-                    done = true;
-                    continue;
-                }
-                let Ok(v) = serde_json::from_str::<Value>(&e.data) else {
-                    t.error = Some(ErrorClass::Protocol);
-                    continue;
-                };
-                if v.get("error").is_some() {
-                    t.error = Some(ErrorClass::Empty);
-                }
-                let text = v
-                    .pointer("/choices/0/delta/content")
-                    .or_else(|| v.pointer("/choices/0/text"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                if !text.is_empty() {
-                    t.token(at, gap);
-                }
-            }
-        }
-        if !(200..300).contains(&t.status) {
-            t.error = Some(ErrorClass::Status(t.status));
-            return t;
-        }
-        if req.stream && (!done || !parser.finish().is_empty()) {
-            // A stream without its terminator, or with broken framing, was cut or mangled.
-            t.error.get_or_insert(ErrorClass::Protocol);
-        }
-        if !req.stream {
-            let Ok(body) = std::str::from_utf8(&whole) else {
-                t.error = Some(ErrorClass::Protocol);
-                return t;
-            };
-            let mut r = Reply {
-                status: t.status,
-                body: body.to_owned(),
-                ..Reply::default()
-            };
-            parse(&mut r, &whole);
-            if r.error.is_some() {
-                t.error = Some(ErrorClass::Protocol);
-            } else if !r.content.is_empty() {
-                t.token(Instant::now(), gap);
-            }
-        }
-        if t.error.is_none() && t.tokens == 0 {
-            t.error = Some(ErrorClass::Empty);
-        }
-        t
+        super::timed::receive(sent, response, framing, gap).await
     }
 
     fn request(&self, req: &ProxyRequest<'_>) -> reqwest::RequestBuilder {
