@@ -1,43 +1,15 @@
 //! The quickstart against the built-in gateway: it passes as shipped, and every named
 //! fault of the reference gateway makes the check for the rule it breaks fail.
 
-use std::path::Path;
+mod faults;
 
+use faults::{assert_fails_its_rule, ids, run_with};
 use gateprobe::gateway::Fault;
-use gateprobe::report::{RunReport, Status};
-use gateprobe::run::{self, RunOptions};
-use gateprobe::scenario::{self, Scenario};
-use tokio_util::sync::CancellationToken;
+use gateprobe::report::Status;
+use gateprobe::scenario::Scenario;
 
 fn quickstart() -> Scenario {
-    scenario::load_str(
-        Path::new("scenarios/quickstart.yaml"),
-        &std::fs::read_to_string("scenarios/quickstart.yaml").expect("quickstart"),
-        &|_| None,
-    )
-    .expect("quickstart is valid")
-}
-
-async fn run_with(s: &Scenario, faults: Vec<Fault>) -> RunReport {
-    run::run(
-        s,
-        &RunOptions {
-            shard: None,
-            gateway_url: None,
-            faults,
-            ..RunOptions::default()
-        },
-        &CancellationToken::new(),
-    )
-    .await
-}
-
-fn ids(r: &RunReport, status: Status) -> Vec<&str> {
-    r.checks
-        .iter()
-        .filter(|c| c.status == status)
-        .map(|c| c.id.as_str())
-        .collect()
+    faults::shipped("scenarios/quickstart.yaml")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,32 +121,8 @@ async fn every_fault_fails_the_check_of_the_rule_it_breaks() {
             );
             continue;
         }
-        let (_, want) = EXPECTED
-            .iter()
-            .find(|(n, _)| *n == fault.name())
-            .unwrap_or_else(|| panic!("fault {} has no expectation in this test", fault.name()));
         let r = run_with(&s, vec![fault]).await;
-        let failed = ids(&r, Status::Failed);
-        assert_eq!(
-            ids(&r, Status::Error),
-            Vec::<&str>::new(),
-            "{}: harness errors",
-            fault.name()
-        );
-        for id in *want {
-            assert!(
-                failed.contains(id),
-                "{}: {id} did not fail; failed: {failed:?}",
-                fault.name()
-            );
-        }
-        if let Some((_, prefix)) = PRECISE.iter().find(|(n, _)| *n == fault.name()) {
-            assert!(
-                failed.iter().all(|f| f.starts_with(prefix)),
-                "{}: unrelated failures {failed:?}",
-                fault.name()
-            );
-        }
+        assert_fails_its_rule(fault, &r, EXPECTED, PRECISE);
     }
 }
 

@@ -3,33 +3,15 @@
 //! (the feature map's `serve-disabled-feature` and `no-chat-fallback` included), and the
 //! report names the profile that judged each check.
 
-use std::path::Path;
+mod faults;
 
+use faults::{assert_fails_its_rule, ids, run_with};
 use gateprobe::gateway::Fault;
-use gateprobe::report::{RunReport, Status};
-use gateprobe::run::{self, RunOptions};
+use gateprobe::report::Status;
 use gateprobe::scenario::{self, Scenario};
-use tokio_util::sync::CancellationToken;
 
 fn front() -> Scenario {
-    let path = Path::new("scenarios/openai-front.yaml");
-    scenario::load_str(path, &std::fs::read_to_string(path).expect("read"), &|_| None).expect("valid")
-}
-
-async fn run_with(s: &Scenario, faults: Vec<Fault>) -> RunReport {
-    let opts = RunOptions {
-        faults,
-        ..RunOptions::default()
-    };
-    run::run(s, &opts, &CancellationToken::new()).await
-}
-
-fn ids(r: &RunReport, status: Status) -> Vec<&str> {
-    r.checks
-        .iter()
-        .filter(|c| c.status == status)
-        .map(|c| c.id.as_str())
-        .collect()
+    faults::shipped("scenarios/openai-front.yaml")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,32 +131,8 @@ async fn every_front_fault_fails_the_check_of_the_rule_it_breaks() {
         if AIGW_ONLY.contains(&fault.name()) {
             continue;
         }
-        let (_, want) = EXPECTED
-            .iter()
-            .find(|(n, _)| *n == fault.name())
-            .unwrap_or_else(|| panic!("fault {} has no expectation in this test", fault.name()));
         let r = run_with(&s, vec![fault]).await;
-        let failed = ids(&r, Status::Failed);
-        assert_eq!(
-            ids(&r, Status::Error),
-            Vec::<&str>::new(),
-            "{}: harness errors",
-            fault.name()
-        );
-        for id in *want {
-            assert!(
-                failed.contains(id),
-                "{}: {id} did not fail; failed: {failed:?}",
-                fault.name()
-            );
-        }
-        if let Some((_, prefix)) = PRECISE.iter().find(|(n, _)| *n == fault.name()) {
-            assert!(
-                failed.iter().all(|f| f.starts_with(prefix)),
-                "{}: unrelated failures {failed:?}",
-                fault.name()
-            );
-        }
+        assert_fails_its_rule(fault, &r, EXPECTED, PRECISE);
     }
 }
 
