@@ -229,20 +229,9 @@ fn phase(out: &mut String, r: &RunReport, index: usize, p: &PhaseReport) {
         tile(out, &format!("{} /s", rate(c)), "capacity", "good");
     }
     out.push_str("</div>\n");
-    if !p.valid {
-        let _ = write!(
-            out,
-            "<div class=\"note warn\"><b>Not valid:</b> the generator could not keep its schedule (schedule lag p99 {} ms). These latencies describe the generator as much as the gateway.</div>",
-            ms(t.lag.p99)
-        );
-    }
-    if t.dropped > 0 || t.late > 0 {
-        let _ = write!(
-            out,
-            "<div class=\"note warn\">{} requests were sent late and {} dropped because every connection was busy.</div>",
-            count(t.late),
-            count(t.dropped)
-        );
+    for w in text::phase_warnings(t, p.valid) {
+        let lead = w.lead.map(|l| format!("<b>{l}</b> ")).unwrap_or_default();
+        let _ = write!(out, "<div class=\"note warn\">{lead}{}</div>", esc(&w.text));
     }
 
     let hists = text::phase_histograms(p);

@@ -220,20 +220,9 @@ fn phase_section(out: &mut String, p: &PhaseReport, thresholds: &[&CheckResult])
     if !mine.is_empty() {
         threshold_lines(out, &mine);
     }
-    if !p.valid {
-        let _ = writeln!(
-            out,
-            "- ⚠️ **Not valid:** the generator could not keep its schedule (schedule lag p99 {} ms); these latencies describe the generator as much as the gateway.",
-            ms(t.lag.p99)
-        );
-    }
-    if t.dropped > 0 || t.late > 0 {
-        let _ = writeln!(
-            out,
-            "- ⚠️ {} requests sent late and {} dropped because every connection was busy.",
-            count(t.late),
-            count(t.dropped)
-        );
+    for w in text::phase_warnings(t, p.valid) {
+        let lead = w.lead.map(|l| format!("**{l}** ")).unwrap_or_default();
+        let _ = writeln!(out, "- ⚠️ {lead}{}", w.text);
     }
     out.push('\n');
 }

@@ -129,6 +129,40 @@ pub fn error_breakdown(p: &PhaseReport) -> Vec<(String, u64)> {
     v
 }
 
+/// A caveat on a phase's figures: a bold lead, if any, and its text.
+pub struct Warning {
+    /// Shown first, in bold.
+    pub lead: Option<&'static str>,
+    /// The sentence.
+    pub text: String,
+}
+
+/// Why a phase's figures cannot be trusted, for every report that shows the phase:
+/// the generator missed its schedule, or requests waited for a free connection.
+pub fn phase_warnings(t: &crate::metrics::Snapshot, valid: bool) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if !valid {
+        out.push(Warning {
+            lead: Some("Not valid:"),
+            text: format!(
+                "the generator could not keep its schedule (schedule lag p99 {} ms); these latencies describe the generator as much as the gateway.",
+                ms(t.lag.p99)
+            ),
+        });
+    }
+    if t.dropped > 0 || t.late > 0 {
+        out.push(Warning {
+            lead: None,
+            text: format!(
+                "{} requests were sent late and {} dropped because every connection was busy.",
+                count(t.late),
+                count(t.dropped)
+            ),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
