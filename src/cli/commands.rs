@@ -313,17 +313,7 @@ fn load_one(path: &Path) -> Result<Scenario, u8> {
 
 /// A mock's address as `gateprobe mock` exports it: `$GATEPROBE_BACKEND_<NAME>_URL`.
 fn backend_url_from_env(name: &str) -> Option<String> {
-    let var: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    std::env::var(format!("GATEPROBE_BACKEND_{var}_URL")).ok()
+    std::env::var(crate::mock::url_var(name)).ok()
 }
 
 /// A mock's address when the scenario fixes its port.

@@ -53,16 +53,11 @@ pub fn start_all(
         .collect()
 }
 
-/// What `gateprobe mock` prints for a running backend: a `# name provider url` comment
-/// and the `export` lines a gateway needs to reach it (shell-evaluable).
-pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
-    let provider = match b.provider {
-        BackendProvider::Openai => "openai",
-        BackendProvider::Azure => "azure",
-        BackendProvider::Bedrock => "bedrock",
-    };
-    let var: String = b
-        .name
+/// The environment variable that carries a backend's address between `gateprobe
+/// mock` and the commands that use it: `GATEPROBE_BACKEND_<NAME>_URL`, the name upper
+/// case with every other character than a letter or digit as `_`.
+pub fn url_var(backend: &str) -> String {
+    let name: String = backend
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -72,6 +67,18 @@ pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
             }
         })
         .collect();
+    format!("GATEPROBE_BACKEND_{name}_URL")
+}
+
+/// What `gateprobe mock` prints for a running backend: a `# name provider url` comment
+/// and the `export` lines a gateway needs to reach it (shell-evaluable).
+pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
+    let provider = match b.provider {
+        BackendProvider::Openai => "openai",
+        BackendProvider::Azure => "azure",
+        BackendProvider::Bedrock => "bedrock",
+    };
+    let var = url_var(&b.name);
     // Quote only what the shell would otherwise split or expand.
     let q = |v: &str| {
         if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "_./:-+=@,".contains(c)) {
@@ -82,7 +89,7 @@ pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
     };
     let mut out = vec![
         format!("# {} {provider} {url}", b.name),
-        format!("export GATEPROBE_BACKEND_{var}_URL={}", q(url)),
+        format!("export {var}={}", q(url)),
     ];
     match b.provider {
         BackendProvider::Openai => {}
