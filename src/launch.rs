@@ -184,6 +184,19 @@ impl Launched {
         }
     }
 
+    /// Whether it exited because its port was taken: the free port gateprobe picked
+    /// was bound by another process between the pick and the gateway's own bind. Reads
+    /// the captured output once the capture has finished.
+    pub fn lost_its_port(&mut self) -> bool {
+        self.stop();
+        self.logs.iter().any(|p| {
+            std::fs::read_to_string(p).is_ok_and(|t| {
+                let t = t.to_ascii_lowercase();
+                t.contains("address already in use") || t.contains("eaddrinuse")
+            })
+        })
+    }
+
     /// Polls `url` until it answers 2xx, the process exits, `timeout` passes, or the
     /// run is cancelled. Returns the time it took.
     pub async fn wait_ready(

@@ -181,24 +181,49 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
         }
     };
     report.gateway.url = Some(topology.gateway_url.clone());
-    if let Some(l) = topology.launched.as_mut() {
-        let ready = l
-            .process
-            .wait_ready(
-                &l.ready,
-                scenario
-                    .gateway
-                    .launch
-                    .as_ref()
-                    .map_or(Duration::from_secs(120), |x| x.timeout),
-                cancel,
-            )
-            .await;
+    if topology.launched.is_some() {
+        let timeout = scenario
+            .gateway
+            .launch
+            .as_ref()
+            .map_or(Duration::from_secs(120), |x| x.timeout);
+        let mut port_retries = 0;
+        let ready = loop {
+            let Some(l) = topology.launched.as_mut() else {
+                break Err(crate::launch::LaunchError::Interrupted);
+            };
+            let ready = l.process.wait_ready(&l.ready, timeout, cancel).await;
+            if matches!(ready, Err(crate::launch::LaunchError::Exited { .. }))
+                && port_retries < LAUNCH_PORT_RETRIES
+                && l.process.lost_its_port()
+            {
+                // Another process took the port between gateprobe's pick and the
+                // gateway's bind: start it again on another.
+                port_retries += 1;
+                eprintln!("gateprobe: the launched gateway's port was taken; starting it again on another");
+                if let Err(e) = topology.relaunch(scenario, &topts) {
+                    return aborted(
+                        report,
+                        scenario,
+                        &plan,
+                        e.to_string(),
+                        "the gateway did not start",
+                        t0,
+                        &redactor,
+                    );
+                }
+                report.gateway.url = Some(topology.gateway_url.clone());
+                continue;
+            }
+            break ready;
+        };
         let ready_ms = ready.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0);
         if let Err(e) = ready {
             report.interrupted = cancel.is_cancelled();
-            l.process.stop();
-            report.gateway.launched = Some(launch_info(&topology, None));
+            if let Some(l) = topology.launched.as_mut() {
+                l.process.stop();
+            }
+            report.gateway.launched = Some(launch_info(&topology, None, port_retries));
             drop(topology);
             return aborted(
                 report,
@@ -210,7 +235,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
                 &redactor,
             );
         }
-        report.gateway.launched = Some(launch_info(&topology, ready_ms));
+        report.gateway.launched = Some(launch_info(&topology, ready_ms, port_retries));
     }
 
     let run_id = run_id();
@@ -338,8 +363,12 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
     }
     if let Some(l) = topology.launched.as_mut() {
         l.process.stop();
-        let ready_ms = report.gateway.launched.as_ref().and_then(|x| x.ready_ms);
-        report.gateway.launched = Some(launch_info(&topology, ready_ms));
+        let (ready_ms, port_retries) = report
+            .gateway
+            .launched
+            .as_ref()
+            .map_or((None, 0), |x| (x.ready_ms, x.port_retries));
+        report.gateway.launched = Some(launch_info(&topology, ready_ms, port_retries));
     }
     drop(topology);
     report.redacted(&redactor)
@@ -453,7 +482,11 @@ pub fn threshold_checks(
 }
 
 /// What the report says about a launched gateway.
-fn launch_info(topology: &Topology, ready_ms: Option<f64>) -> LaunchInfo {
+/// How often a launched gateway that lost its port to another process is started
+/// again on another.
+const LAUNCH_PORT_RETRIES: u32 = 2;
+
+fn launch_info(topology: &Topology, ready_ms: Option<f64>, port_retries: u32) -> LaunchInfo {
     let l = topology.launched.as_ref();
     let rel = |p: &std::path::Path| l.map(|l| crate::launch::relative(p, &l.dir)).unwrap_or_default();
     LaunchInfo {
@@ -465,6 +498,7 @@ fn launch_info(topology: &Topology, ready_ms: Option<f64>) -> LaunchInfo {
             .map(|l| l.process.logs.iter().map(|p| rel(p)).collect())
             .unwrap_or_default(),
         config: l.and_then(|l| l.config.as_deref().map(rel)),
+        port_retries,
     }
 }
 

@@ -141,6 +141,13 @@ impl Topology {
         Ok(topology)
     }
 
+    /// Starts the launched gateway again on another free port (its config rewritten),
+    /// after it lost the port it was given.
+    pub fn relaunch(&mut self, scenario: &Scenario, opts: &TopologyOptions) -> Result<(), TopologyError> {
+        self.launched = None;
+        self.launch(scenario, opts)
+    }
+
     /// Writes the gateway's config (if the scenario asks for one) and starts it.
     fn launch(&mut self, scenario: &Scenario, opts: &TopologyOptions) -> Result<(), TopologyError> {
         let Some(l) = &scenario.gateway.launch else {

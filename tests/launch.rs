@@ -116,6 +116,61 @@ async fn a_gateway_that_dies_early_aborts_the_run_with_its_redacted_output() {
     assert_eq!(err, "broken config\n");
 }
 
+/// First start: a Python parent holds the port while the real gateway tries to bind
+/// it (a real EADDRINUSE); every later start: the gateway alone.
+const TAKEN_ONCE: &str = r#"port=$1; bin=$2; self=$3; mark=$4
+if [ -e "$mark" ]; then exec "$bin" gateway "$self" --listen "127.0.0.1:$port"; fi
+echo "$port" > "$mark"
+exec python3 -c 'import socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+sys.exit(subprocess.call(sys.argv[2:]))' "$port" "$bin" gateway "$self" --listen "127.0.0.1:$port""#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_whose_port_was_taken_is_started_again_on_another() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("launched.yaml");
+    let mark = dir.path().join("first-port");
+    let command = format!(
+        "    command: [sh, -c, {}, sh, \"{{{{ launch.port }}}}\", \"${{env:GATEPROBE_BIN:-gateprobe}}\", \"${{env:SELF:-launched.yaml}}\", \"{}\"]\n",
+        serde_json::to_string(TAKEN_ONCE).expect("json"),
+        mark.display()
+    );
+    let text = SCENARIO.replace(
+        SCENARIO
+            .lines()
+            .find(|l| l.trim_start().starts_with("command:"))
+            .expect("command line"),
+        command.trim_end(),
+    );
+    std::fs::write(&path, &text).expect("write");
+    let self_path = path.display().to_string();
+    let env = |n: &str| match n {
+        "GATEPROBE_BIN" => Some(env!("CARGO_BIN_EXE_gateprobe").to_owned()),
+        "SELF" => Some(self_path.clone()),
+        _ => None,
+    };
+    let s = scenario::load_str(&path, &text, &env).expect("valid");
+    let opts = RunOptions {
+        work_dir: Some(dir.path().join("reports")),
+        ..RunOptions::default()
+    };
+    let r = run::run(&s, &opts, &CancellationToken::new()).await;
+    let log = |n: &str| std::fs::read_to_string(dir.path().join("reports").join(n)).unwrap_or_default();
+    assert_eq!(
+        r.aborted,
+        None,
+        "{}{}",
+        log("gateway.stdout.log"),
+        log("gateway.stderr.log")
+    );
+    assert_eq!(r.summary.failed + r.summary.errors, 0, "{:?}", r.summary);
+    let l = r.gateway.launched.expect("launch info");
+    assert_eq!(l.port_retries, 1);
+    let first = std::fs::read_to_string(&mark).expect("the first start ran");
+    let url = r.gateway.url.expect("url");
+    assert!(!url.ends_with(&format!(":{}", first.trim())), "{url} is the taken port");
+}
+
 #[test]
 fn sigterm_to_gateprobe_stops_the_launched_gateway() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -115,6 +115,13 @@ pub struct LaunchInfo {
     pub logs: Vec<String>,
     /// The config file gateprobe wrote for it, relative to the report directory.
     pub config: Option<String>,
+    /// Times it was started again because another process took its port first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub port_retries: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Counts by status.
