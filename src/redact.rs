@@ -48,28 +48,51 @@ fn panic_report(message: &str, at: &str) -> String {
     )
 }
 
-/// Query parameters whose values are credentials: names containing one of these
-/// (case-insensitive), e.g. `api-key`, `access_token`, `X-Amz-Signature`, `sig`.
-const SECRET_QUERY_NAMES: &[&str] = &["key", "token", "secret", "sig", "password", "auth", "credential"];
+/// Query parameters whose values are credentials (names compared without case):
+/// API keys, OAuth and session tokens, signatures (Azure SAS, AWS presigned URLs).
+const SECRET_QUERY_NAMES: &[&str] = &[
+    "key",
+    "api-key",
+    "api_key",
+    "apikey",
+    "token",
+    "access_token",
+    "id_token",
+    "auth",
+    "secret",
+    "client_secret",
+    "password",
+    "sig",
+    "signature",
+    "x-amz-signature",
+    "x-amz-security-token",
+    "x-amz-credential",
+];
+
+/// The shortest URL password taken as a secret. Every occurrence of a secret is
+/// replaced in every output, so a very short one would mangle unrelated text.
+const MIN_URL_PASSWORD: usize = 4;
+/// The shortest query value taken as a secret: real keys, tokens and signatures are
+/// long, and short values of parameters so named (`sig=1`) are not credentials.
+const MIN_QUERY_SECRET: usize = 8;
 
 /// The credentials a URL carries, as `(label, value)` pairs for a [`Redactor`]: the
 /// password of its user info (`http://user:PASSWORD@host`) and the values of
-/// credential-looking query parameters, exactly as written in `url`.
+/// credential query parameters (`?api-key=…`, `&sig=…`), exactly as written in `url`.
 pub fn url_secrets(label: &str, url: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     if let Some((userinfo, _)) = rest[..authority_end].rsplit_once('@')
         && let Some((_, password)) = userinfo.split_once(':')
-        && !password.is_empty()
+        && password.len() >= MIN_URL_PASSWORD
     {
         out.push((format!("{label} password"), password.to_owned()));
     }
     if let Some((_, query)) = rest.split_once('?') {
         let query = query.split('#').next().unwrap_or_default();
         for (name, value) in query.split('&').filter_map(|kv| kv.split_once('=')) {
-            let lower = name.to_ascii_lowercase();
-            if !value.is_empty() && SECRET_QUERY_NAMES.iter().any(|n| lower.contains(n)) {
+            if value.len() >= MIN_QUERY_SECRET && SECRET_QUERY_NAMES.iter().any(|n| name.eq_ignore_ascii_case(n)) {
                 out.push((format!("{label} {name}"), value.to_owned()));
             }
         }
@@ -112,8 +135,10 @@ impl Redactor {
             .map(|(l, _)| l.as_str())
     }
 
-    /// Redacts every string inside a JSON value, keys included.
-    pub fn redact_json(&self, v: &mut serde_json::Value) {
+    /// Redacts the string values inside a JSON value, except those of the fields named
+    /// in `keep` (values that are structure, not text: enum variants, encodings).
+    /// Object keys are names and stay as they are.
+    pub fn redact_json_values(&self, v: &mut serde_json::Value, keep: &[&str]) {
         use serde_json::Value;
         match v {
             Value::String(s) => {
@@ -121,12 +146,12 @@ impl Redactor {
                     *s = r;
                 }
             }
-            Value::Array(a) => a.iter_mut().for_each(|x| self.redact_json(x)),
+            Value::Array(a) => a.iter_mut().for_each(|x| self.redact_json_values(x, keep)),
             Value::Object(o) => {
-                let entries: Vec<(String, Value)> = std::mem::take(o).into_iter().collect();
-                for (k, mut val) in entries {
-                    self.redact_json(&mut val);
-                    o.insert(self.redact(&k).into_owned(), val);
+                for (k, val) in o.iter_mut() {
+                    if !(keep.contains(&k.as_str()) && val.is_string()) {
+                        self.redact_json_values(val, keep);
+                    }
                 }
             }
             _ => {}
@@ -142,18 +167,20 @@ mod tests {
     fn url_credentials_are_secrets_and_the_rest_is_not() {
         let s = url_secrets(
             "gateway.url",
-            "https://svc:p%40ss@gw.internal:8443/v1?api-version=2024-10-21&api-key=k-123&X-Amz-Signature=abc#frag",
+            "https://svc:p%40ss@gw.internal:8443/v1?api-version=2024-10-21&api-key=k-123456789&X-Amz-Signature=abcdef0123#frag",
         );
         assert_eq!(
             s,
             [
                 ("gateway.url password".to_owned(), "p%40ss".to_owned()),
-                ("gateway.url api-key".to_owned(), "k-123".to_owned()),
-                ("gateway.url X-Amz-Signature".to_owned(), "abc".to_owned()),
+                ("gateway.url api-key".to_owned(), "k-123456789".to_owned()),
+                ("gateway.url X-Amz-Signature".to_owned(), "abcdef0123".to_owned()),
             ]
         );
         assert!(url_secrets("u", "http://user@host/a@b?x=1&token=").is_empty());
         assert!(url_secrets("u", "127.0.0.1:5052").is_empty());
+        // Names that merely contain a credential word, and values too short to be one.
+        assert!(url_secrets("u", "http://u:pw@h/?max_tokens=12345678&tokenizer=abcdefgh&sig=1").is_empty());
     }
 
     #[test]
@@ -171,9 +198,12 @@ mod tests {
     fn longest_secret_wins_and_json_is_walked() {
         let r = Redactor::new([("a".into(), "abc".into()), ("b".into(), "abcdef".into())]);
         assert_eq!(r.redact("x abcdef abc"), "x [redacted:b] [redacted:a]");
-        let mut v = serde_json::json!({"k": ["abc"], "abcdef": 1});
-        r.redact_json(&mut v);
-        assert_eq!(v.to_string(), r#"{"[redacted:b]":1,"k":["[redacted:a]"]}"#);
+        let mut v = serde_json::json!({"k": ["abc"], "abcdef": "abcdef", "status": "abc"});
+        r.redact_json_values(&mut v, &["status"]);
+        assert_eq!(
+            v.to_string(),
+            r#"{"abcdef":"[redacted:b]","k":["[redacted:a]"],"status":"abc"}"#
+        );
         assert_eq!(r.find("zz abc"), Some("a"));
     }
 }

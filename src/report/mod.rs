@@ -115,7 +115,8 @@ pub struct LaunchInfo {
     pub logs: Vec<String>,
     /// The config file gateprobe wrote for it, relative to the report directory.
     pub config: Option<String>,
-    /// Times it was started again because another process took its port first.
+    /// Times it was started again because another process took its port first (the
+    /// output of each earlier start is kept as `gateway.stdout.N.log`, ...).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub port_retries: u32,
 }
@@ -281,15 +282,55 @@ pub struct JournalInfo {
 }
 
 impl RunReport {
-    /// The report with every secret replaced, whatever field it hid in.
+    /// The report with every secret replaced, whatever text field it hid in. Check
+    /// statuses and encoded histograms are structure and stay; names (map keys) too.
+    /// Should the redacted text not make a report again, only its counts, timings and
+    /// statuses are kept: a report never goes out unredacted.
     pub fn redacted(&self, r: &Redactor) -> RunReport {
-        let Ok(mut v) = serde_json::to_value(self) else {
-            return self.clone();
+        let text = |redact: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = serde_json::to_value(self).ok()?;
+            redact(&mut v);
+            serde_json::from_value::<RunReport>(v).ok()
         };
-        r.redact_json(&mut v);
-        serde_json::from_value(v).unwrap_or_else(|_| self.clone())
+        text(&|v| r.redact_json_values(v, STRUCTURE)).unwrap_or_else(|| self.skeleton())
     }
 }
+
+impl RunReport {
+    /// The report without any text: counts, timings and statuses only.
+    fn skeleton(&self) -> RunReport {
+        let withheld = || "[withheld]".to_owned();
+        RunReport {
+            schema_version: self.schema_version,
+            tool: self.tool.clone(),
+            scenario: ScenarioInfo {
+                name: withheld(),
+                path: withheld(),
+            },
+            gateway: GatewayInfo {
+                kind: self.gateway.kind.clone(),
+                url: None,
+                faults: Vec::new(),
+                profile: withheld(),
+                profile_source: withheld(),
+                launched: None,
+                tls_unverified: self.gateway.tls_unverified,
+            },
+            started_at: self.started_at.clone(),
+            duration_ms: self.duration_ms,
+            interrupted: self.interrupted,
+            aborted: Some("[withheld: the report could not be redacted]".into()),
+            summary: self.summary,
+            checks: Vec::new(),
+            journal: self.journal,
+            load: Vec::new(),
+        }
+    }
+}
+
+/// Report fields whose string values are structure, never text that could hold a
+/// secret: the check status (an enum) and encoded histograms.
+const STRUCTURE: &[&str] = &["status", "histogram", "schema_version"];
 
 /// JSON Schema of the report.
 pub fn json_schema() -> serde_json::Value {

@@ -517,8 +517,9 @@ fn models(
             .as_ref()
             .map(|e| cx.interpolate(e, &format!("{field}.endpoint"), true, None))
             .transpose()?;
-        if let Some(lit) = endpoint.as_ref().and_then(|e| e.as_literal()) {
-            cx.url_secrets(&format!("{field}.endpoint"), &lit);
+        if let Some(e) = &endpoint {
+            // Backend holes are mock addresses, never credentials.
+            cx.url_secrets(&format!("{field}.endpoint"), &e.render(|_| Some(String::new())));
         }
         let Some(ep) = &endpoint else {
             return Err(cx
@@ -718,7 +719,8 @@ mod tests {
     fn credentials_in_urls_become_secrets() {
         let src = "version: 1\ngateway: {kind: aigw, url: \"http://svc:pw-in-url@gw:5052\"}\n\
             self_hosted_models:\n  - name: m\n    family: mistral\n    identifier: custom_openai/m\n\
-            \x20   endpoint: \"http://vllm:8000/v1?api-key=key-in-url\"\nfeatures: {duo_chat: m}\n";
+            \x20   endpoint: \"{{ backends.v.url }}/v1?api-key=key-in-url\"\nfeatures: {duo_chat: m}\n\
+            backends: {v: {provider: openai, models: [m]}}\n";
         let s = crate::scenario::load_str(Path::new("s.yaml"), src, &|_| None).expect("valid");
         let values: Vec<&str> = s.secrets.iter().map(|(_, v)| v.as_str()).collect();
         assert!(

@@ -38,7 +38,11 @@ pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayCo
         && !(u.starts_with("http://") || u.starts_with("https://"))
     {
         return Err(cx
-            .err(raw.pos, "gateway.url", format!("`{u}` is not an http(s) URL"))
+            .err(
+                raw.pos,
+                "gateway.url",
+                "the gateway URL does not start with http:// or https://",
+            )
             .hint("write the gateway's base URL, e.g. http://127.0.0.1:5052"));
     }
     if let Some(u) = &url {
