@@ -176,6 +176,12 @@ impl Launched {
         match child.try_wait() {
             Ok(Some(status)) => {
                 self.child = None;
+                // What it started and left behind in its group goes too (a wrapper
+                // shell's children, say); stop() no longer sees a child to stop.
+                let _ = killpg(
+                    Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX)),
+                    Signal::SIGKILL,
+                );
                 let s = status.to_string();
                 self.exit = Some(format!("exited on its own: {s}"));
                 Some(s)

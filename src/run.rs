@@ -495,7 +495,7 @@ fn launch_info(topology: &Topology, ready_ms: Option<f64>, port_retries: u32) ->
         ready_ms,
         exit: l.and_then(|l| l.process.exit().map(str::to_owned)),
         logs: l
-            .map(|l| l.process.logs.iter().map(|p| rel(p)).collect())
+            .map(|l| l.earlier_logs.iter().chain(&l.process.logs).map(|p| rel(p)).collect())
             .unwrap_or_default(),
         config: l.and_then(|l| l.config.as_deref().map(rel)),
         port_retries,

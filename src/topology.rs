@@ -69,6 +69,8 @@ pub struct LaunchedGateway {
     pub config: Option<PathBuf>,
     /// The report directory it writes into.
     pub dir: PathBuf,
+    /// The output of earlier starts that lost their port, renamed aside.
+    pub earlier_logs: Vec<PathBuf>,
 }
 
 /// Running servers of a run. Dropping it stops them.
@@ -143,9 +145,25 @@ impl Topology {
 
     /// Starts the launched gateway again on another free port (its config rewritten),
     /// after it lost the port it was given.
+    /// The output of the earlier start is kept as `gateway.stdout.N.log`, ...
     pub fn relaunch(&mut self, scenario: &Scenario, opts: &TopologyOptions) -> Result<(), TopologyError> {
-        self.launched = None;
-        self.launch(scenario, opts)
+        let mut earlier = Vec::new();
+        if let Some(mut old) = self.launched.take() {
+            old.process.stop();
+            earlier = std::mem::take(&mut old.earlier_logs);
+            let attempt = earlier.len() / old.process.logs.len().max(1) + 1;
+            for log in &old.process.logs {
+                let aside = log.with_extension(format!("{attempt}.log"));
+                if std::fs::rename(log, &aside).is_ok() {
+                    earlier.push(aside);
+                }
+            }
+        }
+        self.launch(scenario, opts)?;
+        if let Some(l) = self.launched.as_mut() {
+            l.earlier_logs = earlier;
+        }
+        Ok(())
     }
 
     /// Writes the gateway's config (if the scenario asks for one) and starts it.
@@ -205,6 +223,7 @@ impl Topology {
             ready,
             config,
             dir,
+            earlier_logs: Vec::new(),
         });
         Ok(())
     }

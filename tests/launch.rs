@@ -166,6 +166,16 @@ async fn a_gateway_whose_port_was_taken_is_started_again_on_another() {
     assert_eq!(r.summary.failed + r.summary.errors, 0, "{:?}", r.summary);
     let l = r.gateway.launched.expect("launch info");
     assert_eq!(l.port_retries, 1);
+    assert_eq!(
+        l.logs,
+        [
+            "gateway.stdout.1.log",
+            "gateway.stderr.1.log",
+            "gateway.stdout.log",
+            "gateway.stderr.log"
+        ]
+    );
+    assert!(log("gateway.stderr.1.log").contains("Address already in use"));
     let first = std::fs::read_to_string(&mark).expect("the first start ran");
     let url = r.gateway.url.expect("url");
     assert!(!url.ends_with(&format!(":{}", first.trim())), "{url} is the taken port");

@@ -145,7 +145,8 @@ async fn a_sweeps_steps_follow_each_other_on_its_timeline() {
     // Two 2 s steps take four seconds, not two seconds holding both.
     assert!((4..=6).contains(&per_second.len()), "{per_second:?}");
     let (first, second) = (per_second[..2].iter().sum::<u64>(), per_second[2..].iter().sum::<u64>());
-    assert!(first <= 25 && second >= 60, "10/s then 40/s: {per_second:?}");
+    // Step 2's first requests may complete within the first step's last second.
+    assert!(first <= 35 && second >= 55, "10/s then 40/s: {per_second:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -154,8 +154,6 @@ impl AigwClient {
     }
 }
 
-/// One ndjson line of a load run's chat stream: a text delta is a token, an error
-/// event empties the reply, anything else that is not JSON breaks the protocol.
 pub use super::timed::Timed;
 
 /// The bearer token presented when the scenario configures none.

@@ -1,7 +1,9 @@
 //! The load path's reply reader, shared by the `aigw` and `proxy` adapters: one
-//! request's timings (first byte, each token event) and its error class, read with the
-//! same guards whatever the framing: no unrequested `Content-Encoding`, no event or
-//! body over [`MAX_REPLY`], UTF-8 before parsing, a stream that ends properly.
+//! request's timings (first byte, each token event) and its error class. Every framing
+//! refuses an unrequested `Content-Encoding`; an ndjson line, an SSE event or a whole
+//! body over [`MAX_REPLY`] stops the read; a whole body must be UTF-8 before it is
+//! parsed; an OpenAI stream must end in `[DONE]` with intact framing. A raw text
+//! stream is only counted, chunk by chunk, bounded by the request timeout.
 
 use std::time::{Duration, Instant};
 

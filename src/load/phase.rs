@@ -277,7 +277,7 @@ async fn leg(
     let progress = tokio::spawn(progress(
         phase.name.clone(),
         Arc::clone(&timeline),
-        started,
+        (origin, started),
         done.clone(),
     ));
     let result = super::run(&cfg, &factory, cancel).await.map_err(|e| e.to_string());
@@ -299,7 +299,14 @@ async fn leg(
 
 /// A live progress line on stderr: rewritten in place on a terminal, a plain line every
 /// ten seconds otherwise (and whenever `CI` is set), so CI logs stay readable.
-async fn progress(name: String, timeline: Arc<Mutex<Timeline>>, started: Instant, done: CancellationToken) {
+/// `origin` is second 0 of the timeline's buckets (a sweep's start), `started` the
+/// leg's own start.
+async fn progress(
+    name: String,
+    timeline: Arc<Mutex<Timeline>>,
+    (origin, started): (Instant, Instant),
+    done: CancellationToken,
+) {
     use std::io::{IsTerminal, Write};
     let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let every = if tty {
@@ -313,7 +320,7 @@ async fn progress(name: String, timeline: Arc<Mutex<Timeline>>, started: Instant
             _ = tick.tick() => {}
             () = done.cancelled() => break,
         }
-        let secs = started.elapsed().as_secs() as usize;
+        let secs = origin.elapsed().as_secs() as usize;
         let ((requests, errors), last) = {
             let t = timeline.lock().unwrap_or_else(|p| p.into_inner());
             let last = secs.checked_sub(1).and_then(|i| t.point(i)).map(|(_, _, h)| h);

@@ -105,16 +105,21 @@ impl Timeline {
         }
     }
 
-    /// Adds another worker's timeline, bucket by bucket.
+    /// Adds another timeline of the same seconds, bucket by bucket. Seconds older than
+    /// the newest [`OPEN`] stay sealed.
     pub fn add(&mut self, o: &Timeline) {
         if self.buckets.len() < o.buckets.len() {
             self.buckets.resize_with(o.buckets.len(), Bucket::default);
         }
-        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+        let newest = self.buckets.len().saturating_sub(1);
+        for (i, (a, b)) in self.buckets.iter_mut().zip(&o.buckets).enumerate() {
             a.requests += b.requests;
             a.errors += b.errors;
             if !matches!(b.hist, Hist::Empty) {
                 let _ = a.hist.open().add(b.hist.histogram());
+                if i + OPEN < newest {
+                    a.hist.seal();
+                }
             }
         }
     }
@@ -201,6 +206,8 @@ mod tests {
             b.record(s * 2, true, ms(7));
         }
         a.add(&b);
+        assert!(matches!(a.buckets[4].hist, Hist::Sealed(_)));
+        assert!(matches!(a.buckets[18].hist, Hist::Open(_)));
         assert_eq!(a.len(), 19);
         assert_eq!(a.totals(), (20, 10));
         let (r, e, h) = a.point(4).expect("second 4");
