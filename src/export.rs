@@ -107,6 +107,16 @@ impl Writer<'_> {
         self.env.push((var.clone(), value.to_owned(), what));
         json!(format!("os.environ/{var}"))
     }
+
+    /// An address: itself, or a secret reference when it carries credentials (a
+    /// password, a key in its query), which LiteLLM resolves for any parameter.
+    fn address(&mut self, url: String, what: String) -> Value {
+        if crate::redact::url_secrets("", &url).is_empty() {
+            json!(url)
+        } else {
+            self.secret(&url, what)
+        }
+    }
 }
 
 /// Writes the LiteLLM config for `s`; `url(backend)` answers a mock's address.
@@ -162,7 +172,10 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
                     _ => base,
                 };
                 p.insert("model".into(), json!(format!("custom_openai/{}", m.identifier.model)));
-                p.insert("api_base".into(), json!(base));
+                p.insert(
+                    "api_base".into(),
+                    w.address(base, format!("api_base of model {}", m.name)),
+                );
                 key(w, &mut p);
                 if m.api_key.is_none() {
                     // LiteLLM refuses a call without a key ("Missing credentials", a 500);
@@ -177,13 +190,17 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
                     _ => base,
                 };
                 p.insert("model".into(), json!(format!("azure/{}", m.identifier.model)));
-                p.insert("api_base".into(), json!(base));
+                p.insert(
+                    "api_base".into(),
+                    w.address(base, format!("api_base of model {}", m.name)),
+                );
                 key(w, &mut p);
                 p.insert("api_version".into(), json!(crate::gateway::upstream::AZURE_API_VERSION));
             }
             Provider::Bedrock => {
                 p.insert("model".into(), json!(format!("bedrock/{}", m.identifier.model)));
-                p.insert("aws_bedrock_runtime_endpoint".into(), json!(endpoint(m)?));
+                let runtime = w.address(endpoint(m)?, format!("Bedrock endpoint of model {}", m.name));
+                p.insert("aws_bedrock_runtime_endpoint".into(), runtime);
                 let aws = m.backend.and_then(|b| s.backends[b].aws.as_ref());
                 if let Some(a) = aws {
                     p.insert("aws_access_key_id".into(), json!(a.access_key_id));
@@ -350,5 +367,28 @@ mod tests {
         .expect("config");
         assert!(!broken.yaml.contains("9/v1\""), "{}", broken.yaml);
         assert!(broken.yaml.contains("sk-backend-2"));
+    }
+
+    #[test]
+    fn an_address_with_credentials_is_a_secret_reference() {
+        let text = SCENARIO.replace(
+            "{{ backends.vllm.url }}/v1",
+            "{{ backends.vllm.url }}/v1?api-key=sk-in-the-url-77",
+        );
+        let s = crate::scenario::load_str(Path::new("t.yaml"), &text, &|_| None).expect("valid");
+        let e = litellm(&s, &|_| Some("http://127.0.0.1:9".into()), &ExportOptions::default()).expect("config");
+        assert!(!e.yaml.contains("sk-in-the-url-77"), "{}", e.yaml);
+        let (var, value, what) = e
+            .env
+            .iter()
+            .find(|(_, v, _)| v.contains("sk-in-the-url-77"))
+            .expect("the address is handed over in the environment");
+        assert_eq!(value, "http://127.0.0.1:9/v1?api-key=sk-in-the-url-77");
+        assert_eq!(what, "api_base of model m");
+        assert!(
+            e.yaml.contains(&format!("api_base: \"os.environ/{var}\"")),
+            "{}",
+            e.yaml
+        );
     }
 }
