@@ -1,6 +1,6 @@
 //! Property tests of the parsers that read untrusted input: the scenario loader, the SSE
 //! parser, the ndjson parser, the AWS event-stream decoder and the SigV4 `Authorization`
-//! parser. Arbitrary input never panics, results do not depend on how a stream is split
+//! parser (and the search for credentials in URLs). Arbitrary input never panics, results do not depend on how a stream is split
 //! into chunks, buffers stay bounded, well-formed input round-trips, and every scenario
 //! error points inside the text. The fuzz targets under `fuzz/` check the same things for
 //! much longer, outside CI.
@@ -613,6 +613,27 @@ proptest! {
         let text = apply(QUICKSTART, &edits);
         if let Err(e) = load(&text) {
             check_error(&e, &text)?;
+        }
+    }
+}
+
+// ---- credentials in URLs ----
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// Any text, URL-like or not: no panic (the authority is cut at ASCII bytes), and
+    /// every secret found is a piece of the text, long enough to redact safely.
+    #[test]
+    fn url_secrets_are_pieces_of_the_url(
+        url in prop_oneof![
+            any::<String>(),
+            "(https?://)?([a-zé:%@]{0,12}@)?[a-z0-9.:é]{0,12}(/[a-z0-9/@é]{0,8})?(\\?([a-zA-Z_-]{1,16}=[^&#]{0,16}&?){0,4})?(#.{0,4})?",
+        ]
+    ) {
+        for (label, value) in gateprobe::redact::url_secrets("u", &url) {
+            prop_assert!(url.contains(&value), "{value:?} not in {url:?}");
+            prop_assert!(value.len() >= 4, "{label}: {value:?}");
         }
     }
 }
