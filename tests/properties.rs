@@ -1,9 +1,9 @@
 //! Property tests of the parsers that read untrusted input: the scenario loader, the SSE
-//! parser, the ndjson parser, the AWS event-stream decoder and the SigV4 `Authorization`
-//! parser (and the search for credentials in URLs). Arbitrary input never panics, results do not depend on how a stream is split
-//! into chunks, buffers stay bounded, well-formed input round-trips, and every scenario
-//! error points inside the text. The fuzz targets under `fuzz/` check the same things for
-//! much longer, outside CI.
+//! parser, the ndjson parser, the AWS event-stream decoder, the SigV4 `Authorization`
+//! parser and the search for credentials in URLs. Arbitrary input never panics, results
+//! do not depend on how a stream is split into chunks, buffers stay bounded, well-formed
+//! input round-trips, and every scenario error points inside the text. The fuzz targets
+//! under `fuzz/` check the same things for much longer, outside CI.
 
 use std::path::Path;
 
