@@ -74,7 +74,9 @@ pub struct RunConfig {
     pub mode: Mode,
     /// A request taking longer is abandoned and counted as `timeout`.
     pub timeout: Option<Duration>,
-    /// Once the run is over (or cancelled), how long in-flight requests may finish.
+    /// Once the run is cancelled, how long in-flight requests may finish. At its
+    /// natural end they get the request `timeout` (or this grace, if longer): a run
+    /// never cuts off its slowest requests.
     pub stop_grace: Duration,
 }
 
@@ -180,7 +182,13 @@ async fn measure<C: Client>(client: &mut C, watchdog: &mut Watchdog, intended: I
     let sent = Instant::now();
     let outcome = watchdog.call(client, sent).await;
     let end = Instant::now();
+    client.finished(intended, end, outcome.error);
     match outcome.error {
+        Some(ErrorClass::Timeout) => {
+            // What a timed-out request cost is at least this: it counts in the
+            // latency (a stall longer than the timeout still shows in the p99).
+            rec.record_timeout(end.saturating_duration_since(intended));
+        }
         Some(class) if !class.has_response() => rec.record_error(class, outcome.bytes),
         error => rec.record_response(
             end.saturating_duration_since(intended),
@@ -277,10 +285,14 @@ async fn closed<F: ClientFactory>(
         stops.push(tx);
         set.spawn(closed_worker(factory.client(w), Arc::clone(&shared), rx));
     }
-    let hard_stop = deadline.map(|d| d + cfg.stop_grace);
+    let hard_stop = deadline.map(|d| d + drain(cfg));
     let on_cancel = || shared.stopping.store(true, Ordering::Relaxed);
-    let (recorder, abandoned, interrupted) =
+    let (mut recorder, abandoned, interrupted) =
         collect(&mut set, stops, cancel, hard_stop, cfg.stop_grace, &on_cancel).await?;
+    if !interrupted {
+        // Still running after the drain, which outlasts the request timeout.
+        recorder.record_abandoned(abandoned);
+    }
     Ok(RunResult {
         recorder,
         elapsed: start.elapsed(),
@@ -410,14 +422,24 @@ async fn open<F: ClientFactory>(
     // The thread has sent its result, so it is at its last instruction.
     let _ = pacer.join();
     let pacer_end = pacer_end.unwrap_or_default();
-    let hard_stop = Some(Instant::now() + cfg.stop_grace);
+    let grace = if interrupted { cfg.stop_grace } else { drain(cfg) };
+    let hard_stop = Some(Instant::now() + grace);
     let (mut recorder, abandoned, cancelled_late) =
         collect(&mut set, stops, cancel, hard_stop, cfg.stop_grace, &|| ()).await?;
     let elapsed = start.elapsed();
+    let unsent = lock(&shared.state).backlog.len() as u64;
     for _ in 0..pacer_end.dropped {
         recorder.record_dropped();
     }
-    let unsent = lock(&shared.state).backlog.len() as u64;
+    if !(interrupted || cancelled_late) {
+        // Instants the schedule yielded that no worker got to before the drain ended
+        // were never sent, like those dropped for a full backlog; requests still
+        // running then had outlasted the timeout budget.
+        for _ in 0..unsent {
+            recorder.record_dropped();
+        }
+        recorder.record_abandoned(abandoned);
+    }
     Ok(RunResult {
         recorder,
         elapsed,
@@ -426,6 +448,14 @@ async fn open<F: ClientFactory>(
         abandoned,
         interrupted: interrupted || cancelled_late,
     })
+}
+
+/// How long in-flight requests may finish after the schedule's natural end: their
+/// timeout, and a little, so the watchdog ends them rather than the hard stop.
+fn drain(cfg: &RunConfig) -> Duration {
+    cfg.timeout
+        .map_or(cfg.stop_grace, |t| t + Duration::from_millis(200))
+        .max(cfg.stop_grace)
 }
 
 /// Shortest time between two pacer wake-ups. Below it (above ~5k req/s) the pacer
@@ -534,4 +564,97 @@ async fn open_worker<C: Client>(
         }
     }
     (rec, in_flight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{Arrivals, Profile};
+
+    fn open_loop(rate: f64, requests: u64) -> Mode {
+        Mode::Open(OpenLoop {
+            schedule: ScheduleSpec {
+                profile: Profile::Constant { rate },
+                arrivals: Arrivals::Uniform,
+                duration: None,
+                requests: Some(requests),
+            },
+            workers: 16,
+            backlog: 64,
+        })
+    }
+
+    /// Request `slow` (0-based, in send order) takes `long`; the others 1 ms.
+    fn sleeper(
+        slow: u64,
+        long: Duration,
+    ) -> impl Fn(usize) -> Box<dyn FnMut() -> futures_util::future::BoxFuture<'static, Outcome> + Send> {
+        let n = Arc::new(AtomicU64::new(0));
+        move |_| {
+            let n = Arc::clone(&n);
+            Box::new(move || {
+                let i = n.fetch_add(1, Ordering::Relaxed);
+                Box::pin(async move {
+                    tokio::time::sleep(if i == slow { long } else { Duration::from_millis(1) }).await;
+                    Outcome::ok(1)
+                })
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_slowest_request_at_the_end_is_waited_for_not_cut_off() {
+        // The last request outlasts the stop grace but not its timeout: it is measured.
+        let cfg = RunConfig {
+            mode: open_loop(100.0, 10),
+            timeout: Some(Duration::from_secs(5)),
+            stop_grace: Duration::from_millis(300),
+        };
+        let r = run(
+            &cfg,
+            &sleeper(9, Duration::from_millis(1_500)),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("runs");
+        let s = r.recorder.snapshot();
+        assert_eq!((s.requests, s.ok, r.abandoned, r.unsent), (10, 10, 0, 0));
+        assert!(s.latency.max >= 1_500.0, "{}", s.latency.max);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn timeouts_count_as_errors_with_their_latency_and_reach_the_client() {
+        struct Stuck(Arc<Mutex<Vec<Option<ErrorClass>>>>);
+        impl Client for Stuck {
+            async fn call(&mut self) -> Outcome {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Outcome::ok(1)
+            }
+            fn finished(&mut self, intended: Instant, end: Instant, error: Option<ErrorClass>) {
+                assert!(end >= intended);
+                lock(&self.0).push(error);
+            }
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let factory = {
+            let seen = Arc::clone(&seen);
+            move |_| Stuck(Arc::clone(&seen))
+        };
+        let cfg = RunConfig {
+            mode: Mode::Closed(ClosedLoop {
+                clients: 1,
+                think: Duration::ZERO,
+                duration: None,
+                requests: Some(3),
+            }),
+            timeout: Some(Duration::from_millis(200)),
+            stop_grace: Duration::from_millis(100),
+        };
+        let r = run(&cfg, &factory, &CancellationToken::new()).await.expect("runs");
+        let s = r.recorder.snapshot();
+        assert_eq!(s.errors.get("timeout"), Some(&3), "{:?}", s.errors);
+        assert_eq!(s.latency.count, 3);
+        assert!((200.0..400.0).contains(&s.latency.p50), "{}", s.latency.p50);
+        assert_eq!(*lock(&seen), [Some(ErrorClass::Timeout); 3]);
+    }
 }

@@ -73,6 +73,11 @@ impl Outcome {
 pub trait Client: Send + 'static {
     /// Performs one request.
     fn call(&mut self) -> impl Future<Output = Outcome> + Send;
+
+    /// Told of every request once it is over, however it ended (a timeout included,
+    /// whose `call` future was dropped): when it should have been sent, when it ended,
+    /// and its error class. For per-request records beside the executor's own.
+    fn finished(&mut self, _intended: Instant, _end: Instant, _error: Option<ErrorClass>) {}
 }
 
 impl<F, Fut> Client for F

@@ -145,6 +145,33 @@ pub struct PhaseEnv {
     pub shard: Option<(u32, u32)>,
 }
 
+/// A phase's client: its requests, and every one's end on the leg's shared timeline,
+/// timeouts included, latency counted from the intended send.
+struct Timelined<R> {
+    request: R,
+    timeline: Arc<Mutex<Timeline>>,
+    origin: Instant,
+}
+
+impl<R, F> super::Client for Timelined<R>
+where
+    R: FnMut() -> F + Send + 'static,
+    F: std::future::Future<Output = Outcome> + Send,
+{
+    fn call(&mut self) -> impl std::future::Future<Output = Outcome> + Send {
+        (self.request)()
+    }
+
+    fn finished(&mut self, intended: Instant, end: Instant, error: Option<crate::metrics::ErrorClass>) {
+        let bucket = (end.saturating_duration_since(self.origin).as_secs() as usize).min(MAX_BUCKETS - 1);
+        self.timeline.lock().unwrap_or_else(|p| p.into_inner()).record(
+            bucket,
+            error.is_some(),
+            end.saturating_duration_since(intended),
+        );
+    }
+}
+
 /// The result of one executor run (one phase, or one sweep step).
 struct Leg {
     transport: Recorder,
@@ -185,14 +212,9 @@ async fn leg(
                 }
                 Arc::clone(&all[worker % all.len()])
             };
-            let (seq, env, timeline) = (Arc::clone(&seq), Arc::clone(&env), Arc::clone(&timeline));
-            move || {
-                let (seq, env, mine, timeline) = (
-                    Arc::clone(&seq),
-                    Arc::clone(&env),
-                    Arc::clone(&mine),
-                    Arc::clone(&timeline),
-                );
+            let (seq, env) = (Arc::clone(&seq), Arc::clone(&env));
+            let request = move || {
+                let (seq, env, mine) = (Arc::clone(&seq), Arc::clone(&env), Arc::clone(&mine));
                 async move {
                     let cid = format!("gp-{}-{}", env.run_id, seq.fetch_add(1, Ordering::Relaxed));
                     let mut gaps: Vec<Duration> = Vec::new();
@@ -219,7 +241,6 @@ async fn leg(
                         }
                     };
                     let timing = env.journal.as_ref().and_then(|j| j.take_timing(&cid));
-                    let end = Instant::now();
                     let mut r = mine.lock().unwrap_or_else(|p| p.into_inner());
                     for g in gaps {
                         rec(&mut r.itl, g);
@@ -249,13 +270,7 @@ async fn leg(
                         }
                         rec(&mut r.overhead, req_oh + resp_oh.unwrap_or_default());
                     }
-                    let bucket = (end.saturating_duration_since(origin).as_secs() as usize).min(MAX_BUCKETS - 1);
                     drop(r);
-                    timeline.lock().unwrap_or_else(|p| p.into_inner()).record(
-                        bucket,
-                        t.error.is_some(),
-                        end.saturating_duration_since(t.sent),
-                    );
                     let out = match t.error {
                         Some(e) => Outcome::error(e),
                         None => Outcome::ok(t.bytes),
@@ -265,6 +280,11 @@ async fn leg(
                         None => out,
                     }
                 }
+            };
+            Timelined {
+                request,
+                timeline: Arc::clone(&timeline),
+                origin,
             }
         }
     };

@@ -237,6 +237,21 @@ impl Recorder {
         self.errors.count(class);
     }
 
+    /// Records a request that timed out `latency` after its intended send: a timeout
+    /// error, and its latency so far (a lower bound) in the latency histogram.
+    pub fn record_timeout(&mut self, latency: Duration) {
+        put(&mut self.latency, latency);
+        self.errors.count(ErrorClass::Timeout);
+    }
+
+    /// Counts `n` requests still in flight when a run's drain ended: they had used up
+    /// their timeout budget, so they count as timeouts.
+    pub fn record_abandoned(&mut self, n: u64) {
+        for _ in 0..n {
+            self.errors.count(ErrorClass::Timeout);
+        }
+    }
+
     /// Records how late the request was sent relative to when it should have been.
     pub fn record_lag(&mut self, lag: Duration) {
         put(&mut self.lag, lag);
