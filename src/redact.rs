@@ -100,6 +100,12 @@ pub fn url_secrets(label: &str, url: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The mark of text cut short for display.
+const CUT: char = '…';
+/// The shortest start of a secret before a cut mark that is redacted: a shorter one
+/// gives little away and would match ordinary text too often.
+pub const MIN_PARTIAL: usize = 4;
+
 /// Replaces known secret values with `[redacted:<label>]`.
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
@@ -116,7 +122,9 @@ impl Redactor {
         Redactor { secrets }
     }
 
-    /// `text` with every secret replaced.
+    /// `text` with every secret replaced, also one cut short for display: text is
+    /// cut at a character count and marked `…` there, so the start of a secret (its
+    /// first [`MIN_PARTIAL`] characters or more) right before a `…` is replaced too.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
         for (label, value) in &self.secrets {
@@ -124,7 +132,49 @@ impl Redactor {
                 out = Cow::Owned(out.replace(value.as_str(), &format!("[redacted:{label}]")));
             }
         }
+        if out.contains(CUT)
+            && let Some(cut) = self.redact_cut_prefixes(&out)
+        {
+            out = Cow::Owned(cut);
+        }
         out
+    }
+
+    /// Replaces the starts of secrets that end right before a cut mark.
+    fn redact_cut_prefixes(&self, text: &str) -> Option<String> {
+        let mut out = String::with_capacity(text.len());
+        let mut changed = false;
+        let mut pieces = text.split(CUT).peekable();
+        while let Some(piece) = pieces.next() {
+            if pieces.peek().is_none() {
+                out.push_str(piece);
+                break;
+            }
+            // The longest start of any secret that this piece ends with.
+            let hit = self
+                .secrets
+                .iter()
+                .filter_map(|(label, value)| {
+                    let len = value
+                        .char_indices()
+                        .map(|(i, _)| i)
+                        .skip(MIN_PARTIAL)
+                        .filter(|&i| piece.ends_with(&value[..i]))
+                        .max()?;
+                    Some((len, label))
+                })
+                .max_by_key(|(len, _)| *len);
+            match hit {
+                Some((len, label)) => {
+                    out.push_str(&piece[..piece.len() - len]);
+                    out.push_str(&format!("[redacted:{label}]"));
+                    changed = true;
+                }
+                None => out.push_str(piece),
+            }
+            out.push(CUT);
+        }
+        changed.then_some(out)
     }
 
     /// The label of the first secret `text` contains, if any.
@@ -192,6 +242,20 @@ mod tests {
             r.contains("[redacted:backends.x.api_key]") && r.contains("src/x.rs:1:2"),
             "{r}"
         );
+    }
+
+    #[test]
+    fn the_start_of_a_secret_cut_for_display_is_redacted() {
+        let r = Redactor::new([("k".into(), "sk-live-0123456789".into())]);
+        // Cut inside the key, then more text after the mark.
+        assert_eq!(
+            r.redact("HTTP 422: {\"model_api_key\": \"sk-live-01…  (and more)"),
+            "HTTP 422: {\"model_api_key\": \"[redacted:k]…  (and more)"
+        );
+        assert_eq!(r.redact("a sk-l… b sk-live-0…"), "a [redacted:k]… b [redacted:k]…");
+        // Too short a start, or not at the cut: left alone.
+        assert_eq!(r.redact("tasks… sk-… sk-li"), "tasks… sk-… sk-li");
+        assert_eq!(r.redact("nothing cut"), "nothing cut");
     }
 
     #[test]

@@ -182,11 +182,7 @@ pub fn parse(endpoint: Endpoint, r: &mut Reply) {
         .as_deref()
         .is_some_and(|c| c.starts_with("application/x-ndjson"));
     if !(200..300).contains(&r.status) {
-        let mut snippet: String = r.body.chars().take(200).collect();
-        if snippet.len() < r.body.len() {
-            snippet.push('…');
-        }
-        r.error = Some(format!("HTTP {}: {snippet}", r.status));
+        r.error = Some(format!("HTTP {}: {}", r.status, crate::check::trunc(&r.body, 200)));
         return;
     }
     if endpoint == Endpoint::ChatAgent || is_ndjson {
@@ -236,7 +232,7 @@ pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
             Ok(v @ Value::Object(_)) => v,
             _ => {
                 if s.malformed.len() < 5 {
-                    s.malformed.push(line.chars().take(120).collect());
+                    s.malformed.push(crate::check::trunc(line, 120));
                 }
                 continue;
             }
@@ -261,7 +257,7 @@ pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
             Some("action" | "unknown") => {}
             _ => {
                 if s.malformed.len() < 5 {
-                    s.malformed.push(line.chars().take(120).collect());
+                    s.malformed.push(crate::check::trunc(line, 120));
                 }
             }
         }

@@ -174,7 +174,7 @@ pub fn parse_sse(bytes: &[u8]) -> (String, EventSummary) {
     let mut content = String::new();
     let malformed = |s: &mut EventSummary, what: String| {
         if s.malformed.len() < 5 {
-            s.malformed.push(what.chars().take(120).collect());
+            s.malformed.push(crate::check::trunc(&what, 120));
         }
     };
     for a in anomalies {

@@ -595,6 +595,8 @@ fn describe(r: &Reply) -> String {
     }
 }
 
+/// The first `n` characters of `s`, with `…` where it was cut: the redactor relies
+/// on that mark to find a secret cut in half (see `Redactor::redact`).
 pub(crate) fn trunc(s: &str, n: usize) -> String {
     let mut t: String = s.chars().take(n).collect();
     if t.len() < s.len() {
