@@ -543,15 +543,10 @@ fn model_mismatch(o: &ProbeOutcome, m: &ModelConfig) -> Option<String> {
             }
         });
     }
-    o.hits.iter().find_map(|h| {
-        let got = h
-            .json()
-            .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned));
-        match got {
-            Some(g) if g == want => None,
-            Some(g) => Some(format!("upstream model `{g}` (answered {})", h.status)),
-            None => Some("the upstream request has no `model`".into()),
-        }
+    o.hits.iter().find_map(|h| match h.model.clone() {
+        Some(g) if g == want => None,
+        Some(g) => Some(format!("upstream model `{g}` (answered {})", h.status)),
+        None => Some("the upstream request has no `model`".into()),
     })
 }
 
@@ -654,9 +649,7 @@ impl From<&Entry> for BackendHit {
             backend: h.backend.clone(),
             method: h.method.clone(),
             path: h.path.clone(),
-            model: h
-                .json()
-                .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned)),
+            model: h.model.clone(),
             authorization: h.header("authorization").map(str::to_owned),
             status: h.status,
             at_ms: h.at.as_secs_f64() * 1000.0,

@@ -33,6 +33,8 @@ pub struct Entry {
     pub headers: Vec<(String, String)>,
     /// Body (lossy UTF-8, truncated to [`MAX_BODY`]).
     pub body: String,
+    /// The body's top-level `model`, read from the whole body (not kept in load mode).
+    pub model: Option<String>,
     /// The correlation id found in the body or `X-Request-ID`.
     pub correlation_id: Option<String>,
     /// Status the mock answered.
@@ -70,10 +72,23 @@ fn ser_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Erro
 impl Entry {
     /// The entry for a request as it came over the wire (status filled in later):
     /// raw path and query, every header, the body truncated to [`MAX_BODY`], and the
-    /// correlation id from the body or `X-Request-ID`.
+    /// correlation id and `model` read from the whole body (a gateway may put a long
+    /// system prompt before the user's message, which holds the id), the id else from
+    /// `X-Request-ID`.
     pub fn from_request(backend: &str, parts: &axum::http::request::Parts, body: &[u8], light: bool) -> Entry {
-        let text = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]);
-        let correlation_id = find_correlation_id(&text).map(str::to_owned).or_else(|| {
+        let whole = String::from_utf8_lossy(body);
+        let text = match whole.char_indices().nth(MAX_BODY) {
+            Some((cut, _)) if !light => &whole[..cut],
+            _ => &whole[..],
+        };
+        let model = if light {
+            None
+        } else {
+            serde_json::from_str::<serde_json::Value>(&whole)
+                .ok()
+                .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned))
+        };
+        let correlation_id = find_correlation_id(&whole).map(str::to_owned).or_else(|| {
             parts
                 .headers
                 .get("x-request-id")
@@ -103,7 +118,8 @@ impl Entry {
                     })
                     .collect()
             },
-            body: if light { String::new() } else { text.into_owned() },
+            body: if light { String::new() } else { text.to_owned() },
+            model,
             correlation_id,
             status: 0,
             first_token_at: None,
@@ -116,11 +132,6 @@ impl Entry {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as JSON, when it is.
-    pub fn json(&self) -> Option<serde_json::Value> {
-        serde_json::from_str(&self.body).ok()
     }
 }
 
@@ -300,10 +311,37 @@ mod tests {
             query: None,
             headers: vec![],
             body: String::new(),
+            model: None,
             correlation_id: Some(id.into()),
             status: 200,
             first_token_at: None,
         }
+    }
+
+    #[test]
+    fn the_id_and_model_are_read_past_the_kept_part_of_a_long_body() {
+        // A long system prompt first (as a gateway's chat agent sends), the user's
+        // message with the id after it, `model` last.
+        let body = serde_json::json!({
+            "messages": [
+                {"role": "system", "content": "x".repeat(3 * MAX_BODY)},
+                {"role": "user", "content": "hello gp-0123abcd-42"},
+            ],
+            "model": "Mixtral-8x7B",
+        })
+        .to_string();
+        let (parts, ()) = axum::http::Request::builder()
+            .uri("/v1/chat/completions")
+            .body(())
+            .expect("request")
+            .into_parts();
+        let e = Entry::from_request("b", &parts, body.as_bytes(), false);
+        assert_eq!(e.correlation_id.as_deref(), Some("gp-0123abcd-42"));
+        assert_eq!(e.model.as_deref(), Some("Mixtral-8x7B"));
+        assert_eq!(e.body.chars().count(), MAX_BODY);
+        let light = Entry::from_request("b", &parts, body.as_bytes(), true);
+        assert_eq!(light.correlation_id.as_deref(), Some("gp-0123abcd-42"));
+        assert!(light.body.is_empty() && light.model.is_none());
     }
 
     #[test]
