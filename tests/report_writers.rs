@@ -231,6 +231,10 @@ fn a_report_with_load_phases_validates_against_the_committed_schema() {
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let mut r = common::sample();
     r.load[0].shard = Some("1/4".into());
+    // A sweep step without a value for its SLO metric (no request got a first token):
+    // written as null, read back as NaN.
+    let last = r.load[1].sweep.len() - 1;
+    r.load[1].sweep[last].slo_value = f64::NAN;
     let v = serde_json::to_value(&r).expect("json");
     let errors: Vec<String> = validator
         .iter_errors(&v)
@@ -240,6 +244,8 @@ fn a_report_with_load_phases_validates_against_the_committed_schema() {
     // And it reads back into the same report.
     let back: report::RunReport = serde_json::from_value(v).expect("parse");
     assert_eq!(back.load[1].sweep.len(), r.load[1].sweep.len());
+    assert!(back.load[1].sweep[last].slo_value.is_nan());
+    assert!(!html::render(&back).contains("NaN") && !markdown::render(&back).contains("NaN"));
     assert_eq!(back.checks.iter().filter(|c| c.status == Status::Failed).count(), 2);
 }
 

@@ -293,7 +293,8 @@ pub fn sweep(p: &PhaseReport) -> String {
     f.y_grid(&mut out, &labelled(&yt));
     f.x_ticks(&mut out, &labelled(&xt));
     f.titles(&mut out, "offered rate (req/s)", "SLO metric");
-    let mut steps = p.sweep.clone();
+    // A step without a value for the SLO metric (NaN) is left off the chart.
+    let mut steps: Vec<_> = p.sweep.iter().filter(|s| s.slo_value.is_finite()).cloned().collect();
     steps.sort_by(|a, b| a.rate.total_cmp(&b.rate));
     let pts: Vec<(f64, f64)> = steps.iter().map(|s| (s.rate, s.slo_value)).collect();
     f.line(&mut out, &pts, PALETTE[0], false);

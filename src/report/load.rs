@@ -92,10 +92,18 @@ pub struct SweepStep {
     pub rps: f64,
     /// Error rate at this rate.
     pub error_rate: f64,
-    /// The SLO metric's value at this rate (milliseconds, or the metric's unit).
+    /// The SLO metric's value at this rate (milliseconds, or the metric's unit); `null`
+    /// when the step had none (e.g. no request got a first token).
+    #[serde(deserialize_with = "nan_if_null")]
+    #[schemars(with = "Option<f64>")]
     pub slo_value: f64,
     /// Whether the SLO was met.
     pub met: bool,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`, and this reads `null` back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl PhaseReport {
