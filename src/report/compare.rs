@@ -290,8 +290,12 @@ pub fn compare(base: &RunReport, new: &RunReport, tolerances: &[Tolerance]) -> C
 }
 
 fn judge(metric: &str, base: Option<f64>, new: Option<f64>, tol: Option<&Tolerance>) -> Verdict {
-    let (Some(t), Some(b), Some(n)) = (tol, base, new) else {
-        return Verdict::Info;
+    let (t, b, n) = match (tol, base, new) {
+        (Some(t), Some(b), Some(n)) => (t, b, n),
+        // The baseline had it and the new run has none: no capacity any more, no
+        // tokens, not one response to measure a latency on. Worse than any change.
+        (Some(_), Some(_), None) => return Verdict::Regression,
+        _ => return Verdict::Info,
     };
     // Positive = moved in the worse direction.
     let worse_by = match t.worse.unwrap_or_else(|| natural(metric)) {
@@ -302,8 +306,14 @@ fn judge(metric: &str, base: Option<f64>, new: Option<f64>, tol: Option<&Toleran
         Limit::Absolute(a) => a,
         Limit::Relative(pct) => {
             if b == 0.0 {
-                // No baseline to be relative to: only "still zero" can be judged.
-                return if n == 0.0 { Verdict::Ok } else { Verdict::Info };
+                // Any move away from zero is an unbounded relative change (an error
+                // rate of 0 that became 0.1%); slack around zero needs an absolute
+                // tolerance.
+                return match worse_by.partial_cmp(&0.0) {
+                    Some(std::cmp::Ordering::Greater) => Verdict::Regression,
+                    Some(std::cmp::Ordering::Less) => Verdict::Better,
+                    _ => Verdict::Ok,
+                };
             }
             b.abs() * pct / 100.0
         }
@@ -449,7 +459,16 @@ mod tests {
             judge("error_rate", Some(0.0), Some(0.6), Some(&pp)),
             Verdict::Regression
         );
-        assert_eq!(judge("rps", Some(0.0), Some(5.0), Some(&down)), Verdict::Info);
-        assert_eq!(judge("rps", Some(1.0), None, Some(&down)), Verdict::Info);
+        assert_eq!(judge("rps", Some(0.0), Some(5.0), Some(&down)), Verdict::Better);
+        assert_eq!(judge("rps", Some(0.0), Some(0.0), Some(&down)), Verdict::Ok);
+        let rel: Tolerance = "error_rate=+10%".parse().expect("parse");
+        assert_eq!(
+            judge("error_rate", Some(0.0), Some(0.1), Some(&rel)),
+            Verdict::Regression
+        );
+        // Gone from the new run: a regression; new in it: nothing to compare.
+        assert_eq!(judge("rps", Some(1.0), None, Some(&down)), Verdict::Regression);
+        assert_eq!(judge("capacity_rps", None, Some(40.0), Some(&down)), Verdict::Info);
+        assert_eq!(judge("rps", Some(1.0), None, None), Verdict::Info);
     }
 }
