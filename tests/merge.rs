@@ -235,9 +235,34 @@ fn a_sweep_from_several_shards_is_refused_and_one_is_kept() {
     );
     b.load[1].sweep.clear();
     b.load[1].capacity_rps = None;
-    let m = merge(&[b, a.clone()]).expect("one sweep merges");
+    let m = merge(&[b.clone(), a.clone()]).expect("one sweep merges");
     assert_eq!(m.load[1].sweep.len(), a.load[1].sweep.len());
     assert_eq!(m.load[1].capacity_rps, Some(40.0));
+    // As sharded runs write them: the sweep only in shard 1's report, in any order.
+    let mut a = a;
+    a.load[0].shard = Some("1/2".into());
+    b.load[0].shard = Some("2/2".into());
+    b.load.remove(1);
+    for inputs in [[a.clone(), b.clone()], [b.clone(), a.clone()]] {
+        let m = merge(&inputs).expect("a sweep of shard 1 only merges");
+        assert_eq!(m.load.len(), 2);
+        assert_eq!(m.load[1].sweep.len(), a.load[1].sweep.len());
+        assert_eq!(m.load[1].transport.requests, a.load[1].transport.requests);
+        assert_eq!(
+            m.load[0].transport.requests,
+            a.load[0].transport.requests + b.load[0].transport.requests
+        );
+    }
+    // A phase that is not a sweep cannot be missing, nor a sweep from a whole run.
+    let mut c = a.clone();
+    c.load.remove(0);
+    let mut whole = common::sample();
+    whole.load.remove(1);
+    assert!(matches!(refused(&[common::sample(), whole]), MergeError::Phases { .. }));
+    assert_eq!(
+        refused(&[a, c]).to_string(),
+        "report 2 has load phases [code <sweep>], report 1 has [chat, code <sweep>]"
+    );
 }
 
 #[test]

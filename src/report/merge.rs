@@ -51,20 +51,24 @@ pub enum MergeError {
         expected: String,
     },
     /// The reports do not have the same load phases.
-    #[error("report {input} has load phases [{}], report 1 has [{}]", found.join(", "), expected.join(", "))]
+    #[error("report {input} has load phases [{}], report {reference} has [{}]", found.join(", "), expected.join(", "))]
     Phases {
         /// The input that differs.
         input: usize,
         /// Its phase names.
         found: Vec<String>,
-        /// The first input's phase names.
+        /// The input with the most phases, which the others are held to.
+        reference: usize,
+        /// Its phase names.
         expected: Vec<String>,
     },
     /// A phase of the same name sends something else.
-    #[error("phase `{phase}` of report {input} differs from report 1 in {what}")]
+    #[error("phase `{phase}` of report {input} differs from report {reference} in {what}")]
     PhaseDiffers {
         /// The input that differs.
         input: usize,
+        /// The input it was compared with.
+        reference: usize,
         /// The phase.
         phase: String,
         /// Which setting differs.
@@ -169,8 +173,15 @@ impl MergeError {
 /// re-judged: re-evaluate them on the result.
 pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
     let first = reports.first().ok_or(MergeError::NoInputs)?;
-    let names: Vec<String> = first.load.iter().map(|p| p.name.clone()).collect();
-    for (i, r) in reports.iter().enumerate().skip(1) {
+    // Sweeps run on shard 1 only, so the other shards' reports lack them: the phases
+    // are those of the report with the most, and a shard's report may lack its sweeps.
+    let (reference_index, reference) =
+        reports.iter().enumerate().fold(
+            (0, first),
+            |best, (i, r)| if r.load.len() > best.1.load.len() { (i, r) } else { best },
+        );
+    let names: Vec<String> = reference.load.iter().map(|p| p.name.clone()).collect();
+    for (i, r) in reports.iter().enumerate() {
         let input = i + 1;
         if r.schema_version != first.schema_version {
             return Err(MergeError::SchemaVersion {
@@ -187,14 +198,25 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
             });
         }
         let theirs: Vec<String> = r.load.iter().map(|p| p.name.clone()).collect();
-        if theirs != names {
+        let shard = r.load.iter().any(|p| p.shard.is_some());
+        let expected: Vec<&String> = reference
+            .load
+            .iter()
+            .filter(|p| !shard || p.sweep.is_empty() || theirs.contains(&p.name))
+            .map(|p| &p.name)
+            .collect();
+        if theirs.iter().collect::<Vec<_>>() != expected {
             return Err(MergeError::Phases {
                 input,
                 found: theirs,
+                reference: reference_index + 1,
                 expected: names,
             });
         }
-        for (a, b) in first.load.iter().zip(&r.load) {
+        for b in &r.load {
+            let Some(a) = reference.load.iter().find(|p| p.name == b.name) else {
+                continue;
+            };
             let what = if a.feature != b.feature {
                 "feature"
             } else if a.model != b.model {
@@ -208,14 +230,19 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
             };
             return Err(MergeError::PhaseDiffers {
                 input,
+                reference: reference_index + 1,
                 phase: a.name.clone(),
                 what,
             });
         }
     }
-    let load = (0..names.len())
-        .map(|k| {
-            let slices: Vec<&PhaseReport> = reports.iter().map(|r| &r.load[k]).collect();
+    let load = names
+        .iter()
+        .map(|name| {
+            let slices: Vec<&PhaseReport> = reports
+                .iter()
+                .filter_map(|r| r.load.iter().find(|p| &p.name == name))
+                .collect();
             merge_phase(&slices)
         })
         .collect::<Result<Vec<_>, _>>()?;
