@@ -369,11 +369,21 @@ async fn progress(
     }
 }
 
-fn arrivals(a: ArrivalKind) -> Arrivals {
+/// The arrivals of a phase, or of one shard of it: each shard draws its own random
+/// gaps (the seed mixed with the shard index), so N shards add up to N independent
+/// processes, not one process sent N times.
+fn arrivals(a: ArrivalKind, shard: Option<(u32, u32)>) -> Arrivals {
+    let seed = |s: u64| match shard {
+        Some((i, total)) if total > 1 => s ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        _ => s,
+    };
     match a {
         ArrivalKind::Uniform => Arrivals::Uniform,
-        ArrivalKind::Poisson { seed } => Arrivals::Poisson { seed },
-        ArrivalKind::Gamma { burstiness, seed } => Arrivals::Gamma { burstiness, seed },
+        ArrivalKind::Poisson { seed: s } => Arrivals::Poisson { seed: seed(s) },
+        ArrivalKind::Gamma { burstiness, seed: s } => Arrivals::Gamma {
+            burstiness,
+            seed: seed(s),
+        },
     }
 }
 
@@ -418,7 +428,7 @@ fn mode_of(phase: &LoadPhase, shard: Option<(u32, u32)>, duration: Option<Durati
             };
             let schedule = ScheduleSpec {
                 profile,
-                arrivals: arrivals(*a),
+                arrivals: arrivals(*a, shard),
                 duration,
                 requests,
             };
@@ -581,7 +591,7 @@ pub async fn run_phase(
             LoadMode::Sweep { rates, arrivals: a, .. } => Mode::Open(OpenLoop {
                 schedule: ScheduleSpec {
                     profile: Profile::Constant { rate: rates[0] },
-                    arrivals: arrivals(*a),
+                    arrivals: arrivals(*a, None),
                     duration: Some(phase.warmup),
                     requests: None,
                 },
@@ -609,7 +619,7 @@ pub async fn run_phase(
             let mode = Mode::Open(OpenLoop {
                 schedule: ScheduleSpec {
                     profile: Profile::Constant { rate: *rate },
-                    arrivals: arrivals(*a),
+                    arrivals: arrivals(*a, None),
                     duration: Some(*step),
                     requests: None,
                 },
@@ -651,7 +661,7 @@ pub async fn run_phase(
 
 #[cfg(test)]
 mod tests {
-    use super::{Duration, Recorder, lag_limit, shard_part};
+    use super::{ArrivalKind, Arrivals, Duration, Recorder, arrivals, lag_limit, shard_part};
 
     #[test]
     fn the_lag_limit_is_five_percent_of_the_median_between_1_and_10_ms() {
@@ -671,6 +681,26 @@ mod tests {
             "{l:?}"
         );
         assert_eq!(with(5_000), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn shards_draw_their_own_random_gaps() {
+        let seed = |a: Arrivals| match a {
+            Arrivals::Poisson { seed } => seed,
+            other => panic!("{other:?}"),
+        };
+        let p = ArrivalKind::Poisson { seed: 7 };
+        assert_eq!(seed(arrivals(p, None)), 7);
+        assert_eq!(seed(arrivals(p, Some((1, 1)))), 7);
+        let shards: Vec<u64> = (1..=4).map(|i| seed(arrivals(p, Some((i, 4))))).collect();
+        let mut distinct = shards.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 4, "{shards:?}");
+        assert_eq!(
+            shards,
+            (1..=4).map(|i| seed(arrivals(p, Some((i, 4))))).collect::<Vec<_>>()
+        );
     }
 
     #[test]
