@@ -88,6 +88,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
         "bedrock-wrong-region",
         &["auth.mixtral-bedrock.signed", "auth.claude-apac.signed"],
     ),
+    ("fake-upstream-404", &["endpoint.mixtral-chat.missing_v1"]),
 ];
 
 /// Faults of the OpenAI front only (its feature map); `tests/proxy.rs` shows them
@@ -105,6 +106,7 @@ const PRECISE: &[(&str, &str)] = &[
     ("swallow-upstream-error", "endpoint."),
     ("broken-stream-framing", "streaming."),
     ("azure-bearer-instead-of-api-key", "auth.gpt-azure.key_forwarded"),
+    ("fake-upstream-404", "endpoint."),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,6 +105,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "feature_mapping.duo_chat_troubleshoot_job.fallback",
         ],
     ),
+    ("fake-upstream-404", &["endpoint.mixtral-chat.missing_v1"]),
 ];
 
 /// Faults of the AI gateway API only: the front has no identifiers from the client and
@@ -122,6 +123,7 @@ const PRECISE: &[(&str, &str)] = &[
     ),
     ("no-chat-fallback", "feature_mapping.duo_chat_"),
     ("broken-stream-framing", "streaming."),
+    ("fake-upstream-404", "endpoint."),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -298,6 +298,14 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                     format!("the gateway changed the path to {} (answered {})", h.path, h.status),
                 );
             }
+            if o.hits.is_empty() {
+                // Without the call there is no backend 404 to relay: whatever the
+                // client got was made up by the gateway.
+                return fail(
+                    expected,
+                    format!("no backend request at {want_path}; the client got {}", describe(reply)),
+                );
+            }
             match outcome.matches(reply) {
                 Ok(actual) => pass(expected, actual),
                 Err(actual) => fail(expected, actual),

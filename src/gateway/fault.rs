@@ -47,11 +47,13 @@ pub enum Fault {
     /// OpenAI front: a Chat sub-feature without a model of its own is unknown instead
     /// of falling back to duo_chat's model.
     NoChatFallback,
+    /// Answers an endpoint without `/v1` with a made-up upstream 404, never calling it.
+    FakeUpstream404,
 }
 
 impl Fault {
     /// Every fault, in `--list-faults` order.
-    pub const ALL: [Fault; 20] = [
+    pub const ALL: [Fault; 21] = [
         Fault::AppendV1,
         Fault::KeepTrailingSlash,
         Fault::DropApiKey,
@@ -72,6 +74,7 @@ impl Fault {
         Fault::BedrockWrongRegion,
         Fault::ServeDisabledFeature,
         Fault::NoChatFallback,
+        Fault::FakeUpstream404,
     ];
 
     /// The name used on the command line.
@@ -97,6 +100,7 @@ impl Fault {
             Fault::BedrockWrongRegion => "bedrock-wrong-region",
             Fault::ServeDisabledFeature => "serve-disabled-feature",
             Fault::NoChatFallback => "no-chat-fallback",
+            Fault::FakeUpstream404 => "fake-upstream-404",
         }
     }
 
@@ -132,6 +136,9 @@ impl Fault {
             }
             Fault::NoChatFallback => {
                 "Chat sub-features without a model fall back to duo_chat's: the OpenAI front answers unknown model"
+            }
+            Fault::FakeUpstream404 => {
+                "an endpoint without /v1 is called and the backend's 404 relayed: answers a 404 without calling it"
             }
         }
     }

@@ -159,6 +159,16 @@ impl State {
             base.to_owned()
         };
         let key = if has(Fault::DropApiKey) { None } else { key };
+        if has(Fault::FakeUpstream404)
+            && !matches!(provider, Provider::Bedrock | Provider::Azure)
+            && !crate::identifier::has_v1_suffix(&endpoint)
+        {
+            // What vLLM would have answered, without asking it.
+            return Err(UpstreamError::Status {
+                status: 404,
+                body: r#"{"detail":"Not Found"}"#.into(),
+            });
+        }
         let (url, auth) = match provider {
             Provider::Bedrock => {
                 let url = self

@@ -347,30 +347,42 @@ pub fn compile(s: &Scenario) -> Plan {
         }
     }
 
+    // "No upstream call" can only be seen on a gateprobe mock: these probes go to the
+    // first model served by one (model 0 otherwise, for what the reply alone shows).
+    let observed = s.models.iter().position(|m| m.backend.is_some());
     if wants(CheckFamily::Routing) && !s.models.is_empty() {
-        let p = plan.probe(Probe {
-            feature: generations(),
-            model: 0,
-            variant: Variant::AsConfigured,
-            auth: ClientAuth::Valid,
-            stream: false,
-            identifier: Some(String::new()),
-            alias: None,
-        });
-        plan.check(
-            CheckFamily::Routing,
-            "routing.empty_identifier".into(),
+        let (id, rule) = (
+            "routing.empty_identifier".to_owned(),
             "an empty model identifier is an error and causes no upstream call",
-            Judge::EmptyIdentifier,
-            vec![p],
         );
+        match observed {
+            Some(model) => {
+                let p = plan.probe(Probe {
+                    feature: generations(),
+                    model,
+                    variant: Variant::AsConfigured,
+                    auth: ClientAuth::Valid,
+                    stream: false,
+                    identifier: Some(String::new()),
+                    alias: None,
+                });
+                plan.check(CheckFamily::Routing, id, rule, Judge::EmptyIdentifier, vec![p]);
+            }
+            None => plan.skipped(
+                CheckFamily::Routing,
+                id,
+                rule,
+                Judge::EmptyIdentifier,
+                "no model's endpoint is a gateprobe mock, so an upstream call could not be seen",
+            ),
+        }
     }
 
     if wants(CheckFamily::Auth) && !s.models.is_empty() {
         let enforced = s.gateway.kind == GatewayKind::Aigw || s.gateway.builtin_auth == BuiltinAuth::Enforce;
         let probe = |auth| Probe {
             feature: generations(),
-            model: 0,
+            model: observed.unwrap_or(0),
             variant: Variant::AsConfigured,
             auth,
             stream: false,
