@@ -729,4 +729,20 @@ mod tests {
             s.secrets
         );
     }
+
+    #[test]
+    fn credential_headers_and_launch_urls_become_secrets() {
+        let src = "version: 1\ngateway:\n  kind: openai\n  auth:\n    token: tok-12345678\n\
+            \x20   headers: {X-Api-Key: header-key-1234, X-Trace: trace-visible}\n  launch:\n\
+            \x20   command: [proxy, --db, \"postgres://u:db-pass-99@db:5432/x\", --port, \"{{ launch.port }}\"]\n\
+            \x20   env: {DATABASE_URL: \"postgres://u:env-pass-77@db/x\"}\n\
+            backends: {v: {provider: openai, models: [m]}}\n\
+            self_hosted_models:\n  - {name: m, family: mistral, endpoint: \"{{ backends.v.url }}/v1\", identifier: custom_openai/m}\n";
+        let s = crate::scenario::load_str(Path::new("s.yaml"), src, &|_| None).expect("valid");
+        let values: Vec<&str> = s.secrets.iter().map(|(_, v)| v.as_str()).collect();
+        for secret in ["header-key-1234", "db-pass-99", "env-pass-77", "tok-12345678"] {
+            assert!(values.contains(&secret), "{secret}: {:?}", s.secrets);
+        }
+        assert!(!values.contains(&"trace-visible"));
+    }
 }

@@ -57,7 +57,7 @@ pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayCo
     let mut headers = Vec::new();
     for (k, v) in &g.auth.headers.0 {
         let field = format!("gateway.auth.headers.{}", k.value);
-        let is_secret = k.value.eq_ignore_ascii_case("authorization");
+        let is_secret = secret_header(&k.value);
         let value = cx.string(v, &field, is_secret.then_some(field.as_str()))?;
         headers.push((k.value.clone(), value));
     }
@@ -228,16 +228,29 @@ fn launch(
                 "write the program and its arguments, e.g. `command: [litellm, --config, \"{{ launch.config }}\"]`",
             ));
     }
+    // Holes are gateprobe's own addresses and paths, never credentials: what a URL
+    // carries (DATABASE_URL=postgres://u:PASSWORD@..., --api-base ...?key=...) is.
+    let url_secrets = |cx: &mut Ctx<'_>, t: &Template, field: &str| {
+        cx.url_secrets(
+            field,
+            &t.render_launch(|_| Some(String::new()), |_| Some(String::new())),
+        );
+    };
     let mut command = Vec::new();
     for (i, c) in l.command.iter().enumerate() {
-        command.push(cx.launch_template(c, &format!("gateway.launch.command[{i}]"), false)?);
+        let field = format!("gateway.launch.command[{i}]");
+        let t = cx.launch_template(c, &field, false)?;
+        url_secrets(cx, &t, &field);
+        command.push(t);
     }
     let mut env = Vec::new();
     for (k, v) in &l.env.0 {
         let upper = k.value.to_ascii_uppercase();
         let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD"].iter().any(|s| upper.contains(s));
         let field = format!("gateway.launch.env.{}", k.value);
-        env.push((k.value.clone(), cx.launch_template(v, &field, secret)?));
+        let t = cx.launch_template(v, &field, secret)?;
+        url_secrets(cx, &t, &field);
+        env.push((k.value.clone(), t));
     }
     let config = match &l.config {
         None => None,
@@ -281,4 +294,15 @@ fn launch(
         ready,
         timeout,
     })
+}
+
+/// Whether a client header carries a credential: `Authorization`, `Proxy-Authorization`,
+/// `Cookie`, or a name with KEY, TOKEN, SECRET, PASSWORD or SESSION in it (`X-Api-Key`,
+/// `Private-Token`).
+fn secret_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    matches!(lower.as_str(), "authorization" | "proxy-authorization" | "cookie")
+        || ["key", "token", "secret", "password", "session"]
+            .iter()
+            .any(|w| lower.contains(w))
 }
