@@ -461,16 +461,18 @@ pub fn threshold_checks(
             let actual = match value {
                 Some(v) if matches!(t.metric, crate::scenario::load::Metric::ErrorRate) => format!("{:.3}%", v * 100.0),
                 Some(v) => format!("{v:.3}{unit}"),
-                None => "no value was recorded".to_owned(),
+                None => "no value was recorded: nothing to judge".to_owned(),
             };
             crate::report::CheckResult {
                 id: format!("threshold.{}.{}", r.name, t.metric.id()),
                 family: "threshold".into(),
                 rule: t.text.clone(),
-                status: if ok {
-                    crate::report::Status::Passed
-                } else {
-                    crate::report::Status::Failed
+                // Without a value the threshold could not be judged: an error (exit 3),
+                // not a breach of the SLO.
+                status: match (ok, value) {
+                    (_, None) => crate::report::Status::Error,
+                    (true, _) => crate::report::Status::Passed,
+                    (false, _) => crate::report::Status::Failed,
                 },
                 expected: t.text.clone(),
                 actual,
@@ -481,11 +483,11 @@ pub fn threshold_checks(
         .collect()
 }
 
-/// What the report says about a launched gateway.
 /// How often a launched gateway that lost its port to another process is started
 /// again on another.
 const LAUNCH_PORT_RETRIES: u32 = 2;
 
+/// What the report says about a launched gateway.
 fn launch_info(topology: &Topology, ready_ms: Option<f64>, port_retries: u32) -> LaunchInfo {
     let l = topology.launched.as_ref();
     let rel = |p: &std::path::Path| l.map(|l| crate::launch::relative(p, &l.dir)).unwrap_or_default();

@@ -64,8 +64,15 @@ async fn thresholds_pass_and_fail_as_written() {
       - requests >= 40
       - ttft.p50 < 1us
       - rps >= 100000
+  - name: gen
+    feature: code_generations
+    closed: {clients: 1}
+    requests: 3
+    thresholds: [schedule_lag.p99 < 1ms]
 "#;
     let r = run_text(&scenario("", load), None).await;
+    // A closed loop has no schedule, so no lag: nothing to judge.
+    assert_eq!(status(&r, "threshold.gen.schedule_lag_p99"), Status::Error);
     assert_eq!(status(&r, "threshold.chat.ttft_p99"), Status::Passed);
     assert_eq!(status(&r, "threshold.chat.error_rate"), Status::Passed);
     assert_eq!(status(&r, "threshold.chat.requests"), Status::Passed);

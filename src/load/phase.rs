@@ -510,7 +510,8 @@ pub fn metric_value(r: &PhaseReport, m: Metric) -> Option<f64> {
     };
     match m {
         Metric::Rps => Some(r.rps),
-        Metric::ErrorRate => Some(r.error_rate),
+        // No request, no rate: nothing to judge (not a perfect 0%).
+        Metric::ErrorRate => (r.transport.requests > 0).then_some(r.error_rate),
         Metric::TokensPerSecond => Some(r.output_tokens_per_s),
         Metric::Requests => Some(r.transport.requests as f64),
         Metric::Histogram { name, stat: s } => {
@@ -526,7 +527,8 @@ pub fn metric_value(r: &PhaseReport, m: Metric) -> Option<f64> {
     }
 }
 
-/// Whether a threshold holds on a phase report, with the value it read.
+/// Whether a threshold holds on a phase report, with the value it read (`None`: the
+/// phase recorded no value to judge).
 pub fn judge(r: &PhaseReport, t: &Threshold) -> (bool, Option<f64>) {
     match metric_value(r, t.metric) {
         Some(v) => (t.op.holds(v, t.limit), Some(v)),
