@@ -13,6 +13,10 @@ pub(super) fn ndjson_or_text(endpoint: Endpoint, reply: &Reply) -> Verdict {
         if reply.status != 200 {
             return fail(expected, describe(reply));
         }
+        if let (true, Some(e)) = (reply.broken, &reply.error) {
+            // Not UTF-8, an encoding nobody asked for, over the size cap.
+            return fail(expected, e.clone());
+        }
         let Some(ev) = &reply.events else {
             return fail(expected, "no event stream");
         };
@@ -67,6 +71,9 @@ pub(super) fn sse(reply: &Reply) -> Verdict {
     if reply.status != 200 || !ct.starts_with("text/event-stream") {
         return fail(expected, format!("{} {}", describe(reply), ct));
     }
+    if let (true, Some(e)) = (reply.broken, &reply.error) {
+        return fail(expected, e.clone());
+    }
     let Some(ev) = &reply.events else {
         return fail(expected, "no event stream");
     };
@@ -96,4 +103,46 @@ pub(super) fn sse(reply: &Reply) -> Verdict {
             reply.content.len()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::EventSummary;
+    use crate::report::Status;
+
+    /// A stream whose events all parse, but whose bytes were not all UTF-8 (the
+    /// parser saw them replaced).
+    fn broken(content_type: &str, done: bool) -> Reply {
+        Reply {
+            status: 200,
+            content_type: Some(content_type.into()),
+            content: "hello".into(),
+            events: Some(EventSummary {
+                events: 3,
+                usage: true,
+                finished: true,
+                done,
+                ..EventSummary::default()
+            }),
+            error: Some("reply is not valid UTF-8 (first invalid byte at offset 12)".into()),
+            broken: true,
+            ..Reply::default()
+        }
+    }
+
+    #[test]
+    fn a_broken_stream_fails_even_when_its_events_parse() {
+        let (status, _, actual) = ndjson_or_text(Endpoint::ChatAgent, &broken("application/x-ndjson", false));
+        assert_eq!(status, Status::Failed, "{actual}");
+        assert!(actual.contains("not valid UTF-8"), "{actual}");
+        let (status, _, actual) = sse(&broken("text/event-stream", true));
+        assert_eq!(status, Status::Failed, "{actual}");
+        let mut whole = broken("text/event-stream", true);
+        (whole.broken, whole.error) = (false, None);
+        assert_eq!(sse(&whole).0, Status::Passed, "{}", sse(&whole).2);
+        let mut whole = broken("application/x-ndjson", false);
+        (whole.broken, whole.error) = (false, None);
+        assert_eq!(ndjson_or_text(Endpoint::ChatAgent, &whole).0, Status::Passed);
+    }
 }
