@@ -37,20 +37,20 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
             Status::Error => "ERROR",
             Status::Skipped => "skip ",
         };
-        let _ = writeln!(out, "  {tag} {}", c.id);
+        let _ = writeln!(out, "  {tag} {}", line(&c.id));
         if matches!(c.status, Status::Failed | Status::Error) {
-            let _ = writeln!(out, "         rule:     {}", c.rule);
+            let _ = writeln!(out, "         rule:     {}", line(&c.rule));
             match &c.profile {
                 Some(p) => {
-                    let _ = writeln!(out, "         expected: {} (profile {p})", c.expected);
+                    let _ = writeln!(out, "         expected: {} (profile {})", line(&c.expected), line(p));
                 }
                 None => {
-                    let _ = writeln!(out, "         expected: {}", c.expected);
+                    let _ = writeln!(out, "         expected: {}", line(&c.expected));
                 }
             }
-            let _ = writeln!(out, "         actual:   {}", c.actual);
+            let _ = writeln!(out, "         actual:   {}", line(&c.actual));
         } else if c.status == Status::Skipped {
-            let _ = writeln!(out, "         {}", c.actual);
+            let _ = writeln!(out, "         {}", line(&c.actual));
         }
     }
     for p in &r.load {
@@ -97,7 +97,7 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
         }
     }
     if let Some(a) = &r.aborted {
-        let _ = writeln!(out, "  run aborted: {a}");
+        let _ = writeln!(out, "  run aborted: {}", line(a));
     }
     if r.interrupted {
         let _ = writeln!(out, "  run interrupted: results so far are reported");
@@ -114,4 +114,31 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
         r.duration_ms / 1000.0
     );
     out
+}
+
+/// Text from the network or a scenario as one console line: line breaks and tabs
+/// become spaces and other control characters U+FFFD, so a reply cannot forge or
+/// hide lines of a CI log, or drive the terminal with escape sequences.
+fn line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    s.chars()
+        .map(|c| match c {
+            '\r' | '\n' | '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reply_text_cannot_forge_lines_or_drive_the_terminal() {
+        let out = super::line("bad\n  PASS routing.x.backend\r\x1b[2Jgone\tz");
+        assert_eq!(out, "bad   PASS routing.x.backend \u{FFFD}[2Jgone z");
+        assert!(matches!(super::line("plain"), std::borrow::Cow::Borrowed("plain")));
+    }
 }

@@ -262,6 +262,9 @@ pub fn inline(s: &str) -> String {
                 o.push(ch);
             }
             '&' => o.push_str("&amp;"),
+            // A zero-width space after `@`: text from a reply can't mention
+            // (`@all`) anyone in the merge request the summary is posted to.
+            '@' => o.push_str("@\u{200B}"),
             '\r' | '\n' | '\t' => o.push(' '),
             c if c.is_control() => o.push('\u{FFFD}'),
             c => o.push(c),
@@ -319,6 +322,7 @@ mod tests {
     #[test]
     fn escapes_markup() {
         assert_eq!(inline("a|b <i>*x*</i>\nz"), "a\\|b \\<i\\>\\*x\\*\\</i\\> z");
+        assert_eq!(inline("ping @all"), "ping @\u{200B}all");
         assert_eq!(code_span("a`b"), "`` a`b ``");
         assert_eq!(code_span("x|y"), "`x\\|y`");
     }
