@@ -102,7 +102,7 @@ pub async fn run(cfg: &BenchConfig, cancel: &CancellationToken) -> Result<BenchR
     let secs = result.elapsed.as_secs_f64();
     Ok(BenchReport {
         schema_version: SCHEMA_VERSION,
-        url: cfg.request.url.to_string(),
+        url: crate::redact::display_url(&cfg.request.url.to_string()),
         method: cfg.request.method.to_string(),
         mode,
         connections,

@@ -100,6 +100,11 @@ pub fn url_secrets(label: &str, url: &str) -> Vec<(String, String)> {
     out
 }
 
+/// `url` with the credentials it carries (see [`url_secrets`]) redacted, for display.
+pub fn display_url(url: &str) -> String {
+    Redactor::new(url_secrets("URL", url)).redact(url).into_owned()
+}
+
 /// The mark of text cut short for display.
 const CUT: char = '…';
 /// The shortest start of a secret before a cut mark that is redacted: a shorter one

@@ -85,6 +85,31 @@ fn closed_loop_json_has_the_contract_keys() {
 }
 
 #[test]
+fn credentials_in_the_url_are_not_printed() {
+    let host = ServerHost::new(1).expect("host");
+    let server = serve(&host);
+    let url = format!("{}?api-key=bench-url-key-2718", server.url());
+    for json_out in [false, true] {
+        let mut args = vec![url.as_str(), "-n", "5"];
+        if json_out {
+            args.push("--json");
+        }
+        let out = bench(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains("bench-url-key-2718"), "{all}");
+        assert!(all.contains("api-key=[redacted:URL api-key]"), "{all}");
+    }
+    let out = bench(&["http://u:bench-url-pass-31@[::1", "-n", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("bench-url-pass-31"));
+}
+
+#[test]
 fn open_loop_json_reports_the_schedule_and_lag() {
     let host = ServerHost::new(1).expect("host");
     let server = serve(&host);

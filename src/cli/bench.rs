@@ -112,11 +112,11 @@ impl BenchArgs {
         let url: http::Uri = self
             .url
             .parse()
-            .map_err(|e| format!("invalid URL `{}`: {e}", self.url))?;
+            .map_err(|e| format!("invalid URL `{}`: {e}", crate::redact::display_url(&self.url)))?;
         if url.scheme_str() != Some("http") || url.authority().is_none() {
             return Err(format!(
                 "`{}`: only http://host[:port]/path URLs are supported",
-                self.url
+                crate::redact::display_url(&self.url)
             ));
         }
         let method: http::Method = self
