@@ -83,6 +83,15 @@ pub struct HttpTarget {
 }
 
 impl HttpTarget {
+    /// Whether sending the request twice has the effect of sending it once (RFC 9110
+    /// §9.2.2), so a request lost to a stale connection may be retried.
+    pub fn idempotent(&self) -> bool {
+        matches!(
+            self.method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+        )
+    }
+
     /// Resolves the host (once: every connection goes to the same address).
     pub async fn resolve(spec: &HttpRequestSpec) -> Result<Self, TargetError> {
         if spec.url.scheme_str() != Some("http") {

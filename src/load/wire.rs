@@ -41,8 +41,12 @@ struct Conn {
 
 /// Why an exchange failed.
 enum Fail {
+    /// The request could not be written: on a reused connection, a stale keep-alive
+    /// the server had closed; it read nothing.
+    NotSent,
     /// The connection was closed or reset before any byte of the response: on a
-    /// reused connection, a stale keep-alive.
+    /// reused connection, most likely a stale keep-alive, but the server may have
+    /// acted on the request.
     ClosedEarly,
     /// Anything else.
     Broken,
@@ -92,7 +96,7 @@ impl Conn {
     /// One request and its response: status, when the head arrived, body bytes and
     /// whether the connection can carry another request.
     async fn exchange(&mut self, t: &HttpTarget) -> Result<(u16, Instant, u64, bool), Fail> {
-        self.tcp.write_all(t.wire()).await.map_err(|_| Fail::ClosedEarly)?;
+        self.tcp.write_all(t.wire()).await.map_err(|_| Fail::NotSent)?;
         let mut seen = false;
         loop {
             let (status, head_len, framing, close) = loop {
@@ -310,8 +314,16 @@ impl WireClient {
                     .first_byte_at(first);
                 }
                 // A keep-alive connection the server closed while idle: not this
-                // request's failure. Reconnect and send it again, once.
-                Err(Fail::ClosedEarly) if reused => {
+                // request's failure. Reconnect and send it again, once; after the
+                // request went out, only if sending it twice is harmless (not a POST).
+                Err(Fail::NotSent) if reused => {
+                    reused = false;
+                    conn = match Conn::open(&self.target).await {
+                        Some(c) => c,
+                        None => return Outcome::error(ErrorClass::Connect),
+                    };
+                }
+                Err(Fail::ClosedEarly) if reused && self.target.idempotent() => {
                     reused = false;
                     conn = match Conn::open(&self.target).await {
                         Some(c) => c,
@@ -407,6 +419,26 @@ mod tests {
         assert_eq!(c.call().await.error, None);
         assert_eq!(c.call().await.error, Some(ErrorClass::Protocol));
         assert!(c.conn.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_post_the_server_may_have_read_is_not_sent_twice() {
+        let (addr, h) = server(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ])
+        .await;
+        let mut c = client(addr, "POST").await;
+        assert_eq!(c.call().await.error, None);
+        // Sent, then the connection closed without an answer: the server may have
+        // acted on it, so it is an error, not a retry (which would take the next
+        // connection's reply).
+        assert_eq!(c.call().await.error, Some(ErrorClass::Protocol));
+        assert_eq!(c.call().await.error, None);
+        drop(c);
+        let seen = String::from_utf8(h.await.expect("server")).expect("utf8");
+        assert_eq!(seen.matches("POST /x HTTP/1.1\r\n").count(), 2, "{seen}");
     }
 
     #[tokio::test]
