@@ -234,7 +234,7 @@ pub fn render_text(r: &BenchReport) -> String {
 /// HistogramLogAnalyzer. `end` is when the run finished.
 pub fn write_hlog<W: std::io::Write>(r: &BenchReport, end: std::time::SystemTime, out: W) -> std::io::Result<W> {
     let rec = Recorder::from_snapshot(&r.snapshot).map_err(|e: DecodeError| std::io::Error::other(e.to_string()))?;
-    let length = Duration::from_secs_f64(r.elapsed_s);
+    let length = Duration::try_from_secs_f64(r.elapsed_s).unwrap_or_default();
     let start = end.checked_sub(length).unwrap_or(end);
     let mut log = IntervalLog::new(out, start)?;
     for (tag, h) in [

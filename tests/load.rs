@@ -183,6 +183,14 @@ async fn bad_load_blocks_are_refused_with_positions() {
             "  - name: x\n    feature: duo_chat\n    sweep: {rates: [5, 2], step: 1s, slo: ttft.p99 < 1s}\n",
             "positive and rising",
         ),
+        (
+            "  - name: x\n    feature: duo_chat\n    closed: {clients: 1}\n    requests: 1\n    thresholds: [ttft.p99 < -5ms]\n",
+            "is not a duration",
+        ),
+        (
+            "  - name: x\n    feature: duo_chat\n    closed: {clients: 1}\n    requests: 1\n    thresholds: [ttft.p99 < 1e300ms]\n",
+            "is not a duration",
+        ),
     ];
     for (load, want) in cases {
         let e = gateprobe::scenario::load_str(Path::new("l.yaml"), &scenario("", load), &|_| None).expect_err(want);

@@ -419,8 +419,13 @@ async fn open<F: ClientFactory>(
     if pacer_end.is_none() {
         pacer_end = (&mut done_rx).await.ok();
     }
-    // The thread has sent its result, so it is at its last instruction.
-    let _ = pacer.join();
+    // The thread has sent its result, so it is at its last instruction; without a
+    // result it ended in a panic, and the run has no schedule to report on.
+    if pacer.join().is_err() || pacer_end.is_none() {
+        stops.clear();
+        set.abort_all();
+        return Err(LoadError::Worker("the pacer thread failed".into()));
+    }
     let pacer_end = pacer_end.unwrap_or_default();
     let grace = if interrupted { cfg.stop_grace } else { drain(cfg) };
     let hard_stop = Some(Instant::now() + grace);

@@ -299,7 +299,8 @@ impl Iterator for Schedule {
             }
         };
         let t = self.map.time_at(s)?;
-        let at = Duration::from_secs_f64(t);
+        // An instant too far to represent is never reached: the schedule ends there.
+        let at = Duration::try_from_secs_f64(t).ok()?;
         if self.end.is_some_and(|end| at >= end) {
             // Make the end sticky for random arrivals too.
             self.limit = Some(self.index);

@@ -174,7 +174,7 @@ pub fn sample(d: &Dist, rng: &mut Rng) -> Duration {
         Dist::Normal { mean, stddev } => mean.as_secs_f64() + stddev.as_secs_f64() * rng.normal(),
         Dist::LogNormal { median, sigma } => median.as_secs_f64() * (sigma * rng.normal()).exp(),
     };
-    Duration::from_secs_f64(secs.clamp(0.0, 3600.0))
+    Duration::try_from_secs_f64(secs.clamp(0.0, 3600.0)).unwrap_or_default()
 }
 
 /// The reply text of a mock, split into `n` tokens (words, repeated as needed).

@@ -37,8 +37,8 @@ pub fn render(r: &RunReport, phase: &PhaseReport) -> Vec<u8> {
         };
         let _ = log.write(
             Some("latency"),
-            Duration::from_secs_f64(point.t_s.max(0.0)),
-            Duration::from_secs_f64(length.max(0.0)),
+            Duration::try_from_secs_f64(point.t_s).unwrap_or_default(),
+            Duration::try_from_secs_f64(length).unwrap_or_default(),
             &h,
         );
     }

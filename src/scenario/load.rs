@@ -253,7 +253,7 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
                 .or_else(|| {
                     rhs.strip_suffix("ms")
                         .and_then(|v| v.trim().parse::<f64>().ok())
-                        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+                        .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
                 })
                 .ok_or_else(|| format!("`{rhs}` is not a duration: write e.g. `500ms` or `1.5s`"))?;
             d.as_secs_f64() * 1000.0

@@ -35,7 +35,7 @@ fn parse_fractional_ms(text: &str) -> Result<Duration, String> {
     if !(v.is_finite() && v >= 0.0) {
         return Err("must be a non-negative number".into());
     }
-    Ok(Duration::from_secs_f64(v * scale))
+    Duration::try_from_secs_f64(v * scale).map_err(|_| "is too large".to_owned())
 }
 
 fn dist(cx: &Ctx<'_>, spec: &Located<DistSpec>, field: &str) -> Result<Dist, ScenarioError> {
