@@ -83,8 +83,9 @@ async fn handle(State(mock): State<Arc<BedrockMock>>, req: Request) -> Response 
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, MAX_REQUEST).await.unwrap_or_default();
     let entry = Entry::from_request(&mock.name, &parts, &bytes, mock.journal.is_light());
+    let arrival = mock.journal.arrived(&entry, received);
     let response = route(&mock, &parts.method, &entry, &parts.headers, &bytes, received).await;
-    mock.journal.record_reply(entry, &response, received);
+    mock.journal.answered(arrival, entry, &response, received);
     response
 }
 

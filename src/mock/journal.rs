@@ -37,7 +37,7 @@ pub struct Entry {
     pub model: Option<String>,
     /// The correlation id found in the body or `X-Request-ID`.
     pub correlation_id: Option<String>,
-    /// Status the mock answered.
+    /// Status the mock answered (0: not yet, or never: its client left first).
     pub status: u16,
     /// When the mock sends (or sent) its first token, relative to the epoch.
     #[serde(serialize_with = "ser_opt_micros")]
@@ -135,6 +135,15 @@ impl Entry {
     }
 }
 
+/// What [`Journal::arrived`] did with a request.
+#[derive(Clone, Copy, Debug)]
+pub enum Arrival {
+    /// Recorded with this sequence number; the reply fills in its status.
+    Recorded(u64),
+    /// Load mode: recorded with its reply.
+    Pending,
+}
+
 /// Entries kept in load mode (the most recent ones).
 pub const LIGHT_ENTRIES: usize = 4096;
 
@@ -184,8 +193,8 @@ impl Journal {
         self.light.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Records an entry; `seq` and `at` are filled in here.
-    pub fn record(&self, mut entry: Entry, received: Instant) {
+    /// Records an entry; `seq` and `at` are filled in here. Returns its `seq`.
+    pub fn record(&self, mut entry: Entry, received: Instant) -> u64 {
         entry.at = received.saturating_duration_since(self.epoch);
         let light = self.light.load(std::sync::atomic::Ordering::Relaxed);
         if light {
@@ -228,7 +237,9 @@ impl Journal {
             g.entries.pop_front();
             g.dropped += 1;
         }
+        let seq = entry.seq;
         g.entries.push_back(entry);
+        seq
     }
 
     /// Records a served request with what its reply says: the status, and the first
@@ -240,6 +251,38 @@ impl Journal {
             .get::<FirstToken>()
             .map(|f| f.0.saturating_duration_since(self.epoch));
         self.record(entry, received);
+    }
+
+    /// Records a request as it arrives, status 0 until [`Journal::answered`]: a check
+    /// sees it even while the mock still works on it (a scripted stall) or after its
+    /// client gave up and left. Load mode records once, at the reply (one lock per
+    /// request on the hot path).
+    pub fn arrived(&self, entry: &Entry, received: Instant) -> Arrival {
+        if self.is_light() {
+            return Arrival::Pending;
+        }
+        let pending = Entry {
+            status: 0,
+            first_token_at: None,
+            ..entry.clone()
+        };
+        Arrival::Recorded(self.record(pending, received))
+    }
+
+    /// Completes what [`Journal::arrived`] began, with the reply.
+    pub fn answered(&self, arrival: Arrival, entry: Entry, reply: &axum::response::Response, received: Instant) {
+        let Arrival::Recorded(seq) = arrival else {
+            return self.record_reply(entry, reply, received);
+        };
+        let first_token_at = reply
+            .extensions()
+            .get::<FirstToken>()
+            .map(|f| f.0.saturating_duration_since(self.epoch));
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = g.entries.iter_mut().rev().find(|e| e.seq == seq) {
+            e.status = reply.status().as_u16();
+            e.first_token_at = first_token_at;
+        }
     }
 
     /// Takes the timing recorded for a correlation id (load mode), if any.
@@ -342,6 +385,30 @@ mod tests {
         let light = Entry::from_request("b", &parts, body.as_bytes(), true);
         assert_eq!(light.correlation_id.as_deref(), Some("gp-0123abcd-42"));
         assert!(light.body.is_empty() && light.model.is_none());
+    }
+
+    #[test]
+    fn a_request_is_seen_on_arrival_and_its_reply_fills_in_the_status() {
+        let j = Journal::new(Instant::now(), 100);
+        let e = entry("gp-0123abcd-1");
+        let arrival = j.arrived(&e, Instant::now());
+        // A check looking now (the mock still stalls, or its client left) sees it.
+        let seen = j.for_correlation("gp-0123abcd-1");
+        assert_eq!((seen.len(), seen[0].status), (1, 0));
+        let reply = axum::response::Response::builder()
+            .status(503)
+            .body(axum::body::Body::empty())
+            .expect("reply");
+        j.answered(arrival, e, &reply, Instant::now());
+        let seen = j.for_correlation("gp-0123abcd-1");
+        assert_eq!((seen.len(), seen[0].status), (1, 503));
+        // Load mode: one record, with the reply.
+        j.set_light(true);
+        let e = entry("gp-0123abcd-2");
+        let arrival = j.arrived(&e, Instant::now());
+        assert!(j.for_correlation("gp-0123abcd-2").is_empty());
+        j.answered(arrival, e, &reply, Instant::now());
+        assert_eq!(j.for_correlation("gp-0123abcd-2")[0].status, 503);
     }
 
     #[test]

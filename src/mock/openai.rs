@@ -79,6 +79,7 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
         bytes.as_deref().unwrap_or_default(),
         mock.journal.is_light(),
     );
+    let arrival = mock.journal.arrived(&entry, received);
     let response = match &bytes {
         Ok(b) => match mock.dialect {
             Dialect::Vllm => route(&mock, &parts.method, &entry.path, headers, b, received).await,
@@ -99,7 +100,7 @@ async fn handle(State(mock): State<Arc<OpenAiMock>>, req: Request) -> Response {
             "BadRequestError",
         ),
     };
-    mock.journal.record_reply(entry, &response, received);
+    mock.journal.answered(arrival, entry, &response, received);
     response
 }
 

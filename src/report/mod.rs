@@ -265,7 +265,7 @@ pub struct BackendHit {
     pub model: Option<String>,
     /// Authorization header (secrets redacted).
     pub authorization: Option<String>,
-    /// Status the mock answered.
+    /// Status the mock answered (0: none before the check looked, e.g. a stalled mock).
     pub status: u16,
     /// Arrival, milliseconds since the run's epoch.
     pub at_ms: f64,
