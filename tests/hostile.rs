@@ -56,7 +56,7 @@ fn expect(mode: Hostile) -> Expect {
         },
         Hostile::BrokenSse => Expect {
             check: "streaming.duo_chat",
-            says: ("malformed line(s)", "malformed frame(s)"),
+            says: ("reply is not ndjson events", "malformed frame(s)"),
             ..broken(4, "", "protocol")
         },
         Hostile::ChunkedError => broken(3, "no reply (protocol:", "protocol"),
