@@ -405,7 +405,12 @@ proptest! {
                     l
                 }
                 NdEvent::Garbage(g) => {
-                    malformed.push(g.chars().take(120).collect());
+                    // Kept to 120 characters, `…` marking a cut.
+                    let mut kept: String = g.chars().take(120).collect();
+                    if kept.len() < g.len() {
+                        kept.push('…');
+                    }
+                    malformed.push(kept);
                     g.clone()
                 }
             };
