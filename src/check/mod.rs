@@ -482,17 +482,14 @@ fn unreachable_verdict() -> Verdict {
 }
 
 fn key_not_leaked(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
-    let expected = "no API key in any response body".to_owned();
+    let expected = "no upstream credential (model or backend API key, AWS secret) in any response body".to_owned();
     let mut seen = 0;
     for &p in &check.probes {
-        if let Some(model) = leaked(cx, p) {
+        if let Some(whose) = leaked(cx, p) {
             let o = &cx.outcomes[p];
             return fail(
                 expected,
-                format!(
-                    "the response to {} ({}) contains the API key of model `{model}`",
-                    o.correlation_id, o.path
-                ),
+                format!("the response to {} ({}) contains {whose}", o.correlation_id, o.path),
             );
         }
         if matches!(cx.outcomes[p].result, Some(Ok(_))) {
@@ -505,16 +502,34 @@ fn key_not_leaked(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
     pass(expected, format!("{seen} responses inspected, none contains a key"))
 }
 
-/// The model whose key probe `p`'s response contains.
-fn leaked<'a>(cx: &'a Ctx<'_>, p: usize) -> Option<&'a str> {
+/// Whose upstream credential probe `p`'s response contains: a model's API key, a
+/// backend's, or a Bedrock backend's AWS secret (the client's own token is not one).
+fn leaked(cx: &Ctx<'_>, p: usize) -> Option<String> {
     let Some(Ok(r)) = &cx.outcomes[p].result else {
         return None;
     };
-    cx.scenario
+    let s = cx.scenario;
+    let models = s
         .models
         .iter()
-        .find(|m| m.api_key.as_deref().is_some_and(|k| r.body.contains(k)))
-        .map(|m| m.name.as_str())
+        .filter_map(|m| Some((m.api_key.as_deref()?, format!("the API key of model `{}`", m.name))));
+    let backends = s.backends.iter().flat_map(|b| {
+        let key = b
+            .api_key
+            .as_deref()
+            .map(|k| (k, format!("the API key of backend `{}`", b.name)));
+        let aws = b.aws.as_ref().map(|a| {
+            (
+                a.secret_access_key.as_str(),
+                format!("the AWS secret of backend `{}`", b.name),
+            )
+        });
+        key.into_iter().chain(aws)
+    });
+    models
+        .chain(backends)
+        .find(|(k, _)| !k.is_empty() && r.body.contains(k))
+        .map(|(_, whose)| whose)
 }
 
 fn model_mismatch(o: &ProbeOutcome, m: &ModelConfig) -> Option<String> {

@@ -150,6 +150,9 @@ fn run_cmd(a: RunArgs) -> u8 {
             let report = run::run(s, &opts, &cancel).await;
             code = code.max(emit(&report, &dir, a.verbose));
             if cancel.is_cancelled() {
+                // Interrupted between runs too: the scenarios left out were not
+                // passed, so the run is not a success.
+                code = code.max(exit::HARNESS);
                 break;
             }
         }
