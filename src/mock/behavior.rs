@@ -182,19 +182,38 @@ pub fn reply_tokens(backend: &str, model: &str, n: usize) -> Vec<String> {
     reply_words(backend, model, n, |words| words.map(str::to_owned).collect())
 }
 
-/// The whole reply of [`reply_tokens`] as one string, built without a string per token
-/// (the non-streaming path).
+/// The whole reply of [`reply_tokens`] as one string (the non-streaming path): whole
+/// copies of the text, then its first words, without splitting it word by word.
 pub fn reply_text(backend: &str, model: &str, n: usize) -> String {
-    reply_words(backend, model, n, |words| {
-        let mut out = String::with_capacity(n * 8);
-        words.for_each(|w| out.push_str(w));
-        out
-    })
+    let text = reply_base(backend, model);
+    // Every word ends in a space, the text's last included.
+    let words = text.bytes().filter(|&b| b == b' ').count().max(1);
+    let (copies, rest) = (n / words, n % words);
+    let cut = match rest {
+        0 => 0,
+        k => text
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b' ')
+            .nth(k - 1)
+            .map_or(text.len(), |(i, _)| i + 1),
+    };
+    let mut out = String::with_capacity(copies * text.len() + cut);
+    for _ in 0..copies {
+        out.push_str(&text);
+    }
+    out.push_str(&text[..cut]);
+    out
+}
+
+/// The text a mock's replies repeat.
+fn reply_base(backend: &str, model: &str) -> String {
+    format!("Mock reply from {backend} serving {model}: def add(a, b): return a + b ")
 }
 
 /// Hands the `n` words of a reply to `f`.
 fn reply_words<T>(backend: &str, model: &str, n: usize, f: impl FnOnce(&mut dyn Iterator<Item = &str>) -> T) -> T {
-    let text = format!("Mock reply from {backend} serving {model}: def add(a, b): return a + b ");
+    let text = reply_base(backend, model);
     f(&mut text.split_inclusive(' ').cycle().take(n))
 }
 
@@ -364,5 +383,14 @@ mod tests {
         assert!(t.iter().all(|w| !w.is_empty()));
         assert_eq!((t[0].as_str(), t[13].as_str()), ("Mock ", "Mock "), "13 words, cycling");
         assert_eq!(reply_text("b", "m", 40), t.concat());
+        for (backend, model) in [("b", "m"), ("vllm  a", "Mixtral 8x7B é")] {
+            for n in 0..60 {
+                assert_eq!(
+                    reply_text(backend, model, n),
+                    reply_tokens(backend, model, n).concat(),
+                    "{n}"
+                );
+            }
+        }
     }
 }

@@ -77,9 +77,15 @@ impl Entry {
     /// `X-Request-ID`.
     pub fn from_request(backend: &str, parts: &axum::http::request::Parts, body: &[u8], light: bool) -> Entry {
         let whole = String::from_utf8_lossy(body);
-        let text = match whole.char_indices().nth(MAX_BODY) {
-            Some((cut, _)) if !light => &whole[..cut],
-            _ => &whole[..],
+        // Counting characters only when there may be more than MAX_BODY of them (and
+        // not at all in load mode, which keeps no body): the hot path stays cheap.
+        let text = if light || whole.len() <= MAX_BODY {
+            &whole[..]
+        } else {
+            whole
+                .char_indices()
+                .nth(MAX_BODY)
+                .map_or(&whole[..], |(cut, _)| &whole[..cut])
         };
         let model = if light {
             None
