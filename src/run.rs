@@ -188,9 +188,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
             .as_ref()
             .map_or(Duration::from_secs(120), |x| x.timeout);
         let mut port_retries = 0;
-        let ready = loop {
+        let ready: Result<Duration, String> = loop {
             let Some(l) = topology.launched.as_mut() else {
-                break Err(crate::launch::LaunchError::Interrupted);
+                break Err(crate::launch::LaunchError::Interrupted.to_string());
             };
             let ready = l.process.wait_ready(&l.ready, timeout, cancel).await;
             if matches!(ready, Err(crate::launch::LaunchError::Exited { .. }))
@@ -202,20 +202,12 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
                 port_retries += 1;
                 eprintln!("gateprobe: the launched gateway's port was taken; starting it again on another");
                 if let Err(e) = topology.relaunch(scenario, &topts) {
-                    return aborted(
-                        report,
-                        scenario,
-                        &plan,
-                        e.to_string(),
-                        "the gateway did not start",
-                        t0,
-                        &redactor,
-                    );
+                    break Err(e.to_string());
                 }
                 report.gateway.url = Some(topology.gateway_url.clone());
                 continue;
             }
-            break ready;
+            break ready.map_err(|e| e.to_string());
         };
         let ready_ms = ready.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0);
         if let Err(e) = ready {
@@ -225,15 +217,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
             }
             report.gateway.launched = Some(launch_info(&topology, None, port_retries));
             drop(topology);
-            return aborted(
-                report,
-                scenario,
-                &plan,
-                e.to_string(),
-                "the gateway did not start",
-                t0,
-                &redactor,
-            );
+            return aborted(report, scenario, &plan, e, "the gateway did not start", t0, &redactor);
         }
         report.gateway.launched = Some(launch_info(&topology, ready_ms, port_retries));
     }

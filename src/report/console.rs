@@ -1,5 +1,6 @@
 //! The console summary: one line per check, then the totals.
 
+use super::text::one_line as line;
 use std::fmt::Write;
 
 use super::{RunReport, Status};
@@ -114,23 +115,6 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
         r.duration_ms / 1000.0
     );
     out
-}
-
-/// Text from the network or a scenario as one console line: line breaks and tabs
-/// become spaces and other control characters U+FFFD, so a reply cannot forge or
-/// hide lines of a CI log, or drive the terminal with escape sequences.
-fn line(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    s.chars()
-        .map(|c| match c {
-            '\r' | '\n' | '\t' => ' ',
-            c if c.is_control() => '\u{FFFD}',
-            c => c,
-        })
-        .collect::<String>()
-        .into()
 }
 
 #[cfg(test)]

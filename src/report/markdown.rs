@@ -290,14 +290,7 @@ fn cell(s: &str) -> String {
 /// The inside of a code span: no line breaks, and a `|` escaped so a table keeps its
 /// columns (GitLab and GitHub both unescape it inside code).
 fn code(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\r' | '\n' | '\t' => ' ',
-            c if c.is_control() => '\u{FFFD}',
-            c => c,
-        })
-        .collect::<String>()
-        .replace('|', "\\|")
+    text::one_line(s).replace('|', "\\|")
 }
 
 /// A code span that survives backticks in its text.

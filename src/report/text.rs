@@ -129,6 +129,23 @@ pub fn error_breakdown(p: &PhaseReport) -> Vec<(String, u64)> {
     v
 }
 
+/// Text from the network or a scenario as one line: line breaks and tabs become
+/// spaces and other control characters U+FFFD, so a reply cannot forge or hide lines
+/// of a log or a table, or drive a terminal with escape sequences.
+pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    s.chars()
+        .map(|c| match c {
+            '\r' | '\n' | '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// A caveat on a phase's figures: a bold lead, if any, and its text.
 pub struct Warning {
     /// Shown first, in bold.
