@@ -156,3 +156,20 @@ async fn secrets_never_reach_the_report() {
         "redaction markers expected where keys were"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bedrock_403_for_a_model_is_not_blamed_on_the_signature() {
+    // With the family sent as the model, Bedrock refuses the unknown model with 403,
+    // as it refuses a bad signature: the check says which one it was.
+    let r = run_with(&quickstart(), vec![Fault::WrongModelName]).await;
+    let signed: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.id.ends_with(".signed") && c.status == Status::Failed)
+        .collect();
+    assert!(!signed.is_empty(), "{:#?}", r.checks);
+    for c in signed {
+        assert!(c.actual.contains("refused access to model"), "{}: {}", c.id, c.actual);
+        assert!(!c.actual.contains("signature"), "{}: {}", c.id, c.actual);
+    }
+}

@@ -210,7 +210,28 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                     );
                 }
                 if h.status == 403 {
-                    return fail(expected, "the runtime rejected the signature (403)");
+                    // A 403 is also the runtime's answer for a model it does not serve:
+                    // name the model the gateway asked for (`/model/<id>/...`).
+                    let id = h
+                        .path
+                        .strip_prefix("/model/")
+                        .and_then(|r| r.split('/').next())
+                        .map(crate::mock::bedrock::percent_decode)
+                        .unwrap_or_default();
+                    let served = m.backend.is_none_or(|b| {
+                        s.backends[b]
+                            .models
+                            .iter()
+                            .any(|x| *x == id || x == crate::identifier::bedrock_base_model(&id))
+                    });
+                    return fail(
+                        expected,
+                        if served {
+                            "the runtime rejected the signature (403)".to_owned()
+                        } else {
+                            format!("the runtime refused access to model `{id}` (403): its backend does not serve it")
+                        },
+                    );
                 }
             }
             pass(expected, format!("signed for {region}/bedrock and accepted"))
