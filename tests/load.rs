@@ -139,6 +139,13 @@ async fn shards_send_their_slice_and_add_up() {
         total += r.load[0].transport.requests;
     }
     assert_eq!(total, 101);
+    // Fewer clients than shards: the first two shards share clients and requests.
+    let text = scenario("", &load.replace("clients: 4", "clients: 2"));
+    let mut sent = Vec::new();
+    for i in 1..=4 {
+        sent.push(run_text(&text, Some((i, 4))).await.load[0].transport.requests);
+    }
+    assert_eq!(sent, [51, 50, 0, 0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -401,14 +401,28 @@ fn scale(rate: f64, shard: Option<(u32, u32)>) -> f64 {
 
 /// The executor mode of a (non-sweep) phase for `duration`/`requests` bounds.
 fn mode_of(phase: &LoadPhase, shard: Option<(u32, u32)>, duration: Option<Duration>, requests: Option<u64>) -> Mode {
-    let requests = requests.map(|n| shard_part(n, shard));
     match &phase.mode {
-        LoadMode::Closed { clients, think } => Mode::Closed(ClosedLoop {
-            clients: shard_part(*clients as u64, shard).max(1) as usize,
-            think: *think,
-            duration,
-            requests,
-        }),
+        LoadMode::Closed { clients, think } => {
+            // With fewer clients than shards the first `clients` shards share the
+            // phase (clients and requests); the others send nothing for it.
+            let part = |n: u64| match shard {
+                Some((i, total)) => {
+                    let active = total.min(u32::try_from(*clients).unwrap_or(u32::MAX).max(1));
+                    if i > active {
+                        0
+                    } else {
+                        shard_part(n, Some((i, active)))
+                    }
+                }
+                None => n,
+            };
+            Mode::Closed(ClosedLoop {
+                clients: part(*clients as u64) as usize,
+                think: *think,
+                duration,
+                requests: requests.map(part),
+            })
+        }
         LoadMode::Open { profile, arrivals: a } => {
             let profile = match profile {
                 RateProfile::Constant(r) => Profile::Constant { rate: scale(*r, shard) },
@@ -430,7 +444,7 @@ fn mode_of(phase: &LoadPhase, shard: Option<(u32, u32)>, duration: Option<Durati
                 profile,
                 arrivals: arrivals(*a, shard),
                 duration,
-                requests,
+                requests: requests.map(|n| shard_part(n, shard)),
             };
             Mode::Open(OpenLoop {
                 schedule,
@@ -442,7 +456,7 @@ fn mode_of(phase: &LoadPhase, shard: Option<(u32, u32)>, duration: Option<Durati
             clients: 1,
             think: Duration::ZERO,
             duration,
-            requests,
+            requests: requests.map(|n| shard_part(n, shard)),
         }),
     }
 }
@@ -588,6 +602,12 @@ pub async fn run_phase(
     cancel: &CancellationToken,
 ) -> Result<(PhaseReport, bool), String> {
     let seq = Arc::new(AtomicU64::new(FIRST_LOAD_SEQ));
+    if let Mode::Closed(ClosedLoop { clients: 0, .. }) = mode_of(phase, env.shard, phase.duration, phase.requests) {
+        // Fewer clients than shards: the other shards run them all, this one reports
+        // an empty slice, so the merge still adds up to the configured clients.
+        let (transport, llm) = (Recorder::new(), LlmRecorder::new());
+        return Ok((report(phase, model, env.shard, &transport, &llm, Duration::ZERO), false));
+    }
     if !phase.warmup.is_zero() {
         let mode = match &phase.mode {
             LoadMode::Sweep { rates, arrivals: a, .. } => Mode::Open(OpenLoop {
