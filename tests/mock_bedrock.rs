@@ -140,6 +140,19 @@ async fn converse_stream_signed_by_the_sdk_decodes_with_the_sdk() {
 }
 
 #[tokio::test]
+async fn signatures_verify_in_load_mode_too() {
+    // Load phases and `gateprobe mock` journal without headers; the signature is
+    // checked on the request itself, so signed calls still succeed.
+    let m = start("");
+    m.journal.set_light(true);
+    let url = format!("{}/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse", m.base);
+    let (s, _, body) = call(&url, &converse(), "eu-central-1", SECRET).await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+    let (s, _, _) = call(&url, &converse(), "eu-central-1", "wrong-secret").await;
+    assert_eq!(s, 403);
+}
+
+#[tokio::test]
 async fn invoke_stream_chunks_are_base64_json_with_metrics_last() {
     let m = start("");
     let url = format!(

@@ -156,7 +156,12 @@ fn authenticate(mock: &BedrockMock, entry: &Entry, headers: &HeaderMap, body: &[
             ))
         };
     }
-    let pairs: Vec<(&str, &str)> = entry.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // From the request itself: the journal keeps no headers in load mode.
+    let values: Vec<(&str, std::borrow::Cow<'_, str>)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes())))
+        .collect();
+    let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_ref())).collect();
     let parts = sigv4::RequestParts {
         method: "POST",
         raw_path: &entry.path,
