@@ -283,21 +283,31 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, arrival: Insta
 
 async fn whole(adm: Admission, full: String) -> Response {
     adm.wait_full().await;
-    let full = match adm.fault {
-        Some(FaultAction::MalformedJson) => full[..full.len() / 2].to_owned(),
-        _ => full,
-    };
+    let half = super::behavior::first_half(&full);
+    let full = Bytes::from(full);
     if let Some(FaultAction::Cut { .. }) = adm.fault {
-        let half = Bytes::from(full[..full.len() / 2].to_owned());
-        let parts = futures_util::stream::iter(vec![Ok(half), Err(std::io::Error::other("scripted cut"))]);
+        let parts = futures_util::stream::unfold(Some(half), |state| async move {
+            match state {
+                Some(b) => Some((Ok(b), None)),
+                None => {
+                    // Let the half body reach the peer before the connection breaks.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Some((Err(std::io::Error::other("scripted cut")), None))
+                }
+            }
+        });
         return Response::builder()
             .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from_stream(parts))
+            .body(Body::from_stream(futures_util::StreamExt::take(parts, 2)))
             .unwrap_or_default();
     }
+    let body = match adm.fault {
+        Some(FaultAction::MalformedJson) => half,
+        _ => full,
+    };
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(full))
+        .body(Body::from(body))
         .unwrap_or_default()
 }
 

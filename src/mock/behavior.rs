@@ -206,6 +206,13 @@ pub fn reply_text(backend: &str, model: &str, n: usize) -> String {
     out
 }
 
+/// The first half of a reply's bytes, for faults that break a body in the middle. By
+/// bytes, not characters: a reply holds the model name, which may be multi-byte, and
+/// the half of a string's length can fall inside a character.
+pub fn first_half(body: &str) -> Bytes {
+    Bytes::copy_from_slice(&body.as_bytes()[..body.len() / 2])
+}
+
 /// The text a mock's replies repeat.
 fn reply_base(backend: &str, model: &str) -> String {
     format!("Mock reply from {backend} serving {model}: def add(a, b): return a + b ")
@@ -383,6 +390,8 @@ mod tests {
         assert!(t.iter().all(|w| !w.is_empty()));
         assert_eq!((t[0].as_str(), t[13].as_str()), ("Mock ", "Mock "), "13 words, cycling");
         assert_eq!(reply_text("b", "m", 40), t.concat());
+        // The middle of "a€" (4 bytes) is inside the euro sign.
+        assert_eq!(&first_half("a€")[..], b"a\xe2");
         for (backend, model) in [("b", "m"), ("vllm  a", "Mixtral 8x7B é")] {
             for n in 0..60 {
                 assert_eq!(

@@ -401,7 +401,7 @@ async fn whole_reply(adm: Admission, full: String) -> Response {
             if adm.first_at > tokio::time::Instant::now() {
                 tokio::time::sleep_until(adm.first_at).await;
             }
-            let half = Bytes::from(full[..full.len() / 2].to_owned());
+            let half = super::behavior::first_half(&full);
             let parts = futures_util::stream::unfold(Some(half), |state| async move {
                 match state {
                     Some(b) => Some((Ok(b), None)),
@@ -420,7 +420,7 @@ async fn whole_reply(adm: Admission, full: String) -> Response {
         // Framing faults (malformed SSE, corrupt CRC) only exist in streams.
         Some(FaultAction::MalformedJson) => {
             adm.wait_full().await;
-            let broken = full[..full.len() / 2].to_owned();
+            let broken = super::behavior::first_half(&full);
             return Response::builder()
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Body::from(broken))
