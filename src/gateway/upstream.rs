@@ -116,7 +116,10 @@ impl State {
         }
         let (model, provider) = match Identifier::parse(&meta.identifier) {
             Ok(id) => (id.model, id.provider),
-            Err(_) if has(Fault::RouteEmptyIdentifier) => (String::new(), Provider::CustomOpenai),
+            // Only the empty identifier is routed anyway: the fault breaks that rule alone.
+            Err(_) if has(Fault::RouteEmptyIdentifier) && meta.identifier.trim().is_empty() => {
+                (String::new(), Provider::CustomOpenai)
+            }
             Err(e) => return Err(UpstreamError::BadIdentifier(e.to_string())),
         };
         if provider == Provider::Bedrock && self.settings.aws.is_none() {

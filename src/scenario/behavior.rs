@@ -148,7 +148,9 @@ impl FaultRule {
             Match::Model(m) => m == model,
             Match::Percent(p) => {
                 // A hash of (seed, index) decides: deterministic and independent of order.
-                let mut z = self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                // (splitmix64; the added constant keeps (seed 0, request 0) from
+                // hashing to 0, which would always fault the first request.)
+                let mut z = (self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_add(0x9E37_79B9_7F4A_7C15);
                 z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
                 z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
                 z ^= z >> 31;
@@ -184,5 +186,21 @@ mod tests {
             .count();
         assert_eq!(hits, again);
         assert!(rule(Match::Model("a".into())).matches(0, "a") && !rule(Match::Model("a".into())).matches(0, "b"));
+    }
+
+    #[test]
+    fn the_first_request_is_not_special_to_a_percent_rule() {
+        // With seed 0 (the default) request 0 used to hash to 0 and always fault.
+        let rule = |seed| FaultRule {
+            when: Match::Percent(1.0),
+            action: FaultAction::Empty200,
+            seed,
+        };
+        let first_faulted = (0..200).filter(|&seed| rule(seed).matches(0, "m")).count();
+        assert!(
+            first_faulted < 20,
+            "request 0 faulted for {first_faulted} of 200 seeds at 1%"
+        );
+        assert!(!rule(0).matches(0, "m"));
     }
 }
