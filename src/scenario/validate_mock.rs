@@ -9,13 +9,29 @@ use super::validate::Ctx;
 use super::{AwsConfig, BackendConfig, BackendProvider};
 use crate::identifier::{Identifier, bedrock_base_model};
 
+/// The longest duration a timing model takes: beyond it, deadlines computed from it
+/// (times tokens, times a slowdown) could overflow, and no test waits that long.
+const MAX_TIMING: Duration = Duration::from_secs(3600);
+/// The largest concurrency slowdown (per extra request in flight).
+const MAX_SLOWDOWN: f64 = 100.0;
+
 fn duration(cx: &Ctx<'_>, pos: Pos, field: &str, text: &str) -> Result<Duration, ScenarioError> {
-    humantime::parse_duration(text.trim())
+    let d = humantime::parse_duration(text.trim())
         .or_else(|_| parse_fractional_ms(text))
         .map_err(|e| {
             cx.err(pos, field, format!("invalid duration `{text}`: {e}"))
                 .hint("write a duration such as `20ms`, `0.05ms`, `1.5s`")
-        })
+        })?;
+    if d > MAX_TIMING {
+        return Err(cx
+            .err(
+                pos,
+                field,
+                format!("`{text}` is longer than the 1 h a timing model allows"),
+            )
+            .hint("a mock's delays are at most `1h`"));
+    }
+    Ok(d)
 }
 
 /// humantime has no fractions; `0.05ms` and `1.5s` are common in timing models.
@@ -115,11 +131,11 @@ pub(super) fn timing(cx: &Ctx<'_>, field: &str, spec: Option<&TimingSpec>) -> Re
         t.max_concurrency = Some(m.value);
     }
     if let Some(sl) = &s.slowdown {
-        if !(sl.value.is_finite() && sl.value >= 0.0) {
+        if !(sl.value.is_finite() && (0.0..=MAX_SLOWDOWN).contains(&sl.value)) {
             return Err(cx.err(
                 sl.pos,
                 format!("{f}.slowdown"),
-                "slowdown must be a non-negative fraction",
+                format!("slowdown must be a fraction from 0 to {MAX_SLOWDOWN}"),
             ));
         }
         t.slowdown = sl.value;
@@ -322,5 +338,23 @@ mod tests {
         assert_eq!(parse_fractional_ms("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_fractional_ms("-1ms").is_err());
         assert!(parse_fractional_ms("3 parsecs").is_err());
+        assert!(parse_fractional_ms("1e400ms").is_err());
+        assert_eq!(
+            parse_fractional_ms("99999999999999999999999m"),
+            Err("is too large".to_owned())
+        );
+    }
+
+    #[test]
+    fn absurd_timing_models_are_refused_not_run() {
+        let with = |timing: &str| {
+            let src = format!("backends:\n  v:\n    provider: openai\n    models: [m]\n    timing: {timing}\n");
+            crate::scenario::load_str(std::path::Path::new("t.yaml"), &src, &|_| None).map(|_| ())
+        };
+        assert!(with("{ttft: 2s, slowdown: 0.5}").is_ok());
+        let e = with("{ttft: 500000000000y}").expect_err("refused").to_string();
+        assert!(e.contains("longer than the 1 h") && e.contains("t.yaml:5:"), "{e}");
+        assert!(with("{itl: {dist: uniform, min: 1ms, max: 2h}}").is_err());
+        assert!(with("{slowdown: 1e30}").is_err());
     }
 }
