@@ -105,16 +105,24 @@ pub fn start(spec: &LaunchSpec, redactor: &Redactor) -> Result<Launched, LaunchE
         source,
     })?;
     let pid = child.id();
-    let mut logs = Vec::new();
-    let mut capture_done = Vec::new();
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    // The guard first: should a log file or a capture thread fail below, dropping it
+    // stops the process group instead of leaving the gateway running unwatched.
+    let mut launched = Launched {
+        child: Some(child),
+        pid,
+        logs: Vec::new(),
+        capture_done: Vec::new(),
+        exit: None,
+    };
     let streams: [(&str, Option<Box<dyn Read + Send>>); 2] = [
         (
             "gateway.stdout.log",
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            stdout.map(|s| Box::new(s) as Box<dyn Read + Send>),
         ),
         (
             "gateway.stderr.log",
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            stderr.map(|s| Box::new(s) as Box<dyn Read + Send>),
         ),
     ];
     for (name, stream) in streams {
@@ -139,16 +147,10 @@ pub fn start(spec: &LaunchSpec, redactor: &Redactor) -> Result<Launched, LaunchE
                 let _ = file.flush();
                 let _ = tx.send(());
             })?;
-        logs.push(path);
-        capture_done.push(rx);
+        launched.logs.push(path);
+        launched.capture_done.push(rx);
     }
-    Ok(Launched {
-        child: Some(child),
-        pid,
-        logs,
-        capture_done,
-        exit: None,
-    })
+    Ok(launched)
 }
 
 impl Launched {

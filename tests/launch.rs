@@ -220,3 +220,42 @@ fn sigterm_to_gateprobe_stops_the_launched_gateway() {
         serde_json::from_str(&std::fs::read_to_string(reports.join("gateprobe.json")).expect("report")).expect("json");
     assert_eq!(report["interrupted"], true);
 }
+
+#[test]
+fn a_launch_that_fails_after_spawning_leaves_no_process_behind() {
+    // The log file cannot be created (a directory has its name): start fails after the
+    // process was spawned, and the process must not outlive that failure.
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("gateway.stdout.log")).expect("mkdir");
+    let pidfile = dir.path().join("pid");
+    let spec = gateprobe::launch::LaunchSpec {
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            format!("echo $$ > {}; exec sleep 30", pidfile.display()),
+        ],
+        env: vec![],
+        dir: dir.path().to_owned(),
+    };
+    let e = gateprobe::launch::start(&spec, &gateprobe::redact::Redactor::default()).expect_err("no log file");
+    assert!(e.to_string().contains("cannot prepare the launch"), "{e}");
+    // A shell left running writes its pid at once; one stopped first never does.
+    let wait_pid = Instant::now() + Duration::from_secs(2);
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+        {
+            break pid;
+        }
+        if Instant::now() > wait_pid {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "the spawned process outlived the failed launch");
+}
