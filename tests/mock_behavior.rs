@@ -179,3 +179,23 @@ fn bad_fault_blocks_are_refused_with_hints() {
     let e = gateprobe::scenario::load_str(Path::new("inline.yaml"), &bad, &|_| None).expect_err("refused");
     assert!(e.to_string().contains("unknown distribution `gauss`"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_error_answers_at_the_first_token_not_after_a_generation() {
+    // 50 ms to the first token, then 9 gaps of 200 ms: a whole reply takes ~1.85 s.
+    let text = "gateway: {kind: builtin}\nbackends:\n  v:\n    provider: openai\n    models: [m]\n    timing: {ttft: 50ms, itl: 200ms, tokens: 10}\n    faults:\n      - when: {first: 1}\n        do: error\n        status: 429\n";
+    let s = gateprobe::scenario::load_str(Path::new("e.yaml"), text, &|_| None).expect("valid");
+    let host = ServerHost::new(1).expect("host");
+    let journal = Arc::new(Journal::new(Instant::now(), 100));
+    let servers = gateprobe::mock::start_all(&host, &s.backends, &journal).expect("start");
+    let url = format!("{}/v1/chat/completions", servers[0].server.url());
+    let t = Instant::now();
+    let r = client().post(&url).json(&body("m", false)).send().await.expect("reply");
+    let took = t.elapsed();
+    assert_eq!(r.status(), 429);
+    assert!(took >= Duration::from_millis(50), "{took:?}");
+    assert!(
+        took < Duration::from_millis(1_200),
+        "answered after the whole generation: {took:?}"
+    );
+}

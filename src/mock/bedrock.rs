@@ -230,11 +230,11 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, arrival: Insta
     let adm = mock.behavior.admit(id, max_tokens, prompt_len, arrival).await;
     match &adm.fault {
         Some(FaultAction::Error { status, retry_after }) => {
-            adm.wait_full().await;
+            adm.wait_first().await;
             return scripted_error(*status, *retry_after);
         }
         Some(FaultAction::Empty200) => {
-            adm.wait_full().await;
+            adm.wait_first().await;
             return Response::builder()
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Body::empty())

@@ -139,6 +139,12 @@ impl Admission {
         self.first_at + self.offsets.last().copied().unwrap_or_default()
     }
 
+    /// Waits until the first token is due: when a backend that fails a request
+    /// answers (an error or an empty reply ends it there, not after a generation).
+    pub async fn wait_first(&self) {
+        pace_until(self.first_at).await;
+    }
+
     /// Waits as a non-streaming reply would: slow first byte, stall, then the last token.
     pub async fn wait_full(&self) {
         let mut extra = Duration::ZERO;

@@ -286,14 +286,14 @@ pub(super) async fn completion(
     let adm = mock.behavior.admit(model, max_tokens, prompt_len, arrival).await;
     match &adm.fault {
         Some(FaultAction::Error { status, retry_after }) => {
-            adm.wait_full().await;
+            adm.wait_first().await;
             return match mock.dialect {
                 Dialect::Vllm => scripted_error(*status, *retry_after),
                 Dialect::Azure => super::azure::scripted_error(*status, *retry_after),
             };
         }
         Some(FaultAction::Empty200) => {
-            adm.wait_full().await;
+            adm.wait_first().await;
             return Response::builder()
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Body::empty())
