@@ -252,7 +252,7 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, arrival: Insta
             usage,
             started: Instant::now(),
         };
-        let first = super::journal::FirstToken(adm.first_at.into_std());
+        let first = super::journal::FirstToken(adm.first_token_out().into_std());
         let mut r = Response::builder()
             .header(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")
             .header("x-amzn-bedrock-content-type", "application/json")
@@ -275,7 +275,7 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, arrival: Insta
                      "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null,
                      "usage": {"input_tokens": usage.0, "output_tokens": usage.1}}),
     };
-    let first = super::journal::FirstToken(adm.last_at().into_std());
+    let first = super::journal::FirstToken(adm.whole_out().into_std());
     let mut r = whole(adm, body.to_string()).await;
     r.extensions_mut().insert(first);
     r

@@ -139,21 +139,40 @@ impl Admission {
         self.first_at + self.offsets.last().copied().unwrap_or_default()
     }
 
+    /// When a stream's first token actually goes out: its due time, pushed back by a
+    /// slow first byte or by a stall placed before it. (The journal's first-token time,
+    /// from which gateway overhead is computed, must not count the mock's own delay.)
+    pub fn first_token_out(&self) -> Instant {
+        match self.fault {
+            Some(FaultAction::SlowFirstByte(d)) => self.first_at + d,
+            Some(FaultAction::Stall {
+                after_tokens: 0,
+                duration,
+            }) => self.first_at + duration,
+            _ => self.first_at,
+        }
+    }
+
     /// Waits until the first token is due: when a backend that fails a request
     /// answers (an error or an empty reply ends it there, not after a generation).
     pub async fn wait_first(&self) {
         pace_until(self.first_at).await;
     }
 
+    /// When a whole (non-streaming) reply goes out: its last token's due time, pushed
+    /// back by a slow first byte or a stall.
+    pub fn whole_out(&self) -> Instant {
+        let extra = match self.fault {
+            Some(FaultAction::SlowFirstByte(d)) => d,
+            Some(FaultAction::Stall { duration, .. }) => duration,
+            _ => Duration::ZERO,
+        };
+        self.last_at() + extra
+    }
+
     /// Waits as a non-streaming reply would: slow first byte, stall, then the last token.
     pub async fn wait_full(&self) {
-        let mut extra = Duration::ZERO;
-        match self.fault {
-            Some(FaultAction::SlowFirstByte(d)) => extra = d,
-            Some(FaultAction::Stall { duration, .. }) => extra = duration,
-            _ => {}
-        }
-        pace_until(self.last_at() + extra).await;
+        pace_until(self.whole_out()).await;
     }
 }
 
@@ -342,6 +361,44 @@ impl<C: Codec> Paced<C> {
 mod tests {
     use super::*;
     use crate::scenario::behavior::Match;
+
+    #[tokio::test]
+    async fn the_first_token_and_whole_reply_times_include_the_scripted_delays() {
+        let timing = Timing {
+            ttft: Dist::Fixed(Duration::from_millis(10)),
+            itl: Dist::Fixed(Duration::from_millis(5)),
+            tokens: TokenCount::Fixed(3),
+            ..Timing::default()
+        };
+        let rules = |action| {
+            vec![FaultRule {
+                when: Match::All,
+                action,
+                seed: 0,
+            }]
+        };
+        let slow = Behavior::new(
+            timing.clone(),
+            rules(FaultAction::SlowFirstByte(Duration::from_secs(1))),
+        );
+        let a = slow.admit("m", None, 0, std::time::Instant::now()).await;
+        assert_eq!(a.first_token_out() - a.first_at, Duration::from_secs(1));
+        assert_eq!(a.whole_out() - a.last_at(), Duration::from_secs(1));
+        let stall = |after_tokens| {
+            Behavior::new(
+                timing.clone(),
+                rules(FaultAction::Stall {
+                    after_tokens,
+                    duration: Duration::from_secs(2),
+                }),
+            )
+        };
+        let a = stall(0).admit("m", None, 0, std::time::Instant::now()).await;
+        assert_eq!(a.first_token_out() - a.first_at, Duration::from_secs(2));
+        let a = stall(2).admit("m", None, 0, std::time::Instant::now()).await;
+        assert_eq!(a.first_token_out(), a.first_at, "a stall after the first token");
+        assert_eq!(a.whole_out() - a.last_at(), Duration::from_secs(2));
+    }
 
     #[tokio::test]
     async fn queue_and_sampling() {

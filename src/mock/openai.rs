@@ -328,7 +328,7 @@ pub(super) async fn completion(
             finish,
             usage: include_usage.then(usage),
         };
-        let first = super::journal::FirstToken(adm.first_at.into_std());
+        let first = super::journal::FirstToken(adm.first_token_out().into_std());
         let mut r = Response::builder()
             .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
             .header(header::CACHE_CONTROL, "no-cache")
@@ -387,7 +387,7 @@ pub(super) async fn completion(
         let _ = serde_json::to_writer(&mut out, &reply);
         String::from_utf8(out).unwrap_or_default()
     };
-    let first = super::journal::FirstToken(adm.last_at().into_std());
+    let first = super::journal::FirstToken(adm.whole_out().into_std());
     let mut r = whole_reply(adm, body).await;
     r.extensions_mut().insert(first);
     r
