@@ -158,9 +158,20 @@ pub(super) fn parse_reply(wire: Wire, v: &Value) -> (String, Value) {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            (text, v.get("usage").cloned().unwrap_or(Value::Null))
+            (text, v.get("usage").map_or(Value::Null, openai_usage))
         }
     }
+}
+
+/// Converse usage (`inputTokens`, `outputTokens`, `totalTokens`) in the OpenAI shape
+/// the gateway's clients read (`prompt_tokens`, `completion_tokens`, `total_tokens`).
+fn openai_usage(u: &Value) -> Value {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    serde_json::json!({
+        "prompt_tokens": n("inputTokens"),
+        "completion_tokens": n("outputTokens"),
+        "total_tokens": n("totalTokens"),
+    })
 }
 
 /// Reads an event-stream reply, sending text deltas into `tx`.
@@ -217,7 +228,7 @@ pub(super) async fn pump(resp: reqwest::Response, tx: mpsc::Sender<Delta>, idle:
                     .pointer("/delta/text")
                     .and_then(Value::as_str)
                     .map(|t| Delta::Text(t.to_owned())),
-                Some("metadata") => v.get("usage").map(|u| Delta::Usage(u.clone())),
+                Some("metadata") => v.get("usage").map(|u| Delta::Usage(openai_usage(u))),
                 _ => None,
             };
             if let Some(d) = delta.filter(|d| !matches!(d, Delta::Text(t) if t.is_empty()))
@@ -235,7 +246,21 @@ async fn send(tx: &mpsc::Sender<Delta>, d: Delta) {
 
 #[cfg(test)]
 mod tests {
-    use super::encode_id;
+    use super::{Wire, encode_id, parse_reply};
+
+    #[test]
+    fn converse_usage_is_passed_on_in_the_openai_shape() {
+        let reply = serde_json::json!({
+            "output": {"message": {"content": [{"text": "hi"}]}},
+            "usage": {"inputTokens": 7, "outputTokens": 3, "totalTokens": 10},
+        });
+        let (text, usage) = parse_reply(Wire::BedrockConverse, &reply);
+        assert_eq!(text, "hi");
+        assert_eq!(
+            usage,
+            serde_json::json!({"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10})
+        );
+    }
 
     #[test]
     fn invoke_keeps_the_colon_converse_encodes_it() {
