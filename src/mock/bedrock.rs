@@ -286,20 +286,7 @@ async fn whole(adm: Admission, full: String) -> Response {
     let half = super::behavior::first_half(&full);
     let full = Bytes::from(full);
     if let Some(FaultAction::Cut { .. }) = adm.fault {
-        let parts = futures_util::stream::unfold(Some(half), |state| async move {
-            match state {
-                Some(b) => Some((Ok(b), None)),
-                None => {
-                    // Let the half body reach the peer before the connection breaks.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    Some((Err(std::io::Error::other("scripted cut")), None))
-                }
-            }
-        });
-        return Response::builder()
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from_stream(futures_util::StreamExt::take(parts, 2)))
-            .unwrap_or_default();
+        return super::behavior::cut_reply(half);
     }
     let body = match adm.fault {
         Some(FaultAction::MalformedJson) => half,

@@ -238,6 +238,25 @@ pub fn first_half(body: &str) -> Bytes {
     Bytes::copy_from_slice(&body.as_bytes()[..body.len() / 2])
 }
 
+/// A JSON reply that sends `half` of its body and then breaks the connection (the
+/// `cut` fault of a non-streaming reply).
+pub fn cut_reply(half: Bytes) -> axum::response::Response {
+    let parts = futures_util::stream::unfold(Some(half), |state| async move {
+        match state {
+            Some(b) => Some((Ok(b), None)),
+            None => {
+                // Let the half body reach the peer before the connection breaks.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Some((Err(std::io::Error::other("scripted cut")), None))
+            }
+        }
+    });
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from_stream(futures_util::StreamExt::take(parts, 2)))
+        .unwrap_or_default()
+}
+
 /// The text a mock's replies repeat.
 fn reply_base(backend: &str, model: &str) -> String {
     format!("Mock reply from {backend} serving {model}: def add(a, b): return a + b ")

@@ -12,7 +12,6 @@ use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::behavior::{Admission, Behavior, Codec, paced_body, reply_text, reply_tokens};
@@ -401,21 +400,7 @@ async fn whole_reply(adm: Admission, full: String) -> Response {
             if adm.first_at > tokio::time::Instant::now() {
                 tokio::time::sleep_until(adm.first_at).await;
             }
-            let half = super::behavior::first_half(&full);
-            let parts = futures_util::stream::unfold(Some(half), |state| async move {
-                match state {
-                    Some(b) => Some((Ok(b), None)),
-                    None => {
-                        // Let the half body reach the peer before the connection breaks.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        Some((Err(std::io::Error::other("scripted cut")), None))
-                    }
-                }
-            });
-            return Response::builder()
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from_stream(parts.take(2)))
-                .unwrap_or_default();
+            return super::behavior::cut_reply(super::behavior::first_half(&full));
         }
         // Framing faults (malformed SSE, corrupt CRC) only exist in streams.
         Some(FaultAction::MalformedJson) => {
