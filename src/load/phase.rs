@@ -56,7 +56,6 @@ pub struct LlmRecorder {
     overhead: Histogram<u64>,
     tokens: u64,
     empty: u64,
-    timeline: Timeline,
 }
 
 impl LlmRecorder {
@@ -70,7 +69,6 @@ impl LlmRecorder {
             overhead: histogram(),
             tokens: 0,
             empty: 0,
-            timeline: Timeline::default(),
         }
     }
 
@@ -87,8 +85,6 @@ impl LlmRecorder {
         }
         self.tokens += o.tokens;
         self.empty += o.empty;
-        // Timelines are not added here: a leg's shards share one, and a sweep adds its
-        // steps' (counted from its first step's start) itself.
     }
 
     fn metrics(&self) -> LlmMetrics {
@@ -176,8 +172,31 @@ where
 struct Leg {
     transport: Recorder,
     llm: LlmRecorder,
+    timeline: Timeline,
     elapsed: Duration,
     interrupted: bool,
+}
+
+impl Leg {
+    fn empty() -> Leg {
+        Leg {
+            transport: Recorder::new(),
+            llm: LlmRecorder::new(),
+            timeline: Timeline::default(),
+            elapsed: Duration::ZERO,
+            interrupted: false,
+        }
+    }
+
+    /// Adds a later leg of the same phase (a sweep's next step; its timeline counts
+    /// from the same origin).
+    fn add(&mut self, o: &Leg) {
+        self.transport.add(&o.transport);
+        self.llm.add(&o.llm);
+        self.timeline.add(&o.timeline);
+        self.elapsed += o.elapsed;
+        self.interrupted |= o.interrupted;
+    }
 }
 
 async fn leg(
@@ -308,10 +327,11 @@ async fn leg(
     for r in recorders.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         llm.add(&r.lock().unwrap_or_else(|p| p.into_inner()));
     }
-    llm.timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
+    let timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(Leg {
         transport: result.recorder,
         llm,
+        timeline,
         elapsed: result.elapsed,
         interrupted: result.interrupted,
     })
@@ -550,14 +570,15 @@ pub fn judge(r: &PhaseReport, t: &Threshold) -> (bool, Option<f64>) {
     }
 }
 
-fn report(
-    phase: &LoadPhase,
-    model: &str,
-    shard: Option<(u32, u32)>,
-    transport: &Recorder,
-    llm: &LlmRecorder,
-    elapsed: Duration,
-) -> PhaseReport {
+fn report(phase: &LoadPhase, model: &str, shard: Option<(u32, u32)>, leg: &Leg) -> PhaseReport {
+    let Leg {
+        transport,
+        llm,
+        timeline,
+        elapsed,
+        ..
+    } = leg;
+    let elapsed = *elapsed;
     let secs = elapsed.as_secs_f64().max(1e-9);
     let snap = transport.snapshot();
     let requests = snap.requests.max(1) as f64;
@@ -578,8 +599,8 @@ fn report(
         valid: lag.valid,
         transport: snap,
         llm: llm.metrics(),
-        timeline: (0..llm.timeline.len())
-            .filter_map(|i| llm.timeline.point(i).map(|p| (i, p)))
+        timeline: (0..timeline.len())
+            .filter_map(|i| timeline.point(i).map(|p| (i, p)))
             .map(|(i, (r, e, h))| TimelinePoint {
                 t_s: i as f64,
                 requests: r,
@@ -602,11 +623,11 @@ pub async fn run_phase(
     cancel: &CancellationToken,
 ) -> Result<(PhaseReport, bool), String> {
     let seq = Arc::new(AtomicU64::new(FIRST_LOAD_SEQ));
-    if let Mode::Closed(ClosedLoop { clients: 0, .. }) = mode_of(phase, env.shard, phase.duration, phase.requests) {
+    let measured = mode_of(phase, env.shard, phase.duration, phase.requests);
+    if let Mode::Closed(ClosedLoop { clients: 0, .. }) = measured {
         // Fewer clients than shards: the other shards run them all, this one reports
         // an empty slice, so the merge still adds up to the configured clients.
-        let (transport, llm) = (Recorder::new(), LlmRecorder::new());
-        return Ok((report(phase, model, env.shard, &transport, &llm, Duration::ZERO), false));
+        return Ok((report(phase, model, env.shard, &Leg::empty()), false));
     }
     if !phase.warmup.is_zero() {
         let mode = match &phase.mode {
@@ -631,10 +652,9 @@ pub async fn run_phase(
         arrivals: a,
     } = &phase.mode
     {
-        let (mut transport, mut llm, mut elapsed) = (Recorder::new(), LlmRecorder::new(), Duration::ZERO);
+        let mut total = Leg::empty();
         let mut steps = Vec::new();
         let mut capacity = None;
-        let mut interrupted = false;
         // Every step's timeline counts seconds from the first step's start.
         let origin = Instant::now();
         for rate in rates {
@@ -649,7 +669,7 @@ pub async fn run_phase(
                 backlog: BACKLOG,
             });
             let l = leg(env, phase, mode, &seq, Some(origin), cancel).await?;
-            let r = report(phase, model, None, &l.transport, &l.llm, l.elapsed);
+            let r = report(phase, model, None, &l);
             let (met, value) = judge(&r, slo);
             steps.push(SweepStep {
                 rate: *rate,
@@ -658,27 +678,19 @@ pub async fn run_phase(
                 slo_value: value.unwrap_or(f64::NAN),
                 met,
             });
-            transport.add(&l.transport);
-            llm.add(&l.llm);
-            llm.timeline.add(&l.llm.timeline);
-            elapsed += l.elapsed;
-            interrupted |= l.interrupted;
+            total.add(&l);
             if !met || l.interrupted {
                 break;
             }
             capacity = Some(*rate);
         }
-        let mut r = report(phase, model, None, &transport, &llm, elapsed);
+        let mut r = report(phase, model, None, &total);
         r.sweep = steps;
         r.capacity_rps = capacity;
-        return Ok((r, interrupted));
+        return Ok((r, total.interrupted));
     }
-    let mode = mode_of(phase, env.shard, phase.duration, phase.requests);
-    let l = leg(env, phase, mode, &seq, None, cancel).await?;
-    Ok((
-        report(phase, model, env.shard, &l.transport, &l.llm, l.elapsed),
-        l.interrupted,
-    ))
+    let l = leg(env, phase, measured, &seq, None, cancel).await?;
+    Ok((report(phase, model, env.shard, &l), l.interrupted))
 }
 
 #[cfg(test)]
