@@ -433,16 +433,15 @@ async fn open<F: ClientFactory>(
         collect(&mut set, stops, cancel, hard_stop, cfg.stop_grace, &|| ()).await?;
     let elapsed = start.elapsed();
     let unsent = lock(&shared.state).backlog.len() as u64;
-    for _ in 0..pacer_end.dropped {
+    let natural_end = !(interrupted || cancelled_late);
+    // At a natural end, instants the schedule yielded that no worker got to before
+    // the drain ended were never sent, like those dropped for a full backlog; requests
+    // still running then had outlasted the timeout budget.
+    let dropped = pacer_end.dropped + if natural_end { unsent } else { 0 };
+    for _ in 0..dropped {
         recorder.record_dropped();
     }
-    if !(interrupted || cancelled_late) {
-        // Instants the schedule yielded that no worker got to before the drain ended
-        // were never sent, like those dropped for a full backlog; requests still
-        // running then had outlasted the timeout budget.
-        for _ in 0..unsent {
-            recorder.record_dropped();
-        }
+    if natural_end {
         recorder.record_abandoned(abandoned);
     }
     Ok(RunResult {
