@@ -218,12 +218,9 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                         .and_then(|r| r.split('/').next())
                         .map(crate::mock::bedrock::percent_decode)
                         .unwrap_or_default();
-                    let served = m.backend.is_none_or(|b| {
-                        s.backends[b]
-                            .models
-                            .iter()
-                            .any(|x| *x == id || x == crate::identifier::bedrock_base_model(&id))
-                    });
+                    let served = m
+                        .backend
+                        .is_none_or(|b| crate::mock::bedrock::serves(&s.backends[b].models, &id));
                     return fail(
                         expected,
                         if served {

@@ -73,9 +73,15 @@ impl BedrockMock {
     }
 
     fn enabled(&self, id: &str) -> bool {
-        let base = bedrock_base_model(id);
-        self.models.iter().any(|m| m == id || m == base)
+        serves(&self.models, id)
     }
+}
+
+/// Whether a Bedrock runtime enabling `models` serves model id `id`: the id itself,
+/// or the base model of a cross-region inference profile or ARN.
+pub fn serves(models: &[String], id: &str) -> bool {
+    let base = bedrock_base_model(id);
+    models.iter().any(|m| m == id || m == base)
 }
 
 async fn handle(State(mock): State<Arc<BedrockMock>>, req: Request) -> Response {
