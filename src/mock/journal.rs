@@ -250,13 +250,19 @@ impl Journal {
 
     /// Records a served request with what its reply says: the status, and the first
     /// token's instant a mock attached to it.
-    pub fn record_reply(&self, mut entry: Entry, reply: &axum::response::Response, received: Instant) {
-        entry.status = reply.status().as_u16();
-        entry.first_token_at = reply
+    fn record_reply(&self, mut entry: Entry, reply: &axum::response::Response, received: Instant) {
+        (entry.status, entry.first_token_at) = self.reply_facts(reply);
+        self.record(entry, received);
+    }
+
+    /// What a reply tells the journal: its status, and the first token's instant a
+    /// mock attached to it.
+    fn reply_facts(&self, reply: &axum::response::Response) -> (u16, Option<Duration>) {
+        let first_token_at = reply
             .extensions()
             .get::<FirstToken>()
             .map(|f| f.0.saturating_duration_since(self.epoch));
-        self.record(entry, received);
+        (reply.status().as_u16(), first_token_at)
     }
 
     /// Records a request as it arrives, status 0 until [`Journal::answered`]: a check
@@ -280,14 +286,10 @@ impl Journal {
         let Arrival::Recorded(seq) = arrival else {
             return self.record_reply(entry, reply, received);
         };
-        let first_token_at = reply
-            .extensions()
-            .get::<FirstToken>()
-            .map(|f| f.0.saturating_duration_since(self.epoch));
+        let facts = self.reply_facts(reply);
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = g.entries.iter_mut().rev().find(|e| e.seq == seq) {
-            e.status = reply.status().as_u16();
-            e.first_token_at = first_token_at;
+            (e.status, e.first_token_at) = facts;
         }
     }
 
