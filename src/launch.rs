@@ -214,7 +214,7 @@ impl Launched {
         cancel: &CancellationToken,
     ) -> Result<Duration, LaunchError> {
         let start = Instant::now();
-        let client = crate::adapter::http_client(Duration::from_secs(2), &crate::adapter::Tls::default())
+        let client = crate::adapter::http_client(Duration::from_secs(2), &crate::adapter::Tls::default(), false)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut last = "no answer yet".to_owned();
         loop {

@@ -19,6 +19,7 @@ pub mod export;
 pub mod feature;
 pub mod gateway;
 pub mod identifier;
+pub mod instance;
 pub mod launch;
 pub mod load;
 pub mod metrics;

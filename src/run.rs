@@ -56,7 +56,7 @@ impl Sender {
     fn path(scenario: &Scenario, probe: &Probe) -> String {
         match scenario.gateway.kind {
             GatewayKind::Openai => api_of(probe).path().to_owned(),
-            _ => AigwClient::path(probe.feature),
+            _ => crate::instance::path(scenario.instance.shapes, probe.feature),
         }
     }
 
@@ -83,6 +83,16 @@ impl Sender {
                 .await
             }
         }
+    }
+}
+
+impl Sender {
+    /// The same sender with connection reuse, for load phases.
+    fn pooled(&self) -> reqwest::Result<Sender> {
+        Ok(match self {
+            Sender::Aigw(c) => Sender::Aigw(c.pooled()?),
+            Sender::Proxy(c) => Sender::Proxy(c.pooled()?),
+        })
     }
 }
 
@@ -251,6 +261,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
             scenario.gateway.headers.clone(),
             scenario.gateway.timeout,
             &scenario.gateway.tls,
+            scenario.instance.shapes,
         )
         .map(Sender::Aigw),
     };
@@ -292,6 +303,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
             Variant::AsConfigured => endpoint,
             Variant::TrailingSlash => format!("{}/", normalize_endpoint(&endpoint)),
             Variant::WithoutV1 => without_v1(&endpoint),
+            Variant::Empty => String::new(),
         };
         let fields = ModelFields {
             family: model.family.clone(),
@@ -372,6 +384,14 @@ async fn run_load(
     if scenario.load.is_empty() {
         return;
     }
+    let sender = match sender.pooled() {
+        Ok(s) => s,
+        Err(e) => {
+            report.aborted = Some(format!("the load client did not start: {e}"));
+            return;
+        }
+    };
+    let sender = &sender;
     topology.journal.set_light(true);
     for phase in &scenario.load {
         if cancel.is_cancelled() {

@@ -94,9 +94,10 @@ async fn errors_are_classified_and_breach_the_error_rate() {
     let r = run_text(&scenario(faults, load), None).await;
     assert_eq!(status(&r, "threshold.gen.error_rate"), Status::Failed);
     let p = &r.load[0];
-    // The reference gateway answers an upstream 503 on code generations with a 500.
+    // Like the AI gateway, the reference gateway answers an upstream 503 on a streamed
+    // code generation with a 200 whose body breaks off: a protocol error.
     assert_eq!(
-        p.transport.errors.get("status_500").copied(),
+        p.transport.errors.get("protocol").copied(),
         Some(10),
         "{:?}",
         p.transport.errors

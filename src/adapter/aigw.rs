@@ -1,13 +1,16 @@
 //! The `aigw` adapter: gateprobe plays the GitLab instance and sends each feature's
-//! request to the AI gateway API exactly as the instance would.
+//! request to the AI gateway API exactly as the instance would: the shapes of the
+//! scenario's instance version come from [`crate::instance`]; replies are read the way
+//! the instance reads them.
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::timed::Framing;
 use super::{ClientAuth, EventSummary, ModelFields, Reply, TransportError};
-use crate::feature::{Endpoint, Feature};
+use crate::feature::Feature;
+use crate::instance::{Shapes, Surface};
 
 /// A client of one AI gateway.
 #[derive(Clone, Debug)]
@@ -17,6 +20,8 @@ pub struct AigwClient {
     token: Option<String>,
     headers: Vec<(String, String)>,
     timeout: Duration,
+    shapes: Shapes,
+    tls: super::Tls,
 }
 
 /// One feature request.
@@ -34,91 +39,71 @@ pub struct FeatureRequest<'a> {
     pub correlation_id: &'a str,
 }
 
+impl FeatureRequest<'_> {
+    /// The gateway call this request is, in the instance version's shapes.
+    pub fn call(&self, shapes: Shapes) -> crate::instance::Call {
+        crate::instance::call(shapes, self.feature, self.model, self.stream, self.correlation_id)
+    }
+}
+
 impl AigwClient {
-    /// A client of the gateway at `base` (no trailing slash needed).
+    /// A client of the gateway at `base` (no trailing slash needed), sending the
+    /// requests of an instance with the given shapes. Every request goes out on a new
+    /// connection, as the instance's HTTP client does: a gateway that closes a
+    /// kept-alive connection after an error (uvicorn after a bare 500) cannot make the
+    /// next probe fail, and no request is ever sent twice. [`AigwClient::pooled`] gives
+    /// the client load phases use.
     pub fn new(
         base: &str,
         token: Option<String>,
         headers: Vec<(String, String)>,
         timeout: Duration,
         tls: &super::Tls,
+        shapes: Shapes,
     ) -> reqwest::Result<Self> {
-        let client = super::http_client(timeout, tls)?;
+        let client = super::http_client(timeout, tls, false)?;
         Ok(AigwClient {
             base: base.trim_end_matches('/').to_owned(),
             client,
             token,
             headers,
             timeout,
+            shapes,
+            tls: tls.clone(),
         })
     }
 
-    /// The path a feature's request goes to.
-    pub fn path(feature: &Feature) -> String {
-        match feature.endpoint {
-            Endpoint::CodeCompletions => "/v2/code/completions".into(),
-            Endpoint::CodeGenerations => "/v2/code/generations".into(),
-            Endpoint::ChatAgent => "/v2/chat/agent".into(),
-            Endpoint::Prompt => format!("/v1/prompts/{}", feature.prompt_id.unwrap_or(feature.name)),
-        }
+    /// The same client with connection reuse, for load phases: a new connection per
+    /// request would measure connection set-up and, at high rates, run out of ports.
+    pub fn pooled(&self) -> reqwest::Result<Self> {
+        Ok(AigwClient {
+            client: super::http_client(self.timeout, &self.tls, true)?,
+            ..self.clone()
+        })
     }
 
-    /// The JSON body the instance sends for a feature.
-    pub fn body(req: &FeatureRequest<'_>) -> Value {
-        let m = req.model;
-        let id = req.correlation_id;
-        let code_base = || {
-            json!({
-                "current_file": {"file_name": "main.py", "language_identifier": "python",
-                                 "content_above_cursor": format!("# request {id}\ndef add(a, b):\n"),
-                                 "content_below_cursor": ""},
-                "model_provider": "litellm", "prompt_version": 2, "prompt": null,
-                "model_endpoint": m.endpoint, "model_name": m.family,
-                "model_api_key": m.api_key.clone().unwrap_or_default(),
-                "model_identifier": m.identifier, "stream": req.stream,
-                "telemetry": [], "context": []
-            })
-        };
-        let metadata = json!({"provider": if m.identifier.starts_with("bedrock/") { "bedrock" } else { "api" }, "name": m.family, "endpoint": m.endpoint,
-                              "api_key": m.api_key.clone().unwrap_or_default(), "identifier": m.identifier});
-        match req.feature.endpoint {
-            Endpoint::CodeCompletions => code_base(),
-            Endpoint::CodeGenerations => {
-                let mut b = code_base();
-                b["prompt_id"] = json!("code_suggestions/generations");
-                b["prompt"] = json!(format!("Write a function that adds two numbers. [{id}]"));
-                b
-            }
-            Endpoint::ChatAgent => json!({
-                "messages": [{"role": "user", "content": format!("What does this code do? [{id}]"),
-                              "context": null, "current_file": null, "additional_context": []}],
-                "options": null,
-                "model_metadata": metadata,
-            }),
-            Endpoint::Prompt => json!({
-                "inputs": {"content": format!("def add(a, b): return a + b  # [{id}]"),
-                           "language": "python", "file_name": "main.py"},
-                "prompt_version": "^1.0.0",
-                "stream": req.stream,
-                "model_metadata": metadata,
-            }),
-        }
+    /// The request shapes it sends.
+    pub fn shapes(&self) -> Shapes {
+        self.shapes
     }
 
     /// Sends one feature request and parses the reply.
     pub async fn send(&self, req: &FeatureRequest<'_>) -> Result<Reply, TransportError> {
-        super::fetch(self.request(req), |r, _| parse(req.feature.endpoint, r)).await
+        let call = req.call(self.shapes);
+        let surface = call.surface;
+        super::fetch(self.request(req, call), |r, _| parse(surface, r)).await
     }
 
     /// Sends one feature request as a load run does: the body is not kept, only when
     /// its first byte and each token event arrived. `gap` receives each inter-token gap.
     pub async fn send_timed(&self, req: &FeatureRequest<'_>, gap: &mut impl FnMut(Duration)) -> Timed {
+        let call = req.call(self.shapes);
+        let surface = call.surface;
         let sent = Instant::now();
-        let response = self.request(req).send().await;
-        let endpoint = req.feature.endpoint;
-        let whole = move |r: &mut Reply, _: &[u8]| parse(endpoint, r);
+        let response = self.request(req, call).send().await;
+        let whole = move |r: &mut Reply, _: &[u8]| parse(surface, r);
         let framing = |sse| {
-            Some(if endpoint == Endpoint::ChatAgent {
+            Some(if surface == Surface::ChatAgent {
                 Framing::Ndjson
             } else if sse {
                 // Code suggestions streamed: raw text chunks.
@@ -130,10 +115,10 @@ impl AigwClient {
         super::timed::receive(sent, response, framing, gap).await
     }
 
-    fn request(&self, req: &FeatureRequest<'_>) -> reqwest::RequestBuilder {
-        let url = format!("{}{}", self.base, Self::path(req.feature));
-        let mut b = self.client.post(url).timeout(self.timeout).json(&Self::body(req));
-        for (k, v) in default_headers() {
+    fn request(&self, req: &FeatureRequest<'_>, call: crate::instance::Call) -> reqwest::RequestBuilder {
+        let url = format!("{}{}", self.base, call.path);
+        let mut b = self.client.post(url).timeout(self.timeout).json(&call.body);
+        for (k, v) in crate::instance::headers(self.shapes) {
             if !self.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
                 b = b.header(k, v);
             }
@@ -159,20 +144,8 @@ pub use super::timed::Timed;
 /// The bearer token presented when the scenario configures none.
 pub const PLACEHOLDER_TOKEN: &str = "gateprobe-instance-token";
 
-/// Headers the instance always sends.
-fn default_headers() -> [(&'static str, &'static str); 6] {
-    [
-        ("X-Gitlab-Authentication-Type", "oidc"),
-        ("X-Gitlab-Instance-Id", "gateprobe-instance"),
-        ("X-Gitlab-Global-User-Id", "gateprobe-user"),
-        ("X-Gitlab-Realm", "self-managed"),
-        ("X-Gitlab-Host-Name", "gitlab.example.test"),
-        ("X-Gitlab-Version", "18.6.0"),
-    ]
-}
-
-/// Fills `content`, `events` and `error` from the raw reply.
-pub fn parse(endpoint: Endpoint, r: &mut Reply) {
+/// Fills `content`, `events` and `error` from the raw reply to a call of `surface`.
+pub fn parse(surface: Surface, r: &mut Reply) {
     let is_stream = r
         .content_type
         .as_deref()
@@ -185,7 +158,7 @@ pub fn parse(endpoint: Endpoint, r: &mut Reply) {
         r.error = Some(format!("HTTP {}: {}", r.status, crate::check::trunc(&r.body, 200)));
         return;
     }
-    if endpoint == Endpoint::ChatAgent || is_ndjson {
+    if surface == Surface::ChatAgent || is_ndjson {
         let (content, summary) = parse_ndjson(&r.body);
         r.content = content;
         if let Some(e) = summary.errors.first() {
@@ -205,7 +178,7 @@ pub fn parse(endpoint: Endpoint, r: &mut Reply) {
         return;
     }
     if is_stream {
-        // Code suggestions stream raw text chunks without SSE framing.
+        // Code suggestions and prompts stream raw text chunks without SSE framing.
         r.content = r.body.clone();
         return;
     }
@@ -223,10 +196,14 @@ pub fn parse(endpoint: Endpoint, r: &mut Reply) {
     }
 }
 
-/// Parses the chat agent's ndjson events.
+/// Parses the chat agent's ndjson events into the answer the GitLab instance shows:
+/// the text of its `final_answer_delta` events, or, when there are none, the text of
+/// its `unknown` events (a reply the agent could not parse as an answer or a tool call,
+/// which the instance shows as the final answer).
 pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
     let mut s = EventSummary::default();
-    let mut content = String::new();
+    let mut answer = String::new();
+    let mut unknown = String::new();
     for line in body.lines().filter(|l| !l.trim().is_empty()) {
         let ev: Value = match serde_json::from_str(line) {
             Ok(v @ Value::Object(_)) => v,
@@ -238,12 +215,21 @@ pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
             }
         };
         s.events += 1;
-        match ev.get("type").and_then(Value::as_str) {
+        let kind = ev.get("type").and_then(Value::as_str);
+        if let Some(k) = kind {
+            s.saw(k);
+        }
+        let text = || ev.pointer("/data/text").and_then(Value::as_str).unwrap_or_default();
+        match kind {
             Some("final_answer_delta") => {
-                content.push_str(ev.pointer("/data/text").and_then(Value::as_str).unwrap_or_default());
+                answer.push_str(text());
                 if ev.pointer("/data/finish_reason").is_some_and(|f| !f.is_null()) {
                     s.finished = true;
                 }
+            }
+            Some("unknown") => {
+                unknown.push_str(text());
+                s.finished = true;
             }
             // The first few, each cut: a stream of error events stays small.
             Some("error") if s.errors.len() < 16 => s.errors.push(crate::check::trunc(
@@ -254,7 +240,7 @@ pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
             )),
             Some("error") => {}
             Some("usage") => s.usage = true,
-            Some("action" | "unknown") => {}
+            Some("action") => {}
             _ => {
                 if s.malformed.len() < 5 {
                     s.malformed.push(crate::check::trunc(line, 120));
@@ -262,7 +248,7 @@ pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
             }
         }
     }
-    (content, s)
+    (if answer.is_empty() { unknown } else { answer }, s)
 }
 
 #[cfg(test)]
@@ -277,5 +263,19 @@ mod tests {
         assert!(s.usage && s.finished && s.malformed.is_empty());
         let (_, s) = parse_ndjson("{\"type\":\"final_answer_delta\",\"data\":{\"text\":\n");
         assert_eq!(s.malformed.len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_event_is_the_answer_the_instance_shows() {
+        // The chat agent could not parse the model's text as a ReAct answer: the
+        // instance shows the `unknown` event's text as the final answer.
+        let body = "{\"type\": \"unknown\", \"data\": {\"text\": \"It adds.\"}}\n{\"type\": \"usage\", \"data\": {}}\n";
+        let (c, s) = parse_ndjson(body);
+        assert_eq!(c, "It adds.");
+        assert!(s.finished && s.malformed.is_empty());
+        assert_eq!(s.types, ["unknown", "usage"]);
+        // Deltas of a final answer win over an unknown event.
+        let body = "{\"type\":\"unknown\",\"data\":{\"text\":\"x\"}}\n{\"type\":\"final_answer_delta\",\"data\":{\"text\":\"y\"}}\n";
+        assert_eq!(parse_ndjson(body).0, "y");
     }
 }

@@ -58,6 +58,9 @@ pub struct Reply {
     /// nobody asked for, too large): `error` says how. A broken reply is not a refusal.
     #[serde(skip)]
     pub broken: bool,
+    /// The body ended abnormally (the connection closed or broke before its end):
+    /// how, and after how many bytes. The rest of the reply is what arrived before.
+    pub aborted: Option<String>,
     /// Time from send to the end of the body.
     #[serde(serialize_with = "ser_ms")]
     pub elapsed: Duration,
@@ -81,6 +84,18 @@ pub struct EventSummary {
     pub finished: bool,
     /// SSE: whether the `data: [DONE]` terminator arrived.
     pub done: bool,
+    /// The distinct event types seen, in order of first appearance (at most 16).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+}
+
+impl EventSummary {
+    /// Notes an event type.
+    pub fn saw(&mut self, kind: &str) {
+        if self.types.len() < 16 && !self.types.iter().any(|t| t == kind) {
+            self.types.push(crate::check::trunc(kind, 40));
+        }
+    }
 }
 
 /// A request that produced no HTTP reply.
@@ -198,13 +213,22 @@ impl Default for Tls {
 /// The HTTP client every adapter uses: no system proxy (traffic stays on the addresses
 /// the scenario names), no redirects (a redirect is an answer to judge, not to follow),
 /// `TCP_NODELAY`, a connect timeout bounded by the request timeout, and TLS as `tls`
-/// says.
-pub(crate) fn http_client(timeout: Duration, tls: &Tls) -> reqwest::Result<reqwest::Client> {
+/// says. Without `reuse`, every request opens a connection of its own: conformance
+/// probes never meet a kept-alive connection the server has meanwhile closed (which
+/// would fail a request that was never acted on) and are never sent twice. With it,
+/// idle connections are dropped after 4 s, before the 5 s keep-alive of uvicorn (the
+/// AI gateway's server) and Node.js closes them under the client.
+pub(crate) fn http_client(timeout: Duration, tls: &Tls, reuse: bool) -> reqwest::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .redirect(reqwest::redirect::Policy::none());
+    b = if reuse {
+        b.pool_idle_timeout(Duration::from_secs(4))
+    } else {
+        b.pool_max_idle_per_host(0)
+    };
     if let Some(pem) = &tls.ca_pem {
         b = b.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem)?);
     }
@@ -215,33 +239,67 @@ pub(crate) fn http_client(timeout: Duration, tls: &Tls) -> reqwest::Result<reqwe
 }
 
 /// Sends a request, reads its reply (body capped at [`MAX_REPLY`]) and has `parse`
-/// fill the [`Reply`] from it the adapter's way. Defects of the reply itself (an
-/// encoding gateprobe did not ask for, bytes that are not UTF-8, a body over the cap)
-/// become its error, ahead of whatever the parser made of the damaged body.
+/// fill the [`Reply`] from it the adapter's way. A body the gateway breaks off after
+/// the status line (closing or resetting the connection, bad chunked framing) is
+/// judged on what arrived, and the abnormal end is noted in [`Reply::aborted`]. A
+/// request that got no status line, or whose body gateprobe stopped waiting for (a
+/// timeout: whether the gateway would have finished cannot be told), is a
+/// [`TransportError`].
 pub(crate) async fn fetch(
     b: reqwest::RequestBuilder,
     parse: impl FnOnce(&mut Reply, &[u8]),
 ) -> Result<Reply, TransportError> {
     let start = std::time::Instant::now();
     let resp = b.send().await.map_err(TransportError::from_reqwest)?;
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let encoding = encoding(&resp);
-    let (bytes, truncated) = read_body(resp, MAX_REPLY).await?;
+    let head = Head::of(&resp);
+    let body = read_body(resp, MAX_REPLY).await;
+    if let Some(e) = body.cut.as_ref().filter(|e| e.kind == "timeout") {
+        return Err(e.clone());
+    }
+    Ok(assemble(head, body, start.elapsed(), parse))
+}
+
+/// The parts of a reply's head the parsers read.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Head {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// A `Content-Encoding` other than `identity`.
+    pub encoding: Option<String>,
+}
+
+impl Head {
+    fn of(resp: &reqwest::Response) -> Head {
+        Head {
+            status: resp.status().as_u16(),
+            content_type: resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            encoding: encoding(resp),
+        }
+    }
+}
+
+/// Builds the [`Reply`] of a head and a body as far as it arrived (live, or from a
+/// recorded transcript). Defects of the reply itself (an encoding gateprobe did not
+/// ask for, bytes that are not UTF-8, a body over the cap) become its error, ahead of
+/// whatever the parser made of the damaged body.
+pub(crate) fn assemble(head: Head, body: Body, elapsed: Duration, parse: impl FnOnce(&mut Reply, &[u8])) -> Reply {
     let mut reply = Reply {
-        status,
-        content_type,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-        truncated,
-        elapsed: start.elapsed(),
+        status: head.status,
+        content_type: head.content_type,
+        body: String::from_utf8_lossy(&body.bytes).into_owned(),
+        truncated: body.truncated,
+        aborted: body.cut.map(|e| format!("{e} (after {} bytes)", body.bytes.len())),
+        elapsed,
         ..Reply::default()
     };
-    parse(&mut reply, &bytes);
-    if let Some(defect) = defect(encoding.as_deref(), &bytes, truncated) {
+    parse(&mut reply, &body.bytes);
+    if let Some(defect) = defect(head.encoding.as_deref(), &body.bytes, body.truncated) {
         reply.broken = true;
         reply.error = Some(match reply.error.take() {
             Some(e) if !(200..300).contains(&reply.status) => format!("{e} ({defect})"),
@@ -249,7 +307,7 @@ pub(crate) async fn fetch(
             None => defect,
         });
     }
-    Ok(reply)
+    reply
 }
 
 /// The error for a reply body that should have been JSON and is not, naming the
@@ -299,19 +357,38 @@ pub(crate) fn defect(encoding: Option<&str>, bytes: &[u8], truncated: bool) -> O
     })
 }
 
-/// Reads a body up to `limit` bytes; the flag says whether it was cut there.
-pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Result<(Vec<u8>, bool), TransportError> {
+/// A body as far as it arrived.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Body {
+    /// The bytes read.
+    pub bytes: Vec<u8>,
+    /// Whether reading stopped at the limit.
+    pub truncated: bool,
+    /// Why the body ended before its end, if it did (the connection closed or broke
+    /// mid-body, a timeout).
+    pub cut: Option<TransportError>,
+}
+
+/// Reads a body up to `limit` bytes, keeping what arrived when it breaks off.
+pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Body {
     use futures_util::StreamExt;
     let mut stream = resp.bytes_stream();
-    let mut buf = Vec::new();
+    let mut body = Body::default();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(TransportError::from_reqwest)?;
-        let room = limit - buf.len();
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                body.cut = Some(TransportError::from_reqwest(e));
+                return body;
+            }
+        };
+        let room = limit - body.bytes.len();
         if chunk.len() > room {
-            buf.extend_from_slice(&chunk[..room]);
-            return Ok((buf, true));
+            body.bytes.extend_from_slice(&chunk[..room]);
+            body.truncated = true;
+            return body;
         }
-        buf.extend_from_slice(&chunk);
+        body.bytes.extend_from_slice(&chunk);
     }
-    Ok((buf, false))
+    body
 }

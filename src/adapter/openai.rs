@@ -39,7 +39,7 @@ pub struct OpenAiClient {
 impl OpenAiClient {
     /// A client with a per-request timeout.
     pub fn new(timeout: Duration, tls: &super::Tls) -> reqwest::Result<Self> {
-        let client = super::http_client(timeout, tls)?;
+        let client = super::http_client(timeout, tls, false)?;
         Ok(OpenAiClient { client, timeout })
     }
 
@@ -62,7 +62,11 @@ impl OpenAiClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let encoding = super::encoding(&resp);
-        let (bytes, truncated) = read_body(resp, MAX_REPLY).await?;
+        let body = read_body(resp, MAX_REPLY).await;
+        if let Some(e) = body.cut {
+            return Err(e);
+        }
+        let (bytes, truncated) = (body.bytes, body.truncated);
         // Event streams are binary; only text bodies must be UTF-8.
         let text = !content_type.as_deref().is_some_and(|c| c.contains("eventstream"));
         let defect = super::defect(encoding.as_deref(), if text { &bytes } else { b"" }, truncated);

@@ -37,6 +37,7 @@ pub struct ProxyClient {
     client: reqwest::Client,
     key: Option<String>,
     timeout: Duration,
+    tls: super::Tls,
 }
 
 /// One request to an alias.
@@ -64,9 +65,19 @@ impl ProxyClient {
         let base = base.strip_suffix("/v1").unwrap_or(base).to_owned();
         Ok(ProxyClient {
             base,
-            client: super::http_client(timeout, tls)?,
+            client: super::http_client(timeout, tls, false)?,
             key,
             timeout,
+            tls: tls.clone(),
+        })
+    }
+
+    /// The same client with connection reuse, for load phases (see
+    /// [`super::aigw::AigwClient::pooled`]).
+    pub fn pooled(&self) -> reqwest::Result<Self> {
+        Ok(ProxyClient {
+            client: super::http_client(self.timeout, &self.tls, true)?,
+            ..self.clone()
         })
     }
 

@@ -299,6 +299,7 @@ pub(super) fn evidence(cx: &Ctx<'_>, probe: usize) -> Evidence {
     let (response, transport_error) = match &o.result {
         Some(Ok(x)) => (
             Some(ResponseInfo {
+                aborted: None,
                 status: x.status,
                 content_type: x.content_type.clone(),
                 content: String::new(),

@@ -82,7 +82,7 @@ pub fn judge(check: &PlannedCheck, cx: &Ctx<'_>) -> CheckResult {
     let profiled = matches!(
         check.judge,
         Judge::MissingV1 { .. } | Judge::ClientRejected { .. } | Judge::Profiled { .. }
-    );
+    ) || status == Status::Warning;
     CheckResult {
         id: check.id.clone(),
         family: check.family.name().to_owned(),
@@ -95,9 +95,24 @@ pub fn judge(check: &PlannedCheck, cx: &Ctx<'_>) -> CheckResult {
     }
 }
 
+/// A failure of a rule the profile tolerates becomes a warning that says why.
+fn tolerated(cx: &Ctx<'_>, rule: &str, v: Verdict) -> Verdict {
+    match (v.0, cx.profile.tolerates(rule)) {
+        (Status::Failed, Some(why)) => (
+            Status::Warning,
+            v.1,
+            format!("{} (tolerated by profile {}: {why})", v.2, cx.profile.name),
+        ),
+        _ => v,
+    }
+}
+
 fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
-    if check.judge == Judge::KeyNotLeaked {
-        return key_not_leaked(check, cx);
+    match &check.judge {
+        Judge::KeyNotLeaked => return key_not_leaked(check, cx),
+        Judge::ConfiguredV1 { model } => return configured_v1(cx, *model),
+        Judge::ErrorEnd => return tolerated(cx, "stream_end.after_error", stream::error_end(check, cx)),
+        _ => {}
     }
     if let (Judge::Vendor(rule), Some(&p)) = (&check.judge, check.probes.first()) {
         return direct::verdict(*rule, p, cx);
@@ -122,6 +137,7 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
     };
     let s = cx.scenario;
     match &check.judge {
+        Judge::InvalidMetadata => tolerated(cx, "invalid_metadata.refused", invalid_metadata(o, reply)),
         Judge::Backend { model } => {
             let want = backend_name(s, *model);
             let expected = format!("received by backend `{want}` only");
@@ -144,8 +160,11 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                 Provider::Bedrock => format!("upstream model id `{want}` in the path"),
                 _ => format!("upstream model `{want}`"),
             };
-            match model_mismatch(o, m) {
-                Some(actual) => fail(expected, actual),
+            if let Some(actual) = model_mismatch(o, m) {
+                return fail(expected, actual);
+            }
+            match unserved(s, o, want) {
+                Some(actual) => fail(format!("{expected}, served there"), actual),
                 None => pass(expected, format!("upstream model `{want}`")),
             }
         }
@@ -294,10 +313,14 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                     format!("backend request at {} (answered {})", h.path, h.status),
                 );
             }
-            match (&reply.error, reply.content.is_empty()) {
-                (Some(e), _) => fail(expected, format!("backend request at {want}, but the client got {e}")),
-                (None, true) => fail(expected, format!("backend request at {want}, but empty content")),
-                (None, false) => pass(expected, format!("backend request at {want}; content returned")),
+            match (&reply.error, reply.content.is_empty(), &reply.aborted) {
+                (Some(e), _, _) => fail(expected, format!("backend request at {want}, but the client got {e}")),
+                (None, true, _) => fail(expected, format!("backend request at {want}, but empty content")),
+                (None, false, Some(a)) => fail(
+                    expected,
+                    format!("backend request at {want}, but the reply broke off: {a}"),
+                ),
+                (None, false, None) => pass(expected, format!("backend request at {want}; content returned")),
             }
         }
         Judge::MissingV1 { key, .. } => {
@@ -417,6 +440,19 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                     format!("no backend request; the client got {}", describe(reply)),
                 );
             }
+            if let Some(h) = o
+                .hits
+                .iter()
+                .find(|h| h.header(header_name) == Some(want.as_str()) && matches!(h.status, 401 | 403))
+            {
+                return fail(
+                    expected,
+                    format!(
+                        "the backend got the model's key and refused it ({}): the key configured for model `{}` is not the one backend `{}` accepts",
+                        h.status, m.name, h.backend
+                    ),
+                );
+            }
             match o.hits.iter().find(|h| h.header(header_name) != Some(want.as_str())) {
                 Some(h) => fail(
                     expected,
@@ -429,22 +465,27 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                             .unwrap_or_default()
                     ),
                 ),
-                None => pass(expected, "the backend got the model's key"),
+                None => pass(expected, "the backend got the model's key and accepted it"),
             }
         }
         Judge::NoForeignKey { .. } => {
-            let expected = "no other model's key at the backend".to_owned();
+            let expected = "no other model's key, and no stringified null, at the backend".to_owned();
             if o.hits.is_empty() {
                 return fail(
                     expected,
                     format!("no backend request; the client got {}", describe(reply)),
                 );
             }
-            let keys: Vec<&str> = s
+            let keys: Vec<(String, String)> = s
                 .models
                 .iter()
-                .filter_map(|m| m.api_key.as_deref())
-                .chain(s.backends.iter().filter_map(|b| b.api_key.as_deref()))
+                .filter_map(|m| Some((m.api_key.clone()?, format!("the key of model `{}`", m.name))))
+                .chain(
+                    s.backends
+                        .iter()
+                        .filter_map(|b| Some((b.api_key.clone()?, format!("the key of backend `{}`", b.name)))),
+                )
+                .filter(|(k, _)| !k.is_empty())
                 .collect();
             for h in &o.hits {
                 let auth = format!(
@@ -452,8 +493,26 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                     h.header("authorization").unwrap_or_default(),
                     h.header("api-key").unwrap_or_default()
                 );
-                if keys.iter().any(|k| auth.contains(k)) {
-                    return fail(expected, "the backend got a key configured for another model");
+                if let Some(whose) = keys
+                    .iter()
+                    .find(|(k, _)| auth.contains(k.as_str()))
+                    .map(|(_, whose)| whose)
+                {
+                    return fail(expected, format!("the backend got {whose}"));
+                }
+                let bogus = [h.header("authorization"), h.header("api-key")]
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.trim())
+                    .find(|v| {
+                        let token = v.strip_prefix("Bearer").map_or(*v, str::trim);
+                        matches!(token, "" | "None" | "null" | "undefined" | "nil")
+                    });
+                if let Some(v) = bogus {
+                    return fail(
+                        expected,
+                        format!("the backend got `{v}`: the gateway turned the missing key into text"),
+                    );
                 }
             }
             let auth = o.hits[0]
@@ -480,18 +539,19 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
             if let Some(actual) = model_mismatch(o, m) {
                 return fail(expected, actual);
             }
-            match (&reply.error, reply.content.is_empty()) {
-                (Some(e), _) => fail(expected, format!("routed right, but the client got {e}")),
-                (None, true) => fail(expected, "routed right, but empty content"),
-                (None, false) => pass(
+            match (&reply.error, reply.content.is_empty(), &reply.aborted) {
+                (Some(e), _, _) => fail(expected, format!("routed right, but the client got {e}")),
+                (None, true, _) => fail(expected, "routed right, but empty content"),
+                (None, false, Some(a)) => fail(expected, format!("routed right, but the reply broke off: {a}")),
+                (None, false, None) => pass(
                     expected,
                     format!("backend `{want}`, upstream model `{}`", m.identifier.model),
                 ),
             }
         }
         Judge::FeatureDisabled => (Status::Skipped, String::new(), "not judged".into()),
-        Judge::Stream { endpoint } => stream::ndjson_or_text(*endpoint, reply),
-        Judge::KeyNotLeaked | Judge::Vendor(_) => unreachable_verdict(),
+        Judge::Stream { surface } => stream::ndjson_or_text(*surface, reply),
+        Judge::KeyNotLeaked | Judge::Vendor(_) | Judge::ConfiguredV1 { .. } | Judge::ErrorEnd => unreachable_verdict(),
     }
 }
 
@@ -548,6 +608,98 @@ fn leaked(cx: &Ctx<'_>, p: usize) -> Option<String> {
         .chain(backends)
         .find(|(k, _)| !k.is_empty() && r.body.contains(k))
         .map(|(_, whose)| whose)
+}
+
+/// `endpoint.<model>.v1_suffix`, from the scenario alone.
+fn configured_v1(cx: &Ctx<'_>, model: usize) -> Verdict {
+    let m = &cx.scenario.models[model];
+    let shown = m
+        .endpoint
+        .as_ref()
+        .map(|e| e.render(|b| Some(format!("{{{{ backends.{b}.url }}}}"))))
+        .unwrap_or_default();
+    let expected = "an endpoint ending in /v1".to_owned();
+    if m.endpoint
+        .as_ref()
+        .is_some_and(|e| crate::identifier::has_v1_suffix(&e.render(|_| Some(String::new()))))
+    {
+        pass(expected, format!("`{shown}`"))
+    } else {
+        fail(
+            expected,
+            format!(
+                "`{shown}` has no /v1: the gateway will call {}/chat/completions, which vLLM answers with 404; add /v1 to the model's endpoint in GitLab",
+                shown.trim_end_matches('/')
+            ),
+        )
+    }
+}
+
+/// Providers and models a gateway may fall back to, as their names show in errors.
+const OTHER_MODELS: [&str; 6] = ["vertex", "anthropic", "gemini", "fireworks", "bedrock", "azure"];
+
+/// `routing.invalid_metadata`: refused with an error, no backend call, and nothing
+/// in the reply shows another model serving it.
+fn invalid_metadata(o: &ProbeOutcome, reply: &Reply) -> Verdict {
+    let expected = "an error to the client, no backend call, and no other model serving the request".to_owned();
+    if let Some(h) = o.hits.first() {
+        return fail(
+            expected,
+            format!(
+                "backend `{}` was called at {} with the invalid metadata",
+                h.backend, h.path
+            ),
+        );
+    }
+    if let (true, Some(e)) = (reply.broken, &reply.error) {
+        return fail(expected, format!("no backend call, but a broken reply: {e}"));
+    }
+    if (300..400).contains(&reply.status) {
+        return fail(
+            expected,
+            format!(
+                "no backend call, but a redirect instead of an error: {}",
+                describe(reply)
+            ),
+        );
+    }
+    let Some(e) = reply.error.as_deref().or(reply.aborted.as_deref()) else {
+        return fail(
+            expected,
+            format!("the client got {}: another model served the request", describe(reply)),
+        );
+    };
+    let lower = e.to_lowercase();
+    if let Some(other) = OTHER_MODELS.iter().find(|p| lower.contains(*p)) {
+        return fail(
+            expected,
+            format!(
+                "the gateway dropped the metadata and sent the request to another model: its error names `{other}`: {}",
+                trunc(e, 200)
+            ),
+        );
+    }
+    pass(expected, format!("refused: {}", trunc(e, 200)))
+}
+
+/// Whether a backend the request reached does not serve `want` (the model's endpoint
+/// points at another server): what it answered, for the check's actual.
+fn unserved(s: &Scenario, o: &ProbeOutcome, want: &str) -> Option<String> {
+    o.hits.iter().find_map(|h| {
+        let b = s.backends.iter().find(|b| b.name == h.backend)?;
+        let serves = match b.provider {
+            crate::scenario::BackendProvider::Bedrock => crate::mock::bedrock::serves(&b.models, want),
+            _ => b.models.iter().any(|m| m == want),
+        };
+        (!serves).then(|| {
+            format!(
+                "backend `{}` does not serve `{want}` (it answered {}; it serves {}): the model's endpoint points at another server",
+                h.backend,
+                h.status,
+                b.models.join(", ")
+            )
+        })
+    })
 }
 
 fn model_mismatch(o: &ProbeOutcome, m: &ModelConfig) -> Option<String> {
@@ -624,10 +776,14 @@ pub fn upstream_path(endpoint: &str) -> String {
 }
 
 fn describe(r: &Reply) -> String {
+    let end = match &r.aborted {
+        Some(a) => format!(", the body breaking off ({a})"),
+        None => String::new(),
+    };
     match &r.error {
-        Some(e) => e.clone(),
-        None if r.content.is_empty() => format!("{} with empty content", r.status),
-        None => format!("{} with content", r.status),
+        Some(e) => format!("{e}{end}"),
+        None if r.content.is_empty() => format!("{} with empty content{end}", r.status),
+        None => format!("{} with content{end}", r.status),
     }
 }
 
@@ -652,6 +808,7 @@ fn evidence(cx: &Ctx<'_>, p: usize) -> Evidence {
                 content: trunc(&r.content, 200),
                 body: trunc(&r.body, 500),
                 error: r.error.clone(),
+                aborted: r.aborted.clone(),
                 elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
             }),
             None,

@@ -10,15 +10,16 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::adapter::Reply;
-use crate::feature::Endpoint;
+use crate::instance::Surface;
 use crate::scenario::ScenarioError;
 use crate::scenario::behavior::FaultAction;
 use crate::scenario::error::did_you_mean;
 use crate::scenario::raw::{Located, OrderedMap};
 
 /// The built-in profiles: name and YAML text.
-pub const BUILTIN: [(&str, &str); 3] = [
+pub const BUILTIN: [(&str, &str); 4] = [
     ("aigw", include_str!("../../profiles/aigw.yaml")),
+    ("aigw-17.7", include_str!("../../profiles/aigw-17.7.yaml")),
     ("openai", include_str!("../../profiles/openai.yaml")),
     ("litellm", include_str!("../../profiles/litellm.yaml")),
 ];
@@ -36,6 +37,12 @@ pub struct Outcome {
     pub message_contains: Option<String>,
     /// Whether the reply may carry no error at all, and what its content is then.
     pub content: Option<ContentRule>,
+    /// `Some(true)`: the body breaks off (no end of the chunked body), which is how
+    /// the client learns of the error; `Some(false)`: it ends properly.
+    pub aborted: Option<bool>,
+    /// The gateway version this outcome was observed on, when it differs from the
+    /// profile's.
+    pub observed: Option<String>,
 }
 
 /// The content a non-error outcome carries.
@@ -56,14 +63,19 @@ pub struct Profile {
     pub source: String,
     /// Free text.
     pub description: String,
+    /// The gateway version (and how it was run) the outcomes were observed on.
+    pub observed: String,
     expect: Vec<(String, Outcome)>,
+    tolerate: Vec<(String, String)>,
 }
 
-/// The rule keys a profile may pin, besides `backend.<fault>.<api>`.
-pub const KEYS: [&str; 9] = [
+/// The rule keys a profile may pin, besides `backend.<fault>.<surface>`.
+pub const KEYS: [&str; 11] = [
     "missing_v1.chat_agent",
     "missing_v1.code_suggestions",
+    "missing_v1.code_suggestions_stream",
     "missing_v1.prompt",
+    "missing_v1.prompt_stream",
     "missing_v1.chat",
     "missing_v1.chat_stream",
     "missing_v1.completions",
@@ -71,6 +83,22 @@ pub const KEYS: [&str; 9] = [
     "client_auth.wrong",
     "feature.disabled",
 ];
+
+/// The surfaces `backend.<fault>.<surface>` keys name: the OpenAI front's (`chat`,
+/// `chat_stream`) and the AI gateway API's.
+pub const BACKEND_SURFACES: [&str; 7] = [
+    "chat",
+    "chat_stream",
+    "chat_agent",
+    "code_suggestions",
+    "code_suggestions_stream",
+    "prompt",
+    "prompt_stream",
+];
+
+/// Rules a profile may tolerate: a gateway that breaks one gets a warning, not a
+/// failure, and the profile says why.
+pub const TOLERABLE: [&str; 2] = ["stream_end.after_error", "invalid_metadata.refused"];
 
 /// Backend fault names as they appear in `backend.<fault>.<api>` keys.
 pub const BACKEND_FAULTS: [&str; 14] = [
@@ -112,15 +140,17 @@ fn valid_key(k: &str) -> bool {
     let mut parts = k.split('.');
     matches!(
         (parts.next(), parts.next(), parts.next(), parts.next()),
-        (Some("backend"), Some(f), Some("chat" | "chat_stream"), None) if BACKEND_FAULTS.contains(&f)
+        (Some("backend"), Some(f), Some(surface), None)
+            if BACKEND_FAULTS.contains(&f) && BACKEND_SURFACES.contains(&surface)
     )
 }
 
 fn all_keys() -> Vec<String> {
     let mut v: Vec<String> = KEYS.iter().map(|k| (*k).to_owned()).collect();
     for f in BACKEND_FAULTS {
-        v.push(format!("backend.{f}.chat"));
-        v.push(format!("backend.{f}.chat_stream"));
+        for surface in BACKEND_SURFACES {
+            v.push(format!("backend.{f}.{surface}"));
+        }
     }
     v
 }
@@ -134,8 +164,14 @@ struct ProfileFile {
     /// A built-in profile whose expectations this one starts from.
     #[serde(default)]
     extends: Option<Located<String>>,
+    /// The gateway version the outcomes were observed on.
+    #[serde(default)]
+    observed: Option<String>,
     #[serde(default)]
     expect: OrderedMap<Located<OutcomeSpec>>,
+    /// Rule -> why this gateway's way of breaking it is a warning, not a failure.
+    #[serde(default)]
+    tolerate: OrderedMap<Located<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +186,10 @@ struct OutcomeSpec {
     message_contains: Option<String>,
     #[serde(default)]
     content: Option<Located<String>>,
+    #[serde(default)]
+    aborted: Option<bool>,
+    #[serde(default)]
+    observed: Option<String>,
 }
 
 impl Profile {
@@ -187,13 +227,17 @@ impl Profile {
             let first = msg.lines().next().unwrap_or_default();
             let first = first.find(" at line ").map_or(first, |i| &first[..i]);
             ScenarioError::at(path, text, pos, first.to_owned())
-                .hint("a profile has `name`, optional `description` and `extends`, and `expect: {<rule key>: {status, in_band, message, message_contains, content}}`")
+                .hint("a profile has `name`, optional `description`, `extends` and `observed`, `expect: {<rule key>: {status, in_band, message, message_contains, content, aborted, observed}}` and `tolerate: {<rule>: <why>}`")
         })?;
         let err = |pos, field: String, msg: String| ScenarioError::at(path, text, pos, msg).field(field);
-        let mut expect = match &file.extends {
-            None => Vec::new(),
+        let mut base_observed = String::new();
+        let (mut expect, mut tolerate) = match &file.extends {
+            None => (Vec::new(), Vec::new()),
             Some(base) => match Profile::builtin(&base.value) {
-                Some(p) => p.expect,
+                Some(p) => {
+                    base_observed = p.observed;
+                    (p.expect, p.tolerate)
+                }
                 None => {
                     let names = BUILTIN.map(|(n, _)| n);
                     let e = err(
@@ -247,18 +291,44 @@ impl Profile {
                 message: s.message.clone(),
                 message_contains: s.message_contains.clone(),
                 content,
+                aborted: s.aborted,
+                observed: s.observed.clone(),
             };
             match expect.iter_mut().find(|(k, _)| *k == key.value) {
                 Some(slot) => slot.1 = outcome,
                 None => expect.push((key.value.clone(), outcome)),
             }
         }
+        for (key, why) in &file.tolerate.0 {
+            if !TOLERABLE.contains(&key.value.as_str()) {
+                let e = err(
+                    key.pos,
+                    format!("tolerate.{}", key.value),
+                    format!("`{}` is not a rule a profile can tolerate", key.value),
+                );
+                return Err(match did_you_mean(&key.value, TOLERABLE) {
+                    Some(h) => e.hint(h),
+                    None => e.hint(format!("tolerable rules: {}", TOLERABLE.join(", "))),
+                });
+            }
+            match tolerate.iter_mut().find(|(k, _)| *k == key.value) {
+                Some(slot) => slot.1 = why.value.clone(),
+                None => tolerate.push((key.value.clone(), why.value.clone())),
+            }
+        }
         Ok(Profile {
             name: file.name.value,
             source: source.to_owned(),
             description: file.description.unwrap_or_default(),
+            observed: file.observed.unwrap_or(base_observed),
             expect,
+            tolerate,
         })
+    }
+
+    /// Why the profile tolerates a gateway breaking `rule`, if it does.
+    pub fn tolerates(&self, rule: &str) -> Option<&str> {
+        self.tolerate.iter().find(|(k, _)| k == rule).map(|(_, w)| w.as_str())
     }
 
     /// The expected outcome for a rule key, if the profile pins one.
@@ -266,12 +336,14 @@ impl Profile {
         self.expect.iter().find(|(k, _)| k == key).map(|(_, o)| o)
     }
 
-    /// The key of an upstream 404 (missing `/v1`) on an AI gateway endpoint.
-    pub fn missing_v1_key(endpoint: Endpoint) -> &'static str {
-        match endpoint {
-            Endpoint::ChatAgent => "missing_v1.chat_agent",
-            Endpoint::CodeCompletions | Endpoint::CodeGenerations => "missing_v1.code_suggestions",
-            Endpoint::Prompt => "missing_v1.prompt",
+    /// The key of an upstream 404 (missing `/v1`) on an AI gateway surface.
+    pub fn missing_v1_key(surface: Surface) -> &'static str {
+        match surface {
+            Surface::ChatAgent => "missing_v1.chat_agent",
+            Surface::CodeSuggestions => "missing_v1.code_suggestions",
+            Surface::CodeSuggestionsStream => "missing_v1.code_suggestions_stream",
+            Surface::Prompt => "missing_v1.prompt",
+            Surface::PromptStream => "missing_v1.prompt_stream",
         }
     }
 }
@@ -302,12 +374,33 @@ impl Outcome {
         if let Some(m) = &self.message_contains {
             s.push_str(&format!(" mentioning {m:?}"));
         }
+        match self.aborted {
+            Some(true) => s.push_str(", the body then breaking off"),
+            Some(false) => s.push_str(", the body ending properly"),
+            None => {}
+        }
         s
     }
 
     /// Matches a reply: `Ok(actual)` when it is the predicted outcome, `Err(actual)`
     /// otherwise.
     pub fn matches(&self, r: &Reply) -> Result<String, String> {
+        let end = if r.aborted.is_some() {
+            "; the body then broke off"
+        } else {
+            ""
+        };
+        self.matches_head(r)
+            .map(|ok| format!("{ok}{end}"))
+            .map_err(|bad| format!("{bad}{end}"))
+            .and_then(|ok| match (self.aborted, &r.aborted) {
+                (Some(true), None) => Err(format!("{ok}; the body ended properly")),
+                (Some(false), Some(_)) => Err(ok),
+                _ => Ok(ok),
+            })
+    }
+
+    fn matches_head(&self, r: &Reply) -> Result<String, String> {
         let msg = error_message(r);
         let short = |m: &Option<String>| {
             m.as_deref()
@@ -337,7 +430,9 @@ impl Outcome {
                 ));
             }
             None => {
-                if r.error.is_none() {
+                // A body that breaks off is an error the client sees, even without a
+                // word in it (a streamed reply whose gateway gave up mid-way).
+                if r.error.is_none() && r.aborted.is_none() {
                     let c = if r.content.is_empty() { "empty" } else { "some" };
                     return Err(format!("{} with {c} content and no error", r.status));
                 }

@@ -2,14 +2,15 @@
 //! suggestion streams, and the exact OpenAI-style SSE an OpenAI-compatible proxy owes
 //! its clients.
 
-use super::{Verdict, describe, fail, pass, trunc};
+use super::{Ctx, Verdict, describe, fail, pass, trunc};
 use crate::adapter::Reply;
-use crate::feature::Endpoint;
+use crate::instance::Surface;
+use crate::plan::PlannedCheck;
 
-/// AI gateway streams: ndjson chat events, raw-text code suggestions.
-pub(super) fn ndjson_or_text(endpoint: Endpoint, reply: &Reply) -> Verdict {
-    if endpoint == Endpoint::ChatAgent {
-        let expected = "200 application/x-ndjson: well-formed events, non-empty text, a final event".to_owned();
+/// AI gateway streams: ndjson chat events, raw-text code suggestions and prompts.
+pub(super) fn ndjson_or_text(surface: Surface, reply: &Reply) -> Verdict {
+    if surface == Surface::ChatAgent {
+        let expected = "200 application/x-ndjson: well-formed events, an answer (final answer deltas, or an unknown event the instance shows as the answer), a proper end".to_owned();
         if reply.status != 200 {
             return fail(expected, describe(reply));
         }
@@ -32,8 +33,8 @@ pub(super) fn ndjson_or_text(endpoint: Endpoint, reply: &Reply) -> Verdict {
         if reply.content.is_empty() {
             return fail(expected, format!("{} events but no text", ev.events));
         }
-        if !ev.finished {
-            return fail(expected, "the stream ended without a final event");
+        if let Some(a) = &reply.aborted {
+            return fail(expected, format!("the stream broke off: {a}"));
         }
         return pass(
             expected,
@@ -51,6 +52,14 @@ pub(super) fn ndjson_or_text(endpoint: Endpoint, reply: &Reply) -> Verdict {
         .find(|l| l.starts_with("data: {") || l.starts_with("data:{") || l.trim() == "data: [DONE]");
     match (&reply.error, reply.content.is_empty()) {
         (Some(e), _) => fail(expected, e.clone()),
+        (None, _) if reply.aborted.is_some() => fail(
+            expected,
+            format!(
+                "the stream broke off after {} characters: {}",
+                reply.content.len(),
+                reply.aborted.as_deref().unwrap_or_default()
+            ),
+        ),
         (None, true) => fail(expected, "an empty stream"),
         // Upstream SSE passed through verbatim: the client would show the framing as code.
         (None, false) if sse_line.is_some() => fail(
@@ -61,6 +70,43 @@ pub(super) fn ndjson_or_text(endpoint: Endpoint, reply: &Reply) -> Verdict {
             ),
         ),
         (None, false) => pass(expected, format!("{} characters of text", reply.content.len())),
+    }
+}
+
+/// `streaming.chat_agent.error_end`: every chat stream among the check's probes that
+/// carried an error event ends properly.
+pub(super) fn error_end(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
+    let expected = "every chat stream that carried an error event ends properly".to_owned();
+    let mut seen = 0;
+    for &p in &check.probes {
+        let o = &cx.outcomes[p];
+        let Some(Ok(r)) = &o.result else {
+            continue;
+        };
+        if r.events.as_ref().is_none_or(|e| e.errors.is_empty()) {
+            continue;
+        }
+        seen += 1;
+        if let Some(a) = &r.aborted {
+            return fail(
+                expected,
+                format!(
+                    "the stream of {} ({}) broke off after its error event: {a}",
+                    o.correlation_id, o.path
+                ),
+            );
+        }
+    }
+    match seen {
+        0 => (
+            crate::report::Status::Skipped,
+            expected,
+            "no chat stream carried an error event".into(),
+        ),
+        n => pass(
+            expected,
+            format!("{n} stream(s) with an error event, each ended properly"),
+        ),
     }
 }
 
@@ -133,7 +179,7 @@ mod tests {
 
     #[test]
     fn a_broken_stream_fails_even_when_its_events_parse() {
-        let (status, _, actual) = ndjson_or_text(Endpoint::ChatAgent, &broken("application/x-ndjson", false));
+        let (status, _, actual) = ndjson_or_text(Surface::ChatAgent, &broken("application/x-ndjson", false));
         assert_eq!(status, Status::Failed, "{actual}");
         assert!(actual.contains("not valid UTF-8"), "{actual}");
         let (status, _, actual) = sse(&broken("text/event-stream", true));
@@ -143,6 +189,6 @@ mod tests {
         assert_eq!(sse(&whole).0, Status::Passed, "{}", sse(&whole).2);
         let mut whole = broken("application/x-ndjson", false);
         (whole.broken, whole.error) = (false, None);
-        assert_eq!(ndjson_or_text(Endpoint::ChatAgent, &whole).0, Status::Passed);
+        assert_eq!(ndjson_or_text(Surface::ChatAgent, &whole).0, Status::Passed);
     }
 }

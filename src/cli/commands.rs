@@ -96,10 +96,18 @@ async fn wait_for_signal() {
 }
 
 fn run_cmd(a: RunArgs) -> u8 {
-    let scenarios = match load_all(&a.scenarios) {
+    let mut scenarios = match load_all(&a.scenarios) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    for s in &mut scenarios {
+        for entry in &a.checks {
+            if let Err(e) = s.select(entry) {
+                eprintln!("error: --check {entry}: {}\n  = help: {}", e.message, e.hint);
+                return exit::USAGE;
+            }
+        }
+    }
     for s in &scenarios {
         if !s.gateway.tls.verify {
             eprintln!(

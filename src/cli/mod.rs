@@ -126,6 +126,11 @@ struct RunArgs {
     /// strip-v1, wrong-backend-key, swap-backends, wrong-aws-region.
     #[arg(long = "config-fault", value_name = "NAME", value_parser = config_fault_names())]
     config_faults: Vec<String>,
+    /// Add an entry to the scenarios' `checks:` list (repeatable): a family, a check id
+    /// pattern with `*`, or either after `!` to leave checks out, e.g.
+    /// `--check '!auth.client.*'` against a gateway that bypasses client auth.
+    #[arg(long = "check", value_name = "PATTERN")]
+    checks: Vec<String>,
     /// List passed checks too.
     #[arg(short, long)]
     verbose: bool,

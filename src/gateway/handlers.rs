@@ -45,6 +45,7 @@ pub(super) async fn handle(AxState(state): AxState<Arc<State>>, req: Request) ->
     match path.as_str() {
         "/v2/code/completions" => code(&state, &body, false).await,
         "/v2/code/generations" => code(&state, &body, true).await,
+        "/v3/code/completions" => code_v3(&state, &body).await,
         "/v2/chat/agent" => chat(&state, &body).await,
         p => match p.strip_prefix("/v1/prompts/") {
             Some(id) if !id.is_empty() => prompt(&state, &body).await,
@@ -100,6 +101,9 @@ fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
 
 /// `/v2/code/completions` and `/v2/code/generations`.
 async fn code(state: &State, body: &Value, generation: bool) -> Response {
+    if let Err(r) = valid_endpoint(body.get("model_endpoint"), "model_endpoint") {
+        return r;
+    }
     let meta = ModelMeta {
         family: str_at(body, "/model_name").to_owned(),
         endpoint: str_at(body, "/model_endpoint").to_owned(),
@@ -135,7 +139,7 @@ async fn code(state: &State, body: &Value, generation: bool) -> Response {
     if stream {
         return match state.stream(&up, &messages, 64).await {
             Ok(rx) => text_stream(rx),
-            Err(e) => plain_error(state, &e, Some(&up)),
+            Err(e) => broken_text_stream(&error_text(state, &e, Some(&up))),
         };
     }
     match state.complete(&up, &messages, 64).await {
@@ -143,6 +147,50 @@ async fn code(state: &State, body: &Value, generation: bool) -> Response {
         Err(e) if state.settings.faults.contains(&Fault::SwallowUpstreamError) => {
             let _ = e;
             json_response(StatusCode::OK, &completion_body(&up.model, &lang, ""))
+        }
+        Err(e) => plain_error(state, &e, Some(&up)),
+    }
+}
+
+/// `/v3/code/completions`: one `code_editor_generation` prompt component and the
+/// self-hosted model in a top-level `model_metadata` (code generations of 18.x).
+async fn code_v3(state: &State, body: &Value) -> Response {
+    let meta = match metadata(body) {
+        Ok(Some(m)) => m,
+        Ok(None) => return unprocessable("model_metadata is required by the reference gateway"),
+        Err(r) => return r,
+    };
+    let Some(payload) = body
+        .pointer("/prompt_components/0")
+        .filter(|c| c.get("type").and_then(Value::as_str) == Some("code_editor_generation"))
+        .and_then(|c| c.get("payload"))
+    else {
+        return unprocessable("prompt_components: one code_editor_generation component is required");
+    };
+    let above = str_at(payload, "/content_above_cursor");
+    let instruction = str_at(payload, "/prompt_enhancer/user_instruction");
+    let messages = [json!({"role": "user", "content": format!("{instruction}\n\n{above}")})];
+    let stream = payload.get("stream").and_then(Value::as_bool) == Some(true);
+    let up = match state.resolve(&meta) {
+        Ok(u) => u,
+        Err(e) => return plain_error(state, &e, None),
+    };
+    if stream {
+        return match state.stream(&up, &messages, 64).await {
+            Ok(rx) => text_stream(rx),
+            Err(e) => broken_text_stream(&error_text(state, &e, Some(&up))),
+        };
+    }
+    match state.complete(&up, &messages, 64).await {
+        Ok((text, _)) => json_response(
+            StatusCode::OK,
+            &json!({"choices": [{"text": text, "index": 0, "finish_reason": "length"}],
+                    "metadata": {"model": {"engine": "agent", "name": up.model, "lang": "python"}},
+                    "model": {"engine": "agent", "name": up.model, "lang": "python"}}),
+        ),
+        Err(e) if state.settings.faults.contains(&Fault::SwallowUpstreamError) => {
+            let _ = e;
+            json_response(StatusCode::OK, &json!({"choices": [{"text": "", "index": 0}]}))
         }
         Err(e) => plain_error(state, &e, Some(&up)),
     }
@@ -160,8 +208,10 @@ fn completion_body(model: &str, lang: &str, text: &str) -> Value {
 
 /// `/v2/chat/agent`: always streams ndjson events.
 async fn chat(state: &State, body: &Value) -> Response {
-    let Some(meta) = metadata(body) else {
-        return unprocessable("model_metadata is required by the reference gateway");
+    let meta = match metadata(body) {
+        Ok(Some(m)) => m,
+        Ok(None) => return unprocessable("model_metadata is required by the reference gateway"),
+        Err(r) => return r,
     };
     let messages: Vec<Value> = body
         .get("messages")
@@ -191,8 +241,10 @@ async fn chat(state: &State, body: &Value) -> Response {
 
 /// `/v1/prompts/{prompt_id}`.
 async fn prompt(state: &State, body: &Value) -> Response {
-    let Some(mut meta) = metadata(body) else {
-        return unprocessable("model_metadata is required by the reference gateway");
+    let mut meta = match metadata(body) {
+        Ok(Some(m)) => m,
+        Ok(None) => return unprocessable("model_metadata is required by the reference gateway"),
+        Err(r) => return r,
     };
     if state.settings.faults.contains(&Fault::PromptsIgnoreModelMetadata) {
         let mut sticky = state.sticky.lock().unwrap_or_else(|p| p.into_inner());
@@ -217,7 +269,7 @@ async fn prompt(state: &State, body: &Value) -> Response {
     if body.get("stream").and_then(Value::as_bool) == Some(true) {
         return match state.stream(&up, &messages, 2048).await {
             Ok(rx) => text_stream(rx),
-            Err(e) => prompt_error(state, &e, Some(&up)),
+            Err(e) => broken_text_stream(&error_text(state, &e, Some(&up))),
         };
     }
     match state.complete(&up, &messages, 2048).await {
@@ -230,9 +282,15 @@ async fn prompt(state: &State, body: &Value) -> Response {
     }
 }
 
-fn metadata(body: &Value) -> Option<ModelMeta> {
-    let m = body.get("model_metadata").filter(|m| m.is_object())?;
-    Some(ModelMeta {
+/// The self-hosted model of a request's `model_metadata`: `None` without one, a 422
+/// for one the gateway cannot use (an endpoint that is not a URL) rather than serving
+/// the request with some other model.
+fn metadata(body: &Value) -> Result<Option<ModelMeta>, Response> {
+    let Some(m) = body.get("model_metadata").filter(|m| m.is_object()) else {
+        return Ok(None);
+    };
+    valid_endpoint(m.get("endpoint"), "model_metadata.endpoint")?;
+    Ok(Some(ModelMeta {
         family: str_at(m, "/name").to_owned(),
         endpoint: str_at(m, "/endpoint").to_owned(),
         api_key: m
@@ -241,7 +299,28 @@ fn metadata(body: &Value) -> Option<ModelMeta> {
             .filter(|k| !k.is_empty())
             .map(str::to_owned),
         identifier: str_at(m, "/identifier").to_owned(),
-    })
+    }))
+}
+
+/// An endpoint field is absent, `null`, or an http(s) URL: anything else gets the 422
+/// of a failed validation.
+fn valid_endpoint(v: Option<&Value>, field: &str) -> Result<(), Response> {
+    let Some(e) = v.filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let ok = e
+        .as_str()
+        .and_then(|s| reqwest::Url::parse(s).ok())
+        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+    if ok {
+        Ok(())
+    } else {
+        Err(json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"detail": [{"type": "url_parsing", "loc": ["body", field],
+                                "msg": "Input should be a valid URL", "input": e}]}),
+        ))
+    }
 }
 
 /// The error text, with the key in it when the leak fault is on.
@@ -327,6 +406,22 @@ fn text_stream(rx: mpsc::Receiver<Delta>) -> Response {
                 Delta::Error(e) => return Some((Err(std::io::Error::other(e)), rx)),
             }
         }
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(s))
+        .unwrap_or_default()
+}
+
+/// A raw-text stream whose upstream failed before its first token: the AI gateway has
+/// already answered 200 `text/event-stream` by then, and a raw-text stream has no way
+/// to carry an error, so the body breaks off (no terminating chunk) without a byte.
+fn broken_text_stream(why: &str) -> Response {
+    let why = why.to_owned();
+    let s = stream::once(async move {
+        // Let the head reach the client first, as it has from the real gateway.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        Err::<Bytes, _>(std::io::Error::other(why))
     });
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")

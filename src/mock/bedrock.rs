@@ -15,7 +15,7 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::behavior::{Admission, Behavior, Codec, paced_body, reply_tokens};
+use super::behavior::{Admission, Behavior, Codec, final_answer, paced_body, reply_tokens};
 use super::journal::{Entry, Journal};
 use super::openai::constant_time_eq;
 use crate::aws::{eventstream, sigv4};
@@ -143,7 +143,8 @@ async fn route(
             "Malformed input request, please reformat your input and try again.",
         );
     };
-    serve(mock, op, &id, &req, arrival).await
+    let react = super::behavior::asks_for_final_answer(body);
+    serve(mock, op, &id, &req, react, arrival).await
 }
 
 fn authenticate(mock: &BedrockMock, entry: &Entry, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
@@ -192,7 +193,8 @@ fn authenticate(mock: &BedrockMock, entry: &Entry, headers: &HeaderMap, body: &[
     })
 }
 
-async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, arrival: Instant) -> Response {
+/// Serves one operation; `react` when the prompt asks for a ReAct final answer.
+async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, arrival: Instant) -> Response {
     let mistral = bedrock_base_model(id).starts_with("mistral.");
     let anthropic = bedrock_base_model(id).starts_with("anthropic.");
     let (prompt_len, max_tokens) = match op {
@@ -248,7 +250,10 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, arrival: Insta
         }
         _ => {}
     }
-    let tokens = reply_tokens(&mock.name, id, adm.tokens());
+    let mut tokens = reply_tokens(&mock.name, id, adm.tokens());
+    if react {
+        tokens = final_answer(tokens);
+    }
     let usage = (prompt_len.div_ceil(4), tokens.len());
     let streaming = matches!(op, Op::InvokeStream | Op::ConverseStream) && adm.fault != Some(FaultAction::NonSse);
     if streaming {

@@ -231,6 +231,36 @@ pub fn reply_text(backend: &str, model: &str, n: usize) -> String {
     out
 }
 
+/// The tokens a mock puts before its reply to a ReAct agent (GitLab's Duo Chat agent,
+/// whose prompt asks the model to end with `Final Answer: <answer>`): with them, the
+/// agent streams the reply as its final answer, as it would a real model's.
+pub const REACT_PREFIX: [&str; 2] = ["I can answer directly.\n", "Final Answer: "];
+
+/// Whether a request's prompt asks for a ReAct `Final Answer:`.
+pub fn asks_for_final_answer(body: &[u8]) -> bool {
+    const MARK: &[u8] = b"Final Answer:";
+    body.windows(MARK.len()).any(|w| w == MARK)
+}
+
+/// `tokens` as the answer to a prompt: after [`REACT_PREFIX`] when it asks for one.
+pub fn answer_tokens(body: &[u8], tokens: Vec<String>) -> Vec<String> {
+    if asks_for_final_answer(body) {
+        final_answer(tokens)
+    } else {
+        tokens
+    }
+}
+
+/// `tokens` after [`REACT_PREFIX`], which joins the first token: the count of tokens
+/// (and so their timing) stays the one the timing model drew.
+pub fn final_answer(mut tokens: Vec<String>) -> Vec<String> {
+    match tokens.first_mut() {
+        Some(first) => first.insert_str(0, &REACT_PREFIX.concat()),
+        None => tokens.push(REACT_PREFIX.concat()),
+    }
+    tokens
+}
+
 /// The first half of a reply's bytes, for faults that break a body in the middle. By
 /// bytes, not characters: a reply holds the model name, which may be multi-byte, and
 /// the half of a string's length can fall inside a character.
@@ -463,6 +493,14 @@ mod tests {
         let s = second.await;
         assert_eq!(s.fault, Some(FaultAction::Empty200));
         assert_eq!(s.tokens(), 4);
+    }
+
+    #[test]
+    fn a_react_prompt_gets_a_final_answer() {
+        let plain = answer_tokens(b"{\"messages\": []}", vec!["a ".into()]);
+        assert_eq!(plain, ["a "]);
+        let react = answer_tokens(b"... in the \"Final Answer:\" section ...", vec!["a ".into()]);
+        assert_eq!(react.concat(), "I can answer directly.\nFinal Answer: a ");
     }
 
     #[test]

@@ -14,7 +14,9 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::behavior::{Admission, Behavior, Codec, paced_body, reply_text, reply_tokens};
+use super::behavior::{
+    Admission, Behavior, Codec, answer_tokens, asks_for_final_answer, paced_body, reply_text, reply_tokens,
+};
 use super::journal::{Entry, Journal};
 use crate::scenario::behavior::FaultAction;
 use crate::scenario::{BackendConfig, BackendProvider};
@@ -331,12 +333,19 @@ pub(super) async fn completion(
         let mut r = Response::builder()
             .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
             .header(header::CACHE_CONTROL, "no-cache")
-            .body(paced_body(adm, reply_tokens(&mock.name, model, n_tokens), codec))
+            .body(paced_body(
+                adm,
+                answer_tokens(body, reply_tokens(&mock.name, model, n_tokens)),
+                codec,
+            ))
             .unwrap_or_default();
         r.extensions_mut().insert(first);
         return r;
     }
-    let text = reply_text(&mock.name, model, n_tokens);
+    let mut text = reply_text(&mock.name, model, n_tokens);
+    if kind == Kind::Chat && asks_for_final_answer(body) {
+        text.insert_str(0, &super::behavior::REACT_PREFIX.concat());
+    }
     let object = if kind == Kind::Chat {
         "chat.completion"
     } else {

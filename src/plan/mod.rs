@@ -3,12 +3,14 @@
 //! must answer comes from the scenario's gateway profile; a check whose outcome the
 //! profile does not pin is planned as skipped, saying so.
 
+pub mod aigw;
 pub mod proxy;
 
 use crate::adapter::ClientAuth;
-use crate::feature::{self, Endpoint, Feature};
-use crate::identifier::{Provider, has_v1_suffix};
-use crate::scenario::{BuiltinAuth, CheckFamily, GatewayKind, Scenario, Target};
+use crate::feature::{self, Feature};
+use crate::identifier::Provider;
+use crate::instance::Surface;
+use crate::scenario::{CheckFamily, GatewayKind, Scenario, Target};
 
 /// How a probe bends the model's endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,6 +21,8 @@ pub enum Variant {
     TrailingSlash,
     /// With its `/v1` suffix removed (the classic misconfiguration).
     WithoutV1,
+    /// Empty: model metadata the gateway cannot accept.
+    Empty,
 }
 
 /// One client request to send.
@@ -63,6 +67,14 @@ pub enum Judge {
     /// Upstream sees `/chat/completions` (404) and the client gets the profile's outcome
     /// for `key` (`missing_v1.<surface>`).
     MissingV1 { model: usize, key: &'static str },
+    /// The configured endpoint of an OpenAI-compatible model ends in `/v1` (judged from
+    /// the scenario, before any request).
+    ConfiguredV1 { model: usize },
+    /// Invalid model metadata is refused with an error, and no backend (of this model or
+    /// another) serves the request.
+    InvalidMetadata,
+    /// Every chat stream among the probes that carried an error event ends properly.
+    ErrorEnd,
     /// Rejected with the profile's outcome (`client_auth.missing|wrong`) and no backend
     /// traffic.
     ClientRejected { auth: ClientAuth },
@@ -82,7 +94,7 @@ pub enum Judge {
     /// The feature is disabled (instance-side for `aigw`, never judged there).
     FeatureDisabled,
     /// The reply stream is well-formed with non-empty content.
-    Stream { endpoint: Endpoint },
+    Stream { surface: Surface },
     /// `kind: direct`: a check of a model endpoint itself.
     Vendor(VendorRule),
 }
@@ -180,18 +192,7 @@ impl Plan {
 
     /// The check that a mapped (or falling-back) feature lands on model `model`.
     pub(crate) fn feature_routed(&mut self, fs: &crate::scenario::FeatureSetting, model: usize, probe: usize) {
-        let name = fs.feature.name;
-        let (id, rule) = if matches!(fs.target, Target::Fallback(_)) {
-            (
-                format!("feature_mapping.{name}.fallback"),
-                "a Chat sub-feature without a model lands on duo_chat's model",
-            )
-        } else {
-            (
-                format!("feature_mapping.{name}.mapped"),
-                "the feature lands on the model it is mapped to",
-            )
-        };
+        let (id, rule) = routed_id(fs);
         self.check(
             CheckFamily::FeatureMapping,
             id,
@@ -213,288 +214,88 @@ impl Plan {
     }
 }
 
+/// The id and rule of the check that a mapped (or falling-back) feature lands on its
+/// model.
+pub(crate) fn routed_id(fs: &crate::scenario::FeatureSetting) -> (String, &'static str) {
+    let name = fs.feature.name;
+    if matches!(fs.target, Target::Fallback(_)) {
+        (
+            format!("feature_mapping.{name}.fallback"),
+            "a Chat sub-feature without a model lands on duo_chat's model",
+        )
+    } else {
+        (
+            format!("feature_mapping.{name}.mapped"),
+            "the feature lands on the model it is mapped to",
+        )
+    }
+}
+
 fn chat() -> &'static Feature {
     feature::by_name(feature::DUO_CHAT).unwrap_or(&feature::FEATURES[2])
 }
 
-fn generations() -> &'static Feature {
-    feature::by_name("code_generations").unwrap_or(&feature::FEATURES[1])
+/// Compiles the scenario.
+pub fn compile(s: &Scenario) -> Plan {
+    let plan = match s.gateway.kind {
+        GatewayKind::Direct => compile_direct(s),
+        GatewayKind::Openai => proxy::compile(s),
+        GatewayKind::Builtin | GatewayKind::Aigw => aigw::compile(s),
+    };
+    select(plan, &s.selection)
 }
 
-/// Compiles the scenario. `raw_endpoint(i)` says whether model `i`'s endpoint is one
-/// of our mocks (only then can backend-side evidence be judged).
-pub fn compile(s: &Scenario) -> Plan {
-    if s.gateway.kind == GatewayKind::Direct {
-        return compile_direct(s);
-    }
-    if s.gateway.kind == GatewayKind::Openai {
-        return proxy::compile(s);
-    }
-    let mut plan = Plan::default();
-    let wants = |f: CheckFamily| s.checks.contains(&f);
-    let base = |model: usize, variant: Variant| Probe {
-        feature: chat(),
-        model,
-        variant,
-        auth: ClientAuth::Valid,
-        stream: true,
-        identifier: None,
-        alias: None,
-    };
-
-    for (i, m) in s.models.iter().enumerate() {
-        let observed = m.backend.is_some();
-        let why = "the endpoint is not a gateprobe mock, so what the backend received cannot be seen";
-        if wants(CheckFamily::Routing) {
-            let rule_b = "the request reaches the backend of the model's endpoint, and no other backend";
-            let rule_m = "the upstream `model` is the identifier without its provider prefix";
-            let (id_b, id_m) = (
-                format!("routing.{}.backend", m.name),
-                format!("routing.{}.model", m.name),
-            );
-            if observed {
-                let p = plan.probe(base(i, Variant::AsConfigured));
-                plan.check(CheckFamily::Routing, id_b, rule_b, Judge::Backend { model: i }, vec![p]);
-                plan.check(
-                    CheckFamily::Routing,
-                    id_m,
-                    rule_m,
-                    Judge::ModelName { model: i },
-                    vec![p],
-                );
-            } else {
-                plan.skipped(CheckFamily::Routing, id_b, rule_b, Judge::Backend { model: i }, why);
-                plan.skipped(CheckFamily::Routing, id_m, rule_m, Judge::ModelName { model: i }, why);
+/// Applies the scenario's `checks:` patterns: checks not selected leave the plan,
+/// excluded ones become skipped, and requests no remaining check reads are not sent.
+fn select(mut plan: Plan, sel: &crate::scenario::selection::Selection) -> Plan {
+    use crate::scenario::selection::Choice;
+    plan.checks.retain_mut(|c| match sel.choose(c.family, &c.id) {
+        Choice::Run => true,
+        Choice::Drop => false,
+        Choice::Excluded(entry) => {
+            if c.skip.is_none() {
+                c.skip = Some(format!("left out by the scenario's checks: `{entry}`"));
             }
+            c.probes.clear();
+            true
         }
-        if wants(CheckFamily::Endpoint) && observed {
-            let azure = m.identifier.provider == Provider::Azure;
-            let v1 = m
-                .endpoint
-                .as_ref()
-                .is_some_and(|e| has_v1_suffix(&e.render(|_| Some(String::new()))));
-            if v1 && !azure {
-                let p = plan.probe(base(i, Variant::AsConfigured));
-                plan.check(
-                    CheckFamily::Endpoint,
-                    format!("endpoint.{}.v1_path", m.name),
-                    "an endpoint ending in /v1 is called at /v1/chat/completions, nothing added or removed",
-                    Judge::UpstreamPath { model: i },
-                    vec![p],
-                );
-            }
-            if v1 || azure {
-                let p = plan.probe(base(i, Variant::TrailingSlash));
-                plan.check(
-                    CheckFamily::Endpoint,
-                    format!("endpoint.{}.trailing_slash", m.name),
-                    "a trailing slash on the endpoint does not double the slash",
-                    Judge::UpstreamPath { model: i },
-                    vec![p],
-                );
-            }
-            if azure {
-                let p = plan.probe(base(i, Variant::AsConfigured));
-                plan.check(
-                    CheckFamily::Endpoint,
-                    format!("endpoint.{}.api_version", m.name),
-                    "Azure deployments are called with an api-version (without one Azure answers 404)",
-                    Judge::ApiVersion { model: i },
-                    vec![p],
-                );
-            }
-            if v1 && !azure {
-                let p = plan.probe(base(i, Variant::WithoutV1));
-                plan.check(
-                    CheckFamily::Endpoint,
-                    format!("endpoint.{}.missing_v1", m.name),
-                    "an endpoint without /v1 is not silently fixed: the backend's 404 surfaces as an error, never as an empty 200",
-                    Judge::MissingV1 {
-                        model: i,
-                        key: crate::check::profile::Profile::missing_v1_key(Endpoint::ChatAgent),
-                    },
-                    vec![p],
-                );
-            }
-        }
-        if wants(CheckFamily::Auth) {
-            let p = observed.then(|| plan.probe(base(i, Variant::AsConfigured)));
-            let bedrock = m.identifier.provider == Provider::Bedrock;
-            match (&m.api_key, p) {
-                (_, Some(p)) if bedrock => plan.check(
-                    CheckFamily::Auth,
-                    format!("auth.{}.signed", m.name),
-                    "Bedrock calls are SigV4-signed with the gateway's credentials, for its region, and accepted",
-                    Judge::Signed { model: i },
-                    vec![p],
-                ),
-                (Some(_), Some(p)) => plan.check(
-                    CheckFamily::Auth,
-                    format!("auth.{}.key_forwarded", m.name),
-                    "the model's API key reaches the backend as `Authorization: Bearer <key>`",
-                    Judge::KeyForwarded { model: i },
-                    vec![p],
-                ),
-                (None, Some(p)) => plan.check(
-                    CheckFamily::Auth,
-                    format!("auth.{}.no_foreign_key", m.name),
-                    "a model without an API key is not sent another model's key",
-                    Judge::NoForeignKey { model: i },
-                    vec![p],
-                ),
-                _ => {}
-            }
+    });
+    // Checks that read every request (or a set of others' requests) keep none alive;
+    // vendor checks read the direct requests, which are not pruned.
+    let aggregate = |j: &Judge| matches!(j, Judge::KeyNotLeaked | Judge::ErrorEnd);
+    let direct = |j: &Judge| matches!(j, Judge::Vendor(_));
+    let mut used = vec![false; plan.probes.len()];
+    for c in plan.checks.iter().filter(|c| !aggregate(&c.judge) && !direct(&c.judge)) {
+        for &p in &c.probes {
+            used[p] = true;
         }
     }
-
-    // "No upstream call" can only be seen on a gateprobe mock: these probes go to the
-    // first model served by one (model 0 otherwise, for what the reply alone shows).
-    let observed = s.models.iter().position(|m| m.backend.is_some());
-    if wants(CheckFamily::Routing) && !s.models.is_empty() {
-        let (id, rule) = (
-            "routing.empty_identifier".to_owned(),
-            "an empty model identifier is an error and causes no upstream call",
-        );
-        match observed {
-            Some(model) => {
-                let p = plan.probe(Probe {
-                    feature: generations(),
-                    model,
-                    variant: Variant::AsConfigured,
-                    auth: ClientAuth::Valid,
-                    stream: false,
-                    identifier: Some(String::new()),
-                    alias: None,
-                });
-                plan.check(CheckFamily::Routing, id, rule, Judge::EmptyIdentifier, vec![p]);
-            }
-            None => plan.skipped(
-                CheckFamily::Routing,
-                id,
-                rule,
-                Judge::EmptyIdentifier,
-                "no model's endpoint is a gateprobe mock, so an upstream call could not be seen",
-            ),
+    if used.iter().all(|&u| u) {
+        return plan;
+    }
+    let mut map = vec![None; plan.probes.len()];
+    let mut probes = Vec::new();
+    for (i, p) in plan.probes.into_iter().enumerate() {
+        if used[i] {
+            map[i] = Some(probes.len());
+            probes.push(p);
         }
     }
-
-    if wants(CheckFamily::Auth) && !s.models.is_empty() {
-        let enforced = s.gateway.kind == GatewayKind::Aigw || s.gateway.builtin_auth == BuiltinAuth::Enforce;
-        let probe = |auth| Probe {
-            feature: generations(),
-            model: observed.unwrap_or(0),
-            variant: Variant::AsConfigured,
-            auth,
-            stream: false,
-            identifier: None,
-            alias: None,
-        };
-        let rule = "a request without client credentials gets 401 and touches no backend";
-        let id = "auth.client.missing_token".to_owned();
-        let judge = Judge::ClientRejected {
-            auth: ClientAuth::Missing,
-        };
-        if enforced {
-            let p = plan.probe(probe(ClientAuth::Missing));
-            plan.check(CheckFamily::Auth, id, rule, judge, vec![p]);
-        } else {
-            plan.skipped(
-                CheckFamily::Auth,
-                id,
-                rule,
-                judge,
-                "the built-in gateway runs with auth bypassed",
-            );
+    plan.probes = probes;
+    let all = plan.probes.len();
+    plan.checks.retain_mut(|c| {
+        if c.judge == Judge::KeyNotLeaked && c.skip.is_none() {
+            c.probes = (0..all).collect();
+            return all > 0;
         }
-        let rule = "a request with a wrong token gets 401 and touches no backend";
-        let id = "auth.client.wrong_token".to_owned();
-        let judge = Judge::ClientRejected {
-            auth: ClientAuth::WrongToken,
-        };
-        if enforced && s.gateway.token.is_some() {
-            let p = plan.probe(probe(ClientAuth::WrongToken));
-            plan.check(CheckFamily::Auth, id, rule, judge, vec![p]);
-        } else {
-            plan.skipped(
-                CheckFamily::Auth,
-                id,
-                rule,
-                judge,
-                "no client token is configured, so no token is wrong",
-            );
+        if direct(&c.judge) {
+            return true;
         }
-    }
-
-    if wants(CheckFamily::FeatureMapping) {
-        for fs in &s.features {
-            let f = fs.feature;
-            match fs.target {
-                Target::Model(i) | Target::Fallback(i) if s.models[i].backend.is_some() => {
-                    let p = plan.probe(Probe {
-                        feature: f,
-                        model: i,
-                        variant: Variant::AsConfigured,
-                        auth: ClientAuth::Valid,
-                        stream: false,
-                        identifier: None,
-                        alias: None,
-                    });
-                    plan.feature_routed(fs, i, p);
-                }
-                Target::Model(_) | Target::Fallback(_) => {}
-                Target::Disabled => plan.skipped(
-                    CheckFamily::FeatureMapping,
-                    format!("feature_mapping.{}.disabled", f.name),
-                    "a disabled feature causes no backend traffic",
-                    Judge::FeatureDisabled,
-                    "with the AI gateway API the GitLab instance enforces Disabled and never calls the gateway; \
-                     nothing on the gateway side can be observed",
-                ),
-            }
-        }
-    }
-
-    if wants(CheckFamily::Streaming) {
-        for fs in &s.features {
-            let (Target::Model(i) | Target::Fallback(i)) = fs.target else {
-                continue;
-            };
-            let f = fs.feature;
-            if !matches!(
-                f.endpoint,
-                Endpoint::ChatAgent | Endpoint::CodeCompletions | Endpoint::CodeGenerations
-            ) || s.models[i].backend.is_none()
-            {
-                continue;
-            }
-            let p = plan.probe(Probe {
-                feature: f,
-                model: i,
-                variant: Variant::AsConfigured,
-                auth: ClientAuth::Valid,
-                stream: true,
-                identifier: None,
-                alias: None,
-            });
-            plan.check(
-                CheckFamily::Streaming,
-                format!("streaming.{}", f.name),
-                "a streamed reply is well-formed and carries non-empty content",
-                Judge::Stream { endpoint: f.endpoint },
-                vec![p],
-            );
-        }
-    }
-
-    if wants(CheckFamily::Auth) && s.models.iter().any(|m| m.api_key.is_some()) {
-        plan.check(
-            CheckFamily::Auth,
-            "auth.key_not_leaked".into(),
-            "no configured API key appears in any gateway response",
-            Judge::KeyNotLeaked,
-            (0..plan.probes.len()).collect(),
-        );
-    }
+        let had = !c.probes.is_empty();
+        c.probes = c.probes.iter().filter_map(|&p| map[p]).collect();
+        // An aggregate whose requests all left has nothing to judge.
+        !(aggregate(&c.judge) && had && c.probes.is_empty())
+    });
     plan
 }
 

@@ -37,9 +37,10 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
             Status::Failed => "FAIL ",
             Status::Error => "ERROR",
             Status::Skipped => "skip ",
+            Status::Warning => "WARN ",
         };
         let _ = writeln!(out, "  {tag} {}", line(&c.id));
-        if matches!(c.status, Status::Failed | Status::Error) {
+        if matches!(c.status, Status::Failed | Status::Error | Status::Warning) {
             let _ = writeln!(out, "         rule:     {}", line(&c.rule));
             match &c.profile {
                 Some(p) => {
@@ -106,12 +107,17 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
     let s = &r.summary;
     let _ = writeln!(
         out,
-        "{} checks: {} passed, {} failed, {} errors, {} skipped in {:.2}s",
+        "{} checks: {} passed, {} failed, {} errors, {} skipped{} in {:.2}s",
         s.total,
         s.passed,
         s.failed,
         s.errors,
         s.skipped,
+        if s.warnings > 0 {
+            format!(", {} warnings", s.warnings)
+        } else {
+            String::new()
+        },
         r.duration_ms / 1000.0
     );
     out

@@ -133,6 +133,7 @@ fn status_badge(s: Status) -> &'static str {
         Status::Failed => "<span class=\"st failed\">FAIL</span>",
         Status::Error => "<span class=\"st error\">ERROR</span>",
         Status::Skipped => "<span class=\"st skipped\">SKIP</span>",
+        Status::Warning => "<span class=\"st error\">WARN</span>",
     }
 }
 
@@ -152,10 +153,14 @@ fn conformance(out: &mut String, r: &RunReport) {
     let errors = n(Status::Error);
     tile(out, &errors.to_string(), "errors", if errors > 0 { "warn" } else { "" });
     tile(out, &n(Status::Skipped).to_string(), "skipped", "");
+    let warnings = n(Status::Warning);
+    if warnings > 0 {
+        tile(out, &warnings.to_string(), "warnings", "warn");
+    }
     out.push_str("</div>\n");
     let bad: Vec<&&CheckResult> = checks
         .iter()
-        .filter(|c| matches!(c.status, Status::Failed | Status::Error))
+        .filter(|c| matches!(c.status, Status::Failed | Status::Error | Status::Warning))
         .collect();
     if !bad.is_empty() {
         out.push_str("<table><tr><th></th><th>check</th><th>expected</th><th>actual</th></tr>");

@@ -93,6 +93,16 @@ fn testcase(out: &mut String, c: &CheckResult) {
                 esc(&c.actual)
             );
         }
+        // A tolerated break passes the gate; its warning goes to the case's output,
+        // which GitLab shows with the test.
+        Status::Warning => {
+            let _ = writeln!(
+                out,
+                ">\n      <system-out>WARNING: {}\n{}</system-out>\n    </testcase>",
+                esc(&c.actual),
+                esc(&detail())
+            );
+        }
     }
 }
 

@@ -41,7 +41,7 @@ pub fn render(r: &RunReport) -> String {
     let mut checks = Map::new();
     for c in &r.checks {
         let (p, f) = match c.status {
-            Status::Passed => (1, 0),
+            Status::Passed | Status::Warning => (1, 0),
             Status::Failed | Status::Error => (0, 1),
             Status::Skipped => continue,
         };

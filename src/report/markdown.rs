@@ -83,6 +83,7 @@ fn totals(checks: &[&CheckResult]) -> Summary {
             Status::Failed => s.failed += 1,
             Status::Error => s.errors += 1,
             Status::Skipped => s.skipped += 1,
+            Status::Warning => s.warnings += 1,
         }
     }
     s
@@ -105,17 +106,24 @@ fn conformance_section(out: &mut String, s: &Summary, checks: &[&CheckResult]) {
         "0 errors".into()
     });
     parts.push(format!("{} skipped", s.skipped));
+    if s.warnings > 0 {
+        parts.push(format!("{} warnings", s.warnings));
+    }
     let _ = writeln!(out, "**Conformance:** {} checks: {}\n", s.total, parts.join(", "));
     let bad: Vec<&&CheckResult> = checks
         .iter()
-        .filter(|c| matches!(c.status, Status::Failed | Status::Error))
+        .filter(|c| matches!(c.status, Status::Failed | Status::Error | Status::Warning))
         .collect();
     if bad.is_empty() {
         return;
     }
     out.push_str("| | check | expected | actual |\n|---|---|---|---|\n");
     for c in bad.iter().take(MAX_LISTED) {
-        let tag = if c.status == Status::Failed { "FAIL" } else { "ERROR" };
+        let tag = match c.status {
+            Status::Failed => "FAIL",
+            Status::Warning => "WARN",
+            _ => "ERROR",
+        };
         let _ = writeln!(
             out,
             "| {tag} | {} | {} | {} |",

@@ -294,8 +294,9 @@ fn earliest<'a>(stamps: impl Iterator<Item = &'a str>) -> String {
 /// How bad a status is when shards disagree: the worst one is reported.
 fn severity(s: Status) -> u8 {
     match s {
-        Status::Failed => 3,
-        Status::Error => 2,
+        Status::Failed => 4,
+        Status::Error => 3,
+        Status::Warning => 2,
         Status::Passed => 1,
         Status::Skipped => 0,
     }

@@ -139,6 +139,10 @@ pub struct Summary {
     pub errors: usize,
     /// Checks that do not apply.
     pub skipped: usize,
+    /// Checks whose rule the gateway broke in a way its profile tolerates: reported,
+    /// not failing the run.
+    #[serde(default)]
+    pub warnings: usize,
 }
 
 impl Summary {
@@ -154,6 +158,7 @@ impl Summary {
                 Status::Failed => s.failed += 1,
                 Status::Error => s.errors += 1,
                 Status::Skipped => s.skipped += 1,
+                Status::Warning => s.warnings += 1,
             }
         }
         s
@@ -172,6 +177,9 @@ pub enum Status {
     Error,
     /// The check does not apply to this setup.
     Skipped,
+    /// The gateway broke the rule in a way its profile tolerates (the profile says
+    /// why): reported, but the run does not fail for it.
+    Warning,
 }
 
 /// One check's result.
@@ -247,6 +255,9 @@ pub struct ResponseInfo {
     pub body: String,
     /// Error surfaced by the gateway.
     pub error: Option<String>,
+    /// How the body broke off before its end, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
     /// Milliseconds to the end of the body.
     pub elapsed_ms: f64,
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub(crate) mod limits;
 pub mod load;
 pub mod raw;
+pub mod selection;
 pub mod template;
 mod validate;
 mod validate_gateway;
@@ -261,6 +262,8 @@ pub struct Scenario {
     pub path: PathBuf,
     /// Name for reports.
     pub name: String,
+    /// The GitLab instance gateprobe plays (its version picks the request shapes).
+    pub instance: crate::instance::Instance,
     /// The gateway under test.
     pub gateway: GatewayConfig,
     /// Mock backends.
@@ -271,6 +274,8 @@ pub struct Scenario {
     pub features: Vec<FeatureSetting>,
     /// Check families to run.
     pub checks: Vec<CheckFamily>,
+    /// Which of their checks run (the `checks:` list's patterns and exclusions).
+    pub selection: selection::Selection,
     /// Every secret value (keys, tokens, env-sourced header values), labelled.
     pub secrets: Vec<(String, String)>,
     /// Load phases, in order.
@@ -278,6 +283,14 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// Adds an entry to the `checks:` list (`gateprobe run --check`): a family, an id
+    /// pattern, or either after `!`.
+    pub fn select(&mut self, entry: &str) -> Result<(), selection::EntryError> {
+        self.selection.add(entry)?;
+        self.checks = self.selection.families();
+        Ok(())
+    }
+
     /// The model a feature's requests go to, if any.
     pub fn model_for(&self, target: Target) -> Option<&ModelConfig> {
         match target {

@@ -108,6 +108,10 @@ pub struct ScenarioFile {
     /// Free text for humans.
     #[serde(default)]
     pub description: Option<String>,
+    /// The GitLab instance gateprobe plays in front of an AI gateway (`kind: aigw`,
+    /// `builtin`): its version picks the request shapes gateprobe sends.
+    #[serde(default)]
+    pub instance: InstanceSpec,
     /// The gateway under test (default: the built-in one). A file with only
     /// `backends:` is a mock profile for `gateprobe mock`.
     #[serde(default)]
@@ -122,8 +126,10 @@ pub struct ScenarioFile {
     /// sub-features fall back to `duo_chat`'s model.
     #[serde(default)]
     pub features: OrderedMap<Located<String>>,
-    /// Check families to run (`routing`, `endpoint`, `auth`, `feature_mapping`,
-    /// `streaming`, `vendor`); all that apply when omitted, none with `[]`.
+    /// Checks to run: families (`routing`, `endpoint`, `auth`, `feature_mapping`,
+    /// `streaming`, `vendor`, `resilience`), check id patterns with `*`
+    /// (`auth.*.signed`), and either after `!` to leave checks out (`!auth.client.*`).
+    /// All that apply when omitted, none with `[]`.
     #[serde(default)]
     pub checks: Option<Vec<Located<String>>>,
     /// Load phases, run after the checks, in order.
@@ -292,6 +298,18 @@ pub struct GatewaySpec {
     /// TLS towards an `https://` gateway (with `kind: direct`, the model endpoints).
     #[serde(default)]
     pub tls: TlsSpec,
+}
+
+/// The GitLab instance gateprobe plays.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceSpec {
+    /// The GitLab version whose requests gateprobe sends, `MAJOR.MINOR` (e.g. `17.7`);
+    /// default: the newest gateprobe knows (18.9). The AI gateway should run the version
+    /// that matches it; a feature that version does not serve for a model's family is
+    /// skipped, saying so.
+    #[serde(default)]
+    pub version: Option<Located<String>>,
 }
 
 /// How certificates are checked. By default against the system's trust store.

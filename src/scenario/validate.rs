@@ -7,7 +7,7 @@ use std::path::Path;
 use super::error::{ScenarioError, did_you_mean, yaml_lines};
 use super::raw::{Located, Pos, ScenarioFile};
 use super::template::{Template, interpolate, interpolate_in};
-use super::{BackendConfig, BackendProvider, CheckFamily, FeatureSetting, ModelConfig, Scenario, Target};
+use super::{BackendConfig, BackendProvider, FeatureSetting, ModelConfig, Scenario, Target};
 use crate::feature::{self, FAMILIES, FEATURES};
 use crate::identifier::{Identifier, IdentifierError, Provider};
 
@@ -153,29 +153,36 @@ pub(super) fn validate(
             .hint("this gateprobe reads version 1"));
     }
 
-    let gateway = super::validate_gateway::gateway(&mut cx, &file)?;
+    let instance = match &file.instance.version {
+        None => crate::instance::Instance::default(),
+        Some(v) => {
+            let version = cx.string(v, "instance.version", None)?;
+            let shapes = crate::instance::Shapes::for_version(&version).map_err(|e| {
+                cx.err(v.pos, "instance.version", e).hint(format!(
+                    "gateprobe knows the requests of GitLab {}",
+                    crate::instance::Shapes::ALL.map(|s| s.name()).join(" and ")
+                ))
+            })?;
+            crate::instance::Instance { version, shapes }
+        }
+    };
+    let gateway = super::validate_gateway::gateway(&mut cx, &file, instance.shapes)?;
     let backends = backends(&mut cx, &file)?;
     let models = models(&mut cx, &file, &backends)?;
     let features = features(&cx, &file, &models)?;
-    let checks = match &file.checks {
-        None => CheckFamily::ALL.to_vec(),
+    let selection = match &file.checks {
+        None => super::selection::Selection::all(),
+        Some(list) if list.is_empty() => super::selection::Selection::none(),
         Some(list) => {
-            let names: Vec<&str> = CheckFamily::ALL.iter().map(|c| c.name()).collect();
-            let mut out = Vec::new();
+            let mut sel = super::selection::Selection::all();
             for (i, c) in list.iter().enumerate() {
-                let name = cx.one_of(c, &format!("checks[{i}]"), "check family", &names)?;
-                let fam = CheckFamily::ALL
-                    .into_iter()
-                    .find(|f| f.name() == name)
-                    .unwrap_or(CheckFamily::Routing);
-                if !out.contains(&fam) {
-                    out.push(fam);
-                }
+                sel.add(&c.value)
+                    .map_err(|e| cx.err(c.pos, format!("checks[{i}]"), e.message).hint(e.hint))?;
             }
-            out.sort();
-            out
+            sel
         }
     };
+    let checks = selection.families();
 
     let name = file.name.clone().unwrap_or_else(|| {
         path.file_stem()
@@ -198,11 +205,13 @@ pub(super) fn validate(
         load,
         path: path.to_owned(),
         name,
+        instance,
         gateway,
         backends,
         models,
         features,
         checks,
+        selection,
         secrets: cx.secrets,
     })
 }

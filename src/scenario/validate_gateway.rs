@@ -14,7 +14,11 @@ use crate::check::profile::Profile;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayConfig, ScenarioError> {
+pub(super) fn gateway(
+    cx: &mut Ctx<'_>,
+    file: &ScenarioFile,
+    shapes: crate::instance::Shapes,
+) -> Result<GatewayConfig, ScenarioError> {
     let g = &file.gateway;
     let kind = match &g.kind {
         None => GatewayKind::Builtin,
@@ -82,7 +86,11 @@ pub(super) fn gateway(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<GatewayCo
         },
     };
     let profile = match &g.profile {
-        None => Profile::builtin(if kind == GatewayKind::Openai { "openai" } else { "aigw" }),
+        None => Profile::builtin(match (kind, shapes) {
+            (GatewayKind::Openai, _) => "openai",
+            (_, crate::instance::Shapes::V17_7) => "aigw-17.7",
+            _ => "aigw",
+        }),
         Some(p) => {
             let name = cx.string(p, "gateway.profile", None)?;
             if name.ends_with(".yaml") || name.ends_with(".yml") || name.contains('/') {
