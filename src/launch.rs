@@ -235,7 +235,7 @@ impl Launched {
             match client.get(url).timeout(Duration::from_secs(2)).send().await {
                 Ok(r) if r.status().is_success() => return Ok(start.elapsed()),
                 Ok(r) => last = r.status().to_string(),
-                Err(e) => last = crate::adapter::TransportError::from_reqwest(e).kind.to_owned(),
+                Err(e) => last = crate::adapter::TransportError::from_reqwest(e).kind.into_owned(),
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(250)) => {}

@@ -32,3 +32,4 @@ pub mod scenario;
 pub mod server;
 pub mod sse;
 pub mod topology;
+pub mod transcript;

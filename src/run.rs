@@ -60,27 +60,33 @@ impl Sender {
         }
     }
 
-    async fn send(&self, probe: &Probe, fields: &ModelFields, cid: &str) -> Result<Reply, TransportError> {
+    /// Sends a probe: the request as it went out, and the reply.
+    async fn send(
+        &self,
+        probe: &Probe,
+        fields: &ModelFields,
+        cid: &str,
+    ) -> (crate::adapter::Sent, Result<Reply, TransportError>) {
         match self {
             Sender::Aigw(c) => {
-                c.send(&FeatureRequest {
+                let req = FeatureRequest {
                     feature: probe.feature,
                     model: fields,
                     stream: probe.stream,
                     auth: probe.auth,
                     correlation_id: cid,
-                })
-                .await
+                };
+                (c.describe(&req), c.send(&req).await)
             }
             Sender::Proxy(c) => {
-                c.send(&ProxyRequest {
+                let req = ProxyRequest {
                     alias: probe.alias.as_deref().unwrap_or_default(),
                     api: api_of(probe),
                     stream: probe.stream,
                     auth: probe.auth,
                     correlation_id: cid,
-                })
-                .await
+                };
+                (c.describe(&req), c.send(&req).await)
             }
         }
     }
@@ -123,6 +129,27 @@ pub fn run_id() -> String {
 /// Runs the scenario's conformance checks; never fails: problems become errors in the
 /// report.
 pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationToken) -> RunReport {
+    run_recorded(scenario, opts, cancel).await.0
+}
+
+/// [`run`], with the transcript of its exchanges (none when the run could not start
+/// or had no gateway to talk to).
+pub async fn run_recorded(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> (RunReport, Option<crate::transcript::Transcript>) {
+    let mut transcript = None;
+    let report = run_inner(scenario, opts, cancel, &mut transcript).await;
+    (report, transcript)
+}
+
+async fn run_inner(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+    transcript: &mut Option<crate::transcript::Transcript>,
+) -> RunReport {
     let started = SystemTime::now();
     let t0 = Instant::now();
     let plan = plan::compile(scenario);
@@ -312,7 +339,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
             identifier: probe.identifier.clone().unwrap_or_else(|| model.identifier.to_string()),
         };
         let cid = format!("gp-{run_id}-{i}");
-        let result = tokio::select! {
+        let (sent, result) = tokio::select! {
             r = client.send(probe, &fields, &cid) => r,
             () = cancel.cancelled() => {
                 report.interrupted = true;
@@ -320,7 +347,10 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
                 break;
             }
         };
-        silent = if result.as_ref().is_err_and(|e| matches!(e.kind, "connect" | "timeout")) {
+        silent = if result
+            .as_ref()
+            .is_err_and(|e| matches!(e.kind.as_ref(), "connect" | "timeout"))
+        {
             silent + 1
         } else {
             0
@@ -328,6 +358,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
         let o = &mut outcomes[i];
         o.correlation_id = cid;
         o.fields = fields;
+        o.sent = Some(sent);
         o.result = Some(result);
     }
     // Backend requests are made before the gateway answers, so the journal is complete
@@ -352,6 +383,14 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions, cancel: &CancellationTo
     let direct = vec![DirectOutcome::default(); plan.direct.len()];
     let plan = if first_shard { plan } else { Plan::default() };
     finish(&mut report, scenario, &plan, (&outcomes, &direct), stop_reason, t0);
+    *transcript = Some(crate::transcript::record(
+        scenario,
+        &plan,
+        &outcomes,
+        &report.checks,
+        &report.gateway,
+        &redactor,
+    ));
     if !report.interrupted && report.aborted.is_none() && !scenario.load.is_empty() {
         run_load(scenario, opts, &topology, &client, &run_id, cancel, &mut report).await;
         report.summary = Summary::of(&report.checks);
@@ -544,6 +583,7 @@ fn not_run(plan: &Plan, scenario: &Scenario) -> Vec<ProbeOutcome> {
                 api_key: None,
                 identifier: String::new(),
             },
+            sent: None,
             result: None,
             hits: Vec::new(),
         })
@@ -643,7 +683,10 @@ async fn run_direct(
             r = fut => r,
             () = cancel.cancelled() => return (outcomes, Some("the run was interrupted")),
         };
-        silent = if result.as_ref().is_err_and(|e| matches!(e.kind, "connect" | "timeout")) {
+        silent = if result
+            .as_ref()
+            .is_err_and(|e| matches!(e.kind.as_ref(), "connect" | "timeout"))
+        {
             silent + 1
         } else {
             0

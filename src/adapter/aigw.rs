@@ -115,26 +115,46 @@ impl AigwClient {
         super::timed::receive(sent, response, framing, gap).await
     }
 
-    fn request(&self, req: &FeatureRequest<'_>, call: crate::instance::Call) -> reqwest::RequestBuilder {
-        let url = format!("{}{}", self.base, call.path);
-        let mut b = self.client.post(url).timeout(self.timeout).json(&call.body);
-        for (k, v) in crate::instance::headers(self.shapes) {
-            if !self.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
-                b = b.header(k, v);
-            }
-        }
-        for (k, v) in &self.headers {
-            b = b.header(k, v);
-        }
-        b = b.header("X-Request-ID", req.correlation_id);
-        b = match (req.auth, &self.token) {
-            (ClientAuth::Valid, Some(t)) => b.bearer_auth(t),
+    /// The request as it goes out: method, path, headers and body.
+    pub fn describe(&self, req: &FeatureRequest<'_>) -> super::Sent {
+        let call = req.call(self.shapes);
+        self.sent(req, call)
+    }
+
+    fn sent(&self, req: &FeatureRequest<'_>, call: crate::instance::Call) -> super::Sent {
+        let mut headers: Vec<(String, String)> = crate::instance::headers(self.shapes)
+            .into_iter()
+            .filter(|(k, _)| !self.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        headers.extend(self.headers.iter().cloned());
+        headers.push(("X-Request-ID".into(), req.correlation_id.to_owned()));
+        let token = match (req.auth, &self.token) {
+            (ClientAuth::Valid, Some(t)) => Some(t.as_str()),
             // Without a configured token, present a placeholder: a gateway that checks
             // tokens will say so in the auth checks; one that bypasses auth serves it.
-            (ClientAuth::Valid, None) => b.bearer_auth(PLACEHOLDER_TOKEN),
-            (ClientAuth::Missing, _) => b,
-            (ClientAuth::WrongToken, _) => b.bearer_auth("gateprobe-wrong-token"),
+            (ClientAuth::Valid, None) => Some(PLACEHOLDER_TOKEN),
+            (ClientAuth::Missing, _) => None,
+            (ClientAuth::WrongToken, _) => Some("gateprobe-wrong-token"),
         };
+        if let Some(t) = token {
+            headers.push(("Authorization".into(), format!("Bearer {t}")));
+        }
+        super::Sent {
+            method: "POST".into(),
+            path: call.path,
+            headers,
+            body: call.body,
+        }
+    }
+
+    fn request(&self, req: &FeatureRequest<'_>, call: crate::instance::Call) -> reqwest::RequestBuilder {
+        let sent = self.sent(req, call);
+        let url = format!("{}{}", self.base, sent.path);
+        let mut b = self.client.post(url).timeout(self.timeout).json(&sent.body);
+        for (k, v) in &sent.headers {
+            b = b.header(k, v);
+        }
         b
     }
 }

@@ -24,6 +24,19 @@ pub struct ModelFields {
     pub identifier: String,
 }
 
+/// A request as it went out (for transcripts): method, path, headers, JSON body.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sent {
+    /// HTTP method.
+    pub method: String,
+    /// Path under the gateway's base URL.
+    pub path: String,
+    /// Headers, in sending order (besides those the HTTP client adds itself).
+    pub headers: Vec<(String, String)>,
+    /// JSON body.
+    pub body: serde_json::Value,
+}
+
 /// Which client credentials a probe presents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,9 +74,24 @@ pub struct Reply {
     /// The body ended abnormally (the connection closed or broke before its end):
     /// how, and after how many bytes. The rest of the reply is what arrived before.
     pub aborted: Option<String>,
+    /// What came over the wire besides the body, for a transcript of the exchange.
+    #[serde(skip)]
+    pub wire: Wire,
     /// Time from send to the end of the body.
     #[serde(serialize_with = "ser_ms")]
     pub elapsed: Duration,
+}
+
+/// The parts of a reply a transcript keeps to rebuild it: its head and how its body
+/// ended (the body itself is [`Reply::body`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Wire {
+    /// A `Content-Encoding` other than `identity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// Why the body broke off, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<TransportError>,
 }
 
 /// Largest reply body kept.
@@ -99,12 +127,12 @@ impl EventSummary {
 }
 
 /// A request that produced no HTTP reply.
-#[derive(Clone, Debug, thiserror::Error, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{kind}: {message}")]
 pub struct TransportError {
     /// `connect`, `tls`, `timeout`, `reset`, `closed`, `protocol`, `body` or `request`
     /// (see [`transport_class`]).
-    pub kind: &'static str,
+    pub kind: std::borrow::Cow<'static, str>,
     /// Details.
     pub message: String,
 }
@@ -122,7 +150,10 @@ impl TransportError {
             message.push_str(&s.to_string());
             src = s.source();
         }
-        TransportError { kind, message }
+        TransportError {
+            kind: kind.into(),
+            message,
+        }
     }
 }
 
@@ -294,7 +325,14 @@ pub(crate) fn assemble(head: Head, body: Body, elapsed: Duration, parse: impl Fn
         content_type: head.content_type,
         body: String::from_utf8_lossy(&body.bytes).into_owned(),
         truncated: body.truncated,
-        aborted: body.cut.map(|e| format!("{e} (after {} bytes)", body.bytes.len())),
+        aborted: body
+            .cut
+            .as_ref()
+            .map(|e| format!("{e} (after {} bytes)", body.bytes.len())),
+        wire: Wire {
+            encoding: head.encoding.clone(),
+            cut: body.cut,
+        },
         elapsed,
         ..Reply::default()
     };

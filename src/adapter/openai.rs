@@ -160,7 +160,7 @@ impl OpenAiClient {
         let mut b = self.client.post(&url).header("content-type", "application/json");
         if let Some((creds, region)) = signer {
             let parsed = reqwest::Url::parse(&url).map_err(|e| TransportError {
-                kind: "request",
+                kind: "request".into(),
                 message: e.to_string(),
             })?;
             let host = match parsed.port() {
@@ -177,7 +177,7 @@ impl OpenAiClient {
             };
             let signed = crate::aws::sigv4::sign(&parts, creds, region, std::time::SystemTime::now()).map_err(|e| {
                 TransportError {
-                    kind: "request",
+                    kind: "request".into(),
                     message: e.to_string(),
                 }
             })?;

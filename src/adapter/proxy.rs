@@ -117,19 +117,33 @@ impl ProxyClient {
         super::timed::receive(sent, response, framing, gap).await
     }
 
-    fn request(&self, req: &ProxyRequest<'_>) -> reqwest::RequestBuilder {
-        let url = format!("{}{}", self.base, req.api.path());
-        let b = self
-            .client
-            .post(url)
-            .timeout(self.timeout)
-            .header("X-Request-ID", req.correlation_id)
-            .json(&Self::body(req));
-        match (req.auth, &self.key) {
-            (ClientAuth::Valid, Some(k)) => b.bearer_auth(k),
-            (ClientAuth::Valid, None) | (ClientAuth::Missing, _) => b,
-            (ClientAuth::WrongToken, _) => b.bearer_auth(WRONG_KEY),
+    /// The request as it goes out: method, path, headers and body.
+    pub fn describe(&self, req: &ProxyRequest<'_>) -> super::Sent {
+        let mut headers = vec![("X-Request-ID".to_owned(), req.correlation_id.to_owned())];
+        let key = match (req.auth, &self.key) {
+            (ClientAuth::Valid, Some(k)) => Some(k.as_str()),
+            (ClientAuth::Valid, None) | (ClientAuth::Missing, _) => None,
+            (ClientAuth::WrongToken, _) => Some(WRONG_KEY),
+        };
+        if let Some(k) = key {
+            headers.push(("Authorization".into(), format!("Bearer {k}")));
         }
+        super::Sent {
+            method: "POST".into(),
+            path: req.api.path().to_owned(),
+            headers,
+            body: Self::body(req),
+        }
+    }
+
+    fn request(&self, req: &ProxyRequest<'_>) -> reqwest::RequestBuilder {
+        let sent = self.describe(req);
+        let url = format!("{}{}", self.base, sent.path);
+        let mut b = self.client.post(url).timeout(self.timeout).json(&sent.body);
+        for (k, v) in &sent.headers {
+            b = b.header(k, v);
+        }
+        b
     }
 
     /// Sends one request and parses the reply.

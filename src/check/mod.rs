@@ -25,6 +25,8 @@ pub struct ProbeOutcome {
     pub path: String,
     /// The model fields it sent.
     pub fields: ModelFields,
+    /// The request as it went out (for transcripts); `None` when it never ran.
+    pub sent: Option<crate::adapter::Sent>,
     /// The reply, or why there was none; `None` when it never ran.
     pub result: Option<Result<Reply, TransportError>>,
     /// Backend requests tied to it.
@@ -413,9 +415,17 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                 }
                 _ => {}
             }
-            match outcome.matches(reply) {
-                Ok(actual) => pass(expected, actual),
-                Err(actual) => fail(expected, actual),
+            match (outcome.matches(reply), &outcome.weakness) {
+                (Ok(actual), Some(why)) => (
+                    Status::Warning,
+                    expected,
+                    format!(
+                        "{actual} (a weakness of this gateway, per profile {}: {why})",
+                        cx.profile.name
+                    ),
+                ),
+                (Ok(actual), None) => pass(expected, actual),
+                (Err(actual), _) => fail(expected, actual),
             }
         }
         Judge::SseStream => stream::sse(reply),
@@ -692,8 +702,18 @@ fn unserved(s: &Scenario, o: &ProbeOutcome, want: &str) -> Option<String> {
             _ => b.models.iter().any(|m| m == want),
         };
         (!serves).then(|| {
+            let elsewhere: Vec<&str> = s
+                .backends
+                .iter()
+                .filter(|o| o.models.iter().any(|m| m == want))
+                .map(|o| o.name.as_str())
+                .collect();
+            let hint = match elsewhere.as_slice() {
+                [] => String::new(),
+                names => format!("; `{want}` is served by {}", names.join(", ")),
+            };
             format!(
-                "backend `{}` does not serve `{want}` (it answered {}; it serves {}): the model's endpoint points at another server",
+                "backend `{}` does not serve `{want}` (it answered {}; it serves {}): the model's endpoint points at another server{hint}",
                 h.backend,
                 h.status,
                 b.models.join(", ")

@@ -43,6 +43,10 @@ pub struct Outcome {
     /// The gateway version this outcome was observed on, when it differs from the
     /// profile's.
     pub observed: Option<String>,
+    /// Why this outcome, though what the gateway does, is not what a client should
+    /// get (an error turned into a short or empty answer): a check that sees it
+    /// reports a warning saying so.
+    pub weakness: Option<String>,
 }
 
 /// The content a non-error outcome carries.
@@ -190,6 +194,8 @@ struct OutcomeSpec {
     aborted: Option<bool>,
     #[serde(default)]
     observed: Option<String>,
+    #[serde(default)]
+    weakness: Option<String>,
 }
 
 impl Profile {
@@ -227,7 +233,7 @@ impl Profile {
             let first = msg.lines().next().unwrap_or_default();
             let first = first.find(" at line ").map_or(first, |i| &first[..i]);
             ScenarioError::at(path, text, pos, first.to_owned())
-                .hint("a profile has `name`, optional `description`, `extends` and `observed`, `expect: {<rule key>: {status, in_band, message, message_contains, content, aborted, observed}}` and `tolerate: {<rule>: <why>}`")
+                .hint("a profile has `name`, optional `description`, `extends` and `observed`, `expect: {<rule key>: {status, in_band, message, message_contains, content, aborted, observed, weakness}}` and `tolerate: {<rule>: <why>}`")
         })?;
         let err = |pos, field: String, msg: String| ScenarioError::at(path, text, pos, msg).field(field);
         let mut base_observed = String::new();
@@ -293,6 +299,7 @@ impl Profile {
                 content,
                 aborted: s.aborted,
                 observed: s.observed.clone(),
+                weakness: s.weakness.clone(),
             };
             match expect.iter_mut().find(|(k, _)| *k == key.value) {
                 Some(slot) => slot.1 = outcome,

@@ -155,8 +155,11 @@ fn run_cmd(a: RunArgs) -> u8 {
                     .filter_map(|n| crate::export::ConfigFault::from_name(n))
                     .collect(),
             };
-            let report = run::run(s, &opts, &cancel).await;
+            let (report, transcript) = run::run_recorded(s, &opts, &cancel).await;
             code = code.max(emit(&report, &dir, a.verbose));
+            if let (Some(rec), Some(t)) = (&a.record, transcript) {
+                code = code.max(write_transcript(rec, &s.name, &t));
+            }
             if cancel.is_cancelled() {
                 // Interrupted between runs too: the scenarios left out were not
                 // passed, so the run is not a success.
@@ -166,6 +169,36 @@ fn run_cmd(a: RunArgs) -> u8 {
         }
     });
     code
+}
+
+/// Writes a transcript to `dir/<name>.transcript.json`, the name reduced to characters
+/// safe in a file name.
+fn write_transcript(dir: &Path, name: &str, t: &crate::transcript::Transcript) -> u8 {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{safe}.transcript.json"));
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let text = serde_json::to_vec_pretty(t).map_err(std::io::Error::other)?;
+        report::write_atomic(&path, &text)
+    });
+    match written {
+        Ok(p) => {
+            say(format_args!("transcript: {}", p.display()));
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: cannot write the transcript to {}: {e}", path.display());
+            exit::HARNESS
+        }
+    }
 }
 
 /// Prints the console summary, writes the report files, and returns the exit code.

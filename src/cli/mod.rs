@@ -131,6 +131,10 @@ struct RunArgs {
     /// `--check '!auth.client.*'` against a gateway that bypasses client auth.
     #[arg(long = "check", value_name = "PATTERN")]
     checks: Vec<String>,
+    /// Write a golden transcript of each scenario's exchanges (requests, replies, what
+    /// the mocks received, verdicts; secrets redacted) to DIR/<scenario>.transcript.json.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
     /// List passed checks too.
     #[arg(short, long)]
     verbose: bool,

@@ -351,9 +351,14 @@ fn plain_error(state: &State, e: &UpstreamError, up: Option<&Upstream>) -> Respo
         .unwrap_or_default()
 }
 
-/// Prompts answer upstream failures with 421 and the upstream status in `detail`.
+/// Prompts answer upstream failures with 421 and the upstream status in `detail`; a
+/// call that broke without a status counts as a 500, as LiteLLM's connection errors do.
 fn prompt_error(state: &State, e: &UpstreamError, up: Option<&Upstream>) -> Response {
-    match e.status() {
+    let status = match e {
+        UpstreamError::Transport(_) => Some(500),
+        _ => e.status(),
+    };
+    match status {
         Some(s) => {
             let reason = StatusCode::from_u16(s)
                 .ok()

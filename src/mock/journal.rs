@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 pub const MAX_BODY: usize = 16 * 1024;
 
 /// One request a backend received.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Order of arrival across all backends.
     pub seq: u64,
     /// Arrival, relative to the journal's epoch.
-    #[serde(serialize_with = "ser_micros")]
+    #[serde(serialize_with = "ser_micros", deserialize_with = "de_micros")]
     pub at: Duration,
     /// Name of the backend.
     pub backend: String,
@@ -40,7 +40,7 @@ pub struct Entry {
     /// Status the mock answered (0: not yet, or never: its client left first).
     pub status: u16,
     /// When the mock sends (or sent) its first token, relative to the epoch.
-    #[serde(serialize_with = "ser_opt_micros")]
+    #[serde(serialize_with = "ser_opt_micros", deserialize_with = "de_opt_micros", default)]
     pub first_token_at: Option<Duration>,
 }
 
@@ -49,6 +49,15 @@ fn ser_opt_micros<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S:
         Some(d) => ser_micros(d, s),
         None => s.serialize_none(),
     }
+}
+
+fn de_micros<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    Ok(Duration::from_micros(serde::Deserialize::deserialize(d)?))
+}
+
+fn de_opt_micros<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let v: Option<u64> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(Duration::from_micros))
 }
 
 /// The instant a mock's first token is due, attached to its response so the journal

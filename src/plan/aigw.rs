@@ -377,9 +377,6 @@ fn resilience(plan: &mut Plan, s: &Scenario, i: usize, fk: &str) {
     let m = &s.models[i];
     let profile = &s.gateway.profile;
     for surf in Surface::ALL {
-        let Some((f, stream)) = feature_on(s.instance.shapes, m, surf) else {
-            continue;
-        };
         let key = format!("backend.{fk}.{}", surf.name());
         let id = format!("resilience.{}.{}", m.name, surf.name());
         let rule = format!(
@@ -389,6 +386,21 @@ fn resilience(plan: &mut Plan, s: &Scenario, i: usize, fk: &str) {
         let judge = Judge::Profiled {
             key: key.clone(),
             reached: true,
+        };
+        let Some((f, stream)) = feature_on(s.instance.shapes, m, surf) else {
+            plan.skipped(
+                CheckFamily::Resilience,
+                id,
+                &rule,
+                judge,
+                &format!(
+                    "GitLab {} serves no feature whose reply is `{}` with family `{}`",
+                    s.instance.shapes.name(),
+                    surf.name(),
+                    m.family
+                ),
+            );
+            continue;
         };
         if profile.get(&key).is_some() {
             let mut q = Probe {

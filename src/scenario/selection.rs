@@ -62,17 +62,19 @@ impl Selection {
         let pattern = body.contains(['.', '*']);
         if body.is_empty() || !(family || pattern) || body.chars().any(char::is_whitespace) {
             let names: Vec<&str> = CheckFamily::ALL.iter().map(|f| f.name()).collect();
+            let list = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            let also = "or a check id pattern such as `auth.*.signed`, or either after `!` to leave checks out";
             let hint = match super::error::did_you_mean(body, names.iter().copied()) {
-                Some(h) => format!("{h} (a family, an id pattern such as `auth.*.signed`, or either after `!`)"),
-                None => format!(
-                    "write a family ({}), an id pattern such as `auth.*.signed`, or either after `!` to leave checks out",
-                    names.join(", ")
-                ),
+                Some(h) => format!("{h} (expected one of {list}; {also})"),
+                None => format!("expected one of {list}; {also}"),
             };
-            return Err(EntryError {
-                message: format!("`{entry}` is neither a check family nor a check id pattern"),
-                hint,
-            });
+            let shown = crate::check::trunc(entry, 60);
+            let message = if pattern {
+                format!("`{shown}` is not a check id pattern (no white space)")
+            } else {
+                format!("unknown check family `{shown}`")
+            };
+            return Err(EntryError { message, hint });
         }
         let list = if negated { &mut self.exclude } else { &mut self.include };
         if !list.iter().any(|e| e == body) {

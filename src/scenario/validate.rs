@@ -570,7 +570,11 @@ fn models(
                     )
                     .hint(format!("point the endpoint at a backend with `provider: {prov}`")));
             }
-            if !backends[b].models.contains(&identifier.model) {
+            // A model no backend serves is a typo; one another backend serves is an
+            // endpoint pointing at the wrong server: a misconfiguration of the setup
+            // under test, which the run reports (`routing.<model>.model`).
+            let served_elsewhere = backends.iter().any(|o| o.models.contains(&identifier.model));
+            if !backends[b].models.contains(&identifier.model) && !served_elsewhere {
                 return Err(cx
                     .err(
                         m.identifier.pos,
