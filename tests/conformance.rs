@@ -89,6 +89,13 @@ const EXPECTED: &[(&str, &[&str])] = &[
         &["auth.mixtral-bedrock.signed", "auth.claude-apac.signed"],
     ),
     ("fake-upstream-404", &["endpoint.mixtral-chat.missing_v1"]),
+    ("fallback-on-invalid-metadata", &["routing.invalid_metadata"]),
+    ("cut-stream-after-error", &["streaming.chat_agent.error_end"]),
+    ("stringify-missing-key", &["auth.codegemma.no_foreign_key"]),
+    (
+        "bedrock-wrong-operation",
+        &["routing.mixtral-bedrock.operation", "routing.claude-apac.operation"],
+    ),
 ];
 
 /// Faults of the OpenAI front only (its feature map); `tests/proxy.rs` shows them
@@ -107,6 +114,9 @@ const PRECISE: &[(&str, &str)] = &[
     ("broken-stream-framing", "streaming."),
     ("azure-bearer-instead-of-api-key", "auth.gpt-azure.key_forwarded"),
     ("fake-upstream-404", "endpoint."),
+    ("fallback-on-invalid-metadata", "routing.invalid_metadata"),
+    ("cut-stream-after-error", "streaming.chat_agent.error_end"),
+    ("stringify-missing-key", "auth.codegemma.no_foreign_key"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,4 +182,121 @@ async fn a_bedrock_403_for_a_model_is_not_blamed_on_the_signature() {
         assert!(c.actual.contains("refused access to model"), "{}: {}", c.id, c.actual);
         assert!(!c.actual.contains("signature"), "{}: {}", c.id, c.actual);
     }
+}
+
+/// The quickstart with one line of its text replaced.
+fn quickstart_with(from: &str, to: &str) -> Scenario {
+    let path = std::path::Path::new("scenarios/quickstart.yaml");
+    let text = std::fs::read_to_string(path).expect("read");
+    assert!(text.contains(from), "{from}");
+    gateprobe::scenario::load_str(path, &text.replacen(from, to, 1), &|_| None).expect("valid")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_mistakes_fail_the_checks_of_the_rule_they_break() {
+    // An endpoint without /v1.
+    let s = quickstart_with(
+        "endpoint: \"{{ backends.vllm-a.url }}/v1\"",
+        "endpoint: \"{{ backends.vllm-a.url }}\"",
+    );
+    let r = run_with(&s, vec![]).await;
+    let failed = ids(&r, Status::Failed);
+    assert!(failed.contains(&"endpoint.mixtral-chat.v1_suffix"), "{failed:?}");
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == "endpoint.mixtral-chat.v1_suffix")
+        .expect("check");
+    assert!(c.actual.contains("add /v1"), "{}", c.actual);
+    // A model key its server does not accept.
+    let s = quickstart_with(
+        "    api_key: ${env:GATEPROBE_VLLM_A_KEY:-sk-quickstart-a-91c3e7}\n    identifier",
+        "    api_key: sk-not-the-servers-key\n    identifier",
+    );
+    let r = run_with(&s, vec![]).await;
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == "auth.mixtral-chat.key_forwarded")
+        .expect("check");
+    assert_eq!(c.status, Status::Failed);
+    assert!(c.actual.contains("refused it (401)"), "{}", c.actual);
+    // Two models' endpoints swapped.
+    let s = quickstart_with(
+        "endpoint: \"{{ backends.vllm-a.url }}/v1\"",
+        "endpoint: \"{{ backends.vllm-b.url }}/v1\"",
+    );
+    let r = run_with(&s, vec![]).await;
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == "routing.mixtral-chat.model")
+        .expect("check");
+    assert_eq!(c.status, Status::Failed);
+    assert!(c.actual.contains("served by vllm-a"), "{}", c.actual);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_surface_meets_the_profile_and_a_swallowed_error_fails_there() {
+    let s = faults::shipped("tests/fixtures/scenarios/failing-backends.yaml");
+    let r = run_with(&s, vec![]).await;
+    let resilience: Vec<_> = r.checks.iter().filter(|c| c.family == "resilience").collect();
+    assert!(resilience.len() >= 40, "{}", resilience.len());
+    assert_eq!(ids(&r, Status::Failed), Vec::<&str>::new());
+    assert_eq!(ids(&r, Status::Error), Vec::<&str>::new());
+    // An upstream error turned into an empty 200 is caught on every surface.
+    let r = run_with(&s, vec![Fault::SwallowUpstreamError]).await;
+    let failed = ids(&r, Status::Failed);
+    for surface in ["chat_agent", "code_suggestions", "prompt"] {
+        assert!(
+            failed.contains(&format!("resilience.rate-limited.{surface}").as_str()),
+            "{surface}: {failed:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_profile_tolerates_of_a_real_gateway_is_a_warning_there() {
+    // The reference gateway with the fault, run as an external AI gateway: the aigw
+    // profile tolerates a chat stream cut after its error event, a profile that does
+    // not fails it.
+    let mut settings = gateprobe::gateway::GatewaySettings::new(
+        gateprobe::scenario::BuiltinAuth::Bypass,
+        None,
+        std::time::Duration::from_secs(5),
+    );
+    settings.faults = vec![Fault::CutStreamAfterError];
+    let host = gateprobe::server::ServerHost::new(1).expect("host");
+    let gw = host
+        .serve(
+            ([127, 0, 0, 1], 0).into(),
+            gateprobe::gateway::router(settings).expect("router"),
+        )
+        .expect("serve");
+    let mut s = quickstart();
+    s.gateway.kind = gateprobe::scenario::GatewayKind::Aigw;
+    s.gateway.url = Some(gw.url());
+    s.selection = gateprobe::scenario::selection::Selection::all();
+    s.select("endpoint.mixtral-chat.missing_v1").expect("pattern");
+    s.select("streaming.chat_agent.error_end").expect("pattern");
+    let status = |r: &gateprobe::report::RunReport| {
+        r.checks
+            .iter()
+            .find(|c| c.id == "streaming.chat_agent.error_end")
+            .map(|c| (c.status, c.actual.clone()))
+            .expect("check")
+    };
+    let r = run_with(&s, vec![]).await;
+    let (st, actual) = status(&r);
+    assert_eq!(st, Status::Warning, "{actual}");
+    assert!(actual.contains("tolerated by profile aigw"), "{actual}");
+    assert_eq!(r.summary.failed, 0);
+    s.gateway.profile = gateprobe::check::profile::Profile::parse(
+        std::path::Path::new("strict.yaml"),
+        "name: strict\nexpect:\n  missing_v1.chat_agent: {status: 200, in_band: true}\n",
+        "strict.yaml",
+    )
+    .expect("profile");
+    let r = run_with(&s, vec![]).await;
+    assert_eq!(status(&r).0, Status::Failed, "{}", status(&r).1);
 }

@@ -190,3 +190,76 @@ fn a_changed_plan_is_refused() {
     let e = transcript::replay(&t, &s).expect_err("another scenario");
     assert!(e.to_string().contains("record it again"), "{e}");
 }
+
+/// The verdicts of a recording, by status.
+fn with_status(t: &Transcript, status: Status) -> Vec<&str> {
+    t.verdicts
+        .iter()
+        .filter(|v| v.status == status)
+        .map(|v| v.id.as_str())
+        .collect()
+}
+
+#[test]
+fn the_real_gateways_fail_exactly_what_is_broken() {
+    let at = |name: &str| load(&Path::new("tests/fixtures/transcripts").join(name)).1;
+    // A correct setup passes (warnings name the gateway's tolerated weaknesses).
+    for name in ["aigw-474164f4", "aigw-474164f4-auth-bypassed"] {
+        let t = at(name);
+        assert_eq!(with_status(&t, Status::Failed), Vec::<&str>::new(), "{name}");
+        assert_eq!(with_status(&t, Status::Error), Vec::<&str>::new(), "{name}");
+    }
+    // Each misconfiguration fails the check of its rule, and only checks of what it
+    // touches (the other models pass).
+    for (name, rule, touched) in [
+        (
+            "aigw-474164f4-no-v1",
+            "endpoint.mixtral-chat.v1_suffix",
+            &["mixtral-chat", "duo_chat", "generate_commit_message"][..],
+        ),
+        (
+            "aigw-474164f4-wrong-key",
+            "auth.mixtral-chat.key_forwarded",
+            &["mixtral-chat", "duo_chat", "generate_commit_message"][..],
+        ),
+        (
+            "aigw-474164f4-swapped",
+            "routing.mixtral-chat.model",
+            &[
+                "mixtral-chat",
+                "mistral-hf",
+                "duo_chat",
+                "code_generations",
+                "generate_commit_message",
+                "glab_ask_git_command",
+            ][..],
+        ),
+        (
+            "aigw-474164f4-wrong-region",
+            "auth.claude-apac.signed",
+            &["bedrock", "claude-apac", "write_tests", "summarize_review"][..],
+        ),
+    ] {
+        let t = at(name);
+        let failed = with_status(&t, Status::Failed);
+        assert!(failed.contains(&rule), "{name}: {failed:?}");
+        for f in &failed {
+            assert!(
+                touched.iter().any(|t| f.contains(t)),
+                "{name}: {f} is not a consequence"
+            );
+        }
+        assert_eq!(with_status(&t, Status::Error), Vec::<&str>::new(), "{name}");
+    }
+    // The gateway of 17.7 fails only its own bugs; what it does not serve is skipped.
+    let t = at("aigw-2025-01-14");
+    assert_eq!(
+        with_status(&t, Status::Failed),
+        ["auth.codegemma.no_foreign_key", "routing.empty_identifier"]
+    );
+    for name in ["aigw-2025-01-14-features-azure", "aigw-2025-01-14-features-vllm"] {
+        let t = at(name);
+        assert_eq!(with_status(&t, Status::Failed), Vec::<&str>::new(), "{name}");
+        assert!(!with_status(&t, Status::Skipped).is_empty(), "{name}");
+    }
+}

@@ -189,7 +189,14 @@ pub(super) async fn pump(resp: reqwest::Response, tx: mpsc::Sender<Delta>, idle:
                 return;
             }
             Ok(Some(Err(e))) => {
-                return send(&tx, Delta::Error(format!("upstream stream broke: {}", e.without_url()))).await;
+                return send(
+                    &tx,
+                    Delta::Error(format!(
+                        "APIConnectionError: upstream stream broke: {}",
+                        e.without_url()
+                    )),
+                )
+                .await;
             }
             Ok(Some(Ok(c))) => c,
         };
@@ -206,7 +213,11 @@ pub(super) async fn pump(resp: reqwest::Response, tx: mpsc::Sender<Delta>, idle:
                 .await;
             }
             let Ok(v) = serde_json::from_slice::<Value>(&m.payload) else {
-                return send(&tx, Delta::Error("upstream sent a malformed event".into())).await;
+                return send(
+                    &tx,
+                    Delta::Error("APIConnectionError: upstream sent a malformed event".into()),
+                )
+                .await;
             };
             let delta = match m.event_type() {
                 Some("chunk") => {

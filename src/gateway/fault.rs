@@ -49,11 +49,21 @@ pub enum Fault {
     NoChatFallback,
     /// Answers an endpoint without `/v1` with a made-up upstream 404, never calling it.
     FakeUpstream404,
+    /// Serves a request whose model metadata it cannot use with the last model it
+    /// served, as a gateway that falls back to a default model does.
+    FallbackOnInvalidMetadata,
+    /// Cuts a chat stream's chunked body after an error event.
+    CutStreamAfterError,
+    /// Sends a model without a key `Authorization: Bearer None`.
+    StringifyMissingKey,
+    /// Streams Bedrock Mistral ids through converse-stream and the others through
+    /// invoke-with-response-stream.
+    BedrockWrongOperation,
 }
 
 impl Fault {
     /// Every fault, in `--list-faults` order.
-    pub const ALL: [Fault; 21] = [
+    pub const ALL: [Fault; 25] = [
         Fault::AppendV1,
         Fault::KeepTrailingSlash,
         Fault::DropApiKey,
@@ -75,6 +85,10 @@ impl Fault {
         Fault::ServeDisabledFeature,
         Fault::NoChatFallback,
         Fault::FakeUpstream404,
+        Fault::FallbackOnInvalidMetadata,
+        Fault::CutStreamAfterError,
+        Fault::StringifyMissingKey,
+        Fault::BedrockWrongOperation,
     ];
 
     /// The name used on the command line.
@@ -101,6 +115,10 @@ impl Fault {
             Fault::ServeDisabledFeature => "serve-disabled-feature",
             Fault::NoChatFallback => "no-chat-fallback",
             Fault::FakeUpstream404 => "fake-upstream-404",
+            Fault::FallbackOnInvalidMetadata => "fallback-on-invalid-metadata",
+            Fault::CutStreamAfterError => "cut-stream-after-error",
+            Fault::StringifyMissingKey => "stringify-missing-key",
+            Fault::BedrockWrongOperation => "bedrock-wrong-operation",
         }
     }
 
@@ -139,6 +157,16 @@ impl Fault {
             }
             Fault::FakeUpstream404 => {
                 "an endpoint without /v1 is called and the backend's 404 relayed: answers a 404 without calling it"
+            }
+            Fault::FallbackOnInvalidMetadata => {
+                "invalid model metadata is refused: serves the request with the last model it served"
+            }
+            Fault::CutStreamAfterError => {
+                "a chat stream ends properly after an error event: cuts the chunked body there"
+            }
+            Fault::StringifyMissingKey => "a model without a key gets no credential: sends `Bearer None`",
+            Fault::BedrockWrongOperation => {
+                "Bedrock Mistral ids stream through invoke, the others through converse: swaps them"
             }
         }
     }

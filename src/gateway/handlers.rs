@@ -155,7 +155,7 @@ async fn code(state: &State, body: &Value, generation: bool) -> Response {
 /// `/v3/code/completions`: one `code_editor_generation` prompt component and the
 /// self-hosted model in a top-level `model_metadata` (code generations of 18.x).
 async fn code_v3(state: &State, body: &Value) -> Response {
-    let meta = match metadata(body) {
+    let meta = match metadata(state, body) {
         Ok(Some(m)) => m,
         Ok(None) => return unprocessable("model_metadata is required by the reference gateway"),
         Err(r) => return r,
@@ -208,7 +208,7 @@ fn completion_body(model: &str, lang: &str, text: &str) -> Value {
 
 /// `/v2/chat/agent`: always streams ndjson events.
 async fn chat(state: &State, body: &Value) -> Response {
-    let meta = match metadata(body) {
+    let meta = match metadata(state, body) {
         Ok(Some(m)) => m,
         Ok(None) => return unprocessable("model_metadata is required by the reference gateway"),
         Err(r) => return r,
@@ -226,22 +226,23 @@ async fn chat(state: &State, body: &Value) -> Response {
         return unprocessable("field required: messages");
     }
     let faults = &state.settings.faults;
+    let cut = faults.contains(&Fault::CutStreamAfterError);
     let up = match state.resolve(&meta) {
         Ok(u) => u,
-        Err(e) => return ndjson(vec![error_event(state, &e, None)]),
+        Err(e) => return ndjson_error(error_event(state, &e, None), cut),
     };
     match state.stream(&up, &messages, 2048).await {
-        Ok(rx) => ndjson_stream(rx, faults.contains(&Fault::BrokenStreamFraming)),
+        Ok(rx) => ndjson_stream(rx, faults.contains(&Fault::BrokenStreamFraming), cut),
         Err(_) if faults.contains(&Fault::SwallowUpstreamError) => ndjson(vec![
             json!({"type": "final_answer_delta", "data": {"text": "", "finish_reason": "stop"}}).to_string(),
         ]),
-        Err(e) => ndjson(vec![error_event(state, &e, Some(&up))]),
+        Err(e) => ndjson_error(error_event(state, &e, Some(&up)), cut),
     }
 }
 
 /// `/v1/prompts/{prompt_id}`.
 async fn prompt(state: &State, body: &Value) -> Response {
-    let mut meta = match metadata(body) {
+    let mut meta = match metadata(state, body) {
         Ok(Some(m)) => m,
         Ok(None) => return unprocessable("model_metadata is required by the reference gateway"),
         Err(r) => return r,
@@ -285,12 +286,21 @@ async fn prompt(state: &State, body: &Value) -> Response {
 /// The self-hosted model of a request's `model_metadata`: `None` without one, a 422
 /// for one the gateway cannot use (an endpoint that is not a URL) rather than serving
 /// the request with some other model.
-fn metadata(body: &Value) -> Result<Option<ModelMeta>, Response> {
+fn metadata(state: &State, body: &Value) -> Result<Option<ModelMeta>, Response> {
     let Some(m) = body.get("model_metadata").filter(|m| m.is_object()) else {
         return Ok(None);
     };
-    valid_endpoint(m.get("endpoint"), "model_metadata.endpoint")?;
-    Ok(Some(ModelMeta {
+    let mut sticky = state.sticky.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(refused) = valid_endpoint(m.get("endpoint"), "model_metadata.endpoint") {
+        return match (
+            &sticky.last_model,
+            state.settings.faults.contains(&Fault::FallbackOnInvalidMetadata),
+        ) {
+            (Some(other), true) => Ok(Some(other.clone())),
+            _ => Err(refused),
+        };
+    }
+    let meta = ModelMeta {
         family: str_at(m, "/name").to_owned(),
         endpoint: str_at(m, "/endpoint").to_owned(),
         api_key: m
@@ -299,7 +309,11 @@ fn metadata(body: &Value) -> Result<Option<ModelMeta>, Response> {
             .filter(|k| !k.is_empty())
             .map(str::to_owned),
         identifier: str_at(m, "/identifier").to_owned(),
-    }))
+    };
+    if !meta.identifier.is_empty() {
+        sticky.last_model = Some(meta.clone());
+    }
+    Ok(Some(meta))
 }
 
 /// An endpoint field is absent, `null`, or an http(s) URL: anything else gets the 422
@@ -401,6 +415,29 @@ fn ndjson(lines: Vec<String>) -> Response {
         .unwrap_or_default()
 }
 
+/// One error event; with `cut`, the body breaks off after it (no terminating chunk).
+fn ndjson_error(event: String, cut: bool) -> Response {
+    use futures_util::StreamExt;
+    if !cut {
+        return ndjson(vec![event]);
+    }
+    let s = stream::iter([
+        Ok(Bytes::from(event + "\n")),
+        Err(std::io::Error::other("cut after the error event")),
+    ])
+    .then(|item| async move {
+        if item.is_err() {
+            // Let the event reach the client before the connection breaks.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        item
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(s))
+        .unwrap_or_default()
+}
+
 /// Raw text chunks as `text/event-stream` (no `data:` framing), like code suggestions.
 fn text_stream(rx: mpsc::Receiver<Delta>) -> Response {
     let s = stream::unfold(rx, |mut rx| async move {
@@ -435,21 +472,28 @@ fn broken_text_stream(why: &str) -> Response {
 }
 
 /// Chat deltas as ndjson events; the finish marker and the `usage` event come last.
-fn ndjson_stream(rx: mpsc::Receiver<Delta>, broken: bool) -> Response {
+fn ndjson_stream(rx: mpsc::Receiver<Delta>, broken: bool, cut: bool) -> Response {
     struct St {
         rx: mpsc::Receiver<Delta>,
         n: usize,
         usage: Option<Value>,
         done: bool,
+        cut: bool,
     }
     let st = St {
         rx,
         n: 0,
         usage: None,
         done: false,
+        cut: false,
     };
     let s = stream::unfold(st, move |mut st| async move {
         loop {
+            if st.cut {
+                st.cut = false;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                return Some((Err(std::io::Error::other("cut after the error event")), st));
+            }
             if st.done {
                 return None;
             }
@@ -469,6 +513,7 @@ fn ndjson_stream(rx: mpsc::Receiver<Delta>, broken: bool) -> Response {
                 }
                 Some(Delta::Error(e)) => {
                     st.done = true;
+                    st.cut = cut;
                     json!({"type": "error", "data": {"message": e, "retryable": false}}).to_string() + "\n"
                 }
                 None => {

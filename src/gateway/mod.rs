@@ -78,6 +78,7 @@ struct Sticky {
     by_family: HashMap<String, (String, Option<String>)>,
     last_key: Option<String>,
     first_prompt_model: Option<upstream::ModelMeta>,
+    last_model: Option<upstream::ModelMeta>,
 }
 
 impl FeatureMap {

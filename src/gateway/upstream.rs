@@ -81,6 +81,23 @@ pub enum UpstreamError {
     Status { status: u16, body: String },
 }
 
+/// The LiteLLM exception an upstream status becomes, as the AI gateway names it in
+/// its errors.
+fn exception_name(status: u16) -> &'static str {
+    match status {
+        400 => "BadRequestError",
+        401 => "AuthenticationError",
+        403 => "PermissionDeniedError",
+        404 => "NotFoundError",
+        408 => "Timeout",
+        422 => "UnprocessableEntityError",
+        429 => "RateLimitError",
+        503 => "ServiceUnavailableError",
+        500..=599 => "InternalServerError",
+        _ => "APIError",
+    }
+}
+
 impl UpstreamError {
     /// A message like the AI gateway's (a litellm exception text).
     pub fn message(&self) -> String {
@@ -93,7 +110,7 @@ impl UpstreamError {
                 if b.len() < body.len() {
                     b.push('…');
                 }
-                format!("Error code: {status} - {b}")
+                format!("litellm.{}: Error code: {status} - {b}", exception_name(*status))
             }
         }
     }
@@ -197,13 +214,21 @@ impl State {
                 };
                 (url, auth)
             }
-            _ => (
-                format!("{base}/chat/completions"),
-                UpstreamAuth::Bearer(key.unwrap_or_else(|| "dummy_key".into())),
-            ),
+            _ => {
+                let missing = if has(Fault::StringifyMissingKey) {
+                    "None"
+                } else {
+                    "dummy_key"
+                };
+                (
+                    format!("{base}/chat/completions"),
+                    UpstreamAuth::Bearer(key.unwrap_or_else(|| missing.into())),
+                )
+            }
         };
+        let invoke = crate::identifier::bedrock_uses_invoke(&model) != has(Fault::BedrockWrongOperation);
         let wire = match provider {
-            Provider::Bedrock if crate::identifier::bedrock_uses_invoke(&model) => Wire::BedrockInvoke,
+            Provider::Bedrock if invoke => Wire::BedrockInvoke,
             Provider::Bedrock => Wire::BedrockConverse,
             _ => Wire::OpenAi,
         };
@@ -337,7 +362,10 @@ async fn pump(resp: reqwest::Response, tx: mpsc::Sender<Delta>, idle: Duration) 
             Some(Ok(c)) => c,
             Some(Err(e)) => {
                 let _ = tx
-                    .send(Delta::Error(format!("upstream stream broke: {}", e.without_url())))
+                    .send(Delta::Error(format!(
+                        "APIConnectionError: upstream stream broke: {}",
+                        e.without_url()
+                    )))
                     .await;
                 return;
             }
@@ -348,7 +376,11 @@ async fn pump(resp: reqwest::Response, tx: mpsc::Sender<Delta>, idle: Duration) 
                 return;
             }
             let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
-                let _ = tx.send(Delta::Error("upstream sent a malformed event".into())).await;
+                let _ = tx
+                    .send(Delta::Error(
+                        "APIConnectionError: upstream sent a malformed event".into(),
+                    ))
+                    .await;
                 return;
             };
             if let Some(err) = v.get("error") {
