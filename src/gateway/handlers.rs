@@ -132,21 +132,35 @@ async fn code(state: &State, body: &Value, generation: bool) -> Response {
     let messages = [json!({"role": "user", "content": prompt})];
     let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     let lang = str_at(body, "/current_file/language_identifier").to_owned();
-    let up = match state.resolve(&meta) {
+    suggest(state, &meta, &messages, stream, |model, text| {
+        completion_body(model, &lang, text)
+    })
+    .await
+}
+
+/// Serves a code suggestion: streamed raw text, or one JSON reply `reply(model, text)`
+/// builds; upstream failures as a bare 500 (streamed: a body that breaks off).
+async fn suggest(
+    state: &State,
+    meta: &ModelMeta,
+    messages: &[Value],
+    stream: bool,
+    reply: impl Fn(&str, &str) -> Value,
+) -> Response {
+    let up = match state.resolve(meta) {
         Ok(u) => u,
         Err(e) => return plain_error(state, &e, None),
     };
     if stream {
-        return match state.stream(&up, &messages, 64).await {
+        return match state.stream(&up, messages, 64).await {
             Ok(rx) => text_stream(rx),
             Err(e) => broken_text_stream(&error_text(state, &e, Some(&up))),
         };
     }
-    match state.complete(&up, &messages, 64).await {
-        Ok((text, _)) => json_response(StatusCode::OK, &completion_body(&up.model, &lang, &text)),
-        Err(e) if state.settings.faults.contains(&Fault::SwallowUpstreamError) => {
-            let _ = e;
-            json_response(StatusCode::OK, &completion_body(&up.model, &lang, ""))
+    match state.complete(&up, messages, 64).await {
+        Ok((text, _)) => json_response(StatusCode::OK, &reply(&up.model, &text)),
+        Err(_) if state.settings.faults.contains(&Fault::SwallowUpstreamError) => {
+            json_response(StatusCode::OK, &reply(&up.model, ""))
         }
         Err(e) => plain_error(state, &e, Some(&up)),
     }
@@ -171,29 +185,12 @@ async fn code_v3(state: &State, body: &Value) -> Response {
     let instruction = str_at(payload, "/prompt_enhancer/user_instruction");
     let messages = [json!({"role": "user", "content": format!("{instruction}\n\n{above}")})];
     let stream = payload.get("stream").and_then(Value::as_bool) == Some(true);
-    let up = match state.resolve(&meta) {
-        Ok(u) => u,
-        Err(e) => return plain_error(state, &e, None),
-    };
-    if stream {
-        return match state.stream(&up, &messages, 64).await {
-            Ok(rx) => text_stream(rx),
-            Err(e) => broken_text_stream(&error_text(state, &e, Some(&up))),
-        };
-    }
-    match state.complete(&up, &messages, 64).await {
-        Ok((text, _)) => json_response(
-            StatusCode::OK,
-            &json!({"choices": [{"text": text, "index": 0, "finish_reason": "length"}],
-                    "metadata": {"model": {"engine": "agent", "name": up.model, "lang": "python"}},
-                    "model": {"engine": "agent", "name": up.model, "lang": "python"}}),
-        ),
-        Err(e) if state.settings.faults.contains(&Fault::SwallowUpstreamError) => {
-            let _ = e;
-            json_response(StatusCode::OK, &json!({"choices": [{"text": "", "index": 0}]}))
-        }
-        Err(e) => plain_error(state, &e, Some(&up)),
-    }
+    suggest(state, &meta, &messages, stream, |model, text| {
+        json!({"choices": [{"text": text, "index": 0, "finish_reason": "length"}],
+               "metadata": {"model": {"engine": "agent", "name": model, "lang": "python"}},
+               "model": {"engine": "agent", "name": model, "lang": "python"}})
+    })
+    .await
 }
 
 fn completion_body(model: &str, lang: &str, text: &str) -> Value {

@@ -521,39 +521,28 @@ fn client_auth(plan: &mut Plan, s: &Scenario, observed: Option<usize>) {
         identifier: None,
         alias: None,
     };
-    let rule = "a request without client credentials gets 401 and touches no backend";
-    let id = "auth.client.missing_token".to_owned();
-    let judge = Judge::ClientRejected {
-        auth: ClientAuth::Missing,
-    };
-    if enforced {
-        let p = plan.probe(probe(ClientAuth::Missing));
-        plan.check(CheckFamily::Auth, id, rule, judge, vec![p]);
-    } else {
-        plan.skipped(
-            CheckFamily::Auth,
-            id,
-            rule,
-            judge,
-            "the built-in gateway runs with auth bypassed",
-        );
-    }
-    let rule = "a request with a wrong token gets 401 and touches no backend";
-    let id = "auth.client.wrong_token".to_owned();
-    let judge = Judge::ClientRejected {
-        auth: ClientAuth::WrongToken,
-    };
-    if enforced && s.gateway.token.is_some() {
-        let p = plan.probe(probe(ClientAuth::WrongToken));
-        plan.check(CheckFamily::Auth, id, rule, judge, vec![p]);
-    } else {
-        plan.skipped(
-            CheckFamily::Auth,
-            id,
-            rule,
-            judge,
-            "no client token is configured, so no token is wrong",
-        );
+    for (auth, name, rule, unplanned) in [
+        (
+            ClientAuth::Missing,
+            "missing_token",
+            "a request without client credentials gets 401 and touches no backend",
+            (!enforced).then_some("the built-in gateway runs with auth bypassed"),
+        ),
+        (
+            ClientAuth::WrongToken,
+            "wrong_token",
+            "a request with a wrong token gets 401 and touches no backend",
+            (!enforced || s.gateway.token.is_none()).then_some("no client token is configured, so no token is wrong"),
+        ),
+    ] {
+        let (id, judge) = (format!("auth.client.{name}"), Judge::ClientRejected { auth });
+        match unplanned {
+            Some(why) => plan.skipped(CheckFamily::Auth, id, rule, judge, why),
+            None => {
+                let p = plan.probe(probe(auth));
+                plan.check(CheckFamily::Auth, id, rule, judge, vec![p]);
+            }
+        }
     }
 }
 
