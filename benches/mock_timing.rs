@@ -69,7 +69,7 @@ fn main() {
                     let sent = Instant::now();
                     let resp = client.post(&url).json(&body).send().await.expect("send");
                     let mut stream = resp.bytes_stream();
-                    let mut parser = gateprobe::sse::Parser::default();
+                    let mut parser = gateprobe::wire::sse::Parser::default();
                     let mut events = Vec::new();
                     let mut arrivals: Vec<Duration> = Vec::new();
                     while let Some(chunk) = stream.next().await {

@@ -9,7 +9,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gateprobe::adapter::aigw::parse_ndjson;
 use gateprobe::mock::journal::find_correlation_id;
 use gateprobe::redact::Redactor;
-use gateprobe::sse::Parser;
+use gateprobe::wire::sse::Parser;
 
 fn sse_stream(chunks: usize) -> Vec<u8> {
     let mut s = String::new();

@@ -12,9 +12,11 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::identifier::{Provider, has_v1_suffix, normalize_endpoint, without_v1};
-use crate::plan::proxy::{NO_V1_SUFFIX, SLASH_SUFFIX, model_fault};
+use crate::identifier::Provider;
+use crate::plan::proxy::model_fault;
 use crate::scenario::{FeaturesBy, ModelConfig, Scenario, Target};
+use crate::scenario::{NO_V1_SUFFIX, SLASH_SUFFIX};
+use crate::wire::endpoint::{has_v1_suffix, normalize as normalize_endpoint, without_v1};
 
 /// A deliberate mistake in the written config, to show the suite catching it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -195,7 +197,7 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
                     w.address(base, format!("api_base of model {}", m.name)),
                 );
                 key(w, &mut p);
-                p.insert("api_version".into(), json!(crate::gateway::upstream::AZURE_API_VERSION));
+                p.insert("api_version".into(), json!(crate::wire::azure::API_VERSION));
             }
             Provider::Bedrock => {
                 p.insert("model".into(), json!(format!("bedrock/{}", m.identifier.model)));

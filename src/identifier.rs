@@ -1,4 +1,4 @@
-//! Model identifiers (`provider/model`) and endpoint normalisation.
+//! Model identifiers (`provider/model`).
 //!
 //! The GitLab admin UI takes a *model identifier* whose prefix picks the provider:
 //! `custom_openai/<served name>` (vLLM and any OpenAI-compatible server),
@@ -109,47 +109,6 @@ impl fmt::Display for Identifier {
     }
 }
 
-/// Removes one trailing slash, as the AI gateway does; never adds or strips `/v1`.
-pub fn normalize_endpoint(endpoint: &str) -> &str {
-    endpoint.strip_suffix('/').unwrap_or(endpoint)
-}
-
-/// Whether an OpenAI-compatible endpoint ends in `/v1` (after one trailing slash).
-pub fn has_v1_suffix(endpoint: &str) -> bool {
-    normalize_endpoint(endpoint).ends_with("/v1")
-}
-
-/// The endpoint with its `/v1` suffix removed, the misconfiguration the endpoint
-/// checks derive on purpose.
-pub fn without_v1(endpoint: &str) -> String {
-    let e = normalize_endpoint(endpoint);
-    e.strip_suffix("/v1").unwrap_or(e).to_owned()
-}
-
-/// The foundation-model id behind a Bedrock model id: an ARN's last segment without
-/// its resource type, and an inference profile's region prefix (`us.`, `eu.`, `apac.`,
-/// `us-gov.`, `global.`) removed.
-pub fn bedrock_base_model(id: &str) -> &str {
-    let id = id.rsplit('/').next().unwrap_or(id);
-    match id.split_once('.') {
-        Some((prefix, rest))
-            if rest.contains('.')
-                && !prefix.is_empty()
-                && prefix.len() <= 7
-                && prefix.chars().all(|c| c.is_ascii_lowercase() || c == '-') =>
-        {
-            rest
-        }
-        _ => id,
-    }
-}
-
-/// Bedrock model ids served through `invoke` with Mistral's prompt format by the AI
-/// gateway (everything else goes through `converse`).
-pub fn bedrock_uses_invoke(id: &str) -> bool {
-    bedrock_base_model(id).starts_with("mistral.")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,37 +149,5 @@ mod tests {
             Err(IdentifierError::UnknownProvider("vertex".into()))
         );
         assert_eq!(Identifier::parse("a b"), Err(IdentifierError::WhiteSpace));
-    }
-
-    #[test]
-    fn bedrock_ids_reduce_to_their_foundation_model() {
-        assert_eq!(
-            bedrock_base_model("apac.anthropic.claude-3-5-sonnet-20241022-v2:0"),
-            "anthropic.claude-3-5-sonnet-20241022-v2:0"
-        );
-        assert_eq!(bedrock_base_model("us-gov.meta.llama3"), "meta.llama3");
-        assert_eq!(
-            bedrock_base_model("mistral.mixtral-8x7b-instruct-v0:1"),
-            "mistral.mixtral-8x7b-instruct-v0:1"
-        );
-        assert_eq!(
-            bedrock_base_model("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2"),
-            "anthropic.claude-v2"
-        );
-        assert_eq!(
-            bedrock_base_model("arn:aws:bedrock:ap-southeast-1:123:inference-profile/apac.anthropic.claude-v2"),
-            "anthropic.claude-v2"
-        );
-        assert!(bedrock_uses_invoke("eu.mistral.mistral-large-2402-v1:0"));
-        assert!(!bedrock_uses_invoke("anthropic.claude-v2"));
-    }
-
-    #[test]
-    fn endpoints_lose_one_trailing_slash_only() {
-        assert_eq!(normalize_endpoint("http://h/v1/"), "http://h/v1");
-        assert_eq!(normalize_endpoint("http://h/v1//"), "http://h/v1/");
-        assert!(has_v1_suffix("http://h:1/v1/"));
-        assert!(!has_v1_suffix("http://h:1"));
-        assert_eq!(without_v1("http://h:1/v1/"), "http://h:1");
     }
 }

@@ -25,8 +25,20 @@
 
 use serde_json::{Value, json};
 
-use crate::adapter::ModelFields;
 use crate::feature::Feature;
+
+/// The model fields the GitLab instance sends with a feature request.
+#[derive(Clone, Debug)]
+pub struct ModelFields {
+    /// Family (`model_name`).
+    pub family: String,
+    /// Endpoint URL, rendered.
+    pub endpoint: String,
+    /// API key.
+    pub api_key: Option<String>,
+    /// Model identifier as configured.
+    pub identifier: String,
+}
 
 /// A set of request shapes gateprobe knows, named after the instance version it was
 /// read from.

@@ -11,7 +11,6 @@
 //! [`metrics`] (HdrHistogram recorders); [`bench`] is the ad-hoc `gateprobe bench`.
 
 pub mod adapter;
-pub mod aws;
 pub mod bench;
 pub mod check;
 pub mod cli;
@@ -30,6 +29,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod server;
-pub mod sse;
+pub mod text;
 pub mod topology;
 pub mod transcript;
+pub mod wire;

@@ -12,18 +12,19 @@ use crate::adapter::aigw::{AigwClient, FeatureRequest};
 use crate::adapter::openai::OpenAiClient;
 use crate::adapter::proxy::{Api, ProxyClient, ProxyRequest};
 use crate::adapter::{ModelFields, Reply, TransportError};
-use crate::aws::sigv4::Credentials;
 use crate::check::direct::DirectOutcome;
 use crate::check::{self, ProbeOutcome};
 use crate::export::ConfigFault;
 use crate::feature::Endpoint;
 use crate::gateway::Fault;
-use crate::identifier::{Provider, normalize_endpoint, without_v1};
+use crate::identifier::Provider;
 use crate::plan::{self, DirectOp, Plan, Probe, Variant};
 use crate::redact::Redactor;
 use crate::report::{GatewayInfo, JournalInfo, LaunchInfo, RunReport, SCHEMA_VERSION, ScenarioInfo, Summary, Tool};
 use crate::scenario::{GatewayKind, Scenario};
 use crate::topology::{Topology, TopologyOptions};
+use crate::wire::aws::sigv4::Credentials;
+use crate::wire::endpoint::{normalize as normalize_endpoint, without_v1};
 
 /// After this many probes in a row refused or timed out, the gateway is taken for gone
 /// and the rest are reported as not run instead of waiting out every timeout. Replies

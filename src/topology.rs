@@ -11,12 +11,12 @@ use crate::export::{self, ConfigFault, ExportOptions};
 use crate::launch::{self, LaunchError, Launched};
 use crate::redact::Redactor;
 
-use crate::aws::sigv4::Credentials;
 use crate::gateway::bedrock::AwsSettings;
 use crate::gateway::{self, Fault, GatewaySettings};
 use crate::mock::{self, RunningMock, journal::Journal};
 use crate::scenario::{GatewayKind, ModelConfig, Scenario};
 use crate::server::{Server, ServerHost};
+use crate::wire::aws::sigv4::Credentials;
 
 /// Journal capacity for conformance runs.
 pub const JOURNAL_CAPACITY: usize = 100_000;

@@ -1,11 +1,11 @@
-//! Cross-checks of `gateprobe::aws` against independent implementations: the AWS SDK's own
+//! Cross-checks of `gateprobe::wire::aws` against independent implementations: the AWS SDK's own
 //! SigV4 signer (`aws-sigv4`) and event-stream codec (`aws-smithy-eventstream`), and the
 //! published AWS SigV4 test suite (`tests/fixtures/aws-signing-test-suite`).
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder, read_message_from, write_message_to};
 use aws_smithy_types::event_stream::{Header as TheirHeader, HeaderValue as TheirValue, Message as TheirMessage};
-use gateprobe::aws::eventstream::{self, DecodeError, Decoder, HeaderValue, Message};
-use gateprobe::aws::sigv4::{self, Credentials, RequestParts, SigV4Error, Verifier};
+use gateprobe::wire::aws::eventstream::{self, DecodeError, Decoder, HeaderValue, Message};
+use gateprobe::wire::aws::sigv4::{self, Credentials, RequestParts, SigV4Error, Verifier};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

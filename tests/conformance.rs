@@ -291,7 +291,7 @@ async fn what_a_profile_tolerates_of_a_real_gateway_is_a_warning_there() {
     assert_eq!(st, Status::Warning, "{actual}");
     assert!(actual.contains("tolerated by profile aigw"), "{actual}");
     assert_eq!(r.summary.failed, 0);
-    s.gateway.profile = gateprobe::check::profile::Profile::parse(
+    s.gateway.profile = gateprobe::scenario::profile::Profile::parse(
         std::path::Path::new("strict.yaml"),
         "name: strict\nexpect:\n  missing_v1.chat_agent: {status: 200, in_band: true}\n",
         "strict.yaml",

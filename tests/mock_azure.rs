@@ -100,7 +100,7 @@ async fn streams_start_with_prompt_filter_results() {
     let (s, h, body) = post(&url, &[("api-key", "az-key-1")], chat(true)).await;
     assert_eq!(s, 200);
     assert!(h["content-type"].to_str().expect("ct").starts_with("text/event-stream"));
-    let mut p = gateprobe::sse::Parser::default();
+    let mut p = gateprobe::wire::sse::Parser::default();
     let mut ev = Vec::new();
     p.feed(body.as_bytes(), &mut ev);
     assert!(p.finish().is_empty());

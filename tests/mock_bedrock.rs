@@ -237,5 +237,5 @@ async fn corrupt_crc_fault_is_caught_by_the_sdk_decoder() {
     assert_eq!(s, 200);
     let err = their_decode(&bytes).expect_err("a corrupt frame");
     assert!(err.contains("checksum"), "{err}");
-    assert!(gateprobe::aws::eventstream::decode_all(&bytes).is_err());
+    assert!(gateprobe::wire::aws::eventstream::decode_all(&bytes).is_err());
 }

@@ -116,11 +116,11 @@ async fn scripted_faults_apply_in_order_and_deterministically() {
     // Request 2 (index 2, every-3 -> malformed_sse): a frame without `data:`.
     let r = c.post(&url).json(&body("m", true)).send().await.expect("send");
     let text = r.text().await.expect("body");
-    let mut p = gateprobe::sse::Parser::default();
+    let mut p = gateprobe::wire::sse::Parser::default();
     let mut ev = Vec::new();
     p.feed(text.as_bytes(), &mut ev);
     assert!(
-        matches!(p.finish()[..], [gateprobe::sse::Anomaly::UnknownField(_)]),
+        matches!(p.finish()[..], [gateprobe::wire::sse::Anomaly::UnknownField(_)]),
         "{text}"
     );
     // Request 3 (index 3, every-2 -> cut after 2 tokens): the body breaks.

@@ -144,7 +144,7 @@ async fn streams_are_exact_sse_with_usage_chunk_and_done() {
     for frame in body.split_terminator("\n\n") {
         assert!(frame.starts_with("data: ") && !frame.contains('\n'), "{frame:?}");
     }
-    let mut p = gateprobe::sse::Parser::default();
+    let mut p = gateprobe::wire::sse::Parser::default();
     let mut events = Vec::new();
     p.feed(body.as_bytes(), &mut events);
     assert!(p.finish().is_empty());

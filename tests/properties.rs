@@ -7,10 +7,10 @@
 
 use std::path::Path;
 
-use gateprobe::aws::eventstream::{self, DecodeError, Decoder, HeaderValue, Message, PRELUDE_LEN};
-use gateprobe::aws::sigv4::{AuthHeader, parse_authorization};
 use gateprobe::scenario::ScenarioError;
-use gateprobe::sse::{Anomaly, Event, Parser};
+use gateprobe::wire::aws::eventstream::{self, DecodeError, Decoder, HeaderValue, Message, PRELUDE_LEN};
+use gateprobe::wire::aws::sigv4::{AuthHeader, parse_authorization};
+use gateprobe::wire::sse::{Anomaly, Event, Parser};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;

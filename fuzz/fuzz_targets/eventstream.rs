@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use gateprobe::aws::eventstream::{self, DecodeError, Decoder, Message, PRELUDE_LEN};
+use gateprobe::wire::aws::eventstream::{self, DecodeError, Decoder, Message, PRELUDE_LEN};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_FRAME: usize = 4096;

@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use gateprobe::aws::sigv4::parse_authorization;
+use gateprobe::wire::aws::sigv4::parse_authorization;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use gateprobe::sse::{Anomaly, Event, Parser};
+use gateprobe::wire::sse::{Anomaly, Event, Parser};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_EVENT: usize = 64;

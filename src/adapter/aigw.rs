@@ -175,7 +175,7 @@ pub fn parse(surface: Surface, r: &mut Reply) {
         .as_deref()
         .is_some_and(|c| c.starts_with("application/x-ndjson"));
     if !(200..300).contains(&r.status) {
-        r.error = Some(format!("HTTP {}: {}", r.status, crate::check::trunc(&r.body, 200)));
+        r.error = Some(format!("HTTP {}: {}", r.status, crate::text::trunc(&r.body, 200)));
         return;
     }
     if surface == Surface::ChatAgent || is_ndjson {
@@ -190,8 +190,8 @@ pub fn parse(surface: Surface, r: &mut Reply) {
             let ct = r.content_type.as_deref().unwrap_or("none");
             r.error = Some(format!(
                 "reply is not ndjson events (Content-Type `{}`); first line: {}",
-                crate::check::trunc(ct, 60),
-                crate::check::trunc(first, 80)
+                crate::text::trunc(ct, 60),
+                crate::text::trunc(first, 80)
             ));
         }
         r.events = Some(summary);
@@ -229,7 +229,7 @@ pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
             Ok(v @ Value::Object(_)) => v,
             _ => {
                 if s.malformed.len() < 5 {
-                    s.malformed.push(crate::check::trunc(line, 120));
+                    s.malformed.push(crate::text::trunc(line, 120));
                 }
                 continue;
             }
@@ -252,7 +252,7 @@ pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
                 s.finished = true;
             }
             // The first few, each cut: a stream of error events stays small.
-            Some("error") if s.errors.len() < 16 => s.errors.push(crate::check::trunc(
+            Some("error") if s.errors.len() < 16 => s.errors.push(crate::text::trunc(
                 ev.pointer("/data/message")
                     .and_then(Value::as_str)
                     .unwrap_or("error event without message"),
@@ -263,7 +263,7 @@ pub fn parse_ndjson(body: &str) -> (String, EventSummary) {
             Some("action") => {}
             _ => {
                 if s.malformed.len() < 5 {
-                    s.malformed.push(crate::check::trunc(line, 120));
+                    s.malformed.push(crate::text::trunc(line, 120));
                 }
             }
         }

@@ -11,18 +11,9 @@ pub mod timed;
 
 use std::time::Duration;
 
-/// The model fields the GitLab instance sends with a feature request.
-#[derive(Clone, Debug)]
-pub struct ModelFields {
-    /// Family (`model_name`).
-    pub family: String,
-    /// Endpoint URL, rendered.
-    pub endpoint: String,
-    /// API key.
-    pub api_key: Option<String>,
-    /// Model identifier as configured.
-    pub identifier: String,
-}
+pub use crate::instance::ModelFields;
+
+pub use crate::plan::ClientAuth;
 
 /// A request as it went out (for transcripts): method, path, headers, JSON body.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -35,18 +26,6 @@ pub struct Sent {
     pub headers: Vec<(String, String)>,
     /// JSON body.
     pub body: serde_json::Value,
-}
-
-/// Which client credentials a probe presents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuth {
-    /// The configured token and headers.
-    Valid,
-    /// No `Authorization` header at all.
-    Missing,
-    /// A token that cannot be right.
-    WrongToken,
 }
 
 /// What came back, parsed for the checks.
@@ -121,7 +100,7 @@ impl EventSummary {
     /// Notes an event type.
     pub fn saw(&mut self, kind: &str) {
         if self.types.len() < 16 && !self.types.iter().any(|t| t == kind) {
-            self.types.push(crate::check::trunc(kind, 40));
+            self.types.push(crate::text::trunc(kind, 40));
         }
     }
 }
@@ -221,25 +200,7 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
-/// How clients check the TLS certificates of the gateway (and of model endpoints
-/// with `kind: direct`). Certificates are verified against the system trust store by
-/// default; `ca` adds roots (an internal CA), `verify: false` turns checking off.
-#[derive(Clone, Debug)]
-pub struct Tls {
-    /// Extra trusted roots, PEM.
-    pub ca_pem: Option<Vec<u8>>,
-    /// Whether certificates and host names are checked.
-    pub verify: bool,
-}
-
-impl Default for Tls {
-    fn default() -> Self {
-        Tls {
-            ca_pem: None,
-            verify: true,
-        }
-    }
-}
+pub use crate::scenario::Tls;
 
 /// The HTTP client every adapter uses: no system proxy (traffic stays on the addresses
 /// the scenario names), no redirects (a redirect is an answer to judge, not to follow),
@@ -354,10 +315,7 @@ pub(crate) fn not_json(r: &mut Reply, e: &serde_json::Error) {
     r.broken = true;
     r.error = Some(match r.content_type.as_deref() {
         Some(ct) if !ct.contains("json") => {
-            format!(
-                "reply is not JSON (Content-Type `{}`): {e}",
-                crate::check::trunc(ct, 60)
-            )
+            format!("reply is not JSON (Content-Type `{}`): {e}", crate::text::trunc(ct, 60))
         }
         None => format!("reply is not JSON (no Content-Type): {e}"),
         Some(_) => format!("reply is not JSON: {e}"),
@@ -378,7 +336,7 @@ pub(crate) fn defect(encoding: Option<&str>, bytes: &[u8], truncated: bool) -> O
     if let Some(enc) = encoding {
         return Some(format!(
             "reply has Content-Encoding `{}`, which gateprobe did not ask for (it sends no Accept-Encoding and never inflates bodies)",
-            crate::check::trunc(enc, 40)
+            crate::text::trunc(enc, 40)
         ));
     }
     if truncated {

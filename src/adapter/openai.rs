@@ -128,7 +128,7 @@ impl OpenAiClient {
     ) -> Result<Exchange, TransportError> {
         let url = format!(
             "{base}/openai/deployments/{deployment}/chat/completions?api-version={}",
-            crate::gateway::upstream::AZURE_API_VERSION
+            crate::wire::azure::API_VERSION
         );
         let mut b = self
             .client
@@ -145,7 +145,7 @@ impl OpenAiClient {
     pub async fn bedrock_converse(
         &self,
         base: &str,
-        signer: Option<(&crate::aws::sigv4::Credentials, &str)>,
+        signer: Option<(&crate::wire::aws::sigv4::Credentials, &str)>,
         model: &str,
         stream: bool,
         correlation_id: &str,
@@ -168,19 +168,20 @@ impl OpenAiClient {
                 None => parsed.host_str().unwrap_or_default().to_owned(),
             };
             let headers = [("content-type", "application/json"), ("host", host.as_str())];
-            let parts = crate::aws::sigv4::RequestParts {
+            let parts = crate::wire::aws::sigv4::RequestParts {
                 method: "POST",
                 raw_path: parsed.path(),
                 raw_query: "",
                 headers: &headers,
                 body: &body,
             };
-            let signed = crate::aws::sigv4::sign(&parts, creds, region, std::time::SystemTime::now()).map_err(|e| {
-                TransportError {
-                    kind: "request".into(),
-                    message: e.to_string(),
-                }
-            })?;
+            let signed =
+                crate::wire::aws::sigv4::sign(&parts, creds, region, std::time::SystemTime::now()).map_err(|e| {
+                    TransportError {
+                        kind: "request".into(),
+                        message: e.to_string(),
+                    }
+                })?;
             for (k, v) in signed.iter() {
                 b = b.header(k, v);
             }
@@ -201,16 +202,4 @@ fn chat_body(model: &str, stream: bool, correlation_id: &str) -> Value {
         body["stream_options"] = json!({"include_usage": true});
     }
     body
-}
-
-/// The `error` object of an OpenAI-style error body, or FastAPI's `detail`, when the
-/// body is one of those.
-pub fn error_message(body: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(body).ok()?;
-    match (v.get("error"), v.get("detail")) {
-        (Some(Value::String(s)), _) => Some(s.clone()),
-        (Some(e @ Value::Object(_)), _) => e.get("message").and_then(Value::as_str).map(str::to_owned),
-        (_, Some(Value::String(d))) => Some(d.clone()),
-        _ => v.get("message").and_then(Value::as_str).map(str::to_owned),
-    }
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::timed::Framing;
 use super::{ClientAuth, EventSummary, Reply, TransportError};
-use crate::sse;
+use crate::wire::sse;
 
 /// Which OpenAI API a request uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,7 +155,7 @@ impl ProxyClient {
 /// Fills `content`, `events` and `error` from an OpenAI-style reply.
 pub fn parse(r: &mut Reply, bytes: &[u8]) {
     if !(200..300).contains(&r.status) {
-        let msg = super::openai::error_message(&r.body).unwrap_or_else(|| crate::check::trunc(&r.body, 200));
+        let msg = crate::wire::openai::error_message(&r.body).unwrap_or_else(|| crate::text::trunc(&r.body, 200));
         r.error = Some(format!("HTTP {}: {msg}", r.status));
         return;
     }
@@ -173,7 +173,7 @@ pub fn parse(r: &mut Reply, bytes: &[u8]) {
                     .unwrap_or_default()
                     .to_owned();
                 if let Some(e) = v.get("error") {
-                    r.error = Some(format!("error body: {}", crate::check::trunc(&e.to_string(), 200)));
+                    r.error = Some(format!("error body: {}", crate::text::trunc(&e.to_string(), 200)));
                 }
             }
             Err(e) => super::not_json(r, &e),
@@ -199,7 +199,7 @@ pub fn parse_sse(bytes: &[u8]) -> (String, EventSummary) {
     let mut content = String::new();
     let malformed = |s: &mut EventSummary, what: String| {
         if s.malformed.len() < 5 {
-            s.malformed.push(crate::check::trunc(&what, 120));
+            s.malformed.push(crate::text::trunc(&what, 120));
         }
     };
     for a in anomalies {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{MAX_REPLY, Reply};
 use crate::metrics::ErrorClass;
-use crate::sse;
+use crate::wire::sse;
 
 /// What a load run keeps of one request.
 #[derive(Clone, Copy, Debug)]

@@ -5,12 +5,13 @@ use serde_json::Value;
 
 use super::{Ctx, Verdict, fail, pass, trunc};
 use crate::adapter::TransportError;
-use crate::adapter::openai::{Exchange, error_message};
-use crate::identifier::has_v1_suffix;
+use crate::adapter::openai::Exchange;
 use crate::mock::journal::Entry;
 use crate::plan::{DirectProbe, VendorRule};
 use crate::report::{BackendHit, Evidence, RequestInfo, ResponseInfo, Status};
-use crate::sse;
+use crate::wire::endpoint::has_v1_suffix;
+use crate::wire::openai::error_message;
+use crate::wire::sse;
 
 /// What happened to one direct request.
 #[derive(Clone, Debug, Default)]
@@ -256,7 +257,7 @@ fn converse_stream_verdict(x: &Exchange) -> Verdict {
     if x.status != 200 || !ct.starts_with("application/vnd.amazon.eventstream") {
         return fail(expected, format!("{} {ct}", x.status));
     }
-    let messages = match crate::aws::eventstream::decode_all(&x.bytes) {
+    let messages = match crate::wire::aws::eventstream::decode_all(&x.bytes) {
         Ok(m) => m,
         Err(e) => return fail(expected, format!("broken event stream: {e}")),
     };

@@ -4,17 +4,17 @@
 //! could not complete is an error.
 
 pub mod direct;
-pub mod profile;
+pub mod outcome;
 mod stream;
 
 use crate::adapter::{ModelFields, Reply, TransportError};
 use crate::identifier::Provider;
-use crate::identifier::normalize_endpoint;
 use crate::mock::journal::Entry;
 use crate::plan::{Judge, PlannedCheck, Probe};
 use crate::report::{BackendHit, CheckResult, Evidence, RequestInfo, ResponseInfo, Status};
+use crate::scenario::profile::Profile;
 use crate::scenario::{ModelConfig, Scenario};
-use profile::Profile;
+use outcome::Matches as _;
 
 /// What happened to one probe.
 #[derive(Clone, Debug)]
@@ -246,11 +246,11 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
                         .path
                         .strip_prefix("/model/")
                         .and_then(|r| r.split('/').next())
-                        .map(crate::mock::bedrock::percent_decode)
+                        .map(crate::wire::bedrock::decode_id)
                         .unwrap_or_default();
                     let served = m
                         .backend
-                        .is_none_or(|b| crate::mock::bedrock::serves(&s.backends[b].models, &id));
+                        .is_none_or(|b| crate::wire::bedrock::serves(&s.backends[b].models, &id));
                     return fail(
                         expected,
                         if served {
@@ -265,7 +265,7 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
         }
         Judge::BedrockOperation { model } => {
             let m = &s.models[*model];
-            let op = if crate::identifier::bedrock_uses_invoke(&m.identifier.model) {
+            let op = if crate::wire::bedrock::uses_invoke(&m.identifier.model) {
                 "invoke-with-response-stream"
             } else {
                 "converse-stream"
@@ -335,7 +335,7 @@ fn verdict(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
             }
         }
         Judge::MissingV1 { key, .. } => {
-            let want_path = upstream_path(&o.fields.endpoint);
+            let want_path = crate::wire::endpoint::chat_completions_path(&o.fields.endpoint);
             let Some(outcome) = cx.profile.get(key) else {
                 return (
                     Status::Skipped,
@@ -653,7 +653,7 @@ fn configured_v1(cx: &Ctx<'_>, model: usize) -> Verdict {
     let expected = "an endpoint ending in /v1".to_owned();
     if m.endpoint
         .as_ref()
-        .is_some_and(|e| crate::identifier::has_v1_suffix(&e.render(|_| Some(String::new()))))
+        .is_some_and(|e| crate::wire::endpoint::has_v1_suffix(&e.render(|_| Some(String::new()))))
     {
         pass(expected, format!("`{shown}`"))
     } else {
@@ -720,7 +720,7 @@ fn unserved(s: &Scenario, o: &ProbeOutcome, want: &str) -> Option<String> {
     o.hits.iter().find_map(|h| {
         let b = s.backends.iter().find(|b| b.name == h.backend)?;
         let serves = match b.provider {
-            crate::scenario::BackendProvider::Bedrock => crate::mock::bedrock::serves(&b.models, want),
+            crate::scenario::BackendProvider::Bedrock => crate::wire::bedrock::serves(&b.models, want),
             _ => b.models.iter().any(|m| m == want),
         };
         (!serves).then(|| {
@@ -756,7 +756,7 @@ fn model_mismatch(o: &ProbeOutcome, m: &ModelConfig) -> Option<String> {
                 .path
                 .strip_prefix("/model/")
                 .and_then(|r| r.rsplit_once('/'))
-                .map(|(id, _)| crate::mock::bedrock::percent_decode(id));
+                .map(|(id, _)| crate::wire::bedrock::decode_id(id));
             match id {
                 Some(d) if d == want => None,
                 Some(d) => Some(format!("upstream model id `{d}` (answered {})", h.status)),
@@ -796,25 +796,12 @@ fn backend_name(s: &Scenario, model: usize) -> &str {
 pub fn expected_path(m: &ModelConfig, endpoint: &str) -> String {
     match m.identifier.provider {
         Provider::Azure => {
-            let base = upstream_path(endpoint);
+            let base = crate::wire::endpoint::chat_completions_path(endpoint);
             let base = base.trim_end_matches("/chat/completions");
             format!("{base}/openai/deployments/{}/chat/completions", m.identifier.model)
         }
-        _ => upstream_path(endpoint),
+        _ => crate::wire::endpoint::chat_completions_path(endpoint),
     }
-}
-
-/// The path the backend should see for an OpenAI-compatible endpoint: its path, one
-/// trailing slash removed, plus `/chat/completions`.
-pub fn upstream_path(endpoint: &str) -> String {
-    let e = normalize_endpoint(endpoint);
-    let path = reqwest::Url::parse(e).map(|u| u.path().to_owned()).unwrap_or_default();
-    let path = if e.ends_with('/') {
-        path
-    } else {
-        path.trim_end_matches('/').to_owned()
-    };
-    format!("{path}/chat/completions")
 }
 
 fn describe(r: &Reply) -> String {
@@ -829,15 +816,7 @@ fn describe(r: &Reply) -> String {
     }
 }
 
-/// The first `n` characters of `s`, with `…` where it was cut: the redactor relies
-/// on that mark to find a secret cut in half (see `Redactor::redact`).
-pub(crate) fn trunc(s: &str, n: usize) -> String {
-    let mut t: String = s.chars().take(n).collect();
-    if t.len() < s.len() {
-        t.push('…');
-    }
-    t
-}
+pub(crate) use crate::text::trunc;
 
 fn evidence(cx: &Ctx<'_>, p: usize) -> Evidence {
     let probe = &cx.probes[p];
@@ -894,19 +873,5 @@ impl From<&Entry> for BackendHit {
             status: h.status,
             at_ms: h.at.as_secs_f64() * 1000.0,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::upstream_path;
-
-    #[test]
-    fn upstream_paths_follow_the_endpoint() {
-        assert_eq!(upstream_path("http://h:1/v1"), "/v1/chat/completions");
-        assert_eq!(upstream_path("http://h:1/v1/"), "/v1/chat/completions");
-        assert_eq!(upstream_path("http://h:1"), "/chat/completions");
-        assert_eq!(upstream_path("http://h:1/"), "/chat/completions");
-        assert_eq!(upstream_path("http://h:1/v1//"), "/v1//chat/completions");
     }
 }

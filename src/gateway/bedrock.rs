@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::State;
 use super::fault::Fault;
 use super::upstream::{Delta, Upstream, Wire};
-use crate::aws::{eventstream, sigv4};
+use crate::wire::aws::{eventstream, sigv4};
 
 /// The gateway's AWS settings (`AWS_BEDROCK_RUNTIME_ENDPOINT`, `AWS_REGION_NAME`,
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
@@ -39,20 +39,6 @@ impl AwsSettings {
     }
 }
 
-/// Percent-encodes a model id for a path segment: `:` and `/` always (Converse, as the
-/// gateway sends it), or only `/` (invoke keeps the colon raw).
-fn encode_id(id: &str, colon: bool) -> String {
-    let mut out = String::with_capacity(id.len() + 8);
-    for c in id.chars() {
-        match c {
-            ':' if colon => out.push_str("%3A"),
-            '/' => out.push_str("%2F"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Builds and signs the Bedrock request.
 pub(super) fn request(
     state: &State,
@@ -67,25 +53,24 @@ pub(super) fn request(
         .filter_map(|m| m.get("content").and_then(Value::as_str))
         .collect::<Vec<_>>()
         .join("\n");
-    let (op, body) = match up.wire {
-        Wire::BedrockInvoke => (
-            if stream {
-                "invoke-with-response-stream"
-            } else {
-                "invoke"
-            },
-            json!({"prompt": format!("<s>[INST] {text} [/INST]"), "max_tokens": max_tokens,
-                   "stop": ["[INST]"], "temperature": 0.1}),
-        ),
-        _ => (
-            if stream { "converse-stream" } else { "converse" },
-            json!({"messages": [{"role": "user", "content": [{"text": text}]}],
-                   "inferenceConfig": {"maxTokens": max_tokens, "temperature": 0.1}}),
-        ),
+    use crate::wire::bedrock::Operation;
+    // The wire was chosen with the model (and a fault may have swapped it).
+    let invoke = up.wire == Wire::BedrockInvoke;
+    let op = match (invoke, stream) {
+        (true, true) => Operation::InvokeStream,
+        (true, false) => Operation::Invoke,
+        (false, true) => Operation::ConverseStream,
+        (false, false) => Operation::Converse,
     };
-    let id = encode_id(&up.model, up.wire != Wire::BedrockInvoke);
+    let body = if invoke {
+        json!({"prompt": format!("<s>[INST] {text} [/INST]"), "max_tokens": max_tokens,
+               "stop": ["[INST]"], "temperature": 0.1})
+    } else {
+        json!({"messages": [{"role": "user", "content": [{"text": text}]}],
+               "inferenceConfig": {"maxTokens": max_tokens, "temperature": 0.1}})
+    };
     let base = aws.runtime_endpoint.trim_end_matches('/');
-    let url = format!("{base}/model/{id}/{op}");
+    let url = format!("{base}{}", crate::wire::bedrock::path(&up.model, op));
     let body = body.to_string().into_bytes();
     let mut b = state
         .client
@@ -257,7 +242,7 @@ async fn send(tx: &mpsc::Sender<Delta>, d: Delta) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Wire, encode_id, parse_reply};
+    use super::{Wire, parse_reply};
 
     #[test]
     fn converse_usage_is_passed_on_in_the_openai_shape() {
@@ -270,19 +255,6 @@ mod tests {
         assert_eq!(
             usage,
             serde_json::json!({"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10})
-        );
-    }
-
-    #[test]
-    fn invoke_keeps_the_colon_converse_encodes_it() {
-        assert_eq!(
-            encode_id("mistral.mixtral-8x7b-instruct-v0:1", false),
-            "mistral.mixtral-8x7b-instruct-v0:1"
-        );
-        assert_eq!(encode_id("anthropic.claude-v2:0", true), "anthropic.claude-v2%3A0");
-        assert_eq!(
-            encode_id("arn:aws:bedrock:us-east-1:1:inference-profile/us.x", false),
-            "arn:aws:bedrock:us-east-1:1:inference-profile%2Fus.x"
         );
     }
 }

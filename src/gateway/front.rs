@@ -21,7 +21,6 @@ use super::fault::Fault;
 use super::handlers::{error_text, json_response};
 use super::upstream::{Delta, ModelMeta, UpstreamError};
 use crate::feature;
-use crate::mock::openai::constant_time_eq;
 use crate::scenario::BuiltinAuth;
 
 const MAX_REQUEST: usize = 4 * 1024 * 1024;
@@ -80,7 +79,9 @@ fn authenticate(state: &State, headers: &HeaderMap) -> Result<(), Response> {
     };
     let key = auth.strip_prefix("Bearer ").unwrap_or_default();
     match &s.token {
-        Some(t) if !constant_time_eq(key.as_bytes(), t.as_bytes()) && !s.faults.contains(&Fault::AcceptAnyToken) => {
+        Some(t)
+            if !crate::wire::secret_eq(key.as_bytes(), t.as_bytes()) && !s.faults.contains(&Fault::AcceptAnyToken) =>
+        {
             Err(error(
                 StatusCode::UNAUTHORIZED,
                 "Invalid API key",

@@ -16,7 +16,6 @@ use super::State;
 use super::fault::Fault;
 use super::upstream::{Delta, ModelMeta, Upstream, UpstreamError};
 use crate::feature::COMPLETION_FAMILIES;
-use crate::mock::openai::constant_time_eq;
 use crate::scenario::BuiltinAuth;
 
 const MAX_REQUEST: usize = 4 * 1024 * 1024;
@@ -77,7 +76,7 @@ fn authenticate(state: &State, headers: &HeaderMap) -> Result<(), &'static str> 
         return Err("Invalid authentication token type - only OIDC is supported");
     }
     if let Some(expected) = &s.token
-        && !constant_time_eq(token.as_bytes(), expected.as_bytes())
+        && !crate::wire::secret_eq(token.as_bytes(), expected.as_bytes())
         && !faults.contains(&Fault::AcceptAnyToken)
     {
         return Err("Forbidden by auth provider");

@@ -87,9 +87,9 @@ impl FeatureMap {
     /// `features_by: feature`, every explicitly mapped or disabled feature is an alias
     /// (fallbacks are the gateway's own rule, not part of the admin's map).
     pub fn of(s: &crate::scenario::Scenario, url: &dyn Fn(&str) -> Option<String>) -> FeatureMap {
-        use crate::identifier::{normalize_endpoint, without_v1};
-        use crate::plan::proxy::{NO_V1_SUFFIX, SLASH_SUFFIX};
         use crate::scenario::{FeaturesBy, ModelConfig, Target};
+        use crate::scenario::{NO_V1_SUFFIX, SLASH_SUFFIX};
+        use crate::wire::endpoint::{normalize as normalize_endpoint, without_v1};
         let g = &s.gateway;
         let endpoint = |m: &ModelConfig| m.endpoint.as_ref().map(|t| t.render(url)).unwrap_or_default();
         let meta = |m: &ModelConfig, endpoint: String| upstream::ModelMeta {

@@ -9,8 +9,9 @@ use tokio::sync::mpsc;
 
 use super::State;
 use super::fault::Fault;
-use crate::identifier::{Identifier, Provider, normalize_endpoint};
-use crate::sse;
+use crate::identifier::{Identifier, Provider};
+use crate::wire::endpoint::normalize as normalize_endpoint;
+use crate::wire::sse;
 
 /// Largest upstream body the gateway reads.
 const MAX_UPSTREAM_BODY: usize = 8 * 1024 * 1024;
@@ -64,9 +65,6 @@ pub enum UpstreamAuth {
     /// SigV4 with the gateway's AWS credentials (Bedrock).
     SigV4,
 }
-
-/// The Azure OpenAI API version the AI gateway sends.
-pub const AZURE_API_VERSION: &str = "2025-02-01-preview";
 
 /// Why no upstream call is made, or why it failed.
 #[derive(Debug)]
@@ -181,7 +179,7 @@ impl State {
         let key = if has(Fault::DropApiKey) { None } else { key };
         if has(Fault::FakeUpstream404)
             && !matches!(provider, Provider::Bedrock | Provider::Azure)
-            && !crate::identifier::has_v1_suffix(&endpoint)
+            && !crate::wire::endpoint::has_v1_suffix(&endpoint)
         {
             // What vLLM would have answered, without asking it.
             return Err(UpstreamError::Status {
@@ -203,7 +201,7 @@ impl State {
                 let version = if has(Fault::AzureDropApiVersion) {
                     String::new()
                 } else {
-                    format!("?api-version={AZURE_API_VERSION}")
+                    format!("?api-version={}", crate::wire::azure::API_VERSION)
                 };
                 let url = format!("{base}/openai/deployments/{model}/chat/completions{version}");
                 let key = key.unwrap_or_default();
@@ -226,7 +224,7 @@ impl State {
                 )
             }
         };
-        let invoke = crate::identifier::bedrock_uses_invoke(&model) != has(Fault::BedrockWrongOperation);
+        let invoke = crate::wire::bedrock::uses_invoke(&model) != has(Fault::BedrockWrongOperation);
         let wire = match provider {
             Provider::Bedrock if invoke => Wire::BedrockInvoke,
             Provider::Bedrock => Wire::BedrockConverse,

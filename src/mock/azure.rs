@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::openai::{Kind, OpenAiMock, completion, constant_time_eq, json_response};
+use super::openai::{Kind, OpenAiMock, completion, json_response};
 
 /// Routes an Azure OpenAI request.
 pub(super) async fn route(
@@ -59,7 +59,7 @@ pub(super) async fn route(
             .and_then(|v| v.strip_prefix("Bearer "));
         let ok = api_key
             .or(bearer)
-            .is_some_and(|got| constant_time_eq(got.as_bytes(), key.as_bytes()));
+            .is_some_and(|got| crate::wire::secret_eq(got.as_bytes(), key.as_bytes()));
         if !ok {
             return error(
                 StatusCode::UNAUTHORIZED,

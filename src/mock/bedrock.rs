@@ -17,11 +17,10 @@ use serde_json::{Value, json};
 
 use super::behavior::{Admission, Behavior, Codec, final_answer, paced_body, reply_tokens};
 use super::journal::{Entry, Journal};
-use super::openai::constant_time_eq;
-use crate::aws::{eventstream, sigv4};
-use crate::identifier::bedrock_base_model;
 use crate::scenario::BackendConfig;
 use crate::scenario::behavior::FaultAction;
+use crate::wire::aws::{eventstream, sigv4};
+use crate::wire::bedrock::base_model;
 
 const MAX_REQUEST: usize = 4 * 1024 * 1024;
 
@@ -77,12 +76,7 @@ impl BedrockMock {
     }
 }
 
-/// Whether a Bedrock runtime enabling `models` serves model id `id`: the id itself,
-/// or the base model of a cross-region inference profile or ARN.
-pub fn serves(models: &[String], id: &str) -> bool {
-    let base = bedrock_base_model(id);
-    models.iter().any(|m| m == id || m == base)
-}
+pub use crate::wire::bedrock::serves;
 
 async fn handle(State(mock): State<Arc<BedrockMock>>, req: Request) -> Response {
     let received = Instant::now();
@@ -128,7 +122,7 @@ async fn route(
         return r;
     }
     // Routing uses the decoded id; the signature was checked on the raw path.
-    let id = percent_decode(raw_id);
+    let id = crate::wire::bedrock::decode_id(raw_id);
     if !mock.enabled(&id) {
         return error(
             StatusCode::FORBIDDEN,
@@ -153,7 +147,7 @@ fn authenticate(mock: &BedrockMock, entry: &Entry, headers: &HeaderMap, body: &[
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if let (Some(key), Some(bearer)) = (&mock.api_key, auth.strip_prefix("Bearer ")) {
-        return if constant_time_eq(bearer.as_bytes(), key.as_bytes()) {
+        return if crate::wire::secret_eq(bearer.as_bytes(), key.as_bytes()) {
             Ok(())
         } else {
             Err(error(
@@ -195,8 +189,8 @@ fn authenticate(mock: &BedrockMock, entry: &Entry, headers: &HeaderMap, body: &[
 
 /// Serves one operation; `react` when the prompt asks for a ReAct final answer.
 async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, arrival: Instant) -> Response {
-    let mistral = bedrock_base_model(id).starts_with("mistral.");
-    let anthropic = bedrock_base_model(id).starts_with("anthropic.");
+    let mistral = base_model(id).starts_with("mistral.");
+    let anthropic = base_model(id).starts_with("anthropic.");
     let (prompt_len, max_tokens) = match op {
         Op::Invoke | Op::InvokeStream if mistral || !anthropic => {
             let Some(p) = req.get("prompt").and_then(Value::as_str) else {
@@ -458,44 +452,4 @@ fn scripted_error(status: u16, retry_after: Option<Duration>) -> Response {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
-}
-
-/// Decodes `%XX` escapes (model ids arrive raw or percent-encoded).
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn model_ids_decode() {
-        assert_eq!(percent_decode("anthropic.claude-v2%3A0"), "anthropic.claude-v2:0");
-        assert_eq!(
-            percent_decode("mistral.mixtral-8x7b-instruct-v0:1"),
-            "mistral.mixtral-8x7b-instruct-v0:1"
-        );
-        assert_eq!(percent_decode("a%3"), "a%3");
-        assert_eq!(percent_decode("arn%3Aaws%3Abedrock%3A%3A%2Fx"), "arn:aws:bedrock::/x");
-    }
 }

@@ -97,7 +97,7 @@ pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
             out.push(format!("export AZURE_API_BASE={}", q(url)));
             out.push(format!(
                 "export AZURE_API_VERSION={}",
-                q(crate::gateway::upstream::AZURE_API_VERSION)
+                q(crate::wire::azure::API_VERSION)
             ));
             if let Some(k) = &b.api_key {
                 out.push(format!("export AZURE_API_KEY={}", q(k)));

@@ -124,7 +124,7 @@ async fn route(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|got| constant_time_eq(got.as_bytes(), key.as_bytes()));
+            .is_some_and(|got| crate::wire::secret_eq(got.as_bytes(), key.as_bytes()));
         if !ok {
             return json_response(StatusCode::UNAUTHORIZED, &json!({"error": "Unauthorized"}));
         }
@@ -577,12 +577,4 @@ fn scripted_error(status: u16, retry_after: Option<Duration>) -> Response {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
-}
-
-/// Compares secrets without an early exit on the first differing byte.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -10,14 +10,15 @@
 //! streamed, prompts plain and streamed. A model whose backend scripts a fault for it
 //! is a *fault model* and gets only `resilience` checks.
 
+use super::ClientAuth;
 use super::proxy::model_fault;
 use super::{Judge, Plan, Probe, Variant};
-use crate::adapter::ClientAuth;
-use crate::check::profile::{Profile, fault_key};
 use crate::feature::{self, Endpoint, FEATURES, Feature};
-use crate::identifier::{Provider, has_v1_suffix};
+use crate::identifier::Provider;
 use crate::instance::{Shapes, Surface, served, surface};
+use crate::scenario::profile::{Profile, fault_key};
 use crate::scenario::{BuiltinAuth, CheckFamily, GatewayKind, ModelConfig, Scenario, Target};
+use crate::wire::endpoint::has_v1_suffix;
 
 /// The features a model is probed through, most telling first: Duo Chat (the agent
 /// reads the whole reply), code completions, code generations, then the prompts.

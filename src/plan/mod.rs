@@ -6,11 +6,22 @@
 pub mod aigw;
 pub mod proxy;
 
-use crate::adapter::ClientAuth;
 use crate::feature::{self, Feature};
 use crate::identifier::Provider;
 use crate::instance::Surface;
 use crate::scenario::{CheckFamily, GatewayKind, Scenario, Target};
+
+/// Which client credentials a probe presents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// The configured token and headers.
+    Valid,
+    /// No `Authorization` header at all.
+    Missing,
+    /// A token that cannot be right.
+    WrongToken,
+}
 
 /// How a probe bends the model's endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -6,18 +6,16 @@
 //! is a *fault model*: it gets only `resilience` checks, which expect the outcome the
 //! gateway profile predicts for that fault.
 
+use super::ClientAuth;
 use super::{Judge, Plan, Probe, Variant};
-use crate::adapter::ClientAuth;
-use crate::check::profile::fault_key;
 use crate::feature::{Endpoint, Feature};
-use crate::identifier::{Provider, has_v1_suffix};
+use crate::identifier::Provider;
 use crate::scenario::behavior::{FaultAction, Match};
+use crate::scenario::profile::fault_key;
 use crate::scenario::{CheckFamily, FeaturesBy, ModelConfig, Scenario, Target};
+use crate::wire::endpoint::has_v1_suffix;
 
-/// Alias suffix of the endpoint without `/v1`.
-pub const NO_V1_SUFFIX: &str = "--no-v1";
-/// Alias suffix of the endpoint with a trailing slash.
-pub const SLASH_SUFFIX: &str = "--slash";
+pub use crate::scenario::{NO_V1_SUFFIX, SLASH_SUFFIX};
 
 /// The scripted fault a model's backend plays for it, if it is a fault model.
 pub fn model_fault<'a>(s: &'a Scenario, m: &ModelConfig) -> Option<&'a FaultAction> {

@@ -6,6 +6,7 @@ pub mod behavior;
 pub mod error;
 pub(crate) mod limits;
 pub mod load;
+pub mod profile;
 pub mod raw;
 pub mod selection;
 pub mod template;
@@ -38,6 +39,11 @@ pub enum GatewayKind {
     /// is a bearer key. Without a URL or launch: the reference gateway's OpenAI front.
     Openai,
 }
+
+/// Alias suffix of the endpoint without `/v1`.
+pub const NO_V1_SUFFIX: &str = "--no-v1";
+/// Alias suffix of the endpoint with a trailing slash.
+pub const SLASH_SUFFIX: &str = "--slash";
 
 /// How features reach models through an OpenAI-compatible proxy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -104,7 +110,7 @@ pub struct GatewayConfig {
     /// Auth mode of the built-in gateway.
     pub builtin_auth: BuiltinAuth,
     /// What this gateway is expected to answer when a rule is exercised.
-    pub profile: crate::check::profile::Profile,
+    pub profile: profile::Profile,
     /// `openai`: aliases per model or per feature.
     pub features_by: FeaturesBy,
     /// `openai`: alias overrides by model (or feature) name.
@@ -114,7 +120,7 @@ pub struct GatewayConfig {
     /// How to start the gateway, when gateprobe does.
     pub launch: Option<LaunchConfig>,
     /// How certificates of an `https://` gateway (or direct endpoint) are checked.
-    pub tls: crate::adapter::Tls,
+    pub tls: Tls,
 }
 
 impl GatewayConfig {
@@ -124,6 +130,26 @@ impl GatewayConfig {
             .iter()
             .find(|(k, _)| k == name)
             .map_or_else(|| name.to_owned(), |(_, v)| v.clone())
+    }
+}
+
+/// How clients check the TLS certificates of the gateway (and of model endpoints
+/// with `kind: direct`). Certificates are verified against the system trust store by
+/// default; `ca` adds roots (an internal CA), `verify: false` turns checking off.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// Extra trusted roots, PEM.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Whether certificates and host names are checked.
+    pub verify: bool,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            ca_pem: None,
+            verify: true,
+        }
     }
 }
 

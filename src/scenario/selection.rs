@@ -68,7 +68,7 @@ impl Selection {
                 Some(h) => format!("{h} (expected one of {list}; {also})"),
                 None => format!("expected one of {list}; {also}"),
             };
-            let shown = crate::check::trunc(entry, 60);
+            let shown = crate::text::trunc(entry, 60);
             let message = if pattern {
                 format!("`{shown}` is not a check id pattern (no white space)")
             } else {

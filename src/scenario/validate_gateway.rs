@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::ScenarioError;
+use super::profile::Profile;
 use super::raw::{Located, Pos, ScenarioFile};
 use super::template::{Template, interpolate_in};
 use super::validate::Ctx;
 use super::{BuiltinAuth, FeaturesBy, GatewayConfig, GatewayKind, LaunchConfig, LaunchConfigKind};
-use crate::check::profile::Profile;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -102,7 +102,7 @@ pub(super) fn gateway(
                     e.hint(format!("{hint}{sep}the profile is named by gateway.profile at {named}"))
                 })?)
             } else {
-                let names = crate::check::profile::BUILTIN.map(|(n, _)| n);
+                let names = super::profile::BUILTIN.map(|(n, _)| n);
                 cx.one_of(p, "gateway.profile", "gateway profile", &names)?;
                 Profile::builtin(&name)
             }
@@ -183,7 +183,7 @@ pub(super) fn gateway(
     })
 }
 
-fn tls(cx: &mut Ctx<'_>, t: &super::raw::TlsSpec) -> Result<crate::adapter::Tls, ScenarioError> {
+fn tls(cx: &mut Ctx<'_>, t: &super::raw::TlsSpec) -> Result<super::Tls, ScenarioError> {
     let verify = t.verify.as_ref().is_none_or(|v| v.value);
     let ca_pem = match &t.ca {
         None => None,
@@ -217,7 +217,7 @@ fn tls(cx: &mut Ctx<'_>, t: &super::raw::TlsSpec) -> Result<crate::adapter::Tls,
             }
         }
     };
-    Ok(crate::adapter::Tls { ca_pem, verify })
+    Ok(super::Tls { ca_pem, verify })
 }
 
 const DEFAULT_LAUNCH_TIMEOUT: Duration = Duration::from_secs(120);

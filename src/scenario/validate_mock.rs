@@ -7,7 +7,8 @@ use super::error::ScenarioError;
 use super::raw::{BackendSpec, DistSpec, FaultSpec, Located, Pos, SelfHostedModelSpec, TimingSpec, TokensSpec};
 use super::validate::Ctx;
 use super::{AwsConfig, BackendConfig, BackendProvider};
-use crate::identifier::{Identifier, bedrock_base_model};
+use crate::identifier::Identifier;
+use crate::wire::bedrock::base_model as bedrock_base_model;
 
 /// The longest duration a timing model takes: beyond it, deadlines computed from it
 /// (times tokens, times a slowdown) could overflow, and no test waits that long.

@@ -1,0 +1,20 @@
+//! Text helpers shared by every module that quotes untrusted text.
+
+/// The first `n` characters of `s`, with `…` where it was cut: the redactor relies
+/// on that mark to find a secret cut in half (see `Redactor::redact`).
+pub fn trunc(s: &str, n: usize) -> String {
+    let mut t: String = s.chars().take(n).collect();
+    if t.len() < s.len() {
+        t.push('…');
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cuts_by_characters_and_marks_the_cut() {
+        assert_eq!(super::trunc("héllo", 2), "hé…");
+        assert_eq!(super::trunc("hi", 2), "hi");
+    }
+}

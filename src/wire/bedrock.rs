@@ -1,0 +1,154 @@
+//! The Bedrock runtime's paths: `POST /model/{modelId}/{operation}`, the model id raw
+//! or percent-encoded (the AI gateway keeps the colon raw for `invoke` and encodes it
+//! for `converse`), and which models a runtime serves.
+
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+
+/// The four runtime operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// `invoke`: the model's own body format.
+    Invoke,
+    /// `invoke-with-response-stream`.
+    InvokeStream,
+    /// `converse`: the uniform message format.
+    Converse,
+    /// `converse-stream`.
+    ConverseStream,
+}
+
+impl Operation {
+    /// The path segment.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Invoke => "invoke",
+            Operation::InvokeStream => "invoke-with-response-stream",
+            Operation::Converse => "converse",
+            Operation::ConverseStream => "converse-stream",
+        }
+    }
+
+    /// The operation a path segment names.
+    pub fn from_name(name: &str) -> Option<Operation> {
+        [
+            Operation::Invoke,
+            Operation::InvokeStream,
+            Operation::Converse,
+            Operation::ConverseStream,
+        ]
+        .into_iter()
+        .find(|o| o.name() == name)
+    }
+
+    /// The operation the AI gateway streams a model through: `invoke` with Mistral's
+    /// prompt format for Mistral ids, `converse` for the others.
+    pub fn for_model(id: &str, stream: bool) -> Operation {
+        match (uses_invoke(id), stream) {
+            (true, false) => Operation::Invoke,
+            (true, true) => Operation::InvokeStream,
+            (false, false) => Operation::Converse,
+            (false, true) => Operation::ConverseStream,
+        }
+    }
+}
+
+/// The foundation-model id behind a Bedrock model id: an ARN's last segment without
+/// its resource type, and an inference profile's region prefix (`us.`, `eu.`, `apac.`,
+/// `us-gov.`, `global.`) removed.
+pub fn base_model(id: &str) -> &str {
+    let id = id.rsplit('/').next().unwrap_or(id);
+    match id.split_once('.') {
+        Some((prefix, rest))
+            if rest.contains('.')
+                && !prefix.is_empty()
+                && prefix.len() <= 7
+                && prefix.chars().all(|c| c.is_ascii_lowercase() || c == '-') =>
+        {
+            rest
+        }
+        _ => id,
+    }
+}
+
+/// Whether the AI gateway serves a model id through `invoke` with Mistral's prompt
+/// format (everything else goes through `converse`).
+pub fn uses_invoke(id: &str) -> bool {
+    base_model(id).starts_with("mistral.")
+}
+
+/// Whether a runtime enabling `models` serves model id `id`: the id itself, or the
+/// base model of a cross-region inference profile or ARN.
+pub fn serves(models: &[String], id: &str) -> bool {
+    let base = base_model(id);
+    models.iter().any(|m| m == id || m == base)
+}
+
+/// `/` always, and `:` for Converse: what the AI gateway percent-encodes in a model id.
+const SLASH: &AsciiSet = &CONTROLS.add(b'/').add(b'%');
+const SLASH_COLON: &AsciiSet = &SLASH.add(b':');
+
+/// The path of an operation on a model, the id encoded as the AI gateway encodes it.
+pub fn path(id: &str, op: Operation) -> String {
+    let set = match op {
+        Operation::Invoke | Operation::InvokeStream => SLASH,
+        _ => SLASH_COLON,
+    };
+    format!("/model/{}/{}", utf8_percent_encode(id, set), op.name())
+}
+
+/// Decodes `%XX` escapes (model ids arrive raw or percent-encoded).
+pub fn decode_id(raw: &str) -> String {
+    percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}
+
+/// The model id (raw, as in the path) and the operation segment a path names.
+pub fn split_path(path: &str) -> Option<(&str, &str)> {
+    path.strip_prefix("/model/")?.rsplit_once('/')
+}
+
+/// The decoded model id a request path names.
+pub fn model_of(path: &str) -> Option<String> {
+    split_path(path).map(|(id, _)| decode_id(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_decode() {
+        assert_eq!(decode_id("anthropic.claude-v2%3A0"), "anthropic.claude-v2:0");
+        assert_eq!(
+            decode_id("mistral.mixtral-8x7b-instruct-v0:1"),
+            "mistral.mixtral-8x7b-instruct-v0:1"
+        );
+        assert_eq!(decode_id("a%3"), "a%3");
+        assert_eq!(decode_id("arn%3Aaws%3Abedrock%3A%3A%2Fx"), "arn:aws:bedrock::/x");
+    }
+
+    #[test]
+    fn invoke_keeps_the_colon_converse_encodes_it() {
+        let id = "mistral.mixtral-8x7b-instruct-v0:1";
+        assert_eq!(path(id, Operation::Invoke), format!("/model/{id}/invoke"));
+        assert_eq!(
+            path("anthropic.claude-3:0", Operation::ConverseStream),
+            "/model/anthropic.claude-3%3A0/converse-stream"
+        );
+        assert_eq!(
+            model_of("/model/anthropic.claude-3%3A0/converse"),
+            Some("anthropic.claude-3:0".into())
+        );
+        assert_eq!(
+            path("arn:aws:bedrock:us-east-1:1:inference-profile/us.x", Operation::Invoke),
+            "/model/arn:aws:bedrock:us-east-1:1:inference-profile%2Fus.x/invoke"
+        );
+    }
+
+    #[test]
+    fn inference_profiles_are_served_by_their_base_model() {
+        let models = vec!["anthropic.claude-3-5-sonnet-20241022-v2:0".to_owned()];
+        assert!(serves(&models, "apac.anthropic.claude-3-5-sonnet-20241022-v2:0"));
+        assert!(!serves(&models, "mistral.mixtral-8x7b-instruct-v0:1"));
+        assert!(uses_invoke("eu.mistral.mistral-large-2402-v1:0"));
+    }
+}
