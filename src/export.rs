@@ -13,7 +13,6 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::identifier::Provider;
-use crate::plan::proxy::model_fault;
 use crate::scenario::{FeaturesBy, ModelConfig, Scenario, Target};
 use crate::scenario::{NO_V1_SUFFIX, SLASH_SUFFIX};
 use crate::wire::endpoint::{has_v1_suffix, normalize as normalize_endpoint, without_v1};
@@ -235,7 +234,7 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
             params(&mut w, i, "")?,
             format!("self-hosted model {}", m.name),
         ));
-        if !g.endpoint_variants || model_fault(s, m).is_some() {
+        if !g.endpoint_variants || s.model_fault(i).is_some() {
             continue;
         }
         let v1 = m

@@ -12,13 +12,13 @@ use crate::adapter::aigw::{AigwClient, FeatureRequest};
 use crate::adapter::openai::OpenAiClient;
 use crate::adapter::proxy::{Api, ProxyClient, ProxyRequest};
 use crate::adapter::{ModelFields, Reply, TransportError};
-use crate::check::direct::DirectOutcome;
+use crate::check::DirectOutcome;
 use crate::check::{self, ProbeOutcome};
 use crate::export::ConfigFault;
 use crate::feature::Endpoint;
 use crate::gateway::Fault;
 use crate::identifier::Provider;
-use crate::plan::{self, DirectOp, Plan, Probe, Variant};
+use crate::plan::{DirectOp, Plan, Probe, Variant};
 use crate::redact::Redactor;
 use crate::report::{GatewayInfo, JournalInfo, LaunchInfo, RunReport, SCHEMA_VERSION, ScenarioInfo, Summary, Tool};
 use crate::scenario::{GatewayKind, Scenario};
@@ -153,7 +153,7 @@ async fn run_inner(
 ) -> RunReport {
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let plan = plan::compile(scenario);
+    let plan = crate::check::compile(scenario);
     let mut secrets = scenario.secrets.clone();
     if let Some(u) = &opts.gateway_url {
         let in_url = crate::redact::url_secrets("--gateway-url", u);
@@ -162,6 +162,7 @@ async fn run_inner(
     }
     let redactor = Redactor::new(secrets);
     let mut report = RunReport {
+        diagnosis: Vec::new(),
         schema_version: SCHEMA_VERSION,
         tool: Tool {
             name: "gateprobe".into(),
@@ -477,7 +478,9 @@ async fn run_load(
                 report.interrupted |= interrupted;
                 // Thresholds gate whole runs: a shard's slice is judged after `merge`.
                 if opts.shard.is_none() {
-                    report.checks.extend(threshold_checks(&r, &phase.thresholds));
+                    report
+                        .checks
+                        .extend(crate::check::threshold::checks(&r, &phase.thresholds));
                 }
                 report.load.push(r);
             }
@@ -487,44 +490,6 @@ async fn run_load(
             }
         }
     }
-}
-
-/// One check result per threshold of a phase.
-pub fn threshold_checks(
-    r: &crate::report::load::PhaseReport,
-    thresholds: &[crate::scenario::load::Threshold],
-) -> Vec<crate::report::CheckResult> {
-    thresholds
-        .iter()
-        .map(|t| {
-            let (ok, value) = crate::load::phase::judge(r, t);
-            let unit = match t.metric {
-                crate::scenario::load::Metric::Histogram { .. } => " ms",
-                _ => "",
-            };
-            let actual = match value {
-                Some(v) if matches!(t.metric, crate::scenario::load::Metric::ErrorRate) => format!("{:.3}%", v * 100.0),
-                Some(v) => format!("{v:.3}{unit}"),
-                None => "no value was recorded: nothing to judge".to_owned(),
-            };
-            crate::report::CheckResult {
-                id: format!("threshold.{}.{}", r.name, t.metric.id()),
-                family: "threshold".into(),
-                rule: t.text.clone(),
-                // Without a value the threshold could not be judged: an error (exit 3),
-                // not a breach of the SLO.
-                status: match (ok, value) {
-                    (_, None) => crate::report::Status::Error,
-                    (true, _) => crate::report::Status::Passed,
-                    (false, _) => crate::report::Status::Failed,
-                },
-                expected: t.text.clone(),
-                actual,
-                evidence: Vec::new(),
-                profile: None,
-            }
-        })
-        .collect()
 }
 
 /// How often a launched gateway that lost its port to another process is started
@@ -608,7 +573,7 @@ fn finish(
         plan_direct: &plan.direct,
         direct,
     };
-    report.checks = plan.checks.iter().map(|c| check::judge(c, &cx)).collect();
+    (report.checks, report.diagnosis) = check::judge_all(plan, &cx);
     report.summary = Summary::of(&report.checks);
     report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
 }
@@ -699,19 +664,4 @@ async fn run_direct(
         o.result = Some(result);
     }
     (outcomes, None)
-}
-
-/// Judges every phase's thresholds again (after `merge`), replacing the threshold
-/// checks the report had.
-pub fn rejudge_thresholds(report: &mut RunReport) {
-    report.checks.retain(|c| c.family != "threshold");
-    for p in &report.load {
-        let parsed: Vec<_> = p
-            .thresholds
-            .iter()
-            .filter_map(|t| crate::scenario::load::parse_threshold(t).ok())
-            .collect();
-        report.checks.extend(threshold_checks(p, &parsed));
-    }
-    report.summary = Summary::of(&report.checks);
 }

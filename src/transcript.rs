@@ -174,7 +174,8 @@ pub struct Verdict {
     pub status: Status,
 }
 
-fn variant_name(v: Variant) -> &'static str {
+/// The name a transcript gives an endpoint variant.
+pub fn variant_name(v: Variant) -> &'static str {
     match v {
         Variant::AsConfigured => "as_configured",
         Variant::TrailingSlash => "trailing_slash",
@@ -183,7 +184,8 @@ fn variant_name(v: Variant) -> &'static str {
     }
 }
 
-fn auth_name(a: crate::adapter::ClientAuth) -> String {
+/// The name a transcript gives client credentials.
+pub fn auth_name(a: crate::adapter::ClientAuth) -> String {
     serde_json::to_value(a)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -386,35 +388,31 @@ pub fn replay(t: &Transcript, s: &Scenario) -> Result<Vec<CheckResult>, ReplayEr
     if s.gateway.kind == GatewayKind::Direct {
         return Err(ReplayError::Direct);
     }
-    let plan = crate::plan::compile(s);
+    let plan = crate::check::compile(s);
     let t = unredacted(t, s);
+    // Each planned probe is matched to a recorded exchange of the same probe: the order
+    // of sending (shuffled by a seed) is not part of a plan.
+    let mut used = vec![false; t.exchanges.len()];
+    let mut matched = Vec::with_capacity(plan.probes.len());
     for (index, p) in plan.probes.iter().enumerate() {
         let planned = key(s, p);
-        match t.exchanges.get(index) {
-            Some(e) if e.probe == planned => {}
-            other => {
-                return Err(ReplayError::PlanChanged {
-                    index,
-                    planned: format!("{planned:?}"),
-                    recorded: other.map_or_else(|| "nothing".into(), |e| format!("{:?}", e.probe)),
-                });
-            }
-        }
+        let found = t
+            .exchanges
+            .iter()
+            .enumerate()
+            .position(|(k, e)| !used[k] && e.probe == planned);
+        let Some(k) = found else {
+            return Err(ReplayError::PlanChanged {
+                index,
+                planned: format!("{planned:?}"),
+                recorded: "no such request".into(),
+            });
+        };
+        used[k] = true;
+        matched.push(&t.exchanges[k]);
     }
-    if t.exchanges.len() != plan.probes.len() {
-        return Err(ReplayError::PlanChanged {
-            index: plan.probes.len(),
-            planned: "nothing".into(),
-            recorded: format!("{} more probes", t.exchanges.len() - plan.probes.len()),
-        });
-    }
-    let outcomes: Vec<ProbeOutcome> = plan
-        .probes
-        .iter()
-        .zip(&t.exchanges)
-        .map(|(p, e)| outcome(s, p, e))
-        .collect();
-    let direct = vec![check::direct::DirectOutcome::default(); plan.direct.len()];
+    let outcomes: Vec<ProbeOutcome> = plan.probes.iter().zip(matched).map(|(p, e)| outcome(s, p, e)).collect();
+    let direct = vec![check::DirectOutcome::default(); plan.direct.len()];
     let cx = check::Ctx {
         scenario: s,
         probes: &plan.probes,

@@ -115,7 +115,7 @@ fn run_cmd(a: RunArgs) -> u8 {
                 s.path.display()
             );
         }
-        if crate::plan::compile(s).checks.is_empty() && s.load.is_empty() {
+        if crate::check::compile(s).checks.is_empty() && s.load.is_empty() {
             eprintln!(
                 "error: {} has nothing to check or load (no self_hosted_models, no check family applies, no `load:`)\n  = help: a file with only `backends:` is a mock profile: start it with `gateprobe mock`",
                 s.path.display()
@@ -238,7 +238,7 @@ fn validate_cmd(paths: &[PathBuf]) -> u8 {
     for p in paths {
         match scenario::load(p) {
             Ok(s) => {
-                let plan = crate::plan::compile(&s);
+                let plan = crate::check::compile(&s);
                 say(format_args!(
                     "ok: {} ({} backends, {} models, {} features, {} checks planned)",
                     p.display(),

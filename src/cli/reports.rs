@@ -83,7 +83,7 @@ pub(super) fn merge_cmd(a: MergeArgs) -> u8 {
         }
     };
     // Shards skip their thresholds: they gate the whole run, judged here.
-    crate::run::rejudge_thresholds(&mut merged);
+    crate::check::threshold::rejudge(&mut merged);
     let written = report::write_all(&merged, &a.output);
     say(console::render(&merged, a.verbose).trim_end());
     let requests: u64 = merged.load.iter().map(|p| p.transport.requests).sum();

@@ -72,7 +72,10 @@ pub(super) async fn route(
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    json_response(status, &json!({"error": {"code": code, "message": message}}))
+    super::journal::with_reason(
+        json_response(status, &json!({"error": {"code": code, "message": message}})),
+        message,
+    )
 }
 
 fn not_found() -> Response {

@@ -179,7 +179,7 @@ fn authenticate(mock: &BedrockMock, entry: &Entry, headers: &HeaderMap, body: &[
     )
     .map_err(|e| {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN);
-        let mut r = json_response(status, e.body_json());
+        let mut r = super::journal::with_reason(json_response(status, e.body_json()), &e.to_string());
         if let Ok(v) = header::HeaderValue::from_str(&e.x_amzn_error_type()) {
             r.headers_mut().insert("x-amzn-errortype", v);
         }
@@ -403,7 +403,7 @@ fn json_response(status: StatusCode, body: String) -> Response {
 
 /// A Bedrock error: status, `x-amzn-ErrorType` and `{"message"}`.
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {
-    let mut r = json_response(status, json!({"message": message}).to_string());
+    let mut r = super::journal::with_reason(json_response(status, json!({"message": message}).to_string()), message);
     if let Ok(v) =
         header::HeaderValue::from_str(&format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"))
     {

@@ -39,6 +39,10 @@ pub struct Entry {
     pub correlation_id: Option<String>,
     /// Status the mock answered (0: not yet, or never: its client left first).
     pub status: u16,
+    /// Why the mock refused the request, in its own words (`Signature expired`, the
+    /// model it does not serve), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// When the mock sends (or sent) its first token, relative to the epoch.
     #[serde(serialize_with = "ser_opt_micros", deserialize_with = "de_opt_micros", default)]
     pub first_token_at: Option<Duration>,
@@ -64,6 +68,16 @@ fn de_opt_micros<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Durati
 /// can record it (the gateway-overhead measurement needs it).
 #[derive(Clone, Copy, Debug)]
 pub struct FirstToken(pub Instant);
+
+/// Why a mock refused a request, attached to its error reply for the journal.
+#[derive(Clone, Debug)]
+pub struct Reason(pub String);
+
+/// Attaches a mock's reason to an error reply.
+pub fn with_reason(mut r: axum::response::Response, reason: &str) -> axum::response::Response {
+    r.extensions_mut().insert(Reason(crate::text::trunc(reason, 200)));
+    r
+}
 
 /// When a request reached a backend and when the backend's first token went out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +151,7 @@ impl Entry {
             model,
             correlation_id,
             status: 0,
+            reason: None,
             first_token_at: None,
         }
     }
@@ -261,6 +276,7 @@ impl Journal {
     /// token's instant a mock attached to it.
     fn record_reply(&self, mut entry: Entry, reply: &axum::response::Response, received: Instant) {
         (entry.status, entry.first_token_at) = self.reply_facts(reply);
+        entry.reason = reply.extensions().get::<Reason>().map(|r| r.0.clone());
         self.record(entry, received);
     }
 
@@ -296,9 +312,11 @@ impl Journal {
             return self.record_reply(entry, reply, received);
         };
         let facts = self.reply_facts(reply);
+        let reason = reply.extensions().get::<Reason>().map(|r| r.0.clone());
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = g.entries.iter_mut().rev().find(|e| e.seq == seq) {
             (e.status, e.first_token_at) = facts;
+            e.reason = reason;
         }
     }
 
@@ -374,6 +392,7 @@ mod tests {
             model: None,
             correlation_id: Some(id.into()),
             status: 200,
+            reason: None,
             first_token_at: None,
         }
     }

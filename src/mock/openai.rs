@@ -126,7 +126,10 @@ async fn route(
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|got| crate::wire::secret_eq(got.as_bytes(), key.as_bytes()));
         if !ok {
-            return json_response(StatusCode::UNAUTHORIZED, &json!({"error": "Unauthorized"}));
+            return super::journal::with_reason(
+                json_response(StatusCode::UNAUTHORIZED, &json!({"error": "Unauthorized"})),
+                "the key is not this server's",
+            );
         }
     }
     match (path, method) {
@@ -546,9 +549,12 @@ fn detail(status: StatusCode, msg: &str) -> Response {
 
 /// vLLM's OpenAI-style error body.
 fn error(status: StatusCode, message: &str, kind: &str) -> Response {
-    json_response(
-        status,
-        &json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}}),
+    super::journal::with_reason(
+        json_response(
+            status,
+            &json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}}),
+        ),
+        message,
     )
 }
 

@@ -1,15 +1,15 @@
-//! Compiling a scenario into a plan: the probes (client requests) to send, in order,
-//! and the checks that judge them. Executors only execute plans. What a gateway kind
-//! must answer comes from the scenario's gateway profile; a check whose outcome the
-//! profile does not pin is planned as skipped, saying so.
+//! The plan of a run, as data: the probes (client requests) to send and the checks
+//! that judge them, each check with a typed [`CheckId`] and the [`Judge`] case its
+//! family's rule decides. Which probes and checks a scenario gets is the check
+//! families' business ([`crate::check::compile`]); executors only execute plans. This
+//! module also applies the scenario's `checks:` selection and allocates correlation
+//! ids.
 
-pub mod aigw;
-pub mod proxy;
+use std::fmt;
 
-use crate::feature::{self, Feature};
-use crate::identifier::Provider;
+use crate::feature::Feature;
 use crate::instance::Surface;
-use crate::scenario::{CheckFamily, GatewayKind, Scenario, Target};
+use crate::scenario::CheckFamily;
 
 /// Which client credentials a probe presents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -127,6 +127,20 @@ pub enum VendorRule {
     UnknownModel,
 }
 
+impl VendorRule {
+    /// The rule part of its check id.
+    pub fn name(self) -> &'static str {
+        match self {
+            VendorRule::V1Suffix => "v1_suffix",
+            VendorRule::Models => "models",
+            VendorRule::Chat => "chat",
+            VendorRule::Stream => "stream",
+            VendorRule::WrongKey => "wrong_key",
+            VendorRule::UnknownModel => "unknown_model",
+        }
+    }
+}
+
 /// A request straight to a model endpoint (`kind: direct`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DirectOp {
@@ -151,11 +165,81 @@ pub struct DirectProbe {
     pub op: DirectOp,
 }
 
+/// A check's stable id: `family.subject.rule` (`routing.mixtral.backend`), or
+/// `family.rule` for a rule about the gateway as a whole (`routing.empty_identifier`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CheckId {
+    /// The family.
+    pub family: CheckFamily,
+    /// What it is about: a model, a feature, a phase.
+    pub subject: Option<String>,
+    /// The rule.
+    pub rule: String,
+}
+
+impl CheckId {
+    /// `family.subject.rule`.
+    pub fn of(family: CheckFamily, subject: &str, rule: impl Into<String>) -> Self {
+        CheckId {
+            family,
+            subject: Some(subject.to_owned()),
+            rule: rule.into(),
+        }
+    }
+
+    /// `family.rule`.
+    pub fn bare(family: CheckFamily, rule: impl Into<String>) -> Self {
+        CheckId {
+            family,
+            subject: None,
+            rule: rule.into(),
+        }
+    }
+}
+
+impl fmt::Display for CheckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.subject {
+            Some(s) => write!(f, "{}.{s}.{}", self.family.name(), self.rule),
+            None => write!(f, "{}.{}", self.family.name(), self.rule),
+        }
+    }
+}
+
+/// Correlation ids of one run, `gp-<run>-<n>`, numbered in one sequence for every
+/// request the run sends (probes, direct requests, load).
+#[derive(Debug)]
+pub struct CorrelationIds {
+    run: String,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl CorrelationIds {
+    /// The ids of a run, starting at 0.
+    pub fn new(run: &str) -> Self {
+        CorrelationIds {
+            run: run.to_owned(),
+            next: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The next id.
+    pub fn next(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("gp-{}-{n}", self.run)
+    }
+
+    /// The run's id.
+    pub fn run(&self) -> &str {
+        &self.run
+    }
+}
+
 /// A check to judge.
 #[derive(Clone, Debug)]
 pub struct PlannedCheck {
     /// Stable id.
-    pub id: String,
+    pub id: CheckId,
     /// Family.
     pub family: CheckFamily,
     /// The rule in words.
@@ -182,7 +266,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn probe(&mut self, p: Probe) -> usize {
+    /// Adds a probe (once: an equal one is shared) and returns its index.
+    pub fn probe(&mut self, p: Probe) -> usize {
         if let Some(i) = self.probes.iter().position(|q| *q == p) {
             return i;
         }
@@ -190,10 +275,11 @@ impl Plan {
         self.probes.len() - 1
     }
 
-    fn check(&mut self, family: CheckFamily, id: String, rule: &str, judge: Judge, probes: Vec<usize>) {
+    /// Adds a check that reads `probes`.
+    pub fn check(&mut self, id: CheckId, rule: &str, judge: Judge, probes: Vec<usize>) {
         self.checks.push(PlannedCheck {
+            family: id.family,
             id,
-            family,
             rule: rule.to_owned(),
             judge,
             probes,
@@ -201,22 +287,11 @@ impl Plan {
         });
     }
 
-    /// The check that a mapped (or falling-back) feature lands on model `model`.
-    pub(crate) fn feature_routed(&mut self, fs: &crate::scenario::FeatureSetting, model: usize, probe: usize) {
-        let (id, rule) = routed_id(fs);
-        self.check(
-            CheckFamily::FeatureMapping,
-            id,
-            rule,
-            Judge::FeatureRouted { model },
-            vec![probe],
-        );
-    }
-
-    fn skipped(&mut self, family: CheckFamily, id: String, rule: &str, judge: Judge, why: &str) {
+    /// Adds a check that does not apply, saying why.
+    pub fn skipped(&mut self, id: CheckId, rule: &str, judge: Judge, why: &str) {
         self.checks.push(PlannedCheck {
+            family: id.family,
             id,
-            family,
             rule: rule.to_owned(),
             judge,
             probes: vec![],
@@ -225,52 +300,22 @@ impl Plan {
     }
 }
 
-/// The id and rule of the check that a mapped (or falling-back) feature lands on its
-/// model.
-pub(crate) fn routed_id(fs: &crate::scenario::FeatureSetting) -> (String, &'static str) {
-    let name = fs.feature.name;
-    if matches!(fs.target, Target::Fallback(_)) {
-        (
-            format!("feature_mapping.{name}.fallback"),
-            "a Chat sub-feature without a model lands on duo_chat's model",
-        )
-    } else {
-        (
-            format!("feature_mapping.{name}.mapped"),
-            "the feature lands on the model it is mapped to",
-        )
-    }
-}
-
-fn chat() -> &'static Feature {
-    feature::by_name(feature::DUO_CHAT).unwrap_or(&feature::FEATURES[2])
-}
-
-/// Compiles the scenario.
-pub fn compile(s: &Scenario) -> Plan {
-    let plan = match s.gateway.kind {
-        GatewayKind::Direct => compile_direct(s),
-        GatewayKind::Openai => proxy::compile(s),
-        GatewayKind::Builtin | GatewayKind::Aigw => aigw::compile(s),
-    };
-    select(plan, &s.selection)
-}
-
 /// Applies the scenario's `checks:` patterns: checks not selected leave the plan,
 /// excluded ones become skipped, and requests no remaining check reads are not sent.
-fn select(mut plan: Plan, sel: &crate::scenario::selection::Selection) -> Plan {
+pub fn select(mut plan: Plan, sel: &crate::scenario::selection::Selection) -> Plan {
     use crate::scenario::selection::Choice;
-    plan.checks.retain_mut(|c| match sel.choose(c.family, &c.id) {
-        Choice::Run => true,
-        Choice::Drop => false,
-        Choice::Excluded(entry) => {
-            if c.skip.is_none() {
-                c.skip = Some(format!("left out by the scenario's checks: `{entry}`"));
+    plan.checks
+        .retain_mut(|c| match sel.choose(c.family, &c.id.to_string()) {
+            Choice::Run => true,
+            Choice::Drop => false,
+            Choice::Excluded(entry) => {
+                if c.skip.is_none() {
+                    c.skip = Some(format!("left out by the scenario's checks: `{entry}`"));
+                }
+                c.probes.clear();
+                true
             }
-            c.probes.clear();
-            true
-        }
-    });
+        });
     // Checks that read every request (or a set of others' requests) keep none alive;
     // vendor checks read the direct requests, which are not pruned.
     let aggregate = |j: &Judge| matches!(j, Judge::KeyNotLeaked | Judge::ErrorEnd);
@@ -307,87 +352,5 @@ fn select(mut plan: Plan, sel: &crate::scenario::selection::Selection) -> Plan {
         // An aggregate whose requests all left has nothing to judge.
         !(aggregate(&c.judge) && had && c.probes.is_empty())
     });
-    plan
-}
-
-/// `kind: direct`: the vendor checks of every model endpoint.
-fn compile_direct(s: &Scenario) -> Plan {
-    let mut plan = Plan::default();
-    if !s.checks.contains(&CheckFamily::Vendor) {
-        return plan;
-    }
-    let mut probe = |model: usize, op: DirectOp| {
-        let p = DirectProbe { model, op };
-        match plan.direct.iter().position(|q| *q == p) {
-            Some(i) => i,
-            None => {
-                plan.direct.push(p);
-                plan.direct.len() - 1
-            }
-        }
-    };
-    let mut checks = Vec::new();
-    for (i, m) in s.models.iter().enumerate() {
-        let provider = m.identifier.provider;
-        let mut add = |rule: VendorRule, text: &str, probes: Vec<usize>| {
-            let name = match rule {
-                VendorRule::V1Suffix => "v1_suffix",
-                VendorRule::Models => "models",
-                VendorRule::Chat => "chat",
-                VendorRule::Stream => "stream",
-                VendorRule::WrongKey => "wrong_key",
-                VendorRule::UnknownModel => "unknown_model",
-            };
-            checks.push(PlannedCheck {
-                id: format!("vendor.{}.{name}", m.name),
-                family: CheckFamily::Vendor,
-                rule: text.to_owned(),
-                judge: Judge::Vendor(rule),
-                probes,
-                skip: None,
-            });
-        };
-        if provider == Provider::CustomOpenai {
-            add(
-                VendorRule::V1Suffix,
-                "the endpoint ends in /v1 (the gateway never adds it); without it the server answers 404",
-                vec![probe(i, DirectOp::ModelsWithoutV1)],
-            );
-            add(
-                VendorRule::Models,
-                "GET {endpoint}/models lists the identifier's model",
-                vec![probe(i, DirectOp::Models)],
-            );
-        }
-        let (chat, stream, wrong, unknown) = match provider {
-            Provider::Bedrock => (
-                "a Converse reply is well-formed: output.message.content text, stopReason, usage",
-                "a converse-stream reply is valid AWS event-stream (CRCs), messageStart, text deltas, messageStop, metadata",
-                "a wrong signature gets 403 with Bedrock's error type and a parseable message",
-                "a model the account does not enable gets 403/404 with a parseable message",
-            ),
-            _ => (
-                "a chat completion is well-formed: object, choices[0].message.content, finish_reason, usage",
-                "a streamed chat completion is exact SSE: data frames of JSON, role first, content, finish_reason, a usage chunk, [DONE]",
-                "a wrong API key gets 401 with a parseable error body",
-                "an unknown model (or deployment) gets 404 with a parseable error body",
-            ),
-        };
-        add(VendorRule::Chat, chat, vec![probe(i, DirectOp::Chat { stream: false })]);
-        add(
-            VendorRule::Stream,
-            stream,
-            vec![probe(i, DirectOp::Chat { stream: true })],
-        );
-        if m.api_key.is_some() || provider == Provider::Bedrock {
-            add(VendorRule::WrongKey, wrong, vec![probe(i, DirectOp::WrongKey)]);
-        }
-        add(
-            VendorRule::UnknownModel,
-            unknown,
-            vec![probe(i, DirectOp::UnknownModel)],
-        );
-    }
-    plan.checks = checks;
     plan
 }

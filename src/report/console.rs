@@ -30,6 +30,17 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
             l.logs.join(", ")
         );
     }
+    for p in &r.diagnosis {
+        let n = p.checks.len();
+        let _ = writeln!(
+            out,
+            "  PROBLEM {}{}: {n} check{} ({})",
+            if p.setup { "(setup) " } else { "" },
+            line(&p.sentence),
+            if n == 1 { "" } else { "s" },
+            line(&p.checks.join(", "))
+        );
+    }
     for c in &r.checks {
         let tag = match c.status {
             Status::Passed if !verbose => continue,

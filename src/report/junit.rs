@@ -25,14 +25,28 @@ pub fn render(r: &RunReport) -> String {
         s.skipped,
         esc(&r.started_at)
     );
+    if !r.diagnosis.is_empty() {
+        out.push_str("    <properties>\n");
+        for p in &r.diagnosis {
+            let _ = writeln!(
+                out,
+                "      <property name=\"problem\" value=\"{} ({} checks: {})\"/>",
+                esc(&p.sentence),
+                p.checks.len(),
+                esc(&p.checks.join(", "))
+            );
+        }
+        out.push_str("    </properties>\n");
+    }
     for c in &r.checks {
-        testcase(&mut out, c);
+        let problem = r.diagnosis.iter().find(|p| p.checks.contains(&c.id));
+        testcase(&mut out, c, problem.map(|p| p.sentence.as_str()));
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
 }
 
-fn testcase(out: &mut String, c: &CheckResult) {
+fn testcase(out: &mut String, c: &CheckResult, problem: Option<&str>) {
     let _ = write!(
         out,
         "    <testcase classname=\"gateprobe.{}\" name=\"{}\"",
@@ -40,7 +54,11 @@ fn testcase(out: &mut String, c: &CheckResult) {
         esc(&c.id)
     );
     let detail = || {
-        let mut d = format!("rule: {}\nexpected: {}\nactual: {}\n", c.rule, c.expected, c.actual);
+        let mut d = match problem {
+            Some(p) => format!("problem: {p}\n"),
+            None => String::new(),
+        };
+        let _ = write!(d, "rule: {}\nexpected: {}\nactual: {}\n", c.rule, c.expected, c.actual);
         for e in &c.evidence {
             let _ = write!(
                 d,

@@ -51,6 +51,20 @@ pub fn render(r: &RunReport) -> String {
     if let Some(a) = &r.aborted {
         let _ = writeln!(out, "> ⚠️ **Run aborted:** {}\n", inline(a));
     }
+    if !r.diagnosis.is_empty() {
+        out.push_str("**Problems found:**\n\n");
+        for p in &r.diagnosis {
+            let _ = writeln!(
+                out,
+                "- {}{}: {} check(s): {}",
+                if p.setup { "(setup) " } else { "" },
+                inline(&p.sentence),
+                p.checks.len(),
+                p.checks.iter().map(|c| code_span(c)).collect::<Vec<_>>().join(", ")
+            );
+        }
+        out.push('\n');
+    }
     if r.interrupted {
         let _ = writeln!(out, "> ⚠️ **Run interrupted:** results so far are reported.\n");
     }

@@ -49,6 +49,9 @@ pub struct RunReport {
     pub aborted: Option<String>,
     /// Counts by status.
     pub summary: Summary,
+    /// The problems found, one per root cause, biggest first: what to read first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis: Vec<Problem>,
     /// One entry per check, in plan order.
     pub checks: Vec<CheckResult>,
     /// State of the mocks' journal.
@@ -163,6 +166,20 @@ impl Summary {
         }
         s
     }
+}
+
+/// A problem the run found: a root cause, and the failed checks it explains.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Problem {
+    /// The cause in one sentence.
+    pub sentence: String,
+    /// Whether the cause is in the setup (what the admin configured: an endpoint, a
+    /// key) rather than in the gateway.
+    #[serde(default)]
+    pub setup: bool,
+    /// The ids of the failed checks it explains.
+    pub checks: Vec<String>,
 }
 
 /// Outcome of one check.
@@ -312,6 +329,7 @@ impl RunReport {
     fn skeleton(&self) -> RunReport {
         let withheld = || "[withheld]".to_owned();
         RunReport {
+            diagnosis: Vec::new(),
             schema_version: self.schema_version,
             tool: self.tool.clone(),
             scenario: ScenarioInfo {

@@ -309,6 +309,17 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The scripted fault model `i`'s backend plays for it (`faults: [{when: {model: M},
+    /// ...}]`), if it is a *fault model*.
+    pub fn model_fault(&self, i: usize) -> Option<&behavior::FaultAction> {
+        let m = self.models.get(i)?;
+        self.backends[m.backend?]
+            .faults
+            .iter()
+            .find(|r| matches!(&r.when, behavior::Match::Model(x) if *x == m.identifier.model))
+            .map(|r| &r.action)
+    }
+
     /// Adds an entry to the `checks:` list (`gateprobe run --check`): a family, an id
     /// pattern, or either after `!`.
     pub fn select(&mut self, entry: &str) -> Result<(), selection::EntryError> {

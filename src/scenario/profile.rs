@@ -342,6 +342,15 @@ impl Profile {
         self.expect.iter().find(|(k, _)| k == key).map(|(_, o)| o)
     }
 
+    /// The key of an upstream 404 (missing `/v1`) on a surface named as profiles name
+    /// it (`chat_agent`, `prompt_stream`, `chat`, `completions`, ...).
+    pub fn missing_v1_key_of(surface: &str) -> &'static str {
+        KEYS.iter()
+            .find(|k| k.strip_prefix("missing_v1.") == Some(surface))
+            .copied()
+            .unwrap_or("missing_v1.chat")
+    }
+
     /// The key of an upstream 404 (missing `/v1`) on an AI gateway surface.
     pub fn missing_v1_key(surface: Surface) -> &'static str {
         match surface {

@@ -1,14 +1,120 @@
-//! Judging streamed replies: the AI gateway's ndjson chat events and raw-text code
-//! suggestion streams, and the exact OpenAI-style SSE an OpenAI-compatible proxy owes
-//! its clients.
+//! `streaming`: streamed replies are well-formed and carry an answer: the AI
+//! gateway's ndjson chat events and raw-text code suggestion and Chat-tool streams,
+//! ending properly (even after an error event); and the exact OpenAI-style SSE an
+//! OpenAI-compatible proxy owes its clients.
 
-use super::{Ctx, Verdict, describe, fail, pass, trunc};
+use super::planner::{Front, Planner};
+use super::verdict::{Verdict, describe, fail, pass, seen, skipped};
+use super::{Ctx, Rule, tolerated};
 use crate::adapter::Reply;
-use crate::instance::Surface;
-use crate::plan::PlannedCheck;
+use crate::feature::Endpoint;
+use crate::instance::{Surface, served, surface};
+use crate::plan::{CheckId, Judge, PlannedCheck};
+use crate::scenario::{CheckFamily, Target};
+use crate::text::trunc;
+
+/// The `streaming` family.
+pub struct Streaming;
+
+impl Rule for Streaming {
+    fn family(&self) -> CheckFamily {
+        CheckFamily::Streaming
+    }
+
+    fn plan(&self, p: &mut Planner<'_>) {
+        let front = p.front();
+        if front == Front::Direct {
+            return;
+        }
+        for fs in &p.s.features {
+            let (Target::Model(i) | Target::Fallback(i)) = fs.target else {
+                continue;
+            };
+            let f = fs.feature;
+            if !p.observed(i) {
+                continue;
+            }
+            let id = CheckId::bare(CheckFamily::Streaming, f.name);
+            if front == Front::Proxy {
+                if matches!(
+                    f.endpoint,
+                    Endpoint::ChatAgent | Endpoint::CodeCompletions | Endpoint::CodeGenerations
+                ) {
+                    let k = p.probe(p.feature_probe(f, i, true));
+                    p.check(
+                        id,
+                        "a streamed reply is exact SSE: JSON data frames, content, a finish reason, then [DONE]",
+                        Judge::SseStream,
+                        vec![k],
+                    );
+                }
+                continue;
+            }
+            let surf = surface(p.shapes(), f, true);
+            if !surf.streams() {
+                continue;
+            }
+            let rule = "a streamed reply is well-formed, carries non-empty content and ends properly";
+            let judge = Judge::Stream { surface: surf };
+            match served(p.shapes(), f, &p.s.models[i].family) {
+                Err(why) => p.skip(id, rule, judge, &why),
+                Ok(()) => {
+                    let k = p.probe(p.feature_probe(f, i, true));
+                    p.check(id, rule, judge, vec![k]);
+                }
+            }
+        }
+    }
+
+    fn judge(&self, check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
+        if check.judge == Judge::ErrorEnd {
+            return tolerated(cx, "stream_end.after_error", error_end(check, cx));
+        }
+        let seen = match seen(check, cx) {
+            Ok(x) => x,
+            Err(v) => return v,
+        };
+        match &check.judge {
+            Judge::Stream { surface } => ndjson_or_text(*surface, seen.reply),
+            Judge::SseStream => sse(seen.reply),
+            _ => super::misfiled(check),
+        }
+    }
+}
+
+/// `streaming.chat_agent.error_end`: every chat stream that carried an error event
+/// (the error-path probes the other families planned) ends properly. Planned after
+/// every family.
+pub fn plan_error_end(p: &mut Planner<'_>) {
+    if p.front() != Front::AiGateway || !p.wants(CheckFamily::Streaming) {
+        return;
+    }
+    let chat = crate::scenario::profile::Profile::missing_v1_key(Surface::ChatAgent);
+    let probes: Vec<usize> = p
+        .plan
+        .checks
+        .iter()
+        .filter(|c| c.skip.is_none())
+        .filter(|c| match &c.judge {
+            Judge::MissingV1 { key, .. } => *key == chat,
+            Judge::Profiled { key, .. } => key.ends_with(".chat_agent"),
+            _ => false,
+        })
+        .flat_map(|c| c.probes.iter().copied())
+        .collect();
+    if probes.is_empty() {
+        return;
+    }
+    p.check(
+        CheckId::of(CheckFamily::Streaming, "chat_agent", "error_end"),
+        "a chat stream that carries an error event is still terminated properly (the chunked body ends), so a client tells a reported error from a broken connection",
+        Judge::ErrorEnd,
+        probes,
+    );
+}
 
 /// AI gateway streams: ndjson chat events, raw-text code suggestions and prompts.
-pub(super) fn ndjson_or_text(surface: Surface, reply: &Reply) -> Verdict {
+fn ndjson_or_text(surface: Surface, reply: &Reply) -> Verdict {
     if surface == Surface::ChatAgent {
         let expected = "200 application/x-ndjson: well-formed events, an answer (final answer deltas, or an unknown event the instance shows as the answer), a proper end".to_owned();
         if reply.status != 200 {
@@ -75,7 +181,7 @@ pub(super) fn ndjson_or_text(surface: Surface, reply: &Reply) -> Verdict {
 
 /// `streaming.chat_agent.error_end`: every chat stream among the check's probes that
 /// carried an error event ends properly.
-pub(super) fn error_end(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
+fn error_end(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
     let expected = "every chat stream that carried an error event ends properly".to_owned();
     let mut seen = 0;
     for &p in &check.probes {
@@ -98,11 +204,7 @@ pub(super) fn error_end(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
         }
     }
     match seen {
-        0 => (
-            crate::report::Status::Skipped,
-            expected,
-            "no chat stream carried an error event".into(),
-        ),
+        0 => skipped("no chat stream carried an error event"),
         n => pass(
             expected,
             format!("{n} stream(s) with an error event, each ended properly"),
@@ -111,7 +213,7 @@ pub(super) fn error_end(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
 }
 
 /// OpenAI-style SSE from a proxy.
-pub(super) fn sse(reply: &Reply) -> Verdict {
+fn sse(reply: &Reply) -> Verdict {
     let expected = "200 text/event-stream: JSON data frames, non-empty content, a finish reason, [DONE]".to_owned();
     let ct = reply.content_type.as_deref().unwrap_or("");
     if reply.status != 200 || !ct.starts_with("text/event-stream") {
@@ -179,16 +281,16 @@ mod tests {
 
     #[test]
     fn a_broken_stream_fails_even_when_its_events_parse() {
-        let (status, _, actual) = ndjson_or_text(Surface::ChatAgent, &broken("application/x-ndjson", false));
-        assert_eq!(status, Status::Failed, "{actual}");
-        assert!(actual.contains("not valid UTF-8"), "{actual}");
-        let (status, _, actual) = sse(&broken("text/event-stream", true));
-        assert_eq!(status, Status::Failed, "{actual}");
+        let v = ndjson_or_text(Surface::ChatAgent, &broken("application/x-ndjson", false));
+        assert_eq!(v.status, Status::Failed, "{}", v.actual);
+        assert!(v.actual.contains("not valid UTF-8"), "{}", v.actual);
+        let v = sse(&broken("text/event-stream", true));
+        assert_eq!(v.status, Status::Failed, "{}", v.actual);
         let mut whole = broken("text/event-stream", true);
         (whole.broken, whole.error) = (false, None);
-        assert_eq!(sse(&whole).0, Status::Passed, "{}", sse(&whole).2);
+        assert_eq!(sse(&whole).status, Status::Passed, "{}", sse(&whole).actual);
         let mut whole = broken("application/x-ndjson", false);
         (whole.broken, whole.error) = (false, None);
-        assert_eq!(ndjson_or_text(Surface::ChatAgent, &whole).0, Status::Passed);
+        assert_eq!(ndjson_or_text(Surface::ChatAgent, &whole).status, Status::Passed);
     }
 }

@@ -1,14 +1,21 @@
-//! Judging a model endpoint itself (`kind: direct`): what the AI gateway relies on
-//! when it calls `{endpoint}/models` and `{endpoint}/chat/completions`.
+//! `vendor`: a model endpoint itself (`kind: direct`), checked for what the AI gateway
+//! relies on when it calls `{endpoint}/models` and `{endpoint}/chat/completions` (or
+//! Azure's deployments, or Bedrock's Converse).
 
 use serde_json::Value;
 
-use super::{Ctx, Verdict, fail, pass, trunc};
+use super::planner::{Front, Planner};
+use super::verdict::{Verdict, error, fail, pass};
+use super::{Ctx, Rule};
 use crate::adapter::TransportError;
 use crate::adapter::openai::Exchange;
+use crate::identifier::Provider;
 use crate::mock::journal::Entry;
+use crate::plan::{CheckId, DirectOp, Judge, PlannedCheck};
 use crate::plan::{DirectProbe, VendorRule};
-use crate::report::{BackendHit, Evidence, RequestInfo, ResponseInfo, Status};
+use crate::report::{BackendHit, Evidence, RequestInfo, ResponseInfo};
+use crate::scenario::CheckFamily;
+use crate::text::trunc;
 use crate::wire::endpoint::has_v1_suffix;
 use crate::wire::openai::error_message;
 use crate::wire::sse;
@@ -26,25 +33,98 @@ pub struct DirectOutcome {
     pub hits: Vec<Entry>,
 }
 
-pub(super) fn verdict(rule: VendorRule, probe: usize, cx: &Ctx<'_>) -> Verdict {
+/// The `vendor` family.
+pub struct Vendor;
+
+impl Rule for Vendor {
+    fn family(&self) -> CheckFamily {
+        CheckFamily::Vendor
+    }
+
+    fn plan(&self, p: &mut Planner<'_>) {
+        if p.front() != Front::Direct {
+            return;
+        }
+        for (i, m) in p.s.models.iter().enumerate() {
+            let provider = m.identifier.provider;
+            let add = |p: &mut Planner<'_>, rule: VendorRule, text: &str, op: DirectOp| {
+                let k = direct_probe(p, i, op);
+                p.check(
+                    CheckId::of(CheckFamily::Vendor, &m.name, rule.name()),
+                    text,
+                    Judge::Vendor(rule),
+                    vec![k],
+                );
+            };
+            if provider == Provider::CustomOpenai {
+                add(
+                    p,
+                    VendorRule::V1Suffix,
+                    "the endpoint ends in /v1 (the gateway never adds it); without it the server answers 404",
+                    DirectOp::ModelsWithoutV1,
+                );
+                add(
+                    p,
+                    VendorRule::Models,
+                    "GET {endpoint}/models lists the identifier's model",
+                    DirectOp::Models,
+                );
+            }
+            let (chat, stream, wrong, unknown) = match provider {
+                Provider::Bedrock => (
+                    "a Converse reply is well-formed: output.message.content text, stopReason, usage",
+                    "a converse-stream reply is valid AWS event-stream (CRCs), messageStart, text deltas, messageStop, metadata",
+                    "a wrong signature gets 403 with Bedrock's error type and a parseable message",
+                    "a model the account does not enable gets 403/404 with a parseable message",
+                ),
+                _ => (
+                    "a chat completion is well-formed: object, choices[0].message.content, finish_reason, usage",
+                    "a streamed chat completion is exact SSE: data frames of JSON, role first, content, finish_reason, a usage chunk, [DONE]",
+                    "a wrong API key gets 401 with a parseable error body",
+                    "an unknown model (or deployment) gets 404 with a parseable error body",
+                ),
+            };
+            add(p, VendorRule::Chat, chat, DirectOp::Chat { stream: false });
+            add(p, VendorRule::Stream, stream, DirectOp::Chat { stream: true });
+            if m.api_key.is_some() || provider == Provider::Bedrock {
+                add(p, VendorRule::WrongKey, wrong, DirectOp::WrongKey);
+            }
+            add(p, VendorRule::UnknownModel, unknown, DirectOp::UnknownModel);
+        }
+    }
+
+    fn judge(&self, check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
+        match (&check.judge, check.probes.first()) {
+            (Judge::Vendor(rule), Some(&p)) => verdict(*rule, p, cx),
+            _ => super::misfiled(check),
+        }
+    }
+}
+
+/// A direct request (shared when equal to one planned), its index in `plan.direct`.
+fn direct_probe(p: &mut Planner<'_>, model: usize, op: DirectOp) -> usize {
+    let d = DirectProbe { model, op };
+    match p.plan.direct.iter().position(|q| *q == d) {
+        Some(i) => i,
+        None => {
+            p.plan.direct.push(d);
+            p.plan.direct.len() - 1
+        }
+    }
+}
+
+fn verdict(rule: VendorRule, probe: usize, cx: &Ctx<'_>) -> Verdict {
     let o = &cx.direct[probe];
     let p = &cx.plan_direct[probe];
     let model = &cx.scenario.models[p.model];
     let x = match &o.result {
         None => {
-            return (
-                Status::Error,
-                String::new(),
+            return error(
+                "",
                 format!("not run: {}", cx.not_run.unwrap_or("the run stopped first")),
             );
         }
-        Some(Err(e)) => {
-            return (
-                Status::Error,
-                "a reply from the endpoint".into(),
-                format!("no reply ({e})"),
-            );
-        }
+        Some(Err(e)) => return error("a reply from the endpoint", format!("no reply ({e})")),
         Some(Ok(x)) => x,
     };
     if let Some(d) = &x.defect
@@ -53,7 +133,7 @@ pub(super) fn verdict(rule: VendorRule, probe: usize, cx: &Ctx<'_>) -> Verdict {
         return fail("a well-formed reply", format!("{} {}", x.status, d));
     }
     let want_model = &model.identifier.model;
-    let bedrock = model.identifier.provider == crate::identifier::Provider::Bedrock;
+    let bedrock = model.identifier.provider == Provider::Bedrock;
     match rule {
         VendorRule::V1Suffix => {
             let expected = "the configured endpoint ends in /v1".to_owned();
