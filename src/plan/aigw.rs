@@ -293,6 +293,13 @@ pub(super) fn compile(s: &Scenario) -> Plan {
                     "with the AI gateway API the GitLab instance enforces Disabled and never calls the gateway; \
                      nothing on the gateway side can be observed",
                 ),
+                Target::Vendored => plan.skipped(
+                    CheckFamily::FeatureMapping,
+                    format!("feature_mapping.{}.vendored", f.name),
+                    "a vendored feature causes no self-hosted traffic",
+                    Judge::FeatureDisabled,
+                    super::VENDORED_SKIP,
+                ),
             }
         }
     }

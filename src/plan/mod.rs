@@ -214,6 +214,9 @@ impl Plan {
     }
 }
 
+/// Why a feature set to `vendored` has nothing to check.
+pub(crate) const VENDORED_SKIP: &str = "GitLab serves it with its own models; nothing self-hosted to check";
+
 /// The id and rule of the check that a mapped (or falling-back) feature lands on its
 /// model.
 pub(crate) fn routed_id(fs: &crate::scenario::FeatureSetting) -> (String, &'static str) {

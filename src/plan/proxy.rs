@@ -229,6 +229,13 @@ pub(super) fn compile(s: &Scenario) -> Plan {
                     plan.feature_routed(fs, i, p);
                 }
                 Target::Model(_) | Target::Fallback(_) => {}
+                Target::Vendored => plan.skipped(
+                    CheckFamily::FeatureMapping,
+                    format!("feature_mapping.{}.vendored", f.name),
+                    "a vendored feature causes no self-hosted traffic",
+                    Judge::FeatureDisabled,
+                    super::VENDORED_SKIP,
+                ),
                 Target::Disabled => {
                     let id = format!("feature_mapping.{}.disabled", f.name);
                     let rule = "a disabled feature is refused and causes no backend traffic";
