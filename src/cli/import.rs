@@ -106,9 +106,9 @@ fn gitlab_cmd(a: GitlabArgs) -> u8 {
     };
     // The scenario first: a bad one needs no network.
     let committed = match &a.check {
-        Some(p) => match crate::scenario::load(p).and_then(|s| {
-            crate::scenario::limits::read_text(p, "scenario").map(|text| (s, text))
-        }) {
+        Some(p) => match crate::scenario::load(p)
+            .and_then(|s| crate::scenario::limits::read_text(p, "scenario").map(|text| (s, text)))
+        {
             Ok(c) => Some(c),
             Err(e) => {
                 eprint!("{e}");

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::setup::{Model, Note, Setting, Setup, quoted, slug};
+use super::setup::{Model, Note, Setting, Setup, quoted};
 
 /// What differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -66,7 +66,11 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             ChangeKind::ModelAdded => write!(f, "{}: added on the instance ({})", self.item, self.instance),
-            ChangeKind::ModelRemoved => write!(f, "{}: removed from the instance ({} in the scenario)", self.item, self.scenario),
+            ChangeKind::ModelRemoved => write!(
+                f,
+                "{}: removed from the instance ({} in the scenario)",
+                self.item, self.scenario
+            ),
             k => write!(
                 f,
                 "{}: {} is {} in the scenario, {} on the instance",
@@ -118,26 +122,25 @@ pub(super) fn compare(inst: &Setup, scen: &Setup) -> Drift {
         models: inst.models.len(),
         ..Drift::default()
     };
-    // Models by GitLab name, then (for a scenario without the name comments) by the
-    // name the import would have given.
+    // Models by GitLab name where the scenario knows it (from its comments), then by
+    // the name the import gives each instance model, then by the same name.
+    let assigned = super::scenario::model_names(&inst.models);
     let mut pair_of: Vec<Option<usize>> = vec![None; inst.models.len()];
     let mut taken = vec![false; scen.models.len()];
-    for (i, m) in inst.models.iter().enumerate() {
-        if let Some(j) = (0..scen.models.len()).find(|&j| !taken[j] && scen.models[j].name == m.name) {
-            pair_of[i] = Some(j);
-            taken[j] = true;
-        }
-    }
-    for (i, m) in inst.models.iter().enumerate() {
-        if pair_of[i].is_some() {
-            continue;
-        }
-        let want = slug(&m.name);
-        if let Some(j) = (0..scen.models.len())
-            .find(|&j| !taken[j] && scen.models[j].scenario_name.as_deref() == Some(want.as_str()))
-        {
-            pair_of[i] = Some(j);
-            taken[j] = true;
+    for rule in 0..3 {
+        let matches = |i: usize, s: &Model| match rule {
+            0 => s.named && s.name == inst.models[i].name,
+            1 => !s.named && s.scenario_name.as_deref() == Some(assigned[i].as_str()),
+            _ => s.name == inst.models[i].name,
+        };
+        for (i, pair) in pair_of.iter_mut().enumerate() {
+            if pair.is_some() {
+                continue;
+            }
+            if let Some(j) = (0..scen.models.len()).find(|&j| !taken[j] && matches(i, &scen.models[j])) {
+                *pair = Some(j);
+                taken[j] = true;
+            }
         }
     }
     for (i, m) in inst.models.iter().enumerate() {

@@ -25,7 +25,15 @@ const NEVER: &[&str] = &["apiToken"];
 
 /// Self-hosted model fields gateprobe reads, when the instance has them (`provider`
 /// is 19.x; `identifier` came after the first self-hosted releases).
-const MODEL_FIELDS: &[&str] = &["id", "name", "model", "endpoint", "identifier", "hasApiToken", "provider"];
+const MODEL_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "model",
+    "endpoint",
+    "identifier",
+    "hasApiToken",
+    "provider",
+];
 /// Feature setting fields gateprobe reads.
 const FEATURE_FIELDS: &[&str] = &["feature", "provider", "selfHostedModel"];
 
@@ -161,9 +169,15 @@ impl Client<'_> {
         let mut first = true;
         while first || !models.done || !features.done {
             let query = schema.query(first, !models.done, !features.done);
-            let data = self
-                .post(&query, json!({"models": models.cursor, "features": features.cursor}))
-                .await?;
+            // Only the variables the query declares.
+            let mut vars = serde_json::Map::new();
+            if !models.done {
+                vars.insert("models".into(), json!(models.cursor));
+            }
+            if !features.done {
+                vars.insert("features".into(), json!(features.cursor));
+            }
+            let data = self.post(&query, Value::Object(vars)).await?;
             if first {
                 snap.version = data
                     .pointer("/metadata/version")
@@ -215,7 +229,9 @@ impl Client<'_> {
     /// that are not GraphQL become errors that name no secret.
     async fn post(&self, query: &str, variables: Value) -> Result<Value, ImportError> {
         if NEVER.iter().any(|f| query.contains(f)) {
-            return Err(ImportError::Bug("a query selected a field gateprobe never reads".into()));
+            return Err(ImportError::Bug(
+                "a query selected a field gateprobe never reads".into(),
+            ));
         }
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.token))
             .map_err(|_| ImportError::Token("the token holds characters an HTTP header cannot carry".into()))?;
@@ -405,13 +421,30 @@ mod tests {
     #[test]
     fn only_fields_the_schema_has_are_selected_and_never_the_key() {
         let s = schema(
-            &["id", "name", "model", "endpoint", "identifier", "hasApiToken", "apiToken"],
+            &[
+                "id",
+                "name",
+                "model",
+                "endpoint",
+                "identifier",
+                "hasApiToken",
+                "apiToken",
+            ],
             &["metadata", "aiSelfHostedModels", "aiFeatureSettings", "duoSettings"],
         );
         let q = s.query(true, true, true);
-        assert!(!q.contains("apiToken") && !q.contains("provider }") && !q.contains("duoSettings"), "{q}");
-        assert!(q.contains("nodes { id name model endpoint identifier hasApiToken }"), "{q}");
-        assert!(q.contains("metadata { version }") && q.contains("$features: String"), "{q}");
+        assert!(
+            !q.contains("apiToken") && !q.contains("provider }") && !q.contains("duoSettings"),
+            "{q}"
+        );
+        assert!(
+            q.contains("nodes { id name model endpoint identifier hasApiToken }"),
+            "{q}"
+        );
+        assert!(
+            q.contains("metadata { version }") && q.contains("$features: String"),
+            "{q}"
+        );
         // A later page asks only for what is left, and declares only its variable.
         let q = s.query(false, false, true);
         assert_eq!(
@@ -421,7 +454,15 @@ mod tests {
              hasApiToken } } } }"
         );
         let s19 = schema(
-            &["id", "name", "model", "endpoint", "identifier", "hasApiToken", "provider"],
+            &[
+                "id",
+                "name",
+                "model",
+                "endpoint",
+                "identifier",
+                "hasApiToken",
+                "provider",
+            ],
             &["aiSelfHostedModels"],
         );
         assert!(s19.query(true, true, true).contains("hasApiToken provider }"));
@@ -431,9 +472,7 @@ mod tests {
     #[test]
     fn a_next_page_without_a_new_cursor_is_refused() {
         let mut p = Pager::new("aiSelfHostedModels");
-        let page = |cursor: &str| {
-            json!({"aiSelfHostedModels": {"pageInfo": {"hasNextPage": true, "endCursor": cursor}, "nodes": []}})
-        };
+        let page = |cursor: &str| json!({"aiSelfHostedModels": {"pageInfo": {"hasNextPage": true, "endCursor": cursor}, "nodes": []}});
         assert!(p.page(&page("a")).is_ok() && !p.done);
         assert!(p.page(&page("a")).is_err());
         let mut p = Pager::new("aiSelfHostedModels");

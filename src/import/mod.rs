@@ -208,12 +208,7 @@ pub fn write_scenario(snap: &Snapshot, opts: &WriteOptions) -> Imported {
 
 /// Compares the instance with a scenario; `source` is the scenario's text (the
 /// instance's model names are in its comments).
-pub fn check(
-    snap: &Snapshot,
-    gateway_url: Option<&str>,
-    scenario: &crate::scenario::Scenario,
-    source: &str,
-) -> Drift {
+pub fn check(snap: &Snapshot, gateway_url: Option<&str>, scenario: &crate::scenario::Scenario, source: &str) -> Drift {
     let instance = setup::Setup::from_snapshot(snap, gateway_url);
     let committed = setup::Setup::from_scenario(scenario, source);
     drift::compare(&instance, &committed)

@@ -39,7 +39,8 @@ struct Backend {
     authority: String,
     keyed: bool,
     models: Vec<String>,
-    endpoints: Vec<String>,
+    /// `http` or `https`, of the first endpoint.
+    scheme: String,
 }
 
 impl Backend {
@@ -70,33 +71,35 @@ fn scalar(s: &str) -> String {
             s.to_ascii_lowercase().as_str(),
             "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
         );
-    if plain {
-        s.to_owned()
-    } else {
-        quoted(s)
-    }
+    if plain { s.to_owned() } else { quoted(s) }
 }
 
-/// A comment of one or more lines, wrapped at about 90 columns, control characters
-/// (a newline in a name, say) replaced.
-fn comment(y: &mut String, indent: &str, text: &str) {
+/// A comment of one or more lines, wrapped at about 90 columns with `hang` in front
+/// of the lines after the first, control characters (a newline in a name, say)
+/// replaced.
+fn comment(y: &mut String, indent: &str, hang: &str, text: &str) {
     let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    let mut line = String::new();
-    for word in clean.split(' ').filter(|w| !w.is_empty()) {
-        if !line.is_empty() && indent.len() + line.len() + word.len() > 88 {
-            let _ = writeln!(y, "{indent}# {line}");
-            line.clear();
+    let body = clean.trim_start();
+    let mut lines = vec![clean[..clean.len() - body.len()].to_owned()];
+    for word in body.split(' ').filter(|w| !w.is_empty()) {
+        let line = lines.last_mut().expect("one line at least");
+        let empty = line.trim().is_empty();
+        if !empty && indent.len() + line.len() + 1 + word.len() > 88 {
+            lines.push(format!("{hang}{word}"));
+        } else {
+            if !empty {
+                line.push(' ');
+            }
+            line.push_str(word);
         }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
     }
-    let _ = writeln!(y, "{indent}# {line}");
+    for line in lines {
+        let _ = writeln!(y, "{indent}# {line}");
+    }
 }
 
 /// Scenario names for the models, in order: slugs, made unique with `-2`, `-3`, ...
-fn model_names(models: &[Model]) -> Vec<String> {
+pub(super) fn model_names(models: &[Model]) -> Vec<String> {
     let mut taken: Vec<String> = Vec::new();
     for m in models {
         let mut base = slug(&m.name);
@@ -129,9 +132,9 @@ fn backends(models: &[Model]) -> (Vec<Backend>, Vec<usize>) {
             (Provider::Azure, Some(e)) => ("azure", e.authority.clone(), m.has_key),
             (Provider::CustomOpenai, Some(e)) => ("openai", e.authority.clone(), m.has_key),
         };
-        let found = out
-            .iter()
-            .position(|b| b.provider == provider && b.authority == authority && (provider == "bedrock" || b.keyed == keyed));
+        let found = out.iter().position(|b| {
+            b.provider == provider && b.authority == authority && (provider == "bedrock" || b.keyed == keyed)
+        });
         let i = found.unwrap_or_else(|| {
             let base = if provider == "bedrock" {
                 "bedrock".to_owned()
@@ -155,7 +158,7 @@ fn backends(models: &[Model]) -> (Vec<Backend>, Vec<usize>) {
                 authority: authority.clone(),
                 keyed: false,
                 models: Vec::new(),
-                endpoints: Vec::new(),
+                scheme: m.endpoint.as_ref().map(|e| e.scheme.clone()).unwrap_or_default(),
             });
             out.len() - 1
         });
@@ -163,12 +166,6 @@ fn backends(models: &[Model]) -> (Vec<Backend>, Vec<usize>) {
         b.keyed |= m.has_key;
         if !b.models.contains(&m.identifier.model) {
             b.models.push(m.identifier.model.clone());
-        }
-        if let Some(e) = &m.endpoint {
-            let shown = e.display();
-            if !b.endpoints.contains(&shown) {
-                b.endpoints.push(shown);
-            }
         }
         of_model.push(i);
     }
@@ -184,13 +181,15 @@ pub(super) fn write(s: &Setup, opts: &WriteOptions) -> Imported {
     comment(
         &mut y,
         "",
+        "",
         &format!(
-            "The Duo Self-Hosted setup of {} (GitLab {version}), as `gateprobe import gitlab` read it.",
+            "Written by `gateprobe import gitlab` from the Duo Self-Hosted setup of {} (GitLab {version}).",
             opts.source
         ),
     );
     comment(
         &mut y,
+        "",
         "",
         "Each model endpoint is a mock backend that keeps the endpoint's path, so the gateway's handling of the \
          path is what gets tested; API keys are placeholders the mocks check (no real key is needed).",
@@ -202,7 +201,7 @@ pub(super) fn write(s: &Setup, opts: &WriteOptions) -> Imported {
         if !notes.is_empty() {
             let _ = writeln!(y, "#\n# {title}");
             for n in notes {
-                comment(&mut y, "", &format!("  - {}: {}", n.item, n.text));
+                comment(&mut y, "", "    ", &format!("  - {}: {}", n.item, n.text));
             }
         }
     }
@@ -225,6 +224,7 @@ pub(super) fn write(s: &Setup, opts: &WriteOptions) -> Imported {
             comment(
                 &mut y,
                 "  ",
+                "",
                 &format!(
                     "The instance runs GitLab {version}; gateprobe knows the requests of {}.{} and later, the closest.",
                     OLDEST.0, OLDEST.1
@@ -238,6 +238,7 @@ pub(super) fn write(s: &Setup, opts: &WriteOptions) -> Imported {
         None => comment(
             &mut y,
             "  ",
+            "",
             "The instance's version is unknown: gateprobe plays the newest GitLab it knows.",
         ),
     }
@@ -256,6 +257,7 @@ pub(super) fn write(s: &Setup, opts: &WriteOptions) -> Imported {
             comment(
                 &mut y,
                 "  ",
+                "",
                 "The instance does not show its AI gateway URL (see the notes above): the gateway at $AI_GATEWAY_URL.",
             );
             let _ = writeln!(y, "  url: \"${{env:AI_GATEWAY_URL:-http://127.0.0.1:5052}}\"");
@@ -272,16 +274,13 @@ pub(super) fn write(s: &Setup, opts: &WriteOptions) -> Imported {
             comment(
                 &mut y,
                 "  ",
+                "",
                 "The Bedrock runtime, which the gateway finds through its own environment: against a real AI \
                  gateway, give this backend a fixed `port:` and start the gateway with what `gateprobe mock` \
                  prints for it (see scenarios/aigw.yaml).",
             );
         } else {
-            comment(
-                &mut y,
-                "  ",
-                &format!("Stands in for the server of {}.", b.endpoints.join(", ")),
-            );
+            let _ = writeln!(y, "  # Stands in for {}://{}.", b.scheme, b.authority);
         }
         let models: Vec<String> = b.models.iter().map(|m| scalar(m)).collect();
         let _ = writeln!(
@@ -304,7 +303,11 @@ pub(super) fn write(s: &Setup, opts: &WriteOptions) -> Imported {
         }
     }
 
-    let _ = writeln!(y, "\nself_hosted_models:{}", if s.models.is_empty() { " []" } else { "" });
+    let _ = writeln!(
+        y,
+        "\nself_hosted_models:{}",
+        if s.models.is_empty() { " []" } else { "" }
+    );
     for ((m, name), &b) in s.models.iter().zip(&names).zip(&of_model) {
         let mut about = format!("{NAME_COMMENT}{}", quoted(&m.name));
         if let Some(id) = &m.id {
@@ -336,7 +339,11 @@ pub(super) fn write(s: &Setup, opts: &WriteOptions) -> Imported {
     let _ = writeln!(
         y,
         "\nfeatures:{}",
-        if s.features.is_empty() && s.unseen.is_empty() { " {}" } else { "" }
+        if s.features.is_empty() && s.unseen.is_empty() && s.left_out.is_empty() {
+            " {}"
+        } else {
+            ""
+        }
     );
     for (f, setting) in &s.features {
         let value = match setting {
@@ -358,6 +365,14 @@ pub(super) fn write(s: &Setup, opts: &WriteOptions) -> Imported {
         };
         set += 1;
         let _ = writeln!(y, "  {}: {}", f.name, scalar(&value));
+    }
+    for f in &s.left_out {
+        let here = if f.chat_subfeature {
+            "; left out here, so it falls back to duo_chat's model"
+        } else {
+            ""
+        };
+        let _ = writeln!(y, "  # {}: not imported (see the notes above){here}", f.name);
     }
     for f in &s.unseen {
         let _ = writeln!(
@@ -409,7 +424,10 @@ mod tests {
 
     #[test]
     fn scalars_are_plain_only_when_they_read_back_as_strings() {
-        assert_eq!(scalar("custom_openai/mistralai/Mistral-7B"), "custom_openai/mistralai/Mistral-7B");
+        assert_eq!(
+            scalar("custom_openai/mistralai/Mistral-7B"),
+            "custom_openai/mistralai/Mistral-7B"
+        );
         assert_eq!(scalar("anthropic.claude-v2:0"), "\"anthropic.claude-v2:0\"");
         assert_eq!(scalar("123"), "\"123\"");
         assert_eq!(scalar("yes"), "\"yes\"");
@@ -431,7 +449,12 @@ mod tests {
     #[test]
     fn comments_are_single_lines_whatever_the_text() {
         let mut y = String::new();
-        comment(&mut y, "  ", "a name with\na newline and a long tail that goes on and on and on and on and on and on and on");
+        comment(
+            &mut y,
+            "  ",
+            "  ",
+            "a name with\na newline and a long tail that goes on and on and on and on and on and on and on",
+        );
         assert!(y.lines().all(|l| l.starts_with("  # ")), "{y}");
     }
 }

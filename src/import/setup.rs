@@ -95,6 +95,8 @@ pub(super) struct Model {
     pub name: String,
     /// The name in the scenario (scenario side only).
     pub scenario_name: Option<String>,
+    /// `name` is GitLab's: on the instance side, or read from the scenario's comment.
+    pub named: bool,
     /// GitLab's global id (instance side only).
     pub id: Option<String>,
     /// Family.
@@ -149,6 +151,8 @@ pub(super) struct Setup {
     pub features: Vec<(&'static Feature, Setting)>,
     /// Features gateprobe knows that the instance does not list (unknown, not unset).
     pub unseen: Vec<&'static Feature>,
+    /// Features gateprobe knows whose setting is left out (a note says why).
+    pub left_out: Vec<&'static Feature>,
     /// What was left out, and facts worth knowing.
     pub notes: Vec<Note>,
 }
@@ -201,6 +205,12 @@ fn model(r: &RemoteModel) -> Result<Model, String> {
             FAMILIES.join(", ")
         ));
     }
+    let provider = r.provider.as_deref().map(str::to_ascii_lowercase);
+    match provider.as_deref() {
+        None | Some("api" | "bedrock") => {}
+        Some("vertex_ai") => return Err("provider VERTEX_AI: gateprobe has no Vertex AI mock".into()),
+        Some(other) => return Err(format!("provider `{other}` is unknown to gateprobe")),
+    }
     let raw = r.identifier.as_deref().unwrap_or_default();
     let identifier = Identifier::parse(raw).map_err(|e| match e {
         IdentifierError::Empty => "its identifier is empty: GitLab then sends the family as the model name, and \
@@ -211,16 +221,10 @@ fn model(r: &RemoteModel) -> Result<Model, String> {
         ),
         other => format!("identifier `{raw}`: {other}"),
     })?;
-    match r.provider.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("api") => {}
-        Some("bedrock") if identifier.provider == Provider::Bedrock => {}
-        Some("bedrock") => {
-            return Err(format!(
-                "provider BEDROCK with identifier `{raw}`, which has no `bedrock/` prefix"
-            ));
-        }
-        Some("vertex_ai") => return Err("provider VERTEX_AI: gateprobe has no Vertex AI mock".into()),
-        Some(other) => return Err(format!("provider `{other}` is unknown to gateprobe")),
+    if provider.as_deref() == Some("bedrock") && identifier.provider != Provider::Bedrock {
+        return Err(format!(
+            "provider BEDROCK with identifier `{raw}`, which has no `bedrock/` prefix"
+        ));
     }
     // Bedrock models have no endpoint gateprobe uses (18.x stores a dummy one): the
     // gateway finds the Bedrock runtime through its own environment.
@@ -238,6 +242,7 @@ fn model(r: &RemoteModel) -> Result<Model, String> {
     Ok(Model {
         name: name.to_owned(),
         scenario_name: None,
+        named: true,
         id: r.id.clone(),
         family,
         identifier,
@@ -331,16 +336,26 @@ impl Setup {
         }
     }
 
-    fn features(&mut self, snap: &Snapshot, list: &[super::RemoteFeature], imported: &[(&RemoteModel, Result<String, String>)]) {
+    fn features(
+        &mut self,
+        snap: &Snapshot,
+        list: &[super::RemoteFeature],
+        imported: &[(&RemoteModel, Result<String, String>)],
+    ) {
         // GitLab 17.x shows a feature never saved as `vendored`; 18.x as `unassigned`.
-        let before_18 = snap.version.as_deref().and_then(major_minor).is_some_and(|(m, _)| m < 18);
+        let before_18 = snap
+            .version
+            .as_deref()
+            .and_then(major_minor)
+            .is_some_and(|(m, _)| m < 18);
         let (mut unknown_unset, mut taken_as_unset) = (Vec::new(), Vec::new());
         for rf in list {
             let name = rf.feature.trim().to_ascii_lowercase();
             let provider = rf.provider.trim().to_ascii_lowercase();
             let item = format!("feature {name}");
             let Some(feat) = feature::by_name(&name) else {
-                let saved = matches!(provider.as_str(), "self_hosted" | "disabled") || (provider == "vendored" && !before_18);
+                let saved =
+                    matches!(provider.as_str(), "self_hosted" | "disabled") || (provider == "vendored" && !before_18);
                 if saved {
                     self.notes.push(Note::skipped(
                         item,
@@ -361,15 +376,15 @@ impl Setup {
                             item,
                             "set to a self-hosted model the instance does not show",
                         ));
+                        self.left_out.push(feat);
                         continue;
                     };
                     match imported.iter().find(|(r, _)| same(r, m)).map(|(_, i)| i) {
                         Some(Ok(n)) => Setting::Model(n.clone()),
                         _ => {
-                            self.notes.push(Note::skipped(
-                                item,
-                                format!("uses {}, which is not imported", label(m)),
-                            ));
+                            self.notes
+                                .push(Note::skipped(item, format!("uses {}, which is not imported", label(m))));
+                            self.left_out.push(feat);
                             continue;
                         }
                     }
@@ -386,6 +401,7 @@ impl Setup {
                         item,
                         format!("set to `{other}`, which gateprobe does not know"),
                     ));
+                    self.left_out.push(feat);
                     continue;
                 }
             };
@@ -402,6 +418,7 @@ impl Setup {
                         model.family
                     ),
                 ));
+                self.left_out.push(feat);
                 continue;
             }
             self.features.push((feat, setting));
@@ -413,6 +430,7 @@ impl Setup {
             .iter()
             .filter(|f| !listed.iter().any(|l| l == f.name))
             .collect();
+        self.left_out.sort_by_key(|f| order(f));
         if !unknown_unset.is_empty() {
             self.notes.push(Note::info(
                 "features",
@@ -441,33 +459,34 @@ impl Setup {
         let models: Vec<Model> = sc
             .models
             .iter()
-            .map(|m| Model {
-                name: originals
-                    .iter()
-                    .find(|(slug, _)| slug == &m.name)
-                    .map_or_else(|| m.name.clone(), |(_, n)| n.clone()),
-                scenario_name: Some(m.name.clone()),
-                id: None,
-                family: m.family.clone(),
-                identifier: m.identifier.clone(),
-                endpoint: match m.identifier.provider {
-                    Provider::Bedrock => None,
-                    _ => m.endpoint.as_ref().map(|t| {
-                        // A mock's address is the server gateprobe stands in for: only
-                        // the path is the instance's.
-                        let text = t.render(|_| Some(String::new()));
-                        Endpoint::parse(&text).unwrap_or_else(|| {
-                            let path_end = text.find(['?', '#']).unwrap_or(text.len());
-                            Endpoint {
-                                scheme: String::new(),
-                                authority: String::new(),
-                                path: text[..path_end].to_owned(),
-                                query: path_end < text.len(),
-                            }
-                        })
-                    }),
-                },
-                has_key: m.api_key.is_some(),
+            .map(|m| {
+                let original = originals.iter().find(|(slug, _)| slug == &m.name).map(|(_, n)| n);
+                Model {
+                    name: original.map_or_else(|| m.name.clone(), Clone::clone),
+                    scenario_name: Some(m.name.clone()),
+                    named: original.is_some(),
+                    id: None,
+                    family: m.family.clone(),
+                    identifier: m.identifier.clone(),
+                    endpoint: match m.identifier.provider {
+                        Provider::Bedrock => None,
+                        _ => m.endpoint.as_ref().map(|t| {
+                            // A mock's address is the server gateprobe stands in for: only
+                            // the path is the instance's.
+                            let text = t.render(|_| Some(String::new()));
+                            Endpoint::parse(&text).unwrap_or_else(|| {
+                                let path_end = text.find(['?', '#']).unwrap_or(text.len());
+                                Endpoint {
+                                    scheme: String::new(),
+                                    authority: String::new(),
+                                    path: text[..path_end].to_owned(),
+                                    query: path_end < text.len(),
+                                }
+                            })
+                        }),
+                    },
+                    has_key: m.api_key.is_some(),
+                }
             })
             .collect();
         let features = FEATURES
@@ -488,6 +507,7 @@ impl Setup {
             models,
             features,
             unseen: Vec::new(),
+            left_out: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -513,7 +533,11 @@ mod tests {
     #[test]
     fn slugs_and_versions() {
         assert_eq!(slug("Mixtral 8x7B (prod)"), "mixtral-8x7b-prod");
-        assert_eq!(slug("  --Ünïcode--  "), "n-code", "letters outside ASCII are separators");
+        assert_eq!(
+            slug("  --Ünïcode--  "),
+            "n-code",
+            "letters outside ASCII are separators"
+        );
         assert_eq!(slug("a.b_c"), "a.b_c");
         assert_eq!(major_minor("18.9.1-ee"), Some((18, 9)));
         assert_eq!(major_minor("17.11.0-pre"), Some((17, 11)));

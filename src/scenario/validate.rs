@@ -751,8 +751,12 @@ mod tests {
             .expect("a vendored check");
         assert!(check.probes.is_empty());
         assert_eq!(check.skip.as_deref(), Some(crate::plan::VENDORED_SKIP));
-        assert!(!plan.checks.iter().any(|c| c.id.starts_with("feature_mapping.duo_chat_explain_code.")
-            && !c.id.ends_with(".vendored")));
+        assert!(
+            !plan
+                .checks
+                .iter()
+                .any(|c| c.id.starts_with("feature_mapping.duo_chat_explain_code.") && !c.id.ends_with(".vendored"))
+        );
         let named = src.replace("name: m,", "name: vendored,");
         let e = crate::scenario::load_str(Path::new("s.yaml"), &named, &|_| None).expect_err("reserved");
         assert!(e.to_string().contains("`vendored` are reserved"), "{e}");
