@@ -339,6 +339,7 @@ async fn import(server: &MockServer, extra: &[&str], dir: &Path) -> (Run, String
     let run = gateprobe(a, vec![]).await;
     let text = std::fs::read_to_string(&file).unwrap_or_default();
     assert!(!text.contains(TOKEN) && !text.contains(API_TOKEN_VALUE), "{text}");
+    bodies(server).await;
     (run, text)
 }
 
@@ -352,7 +353,9 @@ async fn check(server: &MockServer, scenario: &Path, extra: &[&str]) -> Run {
         scenario.to_str().expect("utf8"),
     ]);
     a.extend(extra.iter().map(|s| (*s).to_owned()));
-    gateprobe(a, vec![]).await
+    let run = gateprobe(a, vec![]).await;
+    bodies(server).await;
+    run
 }
 
 fn load(text: &str) -> gateprobe::scenario::Scenario {
@@ -651,6 +654,7 @@ async fn a_refused_token_exits_3_without_showing_it() {
     let server = gitlab(fixture("18.9")).await;
     let a = args(&["import", "gitlab", "--url", &server.uri()]);
     let run = gateprobe(a.clone(), vec![("GITLAB_TOKEN", format!("{TOKEN}-wrong"))]).await;
+    bodies(&server).await;
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(
         run.stderr.contains("HTTP 401") && run.stderr.contains("[redacted:GitLab token]"),
