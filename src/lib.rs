@@ -9,6 +9,8 @@
 //!
 //! Load runs use [`load`] (schedules and open/closed-loop executors) and record into
 //! [`metrics`] (HdrHistogram recorders); [`bench`] is the ad-hoc `gateprobe bench`.
+//! [`import`] reads the setup a GitLab instance really runs into a scenario, or checks
+//! a committed scenario against it.
 
 pub mod adapter;
 pub mod bench;
@@ -18,6 +20,7 @@ pub mod export;
 pub mod feature;
 pub mod gateway;
 pub mod identifier;
+pub mod import;
 pub mod instance;
 pub mod launch;
 pub mod load;

@@ -64,6 +64,12 @@ impl Rule for FeatureMapping {
                     }
                 }
                 Target::Disabled => disabled(p, fs),
+                Target::Vendored => p.skip(
+                    CheckId::of(CheckFamily::FeatureMapping, f.name, "vendored"),
+                    "a vendored feature causes no self-hosted traffic",
+                    Judge::FeatureDisabled,
+                    "GitLab serves it with its own models; nothing self-hosted to check",
+                ),
             }
         }
     }

@@ -32,6 +32,7 @@ pub(super) fn dispatch(cmd: Command) -> u8 {
         Command::Merge(a) => super::reports::merge_cmd(a),
         Command::Compare(a) => super::reports::compare_cmd(a),
         Command::Export(a) => export_cmd(a),
+        Command::Import(s) => super::import::import_cmd(s),
     }
 }
 
@@ -54,7 +55,7 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, u8> {
     if bad { Err(exit::INVALID_SCENARIO) } else { Ok(out) }
 }
 
-fn runtime() -> Option<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

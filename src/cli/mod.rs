@@ -3,6 +3,7 @@
 
 mod bench;
 mod commands;
+mod import;
 mod reports;
 
 use std::path::PathBuf;
@@ -39,9 +40,11 @@ Examples:
   gateprobe bench http://127.0.0.1:8080/ -c 50 -z 10s
   gateprobe merge shard-*/gateprobe.json -o merged
   gateprobe compare base/gateprobe.json reports/gateprobe.json --tolerance 'latency.p99=+10%'
+  gateprobe import gitlab --url https://gitlab.example.com -o gitlab.yaml
+  gateprobe import gitlab --url https://gitlab.example.com --check gitlab.yaml
 
 Exit codes: 0 all checks passed, 1 usage error, 2 invalid scenario,
-3 harness or infrastructure error, 4 one or more checks failed.";
+3 harness or infrastructure error, 4 one or more checks failed (import --check: drift).";
 
 #[derive(Debug, Parser)]
 #[command(name = "gateprobe", version, about = "Conformance and load testing for self-hosted LLM gateway setups", after_help = EXAMPLES)]
@@ -96,6 +99,10 @@ enum Command {
         after_help = "Examples:\n  eval \"$(gateprobe mock scenarios/litellm.yaml)\" &&   # in another shell: the mocks' addresses\n    gateprobe export litellm scenarios/litellm.yaml --output config.yaml\n  gateprobe export litellm scenarios/litellm.yaml --backend vllm-a=http://127.0.0.1:8000 --inline-secrets"
     )]
     Export(ExportArgs),
+    /// Read the setup a running system really has into a scenario (`gitlab`), or check a
+    /// scenario against it.
+    #[command(subcommand)]
+    Import(import::ImportSource),
     /// Start a scenario's mock backends alone and print their URLs until Ctrl-C.
     #[command(after_help = "Example:\n  eval \"$(gateprobe mock scenarios/quickstart.yaml)\"")]
     Mock {

@@ -113,7 +113,8 @@ impl FeatureMap {
                 let target = match fs.target {
                     Target::Model(i) => Some(meta(&s.models[i], endpoint(&s.models[i]))),
                     Target::Disabled => None,
-                    Target::Fallback(_) => continue,
+                    // GitLab serves it: the proxy has no alias for it.
+                    Target::Fallback(_) | Target::Vendored => continue,
                 };
                 map.features.push((g.alias(fs.feature.name), target));
             }

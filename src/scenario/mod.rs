@@ -224,6 +224,9 @@ pub enum Target {
     Fallback(usize),
     /// Explicitly disabled.
     Disabled,
+    /// Served by GitLab with its own (vendored) models: nothing self-hosted receives
+    /// it, and a Chat sub-feature set to it does not fall back to `duo_chat`'s model.
+    Vendored,
 }
 
 /// One feature's setting.
@@ -332,7 +335,7 @@ impl Scenario {
     pub fn model_for(&self, target: Target) -> Option<&ModelConfig> {
         match target {
             Target::Model(i) | Target::Fallback(i) => self.models.get(i),
-            Target::Disabled => None,
+            Target::Disabled | Target::Vendored => None,
         }
     }
 }

@@ -122,8 +122,9 @@ pub struct ScenarioFile {
     /// The self-hosted models as registered in GitLab's admin area.
     #[serde(default)]
     pub self_hosted_models: Vec<SelfHostedModelSpec>,
-    /// Feature name -> self-hosted model name, or `disabled`. Omitted Chat
-    /// sub-features fall back to `duo_chat`'s model.
+    /// Feature name -> self-hosted model name, `disabled`, or `vendored` (GitLab serves
+    /// it with its own models: gateprobe sends it nowhere). Omitted Chat sub-features
+    /// fall back to `duo_chat`'s model; one set to `vendored` does not.
     #[serde(default)]
     pub features: OrderedMap<Located<String>>,
     /// Checks to run: families (`routing`, `endpoint`, `auth`, `feature_mapping`,

@@ -448,6 +448,9 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
     Ok(out)
 }
 
+/// Feature values that are not model names.
+const RESERVED_TARGETS: [&str; 2] = ["disabled", "vendored"];
+
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
@@ -462,14 +465,14 @@ fn models(
     let mut out: Vec<ModelConfig> = Vec::new();
     for (i, m) in file.self_hosted_models.iter().enumerate() {
         let field = format!("self_hosted_models[{i}]");
-        if !valid_name(&m.name.value) || m.name.value == "disabled" {
+        if !valid_name(&m.name.value) || RESERVED_TARGETS.contains(&m.name.value.as_str()) {
             return Err(cx
                 .err(
                     m.name.pos,
                     format!("{field}.name"),
                     format!("`{}` is not a valid deployment name", m.name.value),
                 )
-                .hint("use letters, digits, `-`, `_` and `.`; `disabled` is reserved"));
+                .hint("use letters, digits, `-`, `_` and `.`; `disabled` and `vendored` are reserved"));
         }
         if out.iter().any(|o| o.name == m.name.value) {
             return Err(cx
@@ -606,6 +609,8 @@ fn features(cx: &Ctx<'_>, file: &ScenarioFile, models: &[ModelConfig]) -> Result
         let feat = feature::by_name(name).unwrap_or(&FEATURES[0]);
         let target = if value.value == "disabled" {
             Target::Disabled
+        } else if value.value == "vendored" {
+            Target::Vendored
         } else if let Some(i) = models.iter().position(|m| m.name == value.value) {
             if feat.endpoint == feature::Endpoint::CodeCompletions
                 && !feature::COMPLETION_FAMILIES.contains(&models[i].family.as_str())
@@ -631,11 +636,11 @@ fn features(cx: &Ctx<'_>, file: &ScenarioFile, models: &[ModelConfig]) -> Result
                 &field,
                 format!("no self-hosted model named `{}`", value.value),
             );
-            let candidates = models.iter().map(|m| m.name.as_str()).chain(["disabled"]);
+            let candidates = models.iter().map(|m| m.name.as_str()).chain(RESERVED_TARGETS);
             return Err(match did_you_mean(&value.value, candidates) {
                 Some(h) => err.hint(h),
                 None => err.hint(format!(
-                    "map it to one of the `self_hosted_models` names ({}) or `disabled`",
+                    "map it to one of the `self_hosted_models` names ({}), `disabled` or `vendored`",
                     models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
                 )),
             });
@@ -726,6 +731,39 @@ mod tests {
         assert_eq!(path_at(src, 2, 11).as_deref(), Some("gateway.kind"));
         assert_eq!(path_at(src, 2, 26).as_deref(), Some("gateway.tmeout"));
         assert_eq!(path_at(src, 4, 15).as_deref(), Some("self_hosted_models[0].endpoint"));
+    }
+
+    #[test]
+    fn vendored_features_send_nothing_and_do_not_fall_back() {
+        let src = "version: 1\nbackends: {v: {provider: openai, models: [m]}}\n\
+            self_hosted_models:\n  - {name: m, family: mistral, endpoint: \"{{ backends.v.url }}/v1\", identifier: custom_openai/m}\n\
+            features: {duo_chat: m, duo_chat_explain_code: vendored, code_generations: vendored}\n";
+        let s = crate::scenario::load_str(Path::new("s.yaml"), src, &|_| None).expect("valid");
+        let target = |name: &str| s.features.iter().find(|f| f.feature.name == name).map(|f| f.target);
+        assert_eq!(target("duo_chat_explain_code"), Some(Target::Vendored));
+        assert_eq!(target("code_generations"), Some(Target::Vendored));
+        assert_eq!(target("duo_chat_fix_code"), Some(Target::Fallback(0)));
+        let plan = crate::check::compile(&s);
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| c.id.to_string() == "feature_mapping.duo_chat_explain_code.vendored")
+            .expect("a vendored check");
+        assert!(check.probes.is_empty());
+        assert_eq!(
+            check.skip.as_deref(),
+            Some("GitLab serves it with its own models; nothing self-hosted to check")
+        );
+        assert!(
+            !plan
+                .checks
+                .iter()
+                .map(|c| c.id.to_string())
+                .any(|id| id.starts_with("feature_mapping.duo_chat_explain_code.") && !id.ends_with(".vendored"))
+        );
+        let named = src.replace("name: m,", "name: vendored,");
+        let e = crate::scenario::load_str(Path::new("s.yaml"), &named, &|_| None).expect_err("reserved");
+        assert!(e.to_string().contains("`vendored` are reserved"), "{e}");
     }
 
     #[test]

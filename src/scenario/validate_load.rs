@@ -141,19 +141,24 @@ pub(super) fn phases(
         let feat = feature::by_name(fname).unwrap_or(&FEATURES[0]);
         let model = match features.iter().find(|f| f.feature.name == fname).map(|f| f.target) {
             Some(Target::Model(m) | Target::Fallback(m)) => m,
-            Some(Target::Disabled) => {
+            Some(t @ (Target::Disabled | Target::Vendored)) => {
+                let what = if t == Target::Disabled {
+                    "disabled"
+                } else {
+                    "vendored (GitLab serves it with its own models)"
+                };
                 return Err(cx
                     .err(
                         p.feature.pos,
                         format!("{field}.feature"),
-                        format!("feature `{fname}` is disabled"),
+                        format!("feature `{fname}` is {what}"),
                     )
                     .hint("load a feature that is mapped to a model"));
             }
             None => {
                 let mapped: Vec<&str> = features
                     .iter()
-                    .filter(|f| f.target != Target::Disabled)
+                    .filter(|f| !matches!(f.target, Target::Disabled | Target::Vendored))
                     .map(|f| f.feature.name)
                     .collect();
                 let err = cx.err(
