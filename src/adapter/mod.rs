@@ -5,6 +5,7 @@
 //! judge: that is the checks' job.
 
 pub mod aigw;
+pub mod front;
 pub mod openai;
 pub mod proxy;
 pub mod timed;
@@ -14,6 +15,7 @@ use std::time::Duration;
 pub use crate::instance::ModelFields;
 
 pub use crate::plan::ClientAuth;
+pub use front::Adapter;
 
 /// A request as it went out (for transcripts): method, path, headers, JSON body.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

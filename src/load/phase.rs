@@ -12,9 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::timeline::Timeline;
 use super::{Arrivals, ClosedLoop, LagCheck, Mode, OpenLoop, Outcome, Profile, RunConfig, ScheduleSpec, Step};
-use crate::adapter::aigw::{AigwClient, FeatureRequest};
-use crate::adapter::proxy::{Api, ProxyClient, ProxyRequest};
-use crate::adapter::{ClientAuth, ModelFields};
+use crate::adapter::ModelFields;
 use crate::metrics::{HistogramSummary, Recorder, histogram, put as rec};
 use crate::mock::journal::Journal;
 use crate::report::load::{LlmMetrics, PhaseReport, SweepStep, TimelinePoint};
@@ -107,32 +105,15 @@ impl LlmRecorder {
     }
 }
 
-/// Who a phase's requests go to, and in which API.
-#[derive(Clone, Debug)]
-pub enum LoadTarget {
-    /// The AI gateway API, as the GitLab instance sends it.
-    Aigw {
-        /// The gateway client (shared; reqwest pools connections).
-        client: AigwClient,
-        /// The model fields sent with each request.
-        fields: ModelFields,
-    },
-    /// An OpenAI-compatible proxy's alias.
-    Proxy {
-        /// The proxy client.
-        client: ProxyClient,
-        /// The alias serving the phase's feature.
-        alias: String,
-        /// Chat or legacy completions.
-        api: Api,
-    },
-}
-
 /// What a phase needs from the run around it.
 #[derive(Clone, Debug)]
 pub struct PhaseEnv {
-    /// Where requests go.
-    pub target: LoadTarget,
+    /// The gateway front requests go through.
+    pub adapter: crate::adapter::Adapter,
+    /// The request each one sends (feature, model, stream; the proxy alias).
+    pub probe: crate::plan::Probe,
+    /// The model fields sent with it.
+    pub fields: ModelFields,
     /// Run id for correlation ids.
     pub run_id: String,
     /// The mocks' journal (for gateway overhead), when the backend is one of ours.
@@ -216,8 +197,6 @@ async fn leg(
     // Second 0 of the timeline: the leg's start, or the phase's for a sweep's steps.
     let origin = origin.unwrap_or(started);
     let env = Arc::new(env.clone());
-    let feature = phase.feature;
-    let stream = phase.stream;
     let factory = {
         let recorders = Arc::clone(&recorders);
         let timeline = Arc::clone(&timeline);
@@ -237,28 +216,10 @@ async fn leg(
                 async move {
                     let cid = format!("gp-{}-{}", env.run_id, seq.fetch_add(1, Ordering::Relaxed));
                     let mut gaps: Vec<Duration> = Vec::new();
-                    let t = match &env.target {
-                        LoadTarget::Aigw { client, fields } => {
-                            let req = FeatureRequest {
-                                feature,
-                                model: fields,
-                                stream,
-                                auth: ClientAuth::Valid,
-                                correlation_id: &cid,
-                            };
-                            client.send_timed(&req, &mut |g| gaps.push(g)).await
-                        }
-                        LoadTarget::Proxy { client, alias, api } => {
-                            let req = ProxyRequest {
-                                alias,
-                                api: *api,
-                                stream,
-                                auth: ClientAuth::Valid,
-                                correlation_id: &cid,
-                            };
-                            client.send_timed(&req, &mut |g| gaps.push(g)).await
-                        }
-                    };
+                    let t = env
+                        .adapter
+                        .send_timed(&env.probe, &env.fields, &cid, &mut |g| gaps.push(g))
+                        .await;
                     let timing = env.journal.as_ref().and_then(|j| j.take_timing(&cid));
                     let mut r = mine.lock().unwrap_or_else(|p| p.into_inner());
                     for g in gaps {

@@ -14,6 +14,7 @@ mod validate;
 mod validate_gateway;
 mod validate_load;
 mod validate_mock;
+mod validate_models;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

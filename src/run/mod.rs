@@ -8,23 +8,20 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::adapter::aigw::{AigwClient, FeatureRequest};
-use crate::adapter::openai::OpenAiClient;
-use crate::adapter::proxy::{Api, ProxyClient, ProxyRequest};
-use crate::adapter::{ModelFields, Reply, TransportError};
+use crate::adapter::{Adapter, ModelFields};
 use crate::check::DirectOutcome;
 use crate::check::{self, ProbeOutcome};
 use crate::export::ConfigFault;
-use crate::feature::Endpoint;
 use crate::gateway::Fault;
-use crate::identifier::Provider;
-use crate::plan::{DirectOp, Plan, Probe, Variant};
+use crate::plan::{Plan, Variant};
 use crate::redact::Redactor;
 use crate::report::{GatewayInfo, JournalInfo, LaunchInfo, RunReport, SCHEMA_VERSION, ScenarioInfo, Summary, Tool};
 use crate::scenario::{GatewayKind, Scenario};
 use crate::topology::{Topology, TopologyOptions};
-use crate::wire::aws::sigv4::Credentials;
 use crate::wire::endpoint::{normalize as normalize_endpoint, without_v1};
+
+mod direct;
+mod load;
 
 /// After this many probes in a row refused or timed out, the gateway is taken for gone
 /// and the rest are reported as not run instead of waiting out every timeout. Replies
@@ -45,71 +42,6 @@ pub struct RunOptions {
     pub work_dir: Option<std::path::PathBuf>,
     /// Deliberate mistakes in the gateway config gateprobe writes (`launch.config`).
     pub config_faults: Vec<ConfigFault>,
-}
-
-/// How probes reach the gateway: as the GitLab instance, or as an OpenAI client.
-enum Sender {
-    Aigw(AigwClient),
-    Proxy(ProxyClient),
-}
-
-impl Sender {
-    fn path(scenario: &Scenario, probe: &Probe) -> String {
-        match scenario.gateway.kind {
-            GatewayKind::Openai => api_of(probe).path().to_owned(),
-            _ => crate::instance::path(scenario.instance.shapes, probe.feature),
-        }
-    }
-
-    /// Sends a probe: the request as it went out, and the reply.
-    async fn send(
-        &self,
-        probe: &Probe,
-        fields: &ModelFields,
-        cid: &str,
-    ) -> (crate::adapter::Sent, Result<Reply, TransportError>) {
-        match self {
-            Sender::Aigw(c) => {
-                let req = FeatureRequest {
-                    feature: probe.feature,
-                    model: fields,
-                    stream: probe.stream,
-                    auth: probe.auth,
-                    correlation_id: cid,
-                };
-                (c.describe(&req), c.send(&req).await)
-            }
-            Sender::Proxy(c) => {
-                let req = ProxyRequest {
-                    alias: probe.alias.as_deref().unwrap_or_default(),
-                    api: api_of(probe),
-                    stream: probe.stream,
-                    auth: probe.auth,
-                    correlation_id: cid,
-                };
-                (c.describe(&req), c.send(&req).await)
-            }
-        }
-    }
-}
-
-impl Sender {
-    /// The same sender with connection reuse, for load phases.
-    fn pooled(&self) -> reqwest::Result<Sender> {
-        Ok(match self {
-            Sender::Aigw(c) => Sender::Aigw(c.pooled()?),
-            Sender::Proxy(c) => Sender::Proxy(c.pooled()?),
-        })
-    }
-}
-
-/// Code completions use the legacy completions API; everything else chats.
-fn api_of(probe: &Probe) -> Api {
-    if probe.feature.endpoint == Endpoint::CodeCompletions {
-        Api::Completions
-    } else {
-        Api::Chat
-    }
 }
 
 /// A fresh run id (8 lowercase hex digits) for correlation ids.
@@ -265,7 +197,7 @@ async fn run_inner(
     if scenario.gateway.kind == GatewayKind::Direct {
         report.gateway.kind = "direct".into();
         report.gateway.url = opts.gateway_url.clone();
-        let (direct, stop_reason) = run_direct(scenario, &plan, &topology, opts, cancel, &run_id).await;
+        let (direct, stop_reason) = direct::run(scenario, &plan, &topology, opts, cancel, &run_id).await;
         report.interrupted = cancel.is_cancelled();
         report.journal = JournalInfo {
             entries: topology.journal.next_seq(),
@@ -276,24 +208,7 @@ async fn run_inner(
         return report.redacted(&redactor);
     }
 
-    let client = match scenario.gateway.kind {
-        GatewayKind::Openai => ProxyClient::new(
-            &topology.gateway_url,
-            scenario.gateway.token.clone(),
-            scenario.gateway.timeout,
-            &scenario.gateway.tls,
-        )
-        .map(Sender::Proxy),
-        _ => AigwClient::new(
-            &topology.gateway_url,
-            scenario.gateway.token.clone(),
-            scenario.gateway.headers.clone(),
-            scenario.gateway.timeout,
-            &scenario.gateway.tls,
-            scenario.instance.shapes,
-        )
-        .map(Sender::Aigw),
-    };
+    let client = Adapter::new(scenario, &topology.gateway_url);
     let client = match client {
         Ok(c) => c,
         Err(e) => {
@@ -394,7 +309,7 @@ async fn run_inner(
         &redactor,
     ));
     if !report.interrupted && report.aborted.is_none() && !scenario.load.is_empty() {
-        run_load(scenario, opts, &topology, &client, &run_id, cancel, &mut report).await;
+        load::run(scenario, opts, &topology, &client, &run_id, cancel, &mut report).await;
         report.summary = Summary::of(&report.checks);
         report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
     }
@@ -409,87 +324,6 @@ async fn run_inner(
     }
     drop(topology);
     report.redacted(&redactor)
-}
-
-/// Runs the scenario's load phases after the checks and judges their thresholds into
-/// check results (`threshold.<phase>.<metric>`).
-async fn run_load(
-    scenario: &Scenario,
-    opts: &RunOptions,
-    topology: &Topology,
-    sender: &Sender,
-    run_id: &str,
-    cancel: &CancellationToken,
-    report: &mut RunReport,
-) {
-    if scenario.load.is_empty() {
-        return;
-    }
-    let sender = match sender.pooled() {
-        Ok(s) => s,
-        Err(e) => {
-            report.aborted = Some(format!("the load client did not start: {e}"));
-            return;
-        }
-    };
-    let sender = &sender;
-    topology.journal.set_light(true);
-    for phase in &scenario.load {
-        if cancel.is_cancelled() {
-            report.interrupted = true;
-            break;
-        }
-        let sweep = matches!(phase.mode, crate::scenario::load::LoadMode::Sweep { .. });
-        if sweep && opts.shard.is_some_and(|(i, _)| i != 1) {
-            continue;
-        }
-        let model = &scenario.models[phase.model];
-        let target = match sender {
-            Sender::Aigw(client) => crate::load::phase::LoadTarget::Aigw {
-                client: client.clone(),
-                fields: ModelFields {
-                    family: model.family.clone(),
-                    endpoint: topology.endpoint(model),
-                    api_key: model.api_key.clone(),
-                    identifier: model.identifier.to_string(),
-                },
-            },
-            Sender::Proxy(client) => crate::load::phase::LoadTarget::Proxy {
-                client: client.clone(),
-                alias: match scenario.gateway.features_by {
-                    crate::scenario::FeaturesBy::Feature => scenario.gateway.alias(phase.feature.name),
-                    crate::scenario::FeaturesBy::Model => scenario.gateway.alias(&model.name),
-                },
-                api: if phase.feature.endpoint == Endpoint::CodeCompletions {
-                    Api::Completions
-                } else {
-                    Api::Chat
-                },
-            },
-        };
-        let env = crate::load::phase::PhaseEnv {
-            target,
-            run_id: run_id.to_owned(),
-            journal: model.backend.map(|_| std::sync::Arc::clone(&topology.journal)),
-            shard: opts.shard,
-        };
-        match crate::load::phase::run_phase(&env, phase, &model.name, cancel).await {
-            Ok((r, interrupted)) => {
-                report.interrupted |= interrupted;
-                // Thresholds gate whole runs: a shard's slice is judged after `merge`.
-                if opts.shard.is_none() {
-                    report
-                        .checks
-                        .extend(crate::check::threshold::checks(&r, &phase.thresholds));
-                }
-                report.load.push(r);
-            }
-            Err(e) => {
-                report.aborted = Some(format!("load phase `{}` could not run: {e}", phase.name));
-                break;
-            }
-        }
-    }
 }
 
 /// How often a launched gateway that lost its port to another process is started
@@ -542,7 +376,7 @@ fn not_run(plan: &Plan, scenario: &Scenario) -> Vec<ProbeOutcome> {
         .iter()
         .map(|p| ProbeOutcome {
             correlation_id: String::new(),
-            path: Sender::path(scenario, p),
+            path: Adapter::path_of(scenario, p),
             fields: ModelFields {
                 family: scenario.models[p.model].family.clone(),
                 endpoint: String::new(),
@@ -576,92 +410,4 @@ fn finish(
     (report.checks, report.diagnosis) = check::judge_all(plan, &cx);
     report.summary = Summary::of(&report.checks);
     report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
-}
-
-/// Sends the direct probes (`kind: direct`) straight to the model endpoints.
-async fn run_direct(
-    scenario: &Scenario,
-    plan: &Plan,
-    topology: &Topology,
-    opts: &RunOptions,
-    cancel: &CancellationToken,
-    run_id: &str,
-) -> (Vec<DirectOutcome>, Option<&'static str>) {
-    let mut outcomes = vec![DirectOutcome::default(); plan.direct.len()];
-    let client = match OpenAiClient::new(scenario.gateway.timeout, &scenario.gateway.tls) {
-        Ok(c) => c,
-        Err(_) => return (outcomes, Some("the HTTP client did not start")),
-    };
-    let mut silent = 0;
-    for (i, p) in plan.direct.iter().enumerate() {
-        if cancel.is_cancelled() {
-            return (outcomes, Some("the run was interrupted"));
-        }
-        if silent >= GIVE_UP_AFTER {
-            return (outcomes, Some("the endpoint stopped answering"));
-        }
-        let model = &scenario.models[p.model];
-        let endpoint = opts
-            .gateway_url
-            .clone()
-            .unwrap_or_else(|| topology.direct_endpoint(model, scenario));
-        let base = normalize_endpoint(&endpoint).to_owned();
-        let key = model.api_key.as_deref();
-        // Direct probes count from 900000 so their ids never meet the gateway probes'.
-        let cid = format!("gp-{run_id}-{}", 900_000 + i);
-        let m = model.identifier.model.as_str();
-        let fut = async {
-            match model.identifier.provider {
-                Provider::Azure => {
-                    let (key, dep) = match p.op {
-                        DirectOp::WrongKey => (Some("gateprobe-wrong-key"), m),
-                        DirectOp::UnknownModel => (key, "gateprobe-no-such-deployment"),
-                        _ => (key, m),
-                    };
-                    let stream = matches!(p.op, DirectOp::Chat { stream: true });
-                    client.azure_chat(&base, key, dep, stream, &cid).await
-                }
-                Provider::Bedrock => {
-                    let aws = model.backend.and_then(|b| scenario.backends[b].aws.as_ref());
-                    let creds = aws.map(|a| Credentials::new(a.access_key_id.clone(), a.secret_access_key.clone()));
-                    let wrong = aws.map(|a| Credentials::new(a.access_key_id.clone(), "gateprobe-wrong-secret"));
-                    let region = aws.map(|a| a.region.as_str()).unwrap_or("us-east-1");
-                    let (signer, id) = match p.op {
-                        DirectOp::WrongKey => (wrong.as_ref(), m),
-                        DirectOp::UnknownModel => (creds.as_ref(), "gateprobe.no-such-model-v1:0"),
-                        _ => (creds.as_ref(), m),
-                    };
-                    let stream = matches!(p.op, DirectOp::Chat { stream: true });
-                    client
-                        .bedrock_converse(&base, signer.map(|c| (c, region)), id, stream, &cid)
-                        .await
-                }
-                Provider::CustomOpenai => match p.op {
-                    DirectOp::Models => client.models(&base, key, &cid).await,
-                    DirectOp::ModelsWithoutV1 => client.models(&without_v1(&endpoint), key, &cid).await,
-                    DirectOp::Chat { stream } => client.chat(&base, key, m, stream, &cid).await,
-                    DirectOp::WrongKey => client.chat(&base, Some("gateprobe-wrong-key"), m, false, &cid).await,
-                    DirectOp::UnknownModel => client.chat(&base, key, "gateprobe-no-such-model", false, &cid).await,
-                },
-            }
-        };
-        let result = tokio::select! {
-            r = fut => r,
-            () = cancel.cancelled() => return (outcomes, Some("the run was interrupted")),
-        };
-        silent = if result
-            .as_ref()
-            .is_err_and(|e| matches!(e.kind.as_ref(), "connect" | "timeout"))
-        {
-            silent + 1
-        } else {
-            0
-        };
-        let o = &mut outcomes[i];
-        o.hits = topology.journal.for_correlation(&cid);
-        o.correlation_id = cid;
-        o.endpoint = endpoint;
-        o.result = Some(result);
-    }
-    (outcomes, None)
 }
