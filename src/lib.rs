@@ -29,6 +29,7 @@ pub mod mock;
 pub mod plan;
 pub mod redact;
 pub mod report;
+pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod server;

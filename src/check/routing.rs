@@ -188,12 +188,21 @@ fn model_name(s: &Scenario, model: usize, seen: &Seen<'_>) -> Verdict {
             .at(h.correlation_id.as_deref().unwrap_or_default());
     }
     match unserved(s, &seen.hits, want) {
-        Some((h, actual)) => fail(format!("{expected}, served there"), actual)
-            .because(Cause::NotServed {
-                model: m.name.clone(),
-                backend: h.backend.clone(),
-            })
-            .at(h.correlation_id.as_deref().unwrap_or_default()),
+        Some((h, actual)) => {
+            // On the model's own backend, the endpoint is wrong (the setup); on
+            // another, the gateway sent it there.
+            let cause = if h.backend == backend_name(s, model) {
+                Cause::NotServed {
+                    model: m.name.clone(),
+                    backend: h.backend.clone(),
+                }
+            } else {
+                Cause::Misrouted { model: m.name.clone() }
+            };
+            fail(format!("{expected}, served there"), actual)
+                .because(cause)
+                .at(h.correlation_id.as_deref().unwrap_or_default())
+        }
         None => pass(expected, format!("upstream model `{want}`")),
     }
 }

@@ -146,6 +146,7 @@ fn run_cmd(a: RunArgs) -> u8 {
                 a.report_dir.clone()
             };
             let opts = RunOptions {
+                seed: Some(a.seed.unwrap_or_else(run::fresh_seed)),
                 shard: a.shard.or_else(|| super::shard_from_env(|k| std::env::var(k).ok())),
                 gateway_url: a.gateway_url.clone(),
                 faults: faults(&a.faults),

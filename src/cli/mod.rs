@@ -133,6 +133,10 @@ struct RunArgs {
     /// strip-v1, wrong-backend-key, swap-backends, wrong-aws-region.
     #[arg(long = "config-fault", value_name = "NAME", value_parser = config_fault_names())]
     config_faults: Vec<String>,
+    /// Send the conformance probes in the order this seed shuffles them into (the
+    /// report names the seed of every run; this replays one). Default: a fresh seed.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
     /// Add an entry to the scenarios' `checks:` list (repeatable): a family, a check id
     /// pattern with `*`, or either after `!` to leave checks out, e.g.
     /// `--check '!auth.client.*'` against a gateway that bypasses client auth.

@@ -11,7 +11,6 @@
 pub mod executor;
 pub mod http;
 pub mod phase;
-mod rng;
 pub mod schedule;
 pub mod timeline;
 pub mod wire;
@@ -23,8 +22,8 @@ use serde::Serialize;
 
 use crate::metrics::{ErrorClass, Recorder};
 
+pub use crate::rng::Rng;
 pub use executor::{ClosedLoop, LoadError, Mode, OpenLoop, RunConfig, RunResult, run};
-pub use rng::Rng;
 pub use schedule::{Arrivals, Profile, Schedule, ScheduleError, ScheduleSpec, Step};
 
 /// What one request produced, as reported by a [`Client`]. The executor takes the

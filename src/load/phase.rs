@@ -3,7 +3,6 @@
 //! executor, with LLM metrics (TTFT, ITL, time per output token, tokens) and the
 //! gateway's overhead per request, read from the mocks' journal by correlation id.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,8 +17,6 @@ use crate::mock::journal::Journal;
 use crate::report::load::{LlmMetrics, PhaseReport, SweepStep, TimelinePoint};
 use crate::scenario::load::{ArrivalKind, LoadMode, LoadPhase, Metric, RateProfile, Stat, Threshold};
 
-/// Correlation ids of load requests start here, clear of the conformance probes'.
-const FIRST_LOAD_SEQ: u64 = 10_000_000;
 /// Intended instants that may wait for a free worker before being dropped. Large on
 /// purpose: a request that waits is measured from its intended time (that is the
 /// coordinated-omission correction), one that is dropped is only counted; an instant
@@ -114,8 +111,8 @@ pub struct PhaseEnv {
     pub probe: crate::plan::Probe,
     /// The model fields sent with it.
     pub fields: ModelFields,
-    /// Run id for correlation ids.
-    pub run_id: String,
+    /// The run's correlation ids.
+    pub ids: Arc<crate::plan::CorrelationIds>,
     /// The mocks' journal (for gateway overhead), when the backend is one of ours.
     pub journal: Option<Arc<Journal>>,
     /// `(index, total)`, 1-based, when this run is one shard of several.
@@ -184,7 +181,6 @@ async fn leg(
     env: &PhaseEnv,
     phase: &LoadPhase,
     mode: Mode,
-    seq: &Arc<AtomicU64>,
     origin: Option<Instant>,
     cancel: &CancellationToken,
 ) -> Result<Leg, String> {
@@ -200,7 +196,6 @@ async fn leg(
     let factory = {
         let recorders = Arc::clone(&recorders);
         let timeline = Arc::clone(&timeline);
-        let seq = Arc::clone(seq);
         let env = Arc::clone(&env);
         move |worker: usize| {
             let mine = {
@@ -210,11 +205,11 @@ async fn leg(
                 }
                 Arc::clone(&all[worker % all.len()])
             };
-            let (seq, env) = (Arc::clone(&seq), Arc::clone(&env));
+            let env = Arc::clone(&env);
             let request = move || {
-                let (seq, env, mine) = (Arc::clone(&seq), Arc::clone(&env), Arc::clone(&mine));
+                let (env, mine) = (Arc::clone(&env), Arc::clone(&mine));
                 async move {
-                    let cid = format!("gp-{}-{}", env.run_id, seq.fetch_add(1, Ordering::Relaxed));
+                    let cid = env.ids.next();
                     let mut gaps: Vec<Duration> = Vec::new();
                     let t = env
                         .adapter
@@ -583,7 +578,6 @@ pub async fn run_phase(
     model: &str,
     cancel: &CancellationToken,
 ) -> Result<(PhaseReport, bool), String> {
-    let seq = Arc::new(AtomicU64::new(FIRST_LOAD_SEQ));
     let measured = mode_of(phase, env.shard, phase.duration, phase.requests);
     if let Mode::Closed(ClosedLoop { clients: 0, .. }) = measured {
         // Fewer clients than shards: the other shards run them all, this one reports
@@ -604,7 +598,7 @@ pub async fn run_phase(
             }),
             _ => mode_of(phase, env.shard, Some(phase.warmup), None),
         };
-        leg(env, phase, mode, &seq, None, cancel).await?;
+        leg(env, phase, mode, None, cancel).await?;
     }
     if let LoadMode::Sweep {
         rates,
@@ -629,7 +623,7 @@ pub async fn run_phase(
                 workers: phase.max_in_flight,
                 backlog: BACKLOG,
             });
-            let l = leg(env, phase, mode, &seq, Some(origin), cancel).await?;
+            let l = leg(env, phase, mode, Some(origin), cancel).await?;
             let r = report(phase, model, None, &l);
             let (met, value) = judge(&r, slo);
             steps.push(SweepStep {
@@ -650,7 +644,7 @@ pub async fn run_phase(
         r.capacity_rps = capacity;
         return Ok((r, total.interrupted));
     }
-    let l = leg(env, phase, measured, &seq, None, cancel).await?;
+    let l = leg(env, phase, measured, None, cancel).await?;
     Ok((report(phase, model, env.shard, &l), l.interrupted))
 }
 

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// The target request rate over time.
 #[derive(Clone, Debug, PartialEq)]

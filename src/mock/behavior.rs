@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::rng::Rng;
+use crate::rng::Rng;
 use crate::scenario::behavior::{Dist, FaultAction, FaultRule, Timing, TokenCount};
 
 /// Longest reply a mock produces, whatever `max_tokens` says.

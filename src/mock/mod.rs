@@ -6,9 +6,7 @@ pub mod bedrock;
 pub mod behavior;
 pub mod journal;
 pub mod openai;
-pub mod rng;
-
-use std::sync::Arc;
+pub use std::sync::Arc;
 
 use crate::scenario::{BackendConfig, BackendProvider};
 use crate::server::{Server, ServerHost};

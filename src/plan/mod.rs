@@ -36,6 +36,20 @@ pub enum Variant {
     Empty,
 }
 
+impl Variant {
+    /// The endpoint a probe of this variant sends for an endpoint configured as
+    /// `endpoint`: the one place endpoint variants are made.
+    pub fn apply(self, endpoint: &str) -> String {
+        use crate::wire::endpoint::{normalize, without_v1};
+        match self {
+            Variant::AsConfigured => endpoint.to_owned(),
+            Variant::TrailingSlash => format!("{}/", normalize(endpoint)),
+            Variant::WithoutV1 => without_v1(endpoint),
+            Variant::Empty => String::new(),
+        }
+    }
+}
+
 /// One client request to send.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Probe {

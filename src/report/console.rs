@@ -16,8 +16,12 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
     };
     let _ = writeln!(
         out,
-        "gateprobe {} · scenario {} · gateway {} at {url}{faults} · profile {}",
-        r.tool.version, r.scenario.name, r.gateway.kind, r.gateway.profile
+        "gateprobe {} · scenario {} · gateway {} at {url}{faults} · profile {}{}",
+        r.tool.version,
+        r.scenario.name,
+        r.gateway.kind,
+        r.gateway.profile,
+        r.seed.map(|s| format!(" · seed {s}")).unwrap_or_default()
     );
     if let Some(l) = &r.gateway.launched {
         let ready = l

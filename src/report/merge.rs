@@ -254,6 +254,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
         }
     }
     Ok(RunReport {
+        seed: None,
         diagnosis: Vec::new(),
         schema_version: first.schema_version,
         tool: first.tool.clone(),

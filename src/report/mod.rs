@@ -49,6 +49,10 @@ pub struct RunReport {
     pub aborted: Option<String>,
     /// Counts by status.
     pub summary: Summary,
+    /// The seed the probes were shuffled with (`--seed` replays the order), or none
+    /// when they went in plan order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// The problems found, one per root cause, biggest first: what to read first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnosis: Vec<Problem>,
@@ -329,6 +333,7 @@ impl RunReport {
     fn skeleton(&self) -> RunReport {
         let withheld = || "[withheld]".to_owned();
         RunReport {
+            seed: self.seed,
             diagnosis: Vec::new(),
             schema_version: self.schema_version,
             tool: self.tool.clone(),

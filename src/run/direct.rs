@@ -19,7 +19,7 @@ pub(super) async fn run(
     topology: &Topology,
     opts: &RunOptions,
     cancel: &CancellationToken,
-    run_id: &str,
+    ids: &crate::plan::CorrelationIds,
 ) -> (Vec<DirectOutcome>, Option<&'static str>) {
     let mut outcomes = vec![DirectOutcome::default(); plan.direct.len()];
     let client = match OpenAiClient::new(scenario.gateway.timeout, &scenario.gateway.tls) {
@@ -42,7 +42,7 @@ pub(super) async fn run(
         let base = normalize_endpoint(&endpoint).to_owned();
         let key = model.api_key.as_deref();
         // Direct probes count from 900000 so their ids never meet the gateway probes'.
-        let cid = format!("gp-{run_id}-{}", 900_000 + i);
+        let cid = ids.next();
         let m = model.identifier.model.as_str();
         let fut = async {
             match model.identifier.provider {

@@ -17,7 +17,7 @@ pub(super) async fn run(
     opts: &RunOptions,
     topology: &Topology,
     adapter: &Adapter,
-    run_id: &str,
+    ids: &std::sync::Arc<crate::plan::CorrelationIds>,
     cancel: &CancellationToken,
     report: &mut RunReport,
 ) {
@@ -65,7 +65,7 @@ pub(super) async fn run(
             adapter: adapter.clone(),
             probe,
             fields,
-            run_id: run_id.to_owned(),
+            ids: std::sync::Arc::clone(ids),
             journal: model.backend.map(|_| std::sync::Arc::clone(&topology.journal)),
             shard: opts.shard,
         };

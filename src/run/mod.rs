@@ -13,12 +13,11 @@ use crate::check::DirectOutcome;
 use crate::check::{self, ProbeOutcome};
 use crate::export::ConfigFault;
 use crate::gateway::Fault;
-use crate::plan::{Plan, Variant};
+use crate::plan::{CorrelationIds, Plan};
 use crate::redact::Redactor;
 use crate::report::{GatewayInfo, JournalInfo, LaunchInfo, RunReport, SCHEMA_VERSION, ScenarioInfo, Summary, Tool};
 use crate::scenario::{GatewayKind, Scenario};
 use crate::topology::{Topology, TopologyOptions};
-use crate::wire::endpoint::{normalize as normalize_endpoint, without_v1};
 
 mod direct;
 mod load;
@@ -42,6 +41,20 @@ pub struct RunOptions {
     pub work_dir: Option<std::path::PathBuf>,
     /// Deliberate mistakes in the gateway config gateprobe writes (`launch.config`).
     pub config_faults: Vec<ConfigFault>,
+    /// Send the probes in the order this seed shuffles them into (a rule must hold
+    /// whatever the order); `None` sends them in plan order. The CLI draws one when
+    /// none is given and reports it, so `--seed` replays a run.
+    pub seed: Option<u64>,
+}
+
+/// A seed for a run that names none.
+pub fn fresh_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    // Small enough to type back on a command line.
+    (nanos as u64 ^ u64::from(std::process::id()).rotate_left(17)) % 1_000_000
 }
 
 /// A fresh run id (8 lowercase hex digits) for correlation ids.
@@ -94,6 +107,7 @@ async fn run_inner(
     }
     let redactor = Redactor::new(secrets);
     let mut report = RunReport {
+        seed: None,
         diagnosis: Vec::new(),
         schema_version: SCHEMA_VERSION,
         tool: Tool {
@@ -193,11 +207,11 @@ async fn run_inner(
         report.gateway.launched = Some(launch_info(&topology, ready_ms, port_retries));
     }
 
-    let run_id = run_id();
+    let ids = std::sync::Arc::new(CorrelationIds::new(&run_id()));
     if scenario.gateway.kind == GatewayKind::Direct {
         report.gateway.kind = "direct".into();
         report.gateway.url = opts.gateway_url.clone();
-        let (direct, stop_reason) = direct::run(scenario, &plan, &topology, opts, cancel, &run_id).await;
+        let (direct, stop_reason) = direct::run(scenario, &plan, &topology, opts, cancel, &ids).await;
         report.interrupted = cancel.is_cancelled();
         report.journal = JournalInfo {
             entries: topology.journal.next_seq(),
@@ -229,33 +243,39 @@ async fn run_inner(
     let mut silent = 0;
     let mut stop_reason = None;
     let first_shard = opts.shard.is_none_or(|(i, _)| i == 1);
-    let probes = if first_shard { &plan.probes[..] } else { &[] };
-    for (i, probe) in probes.iter().enumerate() {
+    let mut order: Vec<usize> = if first_shard {
+        (0..plan.probes.len()).collect()
+    } else {
+        Vec::new()
+    };
+    report.seed = opts.seed;
+    if let Some(seed) = opts.seed {
+        crate::rng::Rng::new(seed).shuffle(&mut order);
+    }
+    for (sent_before, &i) in order.iter().enumerate() {
+        let probe = &plan.probes[i];
         if cancel.is_cancelled() {
             report.interrupted = true;
             stop_reason = Some("the run was interrupted");
             break;
         }
         if silent >= GIVE_UP_AFTER {
-            report.aborted = Some(format!("the gateway stopped answering after {} requests", i - silent));
+            report.aborted = Some(format!(
+                "the gateway stopped answering after {} requests",
+                sent_before - silent
+            ));
             stop_reason = Some("the gateway stopped answering");
             break;
         }
         let model = &scenario.models[probe.model];
-        let endpoint = topology.endpoint(model);
-        let endpoint = match probe.variant {
-            Variant::AsConfigured => endpoint,
-            Variant::TrailingSlash => format!("{}/", normalize_endpoint(&endpoint)),
-            Variant::WithoutV1 => without_v1(&endpoint),
-            Variant::Empty => String::new(),
-        };
+        let endpoint = probe.variant.apply(&topology.endpoint(model));
         let fields = ModelFields {
             family: model.family.clone(),
             endpoint,
             api_key: model.api_key.clone(),
             identifier: probe.identifier.clone().unwrap_or_else(|| model.identifier.to_string()),
         };
-        let cid = format!("gp-{run_id}-{i}");
+        let cid = ids.next();
         let (sent, result) = tokio::select! {
             r = client.send(probe, &fields, &cid) => r,
             () = cancel.cancelled() => {
@@ -309,7 +329,7 @@ async fn run_inner(
         &redactor,
     ));
     if !report.interrupted && report.aborted.is_none() && !scenario.load.is_empty() {
-        load::run(scenario, opts, &topology, &client, &run_id, cancel, &mut report).await;
+        load::run(scenario, opts, &topology, &client, &ids, cancel, &mut report).await;
         report.summary = Summary::of(&report.checks);
         report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
     }

@@ -214,6 +214,7 @@ pub fn check(id: &str, family: &str, status: Status) -> CheckResult {
 /// A report around `load` and `checks`.
 pub fn report(load: Vec<PhaseReport>, checks: Vec<CheckResult>) -> RunReport {
     RunReport {
+        seed: None,
         diagnosis: Vec::new(),
         schema_version: SCHEMA_VERSION,
         tool: Tool {

@@ -1,5 +1,6 @@
-//! A small seeded PRNG (xoshiro256++, seeded through SplitMix64) and the three
-//! distributions arrival schedules need: uniform, exponential and gamma.
+//! The one seeded PRNG of gateprobe (xoshiro256++, seeded through SplitMix64) and the
+//! distributions its users need: uniform, exponential, normal and gamma for arrival
+//! schedules and the mocks' timing, and a shuffle for the probe order.
 //!
 //! Why not `rand`/`rand_distr`: a schedule's seed is part of a reproducible run, so the
 //! sequence it yields must not change when a dependency is upgraded, and `rand`
@@ -43,6 +44,20 @@ impl Rng {
         s[2] ^= t;
         s[3] = s[3].rotate_left(45);
         result
+    }
+
+    /// A generator for the `index`-th request of a stream seeded with `seed`, so each
+    /// request's samples do not depend on how many others were drawn before it.
+    pub fn for_request(seed: u64, index: u64) -> Self {
+        Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407))
+    }
+
+    /// Shuffles `items` in place (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
     }
 
     /// Uniform in (0, 1]: never 0, so `ln` of it is always finite.
@@ -105,6 +120,16 @@ mod tests {
         };
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn request_streams_differ_and_shuffles_are_permutations() {
+        assert_ne!(Rng::for_request(1, 0).next_u64(), Rng::for_request(1, 1).next_u64());
+        let mut v: Vec<u32> = (0..50).collect();
+        Rng::new(3).shuffle(&mut v);
+        assert_ne!(v, (0..50).collect::<Vec<_>>());
+        v.sort_unstable();
+        assert_eq!(v, (0..50).collect::<Vec<_>>());
     }
 
     #[test]
