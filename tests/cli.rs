@@ -83,7 +83,7 @@ fn an_unreachable_gateway_exits_3_and_still_reports() {
         report["aborted"]
             .as_str()
             .expect("aborted")
-            .contains("stopped answering")
+            .contains("nothing answers at the gateway's address")
     );
     assert_eq!(report["summary"]["failed"], 0);
     assert!(report["summary"]["errors"].as_u64().expect("errors") > 0);

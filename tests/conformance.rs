@@ -96,6 +96,10 @@ const EXPECTED: &[(&str, &[&str])] = &[
         "bedrock-wrong-operation",
         &["routing.mixtral-bedrock.operation", "routing.claude-apac.operation"],
     ),
+    (
+        "forward-client-token",
+        &["auth.mixtral-chat.key_forwarded", "auth.codegemma.no_foreign_key"],
+    ),
 ];
 
 /// Faults of the OpenAI front only (its feature map); `tests/proxy.rs` shows them

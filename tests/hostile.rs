@@ -27,6 +27,8 @@ struct Expect {
     /// Error class counted by the load phase; `None` when the run gave up on a gateway
     /// that stopped answering before any load was sent.
     load: Option<&'static str>,
+    /// Why the run was aborted, when it was.
+    aborted: &'static str,
 }
 
 fn expect(mode: Hostile) -> Expect {
@@ -37,15 +39,21 @@ fn expect(mode: Hostile) -> Expect {
         check: "",
         says: (says, says),
         load: None,
+        aborted: "stopped answering",
     };
     let broken = |exit, says: &'static str, load| Expect {
         exit,
         check: MAPPED,
         says: (says, says),
         load: Some(load),
+        aborted: "",
     };
     match mode {
-        Hostile::Refuse => gone("no reply (connect:"),
+        // Nothing listens: found before the first probe, and no check is judged.
+        Hostile::Refuse => Expect {
+            aborted: "nothing answers at the gateway's address",
+            ..gone("not run")
+        },
         Hostile::Silent | Hostile::StallAfterHeaders | Hostile::Slowloris | Hostile::EndlessStream => {
             gone("no reply (timeout:")
         }
@@ -166,7 +174,7 @@ fn catalogue_entry(mode: Hostile) {
         let actual = |c: &Value| c["actual"].as_str().unwrap_or_default().to_owned();
         if want.check.is_empty() {
             assert!(
-                r["aborted"].as_str().is_some_and(|a| a.contains("stopped answering")),
+                r["aborted"].as_str().is_some_and(|a| a.contains(want.aborted)),
                 "{ctx}: {}",
                 r["aborted"]
             );

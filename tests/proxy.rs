@@ -107,6 +107,10 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ),
     ("fake-upstream-404", &["endpoint.mixtral-chat.missing_v1"]),
     ("stringify-missing-key", &["auth.codegemma.no_foreign_key"]),
+    (
+        "forward-client-token",
+        &["auth.mixtral-chat.key_forwarded", "auth.codegemma.no_foreign_key"],
+    ),
 ];
 
 /// Faults of the AI gateway API only: the front has no identifiers from the client and

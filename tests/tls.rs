@@ -7,11 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use gateprobe::gateway::bedrock::AwsSettings;
 use gateprobe::gateway::{self, GatewaySettings};
 use gateprobe::report::Status;
 use gateprobe::run::{self, RunOptions};
 use gateprobe::scenario::{BuiltinAuth, Scenario};
 use gateprobe::server::{Server, ServerHost};
+use gateprobe::wire::aws::sigv4::Credentials;
 use tokio_util::sync::CancellationToken;
 
 /// A self-signed certificate for 127.0.0.1 and its PKCS#8 key, in `dir`.
@@ -51,14 +53,28 @@ fn quickstart() -> Scenario {
     gateprobe::scenario::load_str(path, &std::fs::read_to_string(path).expect("read"), &|_| None).expect("valid")
 }
 
-/// The reference gateway, and a TLS front that forwards every connection to it.
-async fn tls_gateway(s: &Scenario, cert: &Path, key: &Path) -> (ServerHost, Server, String) {
-    let router = gateway::router(GatewaySettings::new(
-        BuiltinAuth::Enforce,
-        s.gateway.token.clone(),
-        s.gateway.timeout,
-    ))
-    .expect("router");
+/// The reference gateway, and a TLS front that forwards every connection to it. The
+/// gateway is configured ahead of the run, as an admin would: its AWS settings point
+/// at the Bedrock mock, which gets a fixed port for that.
+async fn tls_gateway(s: &mut Scenario, cert: &Path, key: &Path) -> (ServerHost, Server, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let bedrock = s
+        .backends
+        .iter_mut()
+        .find(|b| b.aws.is_some())
+        .expect("a Bedrock backend");
+    bedrock.port = Some(port);
+    let aws = bedrock.aws.as_ref().expect("aws");
+    let mut settings = GatewaySettings::new(BuiltinAuth::Enforce, s.gateway.token.clone(), s.gateway.timeout);
+    settings.aws = Some(AwsSettings {
+        runtime_endpoint: format!("http://127.0.0.1:{port}"),
+        region: aws.region.clone(),
+        credentials: Credentials::new(aws.access_key_id.clone(), aws.secret_access_key.clone()),
+    });
+    let router = gateway::router(settings).expect("router");
     let host = ServerHost::new(1).expect("host");
     let plain = host.serve(([127, 0, 0, 1], 0).into(), router).expect("serve");
     let upstream = plain.url().trim_start_matches("http://").to_owned();
@@ -90,7 +106,7 @@ async fn certificates_are_verified_unless_the_scenario_trusts_or_waives_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (cert, key) = self_signed(dir.path());
     let mut s = quickstart();
-    let (_host, _plain, url) = tls_gateway(&s, &cert, &key).await;
+    let (_host, _plain, url) = tls_gateway(&mut s, &cert, &key).await;
     let opts = RunOptions {
         gateway_url: Some(url),
         ..RunOptions::default()

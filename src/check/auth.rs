@@ -234,7 +234,7 @@ fn key_forwarded(s: &Scenario, m: &ModelConfig, seen: &Seen<'_>) -> Verdict {
         whose.as_ref().map(|w| format!(": {w}")).unwrap_or_default()
     );
     let cause = match whose.as_deref() {
-        Some("the instance's own token") => Cause::ClientTokenForwarded,
+        Some("the instance's own token") => Cause::ClientTokenForwarded { model: m.name.clone() },
         Some(w) => Cause::WrongKey {
             model: m.name.clone(),
             got: w.to_owned(),
@@ -270,7 +270,7 @@ fn no_foreign_key(s: &Scenario, m: &ModelConfig, seen: &Seen<'_>) -> Verdict {
         );
         if let Some((_, whose)) = keys.iter().find(|(k, _)| auth.contains(k.as_str())) {
             let cause = if whose == "the instance's own token" {
-                Cause::ClientTokenForwarded
+                Cause::ClientTokenForwarded { model: m.name.clone() }
             } else {
                 Cause::WrongKey {
                     model: m.name.clone(),

@@ -30,7 +30,10 @@ pub enum Cause {
         backend: String,
     },
     /// The gateway sends backends the client's own token instead of each model's key.
-    ClientTokenForwarded,
+    ClientTokenForwarded {
+        /// The model whose request carried it.
+        model: String,
+    },
     /// The gateway sends a model another model's key, or none.
     WrongKey {
         /// The model.
@@ -66,8 +69,9 @@ impl Cause {
             | Cause::NotServed { model, .. }
             | Cause::WrongKey { model, .. }
             | Cause::WrongPath { model, .. }
-            | Cause::Misrouted { model } => Some(model),
-            Cause::ClientTokenForwarded | Cause::BedrockSignature { .. } => None,
+            | Cause::Misrouted { model }
+            | Cause::ClientTokenForwarded { model } => Some(model),
+            Cause::BedrockSignature { .. } => None,
         }
     }
 
@@ -92,8 +96,9 @@ impl Cause {
             | Cause::NotServed { model, .. }
             | Cause::WrongKey { model, .. }
             | Cause::WrongPath { model, .. }
-            | Cause::Misrouted { model } => model.clear(),
-            Cause::ClientTokenForwarded | Cause::BedrockSignature { .. } => {}
+            | Cause::Misrouted { model }
+            | Cause::ClientTokenForwarded { model } => model.clear(),
+            Cause::BedrockSignature { .. } => {}
         }
         c
     }
@@ -117,7 +122,7 @@ impl Cause {
             Cause::NotServed { backend, .. } => {
                 format!("{of} endpoint points at backend `{backend}`, which does not serve it")
             }
-            Cause::ClientTokenForwarded => {
+            Cause::ClientTokenForwarded { .. } => {
                 "the gateway sends backends the instance's token instead of each model's key".into()
             }
             Cause::WrongKey { got, .. } => format!(

@@ -186,8 +186,15 @@ pub fn judge(check: &PlannedCheck, cx: &Ctx<'_>) -> CheckResult {
 
 /// Judges one check, with the cause its judge named (for the diagnosis).
 pub fn judged(check: &PlannedCheck, cx: &Ctx<'_>) -> (CheckResult, Option<diagnosis::Cause>) {
+    let never_ran = !check.probes.is_empty()
+        && !matches!(check.judge, Judge::Vendor(_))
+        && check.probes.iter().all(|&p| cx.outcomes[p].result.is_none());
     let v = match (&check.skip, rule_of(check.family)) {
         (Some(why), _) => verdict::skipped(why.clone()),
+        (None, _) if never_ran => verdict::error(
+            "",
+            format!("not run: {}", cx.not_run.unwrap_or("the run stopped first")),
+        ),
         (None, Some(rule)) => rule.judge(check, cx),
         (None, None) => misfiled(check),
     };

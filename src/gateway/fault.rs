@@ -59,11 +59,50 @@ pub enum Fault {
     /// Streams Bedrock Mistral ids through converse-stream and the others through
     /// invoke-with-response-stream.
     BedrockWrongOperation,
+    /// Sends backends the client's own token instead of each model's key, as a
+    /// pass-through proxy would.
+    ForwardClientToken,
+}
+
+/// A front of the reference gateway a fault can break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultFront {
+    /// The AI gateway API (`kind: builtin`).
+    AiGatewayApi,
+    /// The OpenAI-compatible front (`kind: openai` without a URL).
+    OpenaiFront,
+}
+
+impl FaultFront {
+    /// In words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FaultFront::AiGatewayApi => "AI gateway API",
+            FaultFront::OpenaiFront => "OpenAI-compatible front",
+        }
+    }
 }
 
 impl Fault {
+    /// The front whose rule the fault breaks, when only one has it.
+    pub fn front(self) -> Option<FaultFront> {
+        match self {
+            Fault::ServeDisabledFeature | Fault::NoChatFallback => Some(FaultFront::OpenaiFront),
+            Fault::RouteEmptyIdentifier
+            | Fault::PromptsIgnoreModelMetadata
+            | Fault::FallbackOnInvalidMetadata
+            | Fault::CutStreamAfterError => Some(FaultFront::AiGatewayApi),
+            _ => None,
+        }
+    }
+
+    /// Whether the fault changes what `front` does.
+    pub fn applies_to(self, front: FaultFront) -> bool {
+        self.front().is_none_or(|f| f == front)
+    }
+
     /// Every fault, in `--list-faults` order.
-    pub const ALL: [Fault; 25] = [
+    pub const ALL: [Fault; 26] = [
         Fault::AppendV1,
         Fault::KeepTrailingSlash,
         Fault::DropApiKey,
@@ -89,6 +128,7 @@ impl Fault {
         Fault::CutStreamAfterError,
         Fault::StringifyMissingKey,
         Fault::BedrockWrongOperation,
+        Fault::ForwardClientToken,
     ];
 
     /// The name used on the command line.
@@ -119,6 +159,7 @@ impl Fault {
             Fault::CutStreamAfterError => "cut-stream-after-error",
             Fault::StringifyMissingKey => "stringify-missing-key",
             Fault::BedrockWrongOperation => "bedrock-wrong-operation",
+            Fault::ForwardClientToken => "forward-client-token",
         }
     }
 
@@ -168,6 +209,7 @@ impl Fault {
             Fault::BedrockWrongOperation => {
                 "Bedrock Mistral ids stream through invoke, the others through converse: swaps them"
             }
+            Fault::ForwardClientToken => "each model gets its own key: sends every backend the client's token instead",
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use axum::Router;
 
-pub use fault::Fault;
+pub use fault::{Fault, FaultFront};
 
 use crate::scenario::BuiltinAuth;
 

@@ -176,7 +176,13 @@ impl State {
         } else {
             base.to_owned()
         };
-        let key = if has(Fault::DropApiKey) { None } else { key };
+        let key = if has(Fault::DropApiKey) {
+            None
+        } else if has(Fault::ForwardClientToken) {
+            self.settings.token.clone()
+        } else {
+            key
+        };
         if has(Fault::FakeUpstream404)
             && !matches!(provider, Provider::Bedrock | Provider::Azure)
             && !crate::wire::endpoint::has_v1_suffix(&endpoint)

@@ -34,6 +34,9 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
             l.logs.join(", ")
         );
     }
+    if let Some(a) = &r.aborted {
+        let _ = writeln!(out, "  run aborted: {}", line(a));
+    }
     for p in &r.diagnosis {
         let n = p.checks.len();
         let _ = writeln!(
@@ -45,7 +48,17 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
             line(&p.checks.join(", "))
         );
     }
+    // Checks that never ran for one reason (the run stopped) are one line, not one
+    // block each.
+    let mut not_run: Vec<(&str, usize)> = Vec::new();
     for c in &r.checks {
+        if c.status == Status::Error && c.actual.starts_with("not run: ") {
+            match not_run.iter_mut().find(|(why, _)| *why == c.actual) {
+                Some((_, n)) => *n += 1,
+                None => not_run.push((&c.actual, 1)),
+            }
+            continue;
+        }
         let tag = match c.status {
             Status::Passed if !verbose => continue,
             Status::Passed => "pass ",
@@ -69,6 +82,9 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
         } else if c.status == Status::Skipped {
             let _ = writeln!(out, "         {}", line(&c.actual));
         }
+    }
+    for (why, n) in &not_run {
+        let _ = writeln!(out, "  ERROR {n} check{} {}", if *n == 1 { "" } else { "s" }, line(why));
     }
     for p in &r.load {
         let h = |k: &str| p.llm.histograms.get(k).map_or((0.0, 0.0), |h| (h.p50, h.p99));
@@ -112,9 +128,6 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
                 p.transport.lag.p99
             );
         }
-    }
-    if let Some(a) = &r.aborted {
-        let _ = writeln!(out, "  run aborted: {}", line(a));
     }
     if r.interrupted {
         let _ = writeln!(out, "  run interrupted: results so far are reported");

@@ -21,6 +21,7 @@ use crate::topology::{Topology, TopologyOptions};
 
 mod direct;
 mod load;
+mod preflight;
 
 /// After this many probes in a row refused or timed out, the gateway is taken for gone
 /// and the rest are reported as not run instead of waiting out every timeout. Replies
@@ -144,6 +145,9 @@ async fn run_inner(
         load: Vec::new(),
     };
 
+    if let Some(why) = preflight::before_start(scenario, opts) {
+        return aborted(report, scenario, &plan, why, "the setup is wrong", t0, &redactor);
+    }
     let topts = TopologyOptions {
         gateway_url: opts.gateway_url.clone(),
         faults: opts.faults.clone(),
@@ -222,6 +226,22 @@ async fn run_inner(
         return report.redacted(&redactor);
     }
 
+    if let Some(why) = preflight::unreachable(scenario, opts, &topology.gateway_url).await {
+        drop(topology);
+        return aborted(
+            report,
+            scenario,
+            &plan,
+            why,
+            "the gateway is unreachable",
+            t0,
+            &redactor,
+        );
+    }
+    if let Some(why) = preflight::unknowable_backend(scenario, opts, &plan) {
+        drop(topology);
+        return aborted(report, scenario, &plan, why, "the setup is wrong", t0, &redactor);
+    }
     let client = Adapter::new(scenario, &topology.gateway_url);
     let client = match client {
         Ok(c) => c,
@@ -242,6 +262,8 @@ async fn run_inner(
     let mut outcomes = not_run(&plan, scenario);
     let mut silent = 0;
     let mut stop_reason = None;
+    // Whether a request with the scenario's credentials got an answer yet.
+    let mut token_checked = false;
     let first_shard = opts.shard.is_none_or(|(i, _)| i == 1);
     let mut order: Vec<usize> = if first_shard {
         (0..plan.probes.len()).collect()
@@ -292,11 +314,26 @@ async fn run_inner(
         } else {
             0
         };
+        // A refusal that reached no backend is the gateway's own: of the client token.
+        let refused = match &result {
+            Ok(r) if !token_checked && topology.journal.for_correlation(&cid).is_empty() => {
+                preflight::token_refused(scenario, probe.auth, r)
+            }
+            _ => None,
+        };
+        token_checked |= probe.auth == crate::plan::ClientAuth::Valid && result.is_ok();
         let o = &mut outcomes[i];
         o.correlation_id = cid;
         o.fields = fields;
         o.sent = Some(sent);
         o.result = Some(result);
+        if let Some(why) = refused {
+            // Not the gateway breaking a rule: the reply is evidence of nothing.
+            outcomes[i].result = None;
+            report.aborted = Some(why);
+            stop_reason = Some("the gateway refuses the client token");
+            break;
+        }
     }
     // Backend requests are made before the gateway answers, so the journal is complete
     // for every probe that got a reply; give late ones from failed probes a moment.
