@@ -106,6 +106,19 @@ fn merge_refuses_overlapping_shards_and_unreadable_files() {
     let out = gateprobe(&["merge", junk.to_str().expect("utf8"), "-o", o]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("is not a gateprobe report"));
+
+    // A threshold a report carries is read as a threshold: a garbled one is named.
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[0]).expect("read")).expect("json");
+    doc["load"][0]["thresholds"] = serde_json::json!(["ttft.p99 500ms"]);
+    let bad = dir.path().join("bad-threshold.json");
+    std::fs::write(&bad, doc.to_string()).expect("write");
+    let out = gateprobe(&["merge", bad.to_str().expect("utf8"), "-o", o]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("is not a gateprobe report") && err.contains("threshold `ttft.p99 500ms`: no comparison"),
+        "{err}"
+    );
 }
 
 #[test]

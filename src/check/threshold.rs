@@ -45,12 +45,7 @@ pub fn checks(
 pub fn rejudge(report: &mut crate::report::RunReport) {
     report.checks.retain(|c| c.family != "threshold");
     for p in &report.load {
-        let parsed: Vec<_> = p
-            .thresholds
-            .iter()
-            .filter_map(|t| crate::scenario::load::parse_threshold(t).ok())
-            .collect();
-        report.checks.extend(checks(p, &parsed));
+        report.checks.extend(checks(p, &p.thresholds));
     }
     report.summary = crate::report::Summary::of(&report.checks);
 }

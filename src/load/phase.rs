@@ -566,7 +566,7 @@ fn report(phase: &LoadPhase, model: &str, shard: Option<(u32, u32)>, leg: &Leg) 
             .collect(),
         sweep: Vec::new(),
         capacity_rps: None,
-        thresholds: phase.thresholds.iter().map(|t| t.text.clone()).collect(),
+        thresholds: phase.thresholds.clone(),
     }
 }
 

@@ -49,9 +49,10 @@ pub struct PhaseReport {
     pub sweep: Vec<SweepStep>,
     /// Highest swept rate that met the SLO.
     pub capacity_rps: Option<f64>,
-    /// The phase's thresholds as written, so merged shard reports can be judged again.
+    /// The phase's thresholds (as written), so merged shard reports can be judged again.
     #[serde(default)]
-    pub thresholds: Vec<String>,
+    #[schemars(with = "Vec<String>")]
+    pub thresholds: Vec<crate::scenario::load::Threshold>,
 }
 
 /// Token-level and gateway-overhead metrics.

@@ -135,8 +135,9 @@ impl Op {
 }
 
 /// A gate: `metric op limit`. Histogram limits are in milliseconds, error rates are
-/// fractions.
-#[derive(Clone, Debug, PartialEq)]
+/// fractions. Stored in reports as written, and parsed when a report is read back.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Threshold {
     /// As written.
     pub text: String,
@@ -193,6 +194,20 @@ impl Stat {
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+impl TryFrom<String> for Threshold {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        parse_threshold(&text).map_err(|e| format!("threshold `{text}`: {e}"))
+    }
+}
+
+impl From<Threshold> for String {
+    fn from(t: Threshold) -> String {
+        t.text
     }
 }
 
