@@ -10,11 +10,30 @@ pub fn trunc(s: &str, n: usize) -> String {
     t
 }
 
+/// `name` as part of an environment variable's name: upper case, every character
+/// other than an ASCII letter or digit as `_` (`vllm-a` -> `VLLM_A`).
+pub fn env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn cuts_by_characters_and_marks_the_cut() {
         assert_eq!(super::trunc("héllo", 2), "hé…");
         assert_eq!(super::trunc("hi", 2), "hi");
+    }
+
+    #[test]
+    fn env_names_are_upper_snake() {
+        assert_eq!(super::env_name("vllm-a.2"), "VLLM_A_2");
     }
 }

@@ -6,7 +6,7 @@
 use super::planner::{Front, Planner};
 use super::verdict::{Verdict, describe, fail, pass, seen, skipped};
 use super::{Ctx, Rule, tolerated};
-use crate::adapter::Reply;
+use crate::adapter::{EventSummary, Reply};
 use crate::feature::Endpoint;
 use crate::instance::{Surface, served, surface};
 use crate::plan::{CheckId, Judge, PlannedCheck};
@@ -120,25 +120,10 @@ fn ndjson_or_text(surface: Surface, reply: &Reply) -> Verdict {
         if reply.status != 200 {
             return fail(expected, describe(reply));
         }
-        if let (true, Some(e)) = (reply.broken, &reply.error) {
-            // Not UTF-8, an encoding nobody asked for, over the size cap.
-            return fail(expected, e.clone());
-        }
-        let Some(ev) = &reply.events else {
-            return fail(expected, "no event stream");
+        let ev = match well_formed(reply, "line", "text") {
+            Ok(ev) => ev,
+            Err(why) => return fail(expected, why),
         };
-        if let Some(bad) = ev.malformed.first() {
-            return fail(
-                expected,
-                format!("{} malformed line(s), first: {}", ev.malformed.len(), trunc(bad, 80)),
-            );
-        }
-        if let Some(e) = ev.errors.first() {
-            return fail(expected, format!("error event: {e}"));
-        }
-        if reply.content.is_empty() {
-            return fail(expected, format!("{} events but no text", ev.events));
-        }
         if let Some(a) = &reply.aborted {
             return fail(expected, format!("the stream broke off: {a}"));
         }
@@ -212,6 +197,31 @@ fn error_end(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
     }
 }
 
+/// The events of a stream that was read whole, parsed, free of error events and
+/// carried some `what`; otherwise what was wrong (`unit`: what one event is on the
+/// wire).
+fn well_formed<'r>(reply: &'r Reply, unit: &str, what: &str) -> Result<&'r EventSummary, String> {
+    if let (true, Some(e)) = (reply.broken, &reply.error) {
+        // Not UTF-8, an encoding nobody asked for, over the size cap.
+        return Err(e.clone());
+    }
+    let ev = reply.events.as_ref().ok_or("no event stream")?;
+    if let Some(bad) = ev.malformed.first() {
+        return Err(format!(
+            "{} malformed {unit}(s), first: {}",
+            ev.malformed.len(),
+            trunc(bad, 80)
+        ));
+    }
+    if let Some(e) = ev.errors.first() {
+        return Err(format!("error event: {e}"));
+    }
+    if reply.content.is_empty() {
+        return Err(format!("{} events but no {what}", ev.events));
+    }
+    Ok(ev)
+}
+
 /// OpenAI-style SSE from a proxy.
 fn sse(reply: &Reply) -> Verdict {
     let expected = "200 text/event-stream: JSON data frames, non-empty content, a finish reason, [DONE]".to_owned();
@@ -219,24 +229,10 @@ fn sse(reply: &Reply) -> Verdict {
     if reply.status != 200 || !ct.starts_with("text/event-stream") {
         return fail(expected, format!("{} {}", describe(reply), ct));
     }
-    if let (true, Some(e)) = (reply.broken, &reply.error) {
-        return fail(expected, e.clone());
-    }
-    let Some(ev) = &reply.events else {
-        return fail(expected, "no event stream");
+    let ev = match well_formed(reply, "frame", "content") {
+        Ok(ev) => ev,
+        Err(why) => return fail(expected, why),
     };
-    if let Some(bad) = ev.malformed.first() {
-        return fail(
-            expected,
-            format!("{} malformed frame(s), first: {}", ev.malformed.len(), trunc(bad, 80)),
-        );
-    }
-    if let Some(e) = ev.errors.first() {
-        return fail(expected, format!("error event: {e}"));
-    }
-    if reply.content.is_empty() {
-        return fail(expected, format!("{} events but no content", ev.events));
-    }
     if !ev.finished {
         return fail(expected, "no chunk carried a finish_reason");
     }

@@ -47,17 +47,7 @@ impl Backend {
     /// `${env:GATEPROBE_KEY_<NAME>:-gateprobe-key-<name>}`: the mock and the model
     /// share it, so the gateway's key forwarding is checked without the real key.
     fn key(&self) -> String {
-        let var: String = self
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let var = crate::text::env_name(&self.name);
         format!("${{env:GATEPROBE_KEY_{var}:-gateprobe-key-{}}}", self.name)
     }
 }

@@ -55,17 +55,7 @@ pub fn start_all(
 /// mock` and the commands that use it: `GATEPROBE_BACKEND_<NAME>_URL`, the name upper
 /// case with every other character than a letter or digit as `_`.
 pub fn url_var(backend: &str) -> String {
-    let name: String = backend
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("GATEPROBE_BACKEND_{name}_URL")
+    format!("GATEPROBE_BACKEND_{}_URL", crate::text::env_name(backend))
 }
 
 /// What `gateprobe mock` prints for a running backend: a `# name provider url` comment

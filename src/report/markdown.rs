@@ -26,7 +26,7 @@ pub fn render(r: &RunReport) -> String {
     let mut out = String::new();
     let conformance: Vec<&CheckResult> = r.checks.iter().filter(|c| c.family != THRESHOLD_FAMILY).collect();
     let thresholds: Vec<&CheckResult> = r.checks.iter().filter(|c| c.family == THRESHOLD_FAMILY).collect();
-    let s = totals(&conformance);
+    let s = Summary::of(conformance.iter().copied());
     let ok = r.summary.failed == 0 && r.summary.errors == 0 && r.aborted.is_none() && !r.interrupted;
     let _ = writeln!(
         out,
@@ -83,24 +83,6 @@ pub fn render(r: &RunReport) -> String {
         out.push('\n');
     }
     out
-}
-
-/// [`Summary::of`] over borrowed checks.
-fn totals(checks: &[&CheckResult]) -> Summary {
-    let mut s = Summary {
-        total: checks.len(),
-        ..Summary::default()
-    };
-    for c in checks {
-        match c.status {
-            Status::Passed => s.passed += 1,
-            Status::Failed => s.failed += 1,
-            Status::Error => s.errors += 1,
-            Status::Skipped => s.skipped += 1,
-            Status::Warning => s.warnings += 1,
-        }
-    }
-    s
 }
 
 fn conformance_section(out: &mut String, s: &Summary, checks: &[&CheckResult]) {

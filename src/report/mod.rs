@@ -153,13 +153,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Counts the statuses of `checks`.
-    pub fn of(checks: &[CheckResult]) -> Self {
-        let mut s = Summary {
-            total: checks.len(),
-            ..Summary::default()
-        };
+    /// Counts the statuses of `checks` (a slice of them, or any run of borrowed ones).
+    pub fn of<'c>(checks: impl IntoIterator<Item = &'c CheckResult>) -> Self {
+        let mut s = Summary::default();
         for c in checks {
+            s.total += 1;
             match c.status {
                 Status::Passed => s.passed += 1,
                 Status::Failed => s.failed += 1,
