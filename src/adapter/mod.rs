@@ -368,6 +368,29 @@ pub(crate) struct Body {
 }
 
 /// Reads a body up to `limit` bytes, keeping what arrived when it breaks off.
+/// The start of a streamed body: up to the end of its first event (a blank line), at
+/// most `limit` bytes. Dropping the response then closes the connection, which stops
+/// the server's generation.
+pub(crate) async fn read_head(resp: reqwest::Response, limit: usize) -> Body {
+    use futures_util::StreamExt;
+    let mut stream = resp.bytes_stream();
+    let mut body = Body::default();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => body.bytes.extend_from_slice(&c),
+            Err(e) => {
+                body.cut = Some(TransportError::from_reqwest(e));
+                return body;
+            }
+        }
+        if body.bytes.windows(2).any(|w| w == b"\n\n") || body.bytes.len() >= limit {
+            body.bytes.truncate(limit);
+            return body;
+        }
+    }
+    body
+}
+
 pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Body {
     use futures_util::StreamExt;
     let mut stream = resp.bytes_stream();

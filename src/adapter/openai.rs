@@ -44,6 +44,16 @@ impl OpenAiClient {
     }
 
     async fn send(&self, b: reqwest::RequestBuilder, key: Option<&str>) -> Result<Exchange, TransportError> {
+        self.send_read(b, key, false).await
+    }
+
+    /// Sends; with `head`, reads a successful reply only to its first event.
+    async fn send_read(
+        &self,
+        b: reqwest::RequestBuilder,
+        key: Option<&str>,
+        head: bool,
+    ) -> Result<Exchange, TransportError> {
         let b = match key {
             Some(k) => b.bearer_auth(k),
             None => b,
@@ -62,7 +72,11 @@ impl OpenAiClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let encoding = super::encoding(&resp);
-        let body = read_body(resp, MAX_REPLY).await;
+        let body = if head && status == 200 {
+            super::read_head(resp, 64 * 1024).await
+        } else {
+            read_body(resp, MAX_REPLY).await
+        };
         if let Some(e) = body.cut {
             return Err(e);
         }
@@ -116,6 +130,37 @@ impl OpenAiClient {
 }
 
 impl OpenAiClient {
+    /// `POST` of `body` to an OpenAI-compatible chat completion: `{base}/chat/completions`
+    /// with a bearer key, or, with `deployment`, Azure's deployment path with `api-key`.
+    /// With `head`, a successful (streamed) reply is read only to its first event: enough
+    /// to know the server took the request, without waiting for a long answer.
+    pub async fn post_chat(
+        &self,
+        base: &str,
+        key: Option<&str>,
+        deployment: Option<&str>,
+        body: &Value,
+        head: bool,
+        correlation_id: &str,
+    ) -> Result<Exchange, TransportError> {
+        let b = match deployment {
+            None => self.client.post(format!("{base}/chat/completions")),
+            Some(d) => {
+                let b = self.client.post(format!(
+                    "{base}/openai/deployments/{d}/chat/completions?api-version={}",
+                    crate::wire::azure::API_VERSION
+                ));
+                match key {
+                    Some(k) => b.header("api-key", k),
+                    None => b,
+                }
+            }
+        };
+        let b = b.header("X-Request-ID", correlation_id).json(body);
+        let bearer = if deployment.is_none() { key } else { None };
+        self.send_read(b, bearer, head).await
+    }
+
     /// Azure: `POST {base}/openai/deployments/{deployment}/chat/completions?api-version=…`
     /// with `api-key`.
     pub async fn azure_chat(

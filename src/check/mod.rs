@@ -12,6 +12,7 @@
 //! streaming        streams are well-formed and end properly
 //! resilience       a failing backend fails the client as the profile predicts
 //! vendor           a model endpoint itself (`kind: direct`)
+//! readiness        a model server set up for what each Duo feature asks (`kind: direct`)
 //! threshold        the service levels of a load phase
 //! ```
 
@@ -21,6 +22,7 @@ pub mod endpoint;
 pub mod feature_mapping;
 pub mod outcome;
 pub mod planner;
+pub mod readiness;
 pub mod resilience;
 pub mod routing;
 pub mod streaming;
@@ -54,13 +56,14 @@ pub trait Rule: Sync {
 }
 
 /// Every family with a rule, in report order.
-pub const RULES: [&dyn Rule; 7] = [
+pub const RULES: [&dyn Rule; 8] = [
     &routing::Routing,
     &endpoint::Endpoint,
     &auth::Auth,
     &feature_mapping::FeatureMapping,
     &streaming::Streaming,
     &vendor::Vendor,
+    &readiness::Readiness,
     &resilience::Resilience,
 ];
 
@@ -187,7 +190,7 @@ pub fn judge(check: &PlannedCheck, cx: &Ctx<'_>) -> CheckResult {
 /// Judges one check, with the cause its judge named (for the diagnosis).
 pub fn judged(check: &PlannedCheck, cx: &Ctx<'_>) -> (CheckResult, Option<diagnosis::Cause>) {
     let never_ran = !check.probes.is_empty()
-        && !matches!(check.judge, Judge::Vendor(_))
+        && !check.judge.is_direct()
         && check.probes.iter().all(|&p| cx.outcomes[p].result.is_none());
     let v = match (&check.skip, rule_of(check.family)) {
         (Some(why), _) => verdict::skipped(why.clone()),
@@ -198,7 +201,7 @@ pub fn judged(check: &PlannedCheck, cx: &Ctx<'_>) -> (CheckResult, Option<diagno
         (None, Some(rule)) => rule.judge(check, cx),
         (None, None) => misfiled(check),
     };
-    let evidence: Vec<Evidence> = if let Judge::Vendor(_) = check.judge {
+    let evidence: Vec<Evidence> = if check.judge.is_direct() {
         check.probes.iter().map(|&p| vendor::evidence(cx, p)).collect()
     } else if check.judge == Judge::KeyNotLeaked {
         check
@@ -253,7 +256,7 @@ pub fn judge_all(plan: &Plan, cx: &Ctx<'_>) -> (Vec<CheckResult>, Vec<crate::rep
             model: c
                 .probes
                 .first()
-                .filter(|_| !matches!(c.judge, Judge::Vendor(_) | Judge::KeyNotLeaked | Judge::ErrorEnd))
+                .filter(|_| !c.judge.is_direct() && !matches!(c.judge, Judge::KeyNotLeaked | Judge::ErrorEnd))
                 .and_then(|&p| cx.probes.get(p))
                 .and_then(|p| cx.scenario.models.get(p.model))
                 .or_else(|| match c.judge {

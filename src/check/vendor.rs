@@ -102,7 +102,7 @@ impl Rule for Vendor {
 }
 
 /// A direct request (shared when equal to one planned), its index in `plan.direct`.
-fn direct_probe(p: &mut Planner<'_>, model: usize, op: DirectOp) -> usize {
+pub(super) fn direct_probe(p: &mut Planner<'_>, model: usize, op: DirectOp) -> usize {
     let d = DirectProbe { model, op };
     match p.plan.direct.iter().position(|q| *q == d) {
         Some(i) => i,
@@ -405,7 +405,11 @@ pub(super) fn evidence(cx: &Ctx<'_>, probe: usize) -> Evidence {
             model: m.name.clone(),
             endpoint: o.endpoint.clone(),
             identifier: m.identifier.to_string(),
-            stream: matches!(p.op, crate::plan::DirectOp::Chat { stream: true }),
+            stream: matches!(
+                p.op,
+                crate::plan::DirectOp::Chat { stream: true }
+                    | crate::plan::DirectOp::Ready(crate::plan::ReadyOp::Context { .. })
+            ),
             auth: if p.op == crate::plan::DirectOp::WrongKey {
                 "wrong_key".into()
             } else {

@@ -18,6 +18,7 @@ use super::behavior::{
     Admission, Behavior, Codec, answer_tokens, asks_for_final_answer, paced_body, reply_text, reply_tokens,
 };
 use super::journal::{Entry, Journal};
+use super::personality::{Ask, MessageShape, StopSpec, ToolSpec};
 use crate::scenario::behavior::FaultAction;
 use crate::scenario::{BackendConfig, BackendProvider};
 
@@ -40,6 +41,7 @@ pub struct OpenAiMock {
     pub(super) name: String,
     pub(super) models: Vec<String>,
     pub(super) api_key: Option<String>,
+    personality: crate::scenario::behavior::Personality,
     journal: Arc<Journal>,
     behavior: Behavior,
     ids: AtomicU64,
@@ -57,6 +59,7 @@ impl OpenAiMock {
             name: cfg.name.clone(),
             models: cfg.models.clone(),
             api_key: cfg.api_key.clone(),
+            personality: cfg.personality.clone(),
             journal,
             behavior: Behavior::new(cfg.timing.clone(), cfg.faults.clone()),
             ids: AtomicU64::new(1),
@@ -185,8 +188,14 @@ struct WholeUsage {
 struct CompletionRequest<'a> {
     #[serde(borrow, default)]
     model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    messages: Option<Vec<MessageShape<'a>>>,
     #[serde(default)]
-    messages: Option<Vec<serde::de::IgnoredAny>>,
+    tools: Option<Vec<ToolSpec>>,
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    #[serde(default)]
+    stop: Option<StopSpec>,
     #[serde(default)]
     prompt: Option<serde::de::IgnoredAny>,
     #[serde(default, deserialize_with = "present")]
@@ -227,7 +236,7 @@ fn models(mock: &OpenAiMock) -> Response {
         .iter()
         .map(|m| {
             json!({"id": m, "object": "model", "created": created, "owned_by": "vllm",
-                   "root": m, "parent": null, "max_model_len": 32768})
+                   "root": m, "parent": null, "max_model_len": mock.personality.max_model_len})
         })
         .collect();
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
@@ -283,9 +292,24 @@ pub(super) async fn completion(
         }
         _ => {}
     }
+    let asked_max = req.max_tokens.or(req.max_completion_tokens);
+    let ask = Ask {
+        kind,
+        body,
+        messages: req.messages.as_deref(),
+        tools: req.tools.as_deref(),
+        tool_choice: req.tool_choice.as_ref(),
+        max_tokens: asked_max,
+    };
+    if mock.dialect == Dialect::Vllm
+        && let Some(refused) = super::personality::refuse(&mock.personality, &ask)
+    {
+        return refused;
+    }
+    let limits = !mock.personality.ignore_limits;
     // The prompt's size in bytes stands in for its tokens (prefill cost, usage).
     let prompt_len = body.len();
-    let max_tokens = req.max_tokens.or(req.max_completion_tokens);
+    let max_tokens = asked_max.filter(|_| limits);
     let stream = req.stream == Some(true);
     let adm = mock.behavior.admit(model, max_tokens, prompt_len, arrival).await;
     match &adm.fault {
@@ -305,16 +329,30 @@ pub(super) async fn completion(
         }
         _ => {}
     }
-    let n_tokens = adm.tokens();
-    let finish = if max_tokens.is_some_and(|m| m as usize <= n_tokens) {
+    let mut n_tokens = adm.tokens();
+    let mut finish = if max_tokens.is_some_and(|m| m as usize <= n_tokens) {
         "length"
     } else {
         "stop"
     };
     let prompt_tokens = prompt_len.div_ceil(4);
-    let usage = || {
-        json!({"prompt_tokens": prompt_tokens, "completion_tokens": n_tokens,
-               "total_tokens": prompt_tokens + n_tokens})
+    let special = match kind {
+        Kind::Chat => super::personality::tool_call(&ask).or_else(|| {
+            mock.personality
+                .reasoning
+                .then(|| super::personality::reasoning(max_tokens, |n| reply_text(&mock.name, model, n), n_tokens))
+        }),
+        Kind::Text => None,
+    };
+    if let Some(special) = special {
+        adm.wait_full().await;
+        let n = mock.ids.fetch_add(1, Ordering::Relaxed);
+        let id = format!("chatcmpl-{n:016x}");
+        return super::personality::special_reply(&special, &id, model, stream, prompt_tokens, max_tokens);
+    }
+    let usage = |n: usize| {
+        json!({"prompt_tokens": prompt_tokens, "completion_tokens": n,
+               "total_tokens": prompt_tokens + n})
     };
     let n = mock.ids.fetch_add(1, Ordering::Relaxed);
     let id = match kind {
@@ -330,7 +368,7 @@ pub(super) async fn completion(
             model: model.to_owned(),
             kind,
             finish,
-            usage: include_usage.then(usage),
+            usage: include_usage.then(|| usage(n_tokens)),
         };
         let first = super::journal::FirstToken(adm.first_token_out().into_std());
         let mut r = Response::builder()
@@ -346,6 +384,10 @@ pub(super) async fn completion(
         return r;
     }
     let mut text = reply_text(&mock.name, model, n_tokens);
+    if limits && super::personality::apply_stop(&mut text, req.stop.as_ref()) {
+        finish = "stop";
+        n_tokens = text.split_whitespace().count();
+    }
     if kind == Kind::Chat && asks_for_final_answer(body) {
         text.insert_str(0, &super::behavior::REACT_PREFIX.concat());
     }
@@ -363,7 +405,7 @@ pub(super) async fn completion(
             }
         };
         let mut full = json!({"id": id, "object": object, "created": unix_now(), "model": model,
-                              "choices": [choice], "usage": usage()});
+                              "choices": [choice], "usage": usage(n_tokens)});
         full["prompt_filter_results"] = super::azure::prompt_filter_results();
         full["choices"][0]["content_filter_results"] = super::azure::content_filter_results();
         full.to_string()

@@ -122,6 +122,47 @@ pub enum Judge {
     Stream { surface: Surface },
     /// `kind: direct`: a check of a model endpoint itself.
     Vendor(VendorRule),
+    /// `kind: direct`: a model server set up for what the Duo features ask of it.
+    Readiness(ReadyRule),
+}
+
+impl Judge {
+    /// Whether the check reads requests sent straight to model endpoints
+    /// (`Plan::direct`) rather than gateway probes.
+    pub fn is_direct(&self) -> bool {
+        matches!(self, Judge::Vendor(_) | Judge::Readiness(_))
+    }
+}
+
+/// What a `readiness` check asserts about a model server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadyRule {
+    /// Its chat template takes the message roles the Duo prompts send.
+    Roles,
+    /// Its context window holds the largest request of the features it serves.
+    Context,
+    /// Automatic tool choice gives parseable tool calls.
+    Tools,
+    /// The answer is in `content` within the smallest output budget.
+    Answer,
+    /// `stop` sequences and `max_tokens` are honoured.
+    Limits,
+    /// It answers under the identifier's model name.
+    ServedName,
+}
+
+impl ReadyRule {
+    /// The rule part of its check id.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadyRule::Roles => "roles",
+            ReadyRule::Context => "context",
+            ReadyRule::Tools => "tools",
+            ReadyRule::Answer => "answer",
+            ReadyRule::Limits => "limits",
+            ReadyRule::ServedName => "served_name",
+        }
+    }
 }
 
 /// What a `vendor` check asserts about a model endpoint.
@@ -168,6 +209,26 @@ pub enum DirectOp {
     WrongKey,
     /// Chat completion for a model that does not exist.
     UnknownModel,
+    /// A model-readiness request: what a Duo feature asks of the server.
+    Ready(ReadyOp),
+}
+
+/// What a model-readiness request asks (`readiness` checks), as the AI gateway would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadyOp {
+    /// A prompt with these message roles, in order.
+    Roles(&'static [crate::instance::requests::Role]),
+    /// A streamed prompt of this many tokens asking for this many: read only until the
+    /// server starts answering.
+    Context { prompt_tokens: u32, max_tokens: u32 },
+    /// A question with one tool offered and the choice left to the model.
+    Tools,
+    /// A question with this output budget (a reasoning model may spend it thinking).
+    Budget { max_tokens: u32 },
+    /// A question the model answers with a comma right away, `,` a stop sequence.
+    Stop,
+    /// A question with a long answer and a small `max_tokens`.
+    Length,
 }
 
 /// One direct request.
@@ -333,7 +394,7 @@ pub fn select(mut plan: Plan, sel: &crate::scenario::selection::Selection) -> Pl
     // Checks that read every request (or a set of others' requests) keep none alive;
     // vendor checks read the direct requests, which are not pruned.
     let aggregate = |j: &Judge| matches!(j, Judge::KeyNotLeaked | Judge::ErrorEnd);
-    let direct = |j: &Judge| matches!(j, Judge::Vendor(_));
+    let direct = Judge::is_direct;
     let mut used = vec![false; plan.probes.len()];
     for c in plan.checks.iter().filter(|c| !aggregate(&c.judge) && !direct(&c.judge)) {
         for &p in &c.probes {

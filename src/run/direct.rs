@@ -45,6 +45,13 @@ pub(super) async fn run(
         let cid = ids.next();
         let m = model.identifier.model.as_str();
         let fut = async {
+            if let DirectOp::Ready(op) = p.op {
+                // Readiness requests: OpenAI-compatible servers and Azure deployments.
+                let body = crate::check::readiness::body(op, m, &cid);
+                let azure = (model.identifier.provider == Provider::Azure).then_some(m);
+                let head = matches!(op, crate::plan::ReadyOp::Context { .. });
+                return client.post_chat(&base, key, azure, &body, head, &cid).await;
+            }
             match model.identifier.provider {
                 Provider::Azure => {
                     let (key, dep) = match p.op {
@@ -76,6 +83,7 @@ pub(super) async fn run(
                     DirectOp::Chat { stream } => client.chat(&base, key, m, stream, &cid).await,
                     DirectOp::WrongKey => client.chat(&base, Some("gateprobe-wrong-key"), m, false, &cid).await,
                     DirectOp::UnknownModel => client.chat(&base, key, "gateprobe-no-such-model", false, &cid).await,
+                    DirectOp::Ready(_) => unreachable!("sent above"),
                 },
             }
         };

@@ -204,3 +204,63 @@ mod tests {
         assert!(!rule(0).matches(0, "m"));
     }
 }
+
+/// How a mock model server is set up, where a real one is often set up wrong for Duo
+/// (a backend's `personality:` list and `max_model_len:`). The default is a vLLM
+/// server started the way GitLab's documentation asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Personality {
+    /// A chat template without a system role that requires strict user/assistant
+    /// alternation (Mistral's and Mixtral's own): 400 "Conversation roles must
+    /// alternate user/assistant/user/assistant/...".
+    pub strict_roles: bool,
+    /// Started without `--enable-auto-tool-choice --tool-call-parser`: a request with
+    /// tools and automatic tool choice gets vLLM's 400.
+    pub no_tool_parser: bool,
+    /// A reasoning model behind a reasoning parser: it thinks first, into
+    /// `reasoning_content`, and its answer in `content` is empty when `max_tokens` ran
+    /// out while it was thinking.
+    pub reasoning: bool,
+    /// Ignores `stop` sequences and `max_tokens` (a server or proxy that drops them).
+    pub ignore_limits: bool,
+    /// The context window (vLLM's `--max-model-len`), listed by `/v1/models`: a request
+    /// whose prompt plus `max_tokens` exceeds it gets vLLM's 400.
+    pub max_model_len: u32,
+}
+
+/// vLLM's `max_model_len` when the model's own configuration sets it: gateprobe's
+/// default for a mock.
+pub const DEFAULT_MAX_MODEL_LEN: u32 = 32768;
+
+/// Tokens a reasoning mock spends thinking before it answers.
+pub const REASONING_TOKENS: u32 = 200;
+
+/// The names of the `personality:` traits.
+pub const PERSONALITIES: [&str; 4] = ["strict_roles", "no_tool_parser", "reasoning", "ignore_limits"];
+
+impl Default for Personality {
+    fn default() -> Self {
+        Personality {
+            strict_roles: false,
+            no_tool_parser: false,
+            reasoning: false,
+            ignore_limits: false,
+            max_model_len: DEFAULT_MAX_MODEL_LEN,
+        }
+    }
+}
+
+impl Personality {
+    /// Sets a trait by its name; `false` for an unknown name.
+    pub fn set(&mut self, name: &str) -> bool {
+        let flag = match name {
+            "strict_roles" => &mut self.strict_roles,
+            "no_tool_parser" => &mut self.no_tool_parser,
+            "reasoning" => &mut self.reasoning,
+            "ignore_limits" => &mut self.ignore_limits,
+            _ => return false,
+        };
+        *flag = true;
+        true
+    }
+}

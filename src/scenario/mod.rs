@@ -197,6 +197,8 @@ pub struct BackendConfig {
     /// A fixed port on 127.0.0.1 (default: any free port), so a gateway configured
     /// ahead of the run can reach the mock.
     pub port: Option<u16>,
+    /// How the model server is set up (OpenAI backends).
+    pub personality: behavior::Personality,
 }
 
 /// A self-hosted model as registered in GitLab.
@@ -255,19 +257,22 @@ pub enum CheckFamily {
     Streaming,
     /// A model endpoint itself (`kind: direct`): what the AI gateway relies on.
     Vendor,
+    /// A model server (`kind: direct`) set up for what each Duo feature asks of it.
+    Readiness,
     /// Scripted backend faults reach the client as the gateway profile predicts.
     Resilience,
 }
 
 impl CheckFamily {
     /// All families, in report order.
-    pub const ALL: [CheckFamily; 7] = [
+    pub const ALL: [CheckFamily; 8] = [
         CheckFamily::Routing,
         CheckFamily::Endpoint,
         CheckFamily::Auth,
         CheckFamily::FeatureMapping,
         CheckFamily::Streaming,
         CheckFamily::Vendor,
+        CheckFamily::Readiness,
         CheckFamily::Resilience,
     ];
 
@@ -280,6 +285,7 @@ impl CheckFamily {
             CheckFamily::FeatureMapping => "feature_mapping",
             CheckFamily::Streaming => "streaming",
             CheckFamily::Vendor => "vendor",
+            CheckFamily::Readiness => "readiness",
             CheckFamily::Resilience => "resilience",
         }
     }

@@ -404,6 +404,17 @@ pub struct BackendSpec {
     /// configured before the run (a proxy deployed with `gateprobe export`'s config).
     #[serde(default)]
     pub port: Option<Located<u16>>,
+    /// How the model server is set up where real ones often go wrong for Duo (OpenAI
+    /// backends): `strict_roles` (a chat template without a system role),
+    /// `no_tool_parser` (no automatic tool choice), `reasoning` (the answer after a
+    /// thinking phase, in `reasoning_content`), `ignore_limits` (`stop` and `max_tokens`
+    /// ignored).
+    #[serde(default)]
+    pub personality: Vec<Located<String>>,
+    /// The context window in tokens (vLLM's `--max-model-len`, default 32768): listed by
+    /// `/v1/models`, and a longer prompt plus `max_tokens` is refused.
+    #[serde(default)]
+    pub max_model_len: Option<Located<u32>>,
 }
 
 /// A backend's timing model.

@@ -419,7 +419,9 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
         let aws = super::validate_mock::aws(cx, &field, provider, b)?;
         let timing = super::validate_mock::timing(cx, &field, b.timing.as_ref())?;
         let faults = super::validate_mock::faults(cx, &field, &b.faults)?;
+        let personality = super::validate_mock::personality(cx, &field, provider, b)?;
         out.push(BackendConfig {
+            personality,
             name: name.value.clone(),
             provider,
             aws,

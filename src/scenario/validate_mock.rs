@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::behavior::{Dist, FaultAction, FaultRule, Match, Timing, TokenCount};
+use super::behavior::{Dist, FaultAction, FaultRule, Match, PERSONALITIES, Personality, Timing, TokenCount};
 use super::error::ScenarioError;
 use super::raw::{BackendSpec, DistSpec, FaultSpec, Located, Pos, SelfHostedModelSpec, TimingSpec, TokensSpec};
 use super::validate::Ctx;
@@ -240,6 +240,52 @@ fn fault(cx: &Ctx<'_>, field: &str, s: &FaultSpec) -> Result<FaultRule, Scenario
         action,
         seed: s.seed.unwrap_or(0),
     })
+}
+
+/// A backend's `personality:` and `max_model_len:` (OpenAI backends: they imitate how a
+/// vLLM server is started).
+pub(super) fn personality(
+    cx: &Ctx<'_>,
+    field: &str,
+    provider: BackendProvider,
+    b: &BackendSpec,
+) -> Result<Personality, ScenarioError> {
+    let mut p = Personality::default();
+    let first = b
+        .personality
+        .first()
+        .map(|l| l.pos)
+        .or(b.max_model_len.as_ref().map(|l| l.pos));
+    if provider != BackendProvider::Openai {
+        if let Some(pos) = first {
+            return Err(cx
+                .err(pos, field, "`personality` and `max_model_len` imitate a vLLM server")
+                .hint("use them on a backend with `provider: openai`"));
+        }
+        return Ok(p);
+    }
+    for (i, name) in b.personality.iter().enumerate() {
+        let trait_name = cx.one_of(
+            name,
+            &format!("{field}.personality[{i}]"),
+            "personality",
+            &PERSONALITIES,
+        )?;
+        p.set(trait_name);
+    }
+    if let Some(len) = &b.max_model_len {
+        if len.value < 256 {
+            return Err(cx
+                .err(
+                    len.pos,
+                    format!("{field}.max_model_len"),
+                    "a context window under 256 tokens holds no Duo prompt",
+                )
+                .hint("give the server's --max-model-len, e.g. `max_model_len: 8192`"));
+        }
+        p.max_model_len = len.value;
+    }
+    Ok(p)
 }
 
 /// Bedrock credentials and region (required for `provider: bedrock`, refused elsewhere).
