@@ -9,6 +9,7 @@ pub(crate) mod limits;
 pub mod load;
 pub mod profile;
 pub mod raw;
+pub mod schema;
 pub mod selection;
 pub mod template;
 mod validate;
@@ -376,6 +377,5 @@ pub fn load_str(path: &Path, source: &str, env: &dyn Fn(&str) -> Option<String>)
 
 /// The JSON Schema of the scenario format, for editors.
 pub fn json_schema() -> serde_json::Value {
-    let schema = schemars::schema_for!(raw::ScenarioFile);
-    serde_json::to_value(schema).unwrap_or_default()
+    schema::json_schema()
 }
