@@ -267,6 +267,24 @@ fn validate_cmd(paths: &[PathBuf]) -> u8 {
         match load_or_builtin(p) {
             Ok(s) => {
                 let plan = crate::check::compile(&s);
+                // What `run` refuses, validate must not call fine.
+                if plan.checks.is_empty() && s.load.is_empty() {
+                    if s.models.is_empty() && !s.backends.is_empty() {
+                        say(format_args!(
+                            "ok: {} is a mock profile ({} backends): start it with `gateprobe mock {}`; `gateprobe run` has nothing to check in it",
+                            p.display(),
+                            s.backends.len(),
+                            p.display()
+                        ));
+                    } else {
+                        eprintln!(
+                            "error: {} has nothing to check or load (no self_hosted_models, no check family applies, no `load:`)\n  = help: `gateprobe run` refuses it; add self_hosted_models and features (gateprobe init --list)",
+                            p.display()
+                        );
+                        code = exit::INVALID_SCENARIO;
+                    }
+                    continue;
+                }
                 say(format_args!(
                     "ok: {} ({} backends, {} models, {} features, {} checks planned)",
                     p.display(),

@@ -78,6 +78,7 @@ enum Command {
     },
     /// Run the built-in reference gateway alone until Ctrl-C.
     #[command(
+        override_usage = "gateprobe gateway <SCENARIO> [--listen <ADDR>] [--fault <NAME>]...\n       gateprobe gateway --hostile <NAME> [--listen <ADDR>]\n       gateprobe gateway --list-faults | --list-hostile",
         after_help = "Examples:\n  gateprobe gateway scenarios/quickstart.yaml --listen 127.0.0.1:5052\n  gateprobe gateway --list-faults"
     )]
     Gateway(GatewayArgs),

@@ -8,16 +8,22 @@ use super::{RunReport, Status};
 /// Renders the summary; `verbose` also lists passed checks.
 pub fn render(r: &RunReport, verbose: bool) -> String {
     let mut out = String::new();
-    let url = r.gateway.url.as_deref().unwrap_or("-");
     let faults = if r.gateway.faults.is_empty() {
         String::new()
     } else {
         format!(" with fault {}", r.gateway.faults.join(","))
     };
+    // No gateway in between (`kind: direct`): the run talks to the model endpoints.
+    let gateway = match (r.gateway.kind.as_str(), r.gateway.url.as_deref()) {
+        ("direct", None) => "no gateway (model endpoints directly)".to_owned(),
+        ("direct", Some(url)) => format!("no gateway (model endpoint {url})"),
+        (kind, Some(url)) => format!("gateway {kind} at {url}"),
+        (kind, None) => format!("gateway {kind}"),
+    };
     let _ = writeln!(
         out,
-        "gateprobe {} · scenario {} · gateway {} at {url}{faults} · profile {}",
-        r.tool.version, r.scenario.name, r.gateway.kind, r.gateway.profile
+        "gateprobe {} · scenario {} · {gateway}{faults} · profile {}",
+        r.tool.version, r.scenario.name, r.gateway.profile
     );
     if let Some(l) = &r.gateway.launched {
         let ready = l
