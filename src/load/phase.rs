@@ -15,7 +15,7 @@ use super::{Arrivals, ClosedLoop, LagCheck, Mode, OpenLoop, Outcome, Profile, Ru
 use crate::adapter::ModelFields;
 use crate::metrics::{HistogramSummary, Recorder, histogram, put as rec};
 use crate::mock::journal::Journal;
-use crate::report::load::{LlmMetrics, PhaseReport, SweepStep, TimelinePoint};
+use crate::report::load::{LlmMetrics, PhaseReport, Slo, StepPercentiles, SweepStep, TimelinePoint};
 use crate::scenario::load::{ArrivalKind, LoadMode, LoadPhase, Metric, RateProfile, Stat, Threshold};
 
 /// Correlation ids of load requests start here, clear of the conformance probes'.
@@ -156,6 +156,52 @@ struct Leg {
     timeline: Timeline,
     elapsed: Duration,
     interrupted: bool,
+    /// When the first and the last reply came back, from the leg's start.
+    replies: Option<(Duration, Duration)>,
+}
+
+/// The first and last reply times of a leg, shared by its workers (nanoseconds from
+/// the leg's start; `u64::MAX` / 0 until a reply comes back).
+#[derive(Debug)]
+struct ReplySpan {
+    first: AtomicU64,
+    last: AtomicU64,
+}
+
+impl ReplySpan {
+    fn new() -> Self {
+        ReplySpan {
+            first: AtomicU64::new(u64::MAX),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, since_start: Duration) {
+        let ns = u64::try_from(since_start.as_nanos()).unwrap_or(u64::MAX - 1);
+        self.first.fetch_min(ns, Ordering::Relaxed);
+        self.last.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<(Duration, Duration)> {
+        let first = self.first.load(Ordering::Relaxed);
+        (first != u64::MAX).then(|| {
+            (
+                Duration::from_nanos(first),
+                Duration::from_nanos(self.last.load(Ordering::Relaxed)),
+            )
+        })
+    }
+}
+
+/// The rate a sweep step achieved: replies per second while they came back. The
+/// requests over the wall time would count the last replies' latency as idle time (an
+/// idle gateway at an offered 5/s for 3 s "achieved" 4.9/s); `n - 1` replies between
+/// the first and the last one is the rate they arrived at.
+fn achieved_rps(requests: u64, replies: Option<(Duration, Duration)>, elapsed: Duration) -> f64 {
+    match replies {
+        Some((first, last)) if requests >= 2 && last > first => (requests - 1) as f64 / (last - first).as_secs_f64(),
+        _ => requests as f64 / elapsed.as_secs_f64().max(1e-9),
+    }
 }
 
 impl Leg {
@@ -166,6 +212,7 @@ impl Leg {
             timeline: Timeline::default(),
             elapsed: Duration::ZERO,
             interrupted: false,
+            replies: None,
         }
     }
 
@@ -177,6 +224,8 @@ impl Leg {
         self.timeline.add(&o.timeline);
         self.elapsed += o.elapsed;
         self.interrupted |= o.interrupted;
+        // Spans of different legs count from different starts: a sum of legs has none.
+        self.replies = None;
     }
 }
 
@@ -197,11 +246,13 @@ async fn leg(
     // Second 0 of the timeline: the leg's start, or the phase's for a sweep's steps.
     let origin = origin.unwrap_or(started);
     let env = Arc::new(env.clone());
+    let span = Arc::new(ReplySpan::new());
     let factory = {
         let recorders = Arc::clone(&recorders);
         let timeline = Arc::clone(&timeline);
         let seq = Arc::clone(seq);
         let env = Arc::clone(&env);
+        let span = Arc::clone(&span);
         move |worker: usize| {
             let mine = {
                 let mut all = recorders.lock().unwrap_or_else(|p| p.into_inner());
@@ -210,9 +261,10 @@ async fn leg(
                 }
                 Arc::clone(&all[worker % all.len()])
             };
-            let (seq, env) = (Arc::clone(&seq), Arc::clone(&env));
+            let (seq, env, span) = (Arc::clone(&seq), Arc::clone(&env), Arc::clone(&span));
             let request = move || {
                 let (seq, env, mine) = (Arc::clone(&seq), Arc::clone(&env), Arc::clone(&mine));
+                let span = Arc::clone(&span);
                 async move {
                     let cid = format!("gp-{}-{}", env.run_id, seq.fetch_add(1, Ordering::Relaxed));
                     let mut gaps: Vec<Duration> = Vec::new();
@@ -220,6 +272,7 @@ async fn leg(
                         .adapter
                         .send_timed(&env.probe, &env.fields, &cid, &mut |g| gaps.push(g))
                         .await;
+                    span.record(started.elapsed());
                     let timing = env.journal.as_ref().and_then(|j| j.take_timing(&cid));
                     let mut r = mine.lock().unwrap_or_else(|p| p.into_inner());
                     for g in gaps {
@@ -295,6 +348,7 @@ async fn leg(
         timeline,
         elapsed: result.elapsed,
         interrupted: result.interrupted,
+        replies: span.get(),
     })
 }
 
@@ -522,6 +576,38 @@ pub fn metric_value(r: &PhaseReport, m: Metric) -> Option<f64> {
     }
 }
 
+/// A sweep's SLO in the report's words: metric, unit and limit (an error rate stays a
+/// fraction, as `slo_value` is).
+fn slo_info(t: &Threshold) -> Slo {
+    let unit = match t.metric {
+        Metric::Histogram { .. } => "ms",
+        Metric::ErrorRate => "ratio",
+        Metric::Rps => "req/s",
+        Metric::TokensPerSecond => "tokens/s",
+        Metric::Requests => "requests",
+    };
+    let metric = match t.metric {
+        Metric::Histogram { name, stat } => format!("{name}.{}", stat.name()),
+        Metric::Rps => "rps".into(),
+        Metric::ErrorRate => "error_rate".into(),
+        Metric::TokensPerSecond => "output_tokens_per_s".into(),
+        Metric::Requests => "requests".into(),
+    };
+    let op = match t.op {
+        crate::scenario::load::Op::Lt => "<",
+        crate::scenario::load::Op::Le => "<=",
+        crate::scenario::load::Op::Gt => ">",
+        crate::scenario::load::Op::Ge => ">=",
+    };
+    Slo {
+        text: t.text.clone(),
+        metric,
+        unit: unit.into(),
+        op: op.into(),
+        limit: t.limit,
+    }
+}
+
 /// Whether a threshold holds on a phase report, with the value it read (`None`: the
 /// phase recorded no value to judge).
 pub fn judge(r: &PhaseReport, t: &Threshold) -> (bool, Option<f64>) {
@@ -572,6 +658,7 @@ fn report(phase: &LoadPhase, model: &str, shard: Option<(u32, u32)>, leg: &Leg) 
         sweep: Vec::new(),
         capacity_rps: None,
         thresholds: phase.thresholds.iter().map(|t| t.text.clone()).collect(),
+        slo: None,
     }
 }
 
@@ -630,7 +717,9 @@ pub async fn run_phase(
                 backlog: BACKLOG,
             });
             let l = leg(env, phase, mode, &seq, Some(origin), cancel).await?;
-            let r = report(phase, model, None, &l);
+            let mut r = report(phase, model, None, &l);
+            // An SLO on throughput is judged on the rate achieved, as the table shows it.
+            r.rps = achieved_rps(r.transport.requests, l.replies, l.elapsed);
             let (met, value) = judge(&r, slo);
             steps.push(SweepStep {
                 rate: *rate,
@@ -638,6 +727,8 @@ pub async fn run_phase(
                 error_rate: r.error_rate,
                 slo_value: value.unwrap_or(f64::NAN),
                 met,
+                latency_ms: StepPercentiles::of(&r.transport.latency),
+                ttft_ms: r.llm.histograms.get("ttft").and_then(StepPercentiles::of),
             });
             total.add(&l);
             if !met || l.interrupted {
@@ -648,6 +739,7 @@ pub async fn run_phase(
         let mut r = report(phase, model, None, &total);
         r.sweep = steps;
         r.capacity_rps = capacity;
+        r.slo = Some(slo_info(slo));
         return Ok((r, total.interrupted));
     }
     let l = leg(env, phase, measured, &seq, None, cancel).await?;
@@ -656,7 +748,23 @@ pub async fn run_phase(
 
 #[cfg(test)]
 mod tests {
-    use super::{ArrivalKind, Arrivals, Duration, Recorder, arrivals, lag_limit, shard_part};
+    use super::{ArrivalKind, Arrivals, Duration, Recorder, achieved_rps, arrivals, lag_limit, shard_part};
+
+    #[test]
+    fn achieved_rate_does_not_count_the_last_replies_latency_as_idle() {
+        // 15 requests at 5/s (sent 0.0 .. 2.8 s), each answered 0.27 s later: the wall
+        // time is 3.07 s, but the replies came at 5/s.
+        let ms = Duration::from_millis;
+        let got = achieved_rps(15, Some((ms(270), ms(3070))), ms(3070));
+        assert!((got - 5.0).abs() < 1e-9, "{got}");
+        assert!((15.0 / 3.07 - 4.886).abs() < 1e-3, "the biased estimate it replaces");
+        // An overloaded gateway: replies spread out, the rate drops.
+        let got = achieved_rps(120, Some((ms(300), ms(6300))), ms(6300));
+        assert!((got - 119.0 / 6.0).abs() < 1e-9);
+        // Fewer than two replies: requests over the wall time.
+        assert_eq!(achieved_rps(1, Some((ms(10), ms(10))), ms(2000)), 0.5);
+        assert_eq!(achieved_rps(0, None, ms(2000)), 0.0);
+    }
 
     #[test]
     fn the_lag_limit_is_five_percent_of_the_median_between_1_and_10_ms() {

@@ -104,6 +104,29 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
         } else if !p.sweep.is_empty() {
             let _ = writeln!(out, "       capacity: below the lowest swept rate");
         }
+        // The totals above pool every step; each rate on its own.
+        for s in &p.sweep {
+            let q = |v: Option<super::load::StepPercentiles>| {
+                v.map_or_else(
+                    || "-".to_owned(),
+                    |q| format!("p50 {:.1} p90 {:.1} p99 {:.1}", q.p50, q.p90, q.p99),
+                )
+            };
+            let value = p.slo.as_ref().map_or_else(
+                || format!("{:.1}", s.slo_value),
+                |slo| format!("{} {}", slo.metric, slo.show(s.slo_value)),
+            );
+            let _ = writeln!(
+                out,
+                "       step {:>6.1}/s: achieved {:.1}/s, {:.2}% errors, {value} {} · latency {} · ttft {}",
+                s.rate,
+                s.rps,
+                s.error_rate * 100.0,
+                if s.met { "met" } else { "MISSED" },
+                q(s.latency_ms),
+                q(s.ttft_ms)
+            );
+        }
         if !p.errors_line().is_empty() {
             let _ = writeln!(out, "       errors: {}", p.errors_line());
         }
