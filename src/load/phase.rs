@@ -757,7 +757,10 @@ mod tests {
         let ms = Duration::from_millis;
         let got = achieved_rps(15, Some((ms(270), ms(3070))), ms(3070));
         assert!((got - 5.0).abs() < 1e-9, "{got}");
-        assert!((15.0_f64 / 3.07 - 4.886).abs() < 1e-3, "the biased estimate it replaces");
+        assert!(
+            (15.0_f64 / 3.07 - 4.886).abs() < 1e-3,
+            "the biased estimate it replaces"
+        );
         // An overloaded gateway: replies spread out, the rate drops.
         let got = achieved_rps(120, Some((ms(300), ms(6300))), ms(6300));
         assert!((got - 119.0 / 6.0).abs() < 1e-9);
