@@ -13,6 +13,7 @@ pub mod http;
 pub mod phase;
 mod rng;
 pub mod schedule;
+mod sweep;
 pub mod timeline;
 pub mod wire;
 
