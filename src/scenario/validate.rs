@@ -262,7 +262,8 @@ fn is_tab_error(message: &str) -> bool {
 /// The first tab at or after `pos`, as a position.
 fn first_tab_from(source: &str, pos: Pos) -> Option<Pos> {
     let start = pos.line.max(1) as usize - 1;
-    source.lines().enumerate().skip(start).find_map(|(i, line)| {
+    // Lines as the error display counts them (a lone CR ends one too).
+    yaml_lines(source).enumerate().skip(start).find_map(|(i, line)| {
         let col = line.chars().position(|c| c == '\t')?;
         Some(Pos {
             line: u32::try_from(i + 1).ok()?,
