@@ -26,7 +26,7 @@ echo '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":16}'
 # Total instructions of a mock that served $1 requests.
 instructions() {
     local out="$WORK/callgrind.$1"
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$GATEPROBE" mock "$WORK/mock.yaml" --threads 1 \
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$GATEPROBE" mock "$WORK/mock.yaml" --threads 1 --foreground \
         >"$WORK/mock.env" 2>"$WORK/valgrind.log" &
     local pid=$!
     for _ in $(seq 300); do grep -q '^# vllm' "$WORK/mock.env" 2>/dev/null && break; sleep 0.1; done

@@ -47,7 +47,7 @@ CONF
 chmod -R a+rX "$WORK"   # nginx workers run unprivileged
 nginx -c "$WORK/nginx.conf"
 printf 'backends:\n  vllm:\n    provider: openai\n    models: [m]\n' >"$WORK/mock.yaml"
-"$GATEPROBE" mock "$WORK/mock.yaml" --threads "$MOCK_THREADS" >"$WORK/mock.env" &
+"$GATEPROBE" mock "$WORK/mock.yaml" --threads "$MOCK_THREADS" --foreground >"$WORK/mock.env" &
 MOCK_PID=$!
 for _ in $(seq 50); do grep -q '^# vllm' "$WORK/mock.env" 2>/dev/null && break; sleep 0.1; done
 MOCK_URL=$(awk '/^# vllm/ {print $4}' "$WORK/mock.env")

@@ -60,7 +60,12 @@ async fn the_shipped_vendor_scenario_passes_on_the_mock() {
         gateprobe::scenario::load_str(path, &std::fs::read_to_string(path).expect("read"), &|_| None).expect("valid");
     let r = run::run(&s, &RunOptions::default(), &CancellationToken::new()).await;
     let vendor = r.checks.iter().filter(|c| c.family == "vendor");
-    assert_eq!(vendor.filter(|c| c.status == Status::Passed).count(), 6, "{:#?}", r.checks);
+    assert_eq!(
+        vendor.filter(|c| c.status == Status::Passed).count(),
+        6,
+        "{:#?}",
+        r.checks
+    );
     // The shipped scenario checks readiness too (every feature the family serves).
     assert_eq!(r.summary.passed, r.checks.len(), "{:#?}", r.checks);
     assert_eq!(r.gateway.kind, "direct");

@@ -176,13 +176,72 @@ async fn invoke_stream_chunks_are_base64_json_with_metrics_last() {
         .collect();
     assert_eq!(chunks.len(), 5);
     assert!(chunks.last().expect("last")["amazon-bedrock-invocationMetrics"]["outputTokenCount"].is_number());
-    assert_eq!(chunks.last().expect("last")["outputs"][0]["stop_reason"], "stop");
+    // Five tokens of a max_tokens of 5: cut there, as Mistral says it.
+    assert_eq!(chunks.last().expect("last")["outputs"][0]["stop_reason"], "length");
     // Non-streaming invoke answers {"outputs": [...]}.
     let url = format!("{}/model/mistral.mixtral-8x7b-instruct-v0:1/invoke", m.base);
     let (s, _, bytes) = call(&url, &body, "eu-central-1", SECRET).await;
     let v: Value = serde_json::from_slice(&bytes).expect("json");
     assert_eq!(s, 200);
     assert!(v["outputs"][0]["text"].is_string());
+}
+
+/// The inner JSON of each `chunk` event of an invoke stream, decoded by the AWS SDK.
+fn invoke_chunks(bytes: &[u8]) -> Vec<Value> {
+    their_decode(bytes)
+        .expect("valid frames")
+        .iter()
+        .map(|(e, p)| {
+            assert_eq!(e, "chunk");
+            let b64 = serde_json::from_slice::<Value>(p).expect("json")["bytes"]
+                .as_str()
+                .expect("bytes")
+                .to_owned();
+            serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(b64).expect("b64")).expect("inner")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn anthropic_invoke_streams_carry_the_whole_messages_event_sequence() {
+    let m = start("");
+    let url = format!(
+        "{}/model/anthropic.claude-3-5-sonnet-20241022-v2:0/invoke-with-response-stream",
+        m.base
+    );
+    for (max_tokens, stop) in [(3, "max_tokens"), (1000, "end_turn")] {
+        let body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": max_tokens,
+                          "messages": [{"role": "user", "content": "hi"}]});
+        let (s, _, bytes) = call(&url, &body, "eu-central-1", SECRET).await;
+        assert_eq!(s, 200);
+        let chunks = invoke_chunks(&bytes);
+        let types: Vec<&str> = chunks.iter().map(|c| c["type"].as_str().unwrap_or("?")).collect();
+        let deltas = types.iter().filter(|t| **t == "content_block_delta").count();
+        assert!(deltas >= 1);
+        let mut expected = vec!["message_start", "content_block_start"];
+        expected.extend(std::iter::repeat_n("content_block_delta", deltas));
+        expected.extend(["content_block_stop", "message_delta", "message_stop"]);
+        assert_eq!(types, expected);
+        assert_eq!(chunks[0]["message"]["role"], "assistant");
+        assert!(
+            chunks[0]["message"]["id"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("msg_bdrk_")
+        );
+        let delta = &chunks[chunks.len() - 2];
+        assert_eq!(delta["delta"]["stop_reason"], stop, "max_tokens {max_tokens}");
+        assert_eq!(delta["usage"]["output_tokens"], deltas);
+        assert!(chunks.last().expect("last")["amazon-bedrock-invocationMetrics"]["outputTokenCount"].is_number());
+    }
+    // Converse says the same in its words.
+    let url = format!("{}/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse", m.base);
+    let mut body = converse();
+    body["inferenceConfig"] = json!({"maxTokens": 2});
+    let (s, _, bytes) = call(&url, &body, "eu-central-1", SECRET).await;
+    assert_eq!(s, 200);
+    let v: Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(v["stopReason"], "max_tokens");
 }
 
 #[tokio::test]

@@ -155,6 +155,16 @@ fn compare_passes_identical_runs_and_prints_the_table() {
 }
 
 #[test]
+fn compare_refuses_a_tolerance_for_a_phase_neither_report_has() {
+    let r = common::sample();
+    let out = compare(&r, &r, &["--tolerance", "chta:ttft.p90=+50"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains("no phase `chta`"), "{err}");
+    assert!(err.contains("did you mean `chat`?"), "{err}");
+}
+
+#[test]
 fn compare_exits_4_beyond_a_tolerance() {
     let base = common::sample();
 

@@ -293,3 +293,53 @@ fn a_secret_that_is_a_common_word_is_redacted_without_breaking_the_report() {
         assert_eq!(a.transport.latency.histogram, b.transport.latency.histogram);
     }
 }
+
+#[test]
+fn sweeps_name_their_slo_and_show_each_step_on_its_own() {
+    let r = common::sample();
+    let p = &r.load[1];
+    let html = gateprobe::report::html::render(&r);
+    // The chart names the metric, its unit and the SLO, and draws the limit.
+    assert!(
+        html.contains("ttft.p90 (ms) by offered rate · SLO ttft.p90 &lt;= 300ms"),
+        "chart title"
+    );
+    assert!(html.contains("SLO &lt;= 300 ms"), "limit line label");
+    assert!(!html.contains(">SLO metric<"), "no anonymous axis");
+    // Per-step percentiles, in the HTML and the Markdown.
+    let step = &p.sweep[2];
+    let l = step.latency_ms.expect("latency");
+    let row = format!(
+        "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+        gateprobe::report::text::ms(l.p50),
+        gateprobe::report::text::ms(l.p90),
+        gateprobe::report::text::ms(l.p99)
+    );
+    assert!(html.contains(&row), "{row}");
+    let md = gateprobe::report::markdown::render(&r);
+    assert!(md.contains("| offered req/s | achieved req/s | error rate | ttft.p90 (ms) | latency p50 / p90 / p99 ms | TTFT p50 / p90 / p99 ms | SLO |"), "{md}");
+    assert_eq!(
+        md.matches(" | ✗ |").count(),
+        p.sweep.iter().filter(|s| !s.met).count(),
+        "{md}"
+    );
+    // The headline tiles describe the capacity step, not the pooled sweep.
+    let at = p.headline_step().expect("a step");
+    assert_eq!(at.rate, 40.0);
+    assert!(
+        html.contains("achieved req/s at 40.0 req/s offered"),
+        "tiles at capacity"
+    );
+    assert!(!html.contains(&format!(
+        "<b>{}</b><span>requests / s</span>",
+        gateprobe::report::text::rate(p.rps)
+    )));
+    // And a sweep where nothing met the SLO says so.
+    let mut none = r.clone();
+    for s in &mut none.load[1].sweep {
+        s.met = false;
+    }
+    none.load[1].capacity_rps = None;
+    let html = gateprobe::report::html::render(&none);
+    assert!(html.contains("capacity: no rate met the SLO") && html.contains("(SLO missed)"));
+}

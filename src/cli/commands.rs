@@ -27,7 +27,10 @@ pub(super) fn dispatch(cmd: Command) -> u8 {
             exit::OK
         }
         Command::Gateway(a) => gateway_cmd(a),
-        Command::Mock { scenario, threads } => mock_cmd(&scenario, usize::from(threads)),
+        Command::Mock(a) => super::mock::mock_cmd(a),
+        Command::Init(a) => super::setup::init_cmd(a),
+        Command::Completions { shell } => super::setup::completions_cmd(shell),
+        Command::Man { dir } => super::setup::man_cmd(dir.as_deref()),
         Command::Bench(a) => super::bench::bench_cmd(a),
         Command::Merge(a) => super::reports::merge_cmd(a),
         Command::Compare(a) => super::reports::compare_cmd(a),
@@ -40,11 +43,35 @@ fn faults(names: &[String]) -> Vec<Fault> {
     names.iter().filter_map(|n| Fault::from_name(n)).collect()
 }
 
+/// Loads a scenario file or, when no file of that name exists, the built-in scenario
+/// or mock profile it names (`quickstart`, `scenarios/quickstart.yaml`).
+pub(super) fn open_scenario(path: &Path) -> Result<Scenario, u8> {
+    load_or_builtin(path).map_err(|e| {
+        eprint!("{e}");
+        exit::INVALID_SCENARIO
+    })
+}
+
+fn load_or_builtin(path: &Path) -> Result<Scenario, scenario::error::ScenarioError> {
+    match scenario::builtin::find(path) {
+        Some(b) => {
+            if b.path == path.to_string_lossy().trim_start_matches("./") {
+                eprintln!(
+                    "note: {} is not in this directory: using the copy built into gateprobe",
+                    path.display()
+                );
+            }
+            scenario::load_builtin(b)
+        }
+        None => scenario::load(path),
+    }
+}
+
 fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, u8> {
     let mut out = Vec::new();
     let mut bad = false;
     for p in paths {
-        match scenario::load(p) {
+        match load_or_builtin(p) {
             Ok(s) => out.push(s),
             Err(e) => {
                 eprint!("{e}");
@@ -81,7 +108,7 @@ pub(super) fn interrupt_token() -> CancellationToken {
     token
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -238,9 +265,27 @@ pub(super) fn say(line: impl std::fmt::Display) {
 fn validate_cmd(paths: &[PathBuf]) -> u8 {
     let mut code = exit::OK;
     for p in paths {
-        match scenario::load(p) {
+        match load_or_builtin(p) {
             Ok(s) => {
                 let plan = crate::check::compile(&s);
+                // What `run` refuses, validate must not call fine.
+                if plan.checks.is_empty() && s.load.is_empty() {
+                    if s.models.is_empty() && !s.backends.is_empty() {
+                        say(format_args!(
+                            "ok: {} is a mock profile ({} backends): start it with `gateprobe mock {}`; `gateprobe run` has nothing to check in it",
+                            p.display(),
+                            s.backends.len(),
+                            p.display()
+                        ));
+                    } else {
+                        eprintln!(
+                            "error: {} has nothing to check or load (no self_hosted_models, no check family applies, no `load:`)\n  = help: `gateprobe run` refuses it; add self_hosted_models and features (gateprobe init --list)",
+                            p.display()
+                        );
+                        code = exit::INVALID_SCENARIO;
+                    }
+                    continue;
+                }
                 say(format_args!(
                     "ok: {} ({} backends, {} models, {} features, {} checks planned)",
                     p.display(),
@@ -340,7 +385,7 @@ fn serve_until_signal() -> Result<(), String> {
     Ok(())
 }
 
-fn finish_serving(result: Result<(), String>) -> u8 {
+pub(super) fn finish_serving(result: Result<(), String>) -> u8 {
     match result {
         Ok(()) => exit::OK,
         Err(e) => {
@@ -351,10 +396,7 @@ fn finish_serving(result: Result<(), String>) -> u8 {
 }
 
 fn load_one(path: &Path) -> Result<Scenario, u8> {
-    scenario::load(path).map_err(|e| {
-        eprint!("{e}");
-        exit::INVALID_SCENARIO
-    })
+    open_scenario(path)
 }
 
 /// A mock's address as `gateprobe mock` exports it: `$GATEPROBE_BACKEND_<NAME>_URL`.
@@ -425,27 +467,4 @@ fn export_cmd(a: ExportArgs) -> u8 {
         }
     }
     exit::OK
-}
-
-fn mock_cmd(path: &Path, threads: usize) -> u8 {
-    let s = match load_one(path) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let result = (|| -> Result<(), String> {
-        let host = ServerHost::new(threads).map_err(|e| e.to_string())?;
-        let journal = std::sync::Arc::new(crate::mock::journal::Journal::new(std::time::Instant::now(), 10_000));
-        // Nobody reads a standalone mock's journal: keep it in load mode (no copies).
-        journal.set_light(true);
-        let mocks = crate::mock::start_all(&host, &s.backends, &journal).map_err(|e| e.to_string())?;
-        for (m, b) in mocks.iter().zip(&s.backends) {
-            for line in crate::mock::env_lines(b, &m.server.url()) {
-                say(line);
-            }
-        }
-        serve_until_signal()?;
-        drop(mocks);
-        Ok(())
-    })();
-    finish_serving(result)
 }

@@ -4,7 +4,9 @@
 mod bench;
 mod commands;
 mod import;
+mod mock;
 mod reports;
+mod setup;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +78,7 @@ enum Command {
     },
     /// Run the built-in reference gateway alone until Ctrl-C.
     #[command(
+        override_usage = "gateprobe gateway <SCENARIO> [--listen <ADDR>] [--fault <NAME>]...\n       gateprobe gateway --hostile <NAME> [--listen <ADDR>]\n       gateprobe gateway --list-faults | --list-hostile",
         after_help = "Examples:\n  gateprobe gateway scenarios/quickstart.yaml --listen 127.0.0.1:5052\n  gateprobe gateway --list-faults"
     )]
     Gateway(GatewayArgs),
@@ -103,15 +106,33 @@ enum Command {
     /// scenario against it.
     #[command(subcommand)]
     Import(import::ImportSource),
-    /// Start a scenario's mock backends alone and print their URLs until Ctrl-C.
-    #[command(after_help = "Example:\n  eval \"$(gateprobe mock scenarios/quickstart.yaml)\"")]
-    Mock {
-        /// Scenario file.
-        #[arg(value_name = "SCENARIO")]
-        scenario: PathBuf,
-        /// Threads serving the mocks.
-        #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
-        threads: u16,
+    /// Start a scenario's mock backends alone and print the settings a gateway needs
+    /// (`export` lines): in the background when stdout is not a terminal.
+    #[command(
+        after_help = "Examples:\n  eval \"$(gateprobe mock three-providers)\"      # returns once they listen\n  curl \"$GATEPROBE_BACKEND_VLLM_URL/v1/models\" -H \"Authorization: Bearer $GATEPROBE_BACKEND_VLLM_API_KEY\"\n  kill $GATEPROBE_MOCK_PID                        # stop them\n  gateprobe mock scenarios/aigw.yaml --env-only   # fixed-port settings, nothing started\n  gateprobe mock mocks/vllm.yaml --foreground     # until Ctrl-C, e.g. in a container"
+    )]
+    Mock(mock::MockArgs),
+    /// Write a scenario to start from: a template (aigw, litellm, endpoint) or a
+    /// built-in scenario, with the JSON Schema your editor reads next to it.
+    #[command(
+        after_help = "Examples:\n  gateprobe init --list\n  gateprobe init aigw -o gateprobe/my-setup.yaml\n  gateprobe init litellm -o my-proxy.yaml\n  gateprobe init endpoint > my-endpoint.yaml"
+    )]
+    Init(setup::InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  gateprobe completions bash > ~/.local/share/bash-completion/completions/gateprobe\n  gateprobe completions zsh > ~/.zfunc/_gateprobe\n  gateprobe completions fish > ~/.config/fish/completions/gateprobe.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (or write one page per command into DIR).
+    #[command(after_help = "Examples:\n  gateprobe man | man -l -\n  gateprobe man --dir /usr/local/share/man/man1")]
+    Man {
+        /// Write gateprobe.1, gateprobe-run.1, ... into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 

@@ -132,6 +132,29 @@ pub(super) fn compare_cmd(a: CompareArgs) -> u8 {
         );
         return exit::INVALID_INPUT;
     }
+    // A tolerance for a phase neither report has would silently judge nothing.
+    for t in &a.tolerances {
+        if let Some(phase) = &t.phase
+            && !base.load.iter().chain(&new.load).any(|p| &p.name == phase)
+        {
+            let names: Vec<&str> = base.load.iter().chain(&new.load).map(|p| p.name.as_str()).collect();
+            let mut known = names.clone();
+            known.dedup();
+            let close = crate::scenario::error::did_you_mean(phase, known.iter().copied())
+                .map(|h| format!("{h} "))
+                .unwrap_or_default();
+            let list = if known.is_empty() {
+                "the reports have no load phases".to_owned()
+            } else {
+                format!("phases: {}", known.join(", "))
+            };
+            eprintln!(
+                "error: --tolerance {}: no phase `{phase}` in either report\n  = help: {close}{list}; without `PHASE:` a tolerance covers every phase",
+                t.spec
+            );
+            return exit::USAGE;
+        }
+    }
     let mut tolerances = a.tolerances;
     if !a.no_default_tolerances {
         // Defaults are valid by construction (a unit test parses them).

@@ -12,6 +12,7 @@ pub mod executor;
 pub mod http;
 pub mod phase;
 pub mod schedule;
+mod sweep;
 pub mod timeline;
 pub mod wire;
 

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 
+use super::sweep::{ReplySpan, achieved_rps, slo_info};
 use super::timeline::Timeline;
 use super::{Arrivals, ClosedLoop, LagCheck, Mode, OpenLoop, Outcome, Profile, RunConfig, ScheduleSpec, Step};
 use crate::adapter::ModelFields;
 use crate::metrics::{HistogramSummary, Recorder, histogram, put as rec};
 use crate::mock::journal::Journal;
-use crate::report::load::{LlmMetrics, PhaseReport, SweepStep, TimelinePoint};
+use crate::report::load::{LlmMetrics, PhaseReport, StepPercentiles, SweepStep, TimelinePoint};
 use crate::scenario::load::{ArrivalKind, LoadMode, LoadPhase, Metric, RateProfile, Stat, Threshold};
 
 /// Intended instants that may wait for a free worker before being dropped. Large on
@@ -153,6 +154,8 @@ struct Leg {
     timeline: Timeline,
     elapsed: Duration,
     interrupted: bool,
+    /// When the first and the last reply came back, from the leg's start.
+    replies: Option<(Duration, Duration)>,
 }
 
 impl Leg {
@@ -163,6 +166,7 @@ impl Leg {
             timeline: Timeline::default(),
             elapsed: Duration::ZERO,
             interrupted: false,
+            replies: None,
         }
     }
 
@@ -174,6 +178,8 @@ impl Leg {
         self.timeline.add(&o.timeline);
         self.elapsed += o.elapsed;
         self.interrupted |= o.interrupted;
+        // Spans of different legs count from different starts: a sum of legs has none.
+        self.replies = None;
     }
 }
 
@@ -193,10 +199,12 @@ async fn leg(
     // Second 0 of the timeline: the leg's start, or the phase's for a sweep's steps.
     let origin = origin.unwrap_or(started);
     let env = Arc::new(env.clone());
+    let span = Arc::new(ReplySpan::new());
     let factory = {
         let recorders = Arc::clone(&recorders);
         let timeline = Arc::clone(&timeline);
         let env = Arc::clone(&env);
+        let span = Arc::clone(&span);
         move |worker: usize| {
             let mine = {
                 let mut all = recorders.lock().unwrap_or_else(|p| p.into_inner());
@@ -205,9 +213,10 @@ async fn leg(
                 }
                 Arc::clone(&all[worker % all.len()])
             };
-            let env = Arc::clone(&env);
+            let (env, span) = (Arc::clone(&env), Arc::clone(&span));
             let request = move || {
                 let (env, mine) = (Arc::clone(&env), Arc::clone(&mine));
+                let span = Arc::clone(&span);
                 async move {
                     let cid = env.ids.next();
                     let mut gaps: Vec<Duration> = Vec::new();
@@ -215,6 +224,7 @@ async fn leg(
                         .adapter
                         .send_timed(&env.probe, &env.fields, &cid, &mut |g| gaps.push(g))
                         .await;
+                    span.record(started.elapsed());
                     let timing = env.journal.as_ref().and_then(|j| j.take_timing(&cid));
                     let mut r = mine.lock().unwrap_or_else(|p| p.into_inner());
                     for g in gaps {
@@ -290,6 +300,7 @@ async fn leg(
         timeline,
         elapsed: result.elapsed,
         interrupted: result.interrupted,
+        replies: span.get(),
     })
 }
 
@@ -567,6 +578,7 @@ fn report(phase: &LoadPhase, model: &str, shard: Option<(u32, u32)>, leg: &Leg) 
         sweep: Vec::new(),
         capacity_rps: None,
         thresholds: phase.thresholds.clone(),
+        slo: None,
     }
 }
 
@@ -624,7 +636,9 @@ pub async fn run_phase(
                 backlog: BACKLOG,
             });
             let l = leg(env, phase, mode, Some(origin), cancel).await?;
-            let r = report(phase, model, None, &l);
+            let mut r = report(phase, model, None, &l);
+            // An SLO on throughput is judged on the rate achieved, as the table shows it.
+            r.rps = achieved_rps(r.transport.requests, l.replies, l.elapsed);
             let (met, value) = judge(&r, slo);
             steps.push(SweepStep {
                 rate: *rate,
@@ -632,6 +646,8 @@ pub async fn run_phase(
                 error_rate: r.error_rate,
                 slo_value: value.unwrap_or(f64::NAN),
                 met,
+                latency_ms: StepPercentiles::of(&r.transport.latency),
+                ttft_ms: r.llm.histograms.get("ttft").and_then(StepPercentiles::of),
             });
             total.add(&l);
             if !met || l.interrupted {
@@ -642,6 +658,7 @@ pub async fn run_phase(
         let mut r = report(phase, model, None, &total);
         r.sweep = steps;
         r.capacity_rps = capacity;
+        r.slo = Some(slo_info(slo));
         return Ok((r, total.interrupted));
     }
     let l = leg(env, phase, measured, None, cancel).await?;

@@ -22,6 +22,23 @@ pub(super) async fn route(
     if path == "/health" {
         return Response::new(Body::empty());
     }
+    if path == "/openai/models" || path == "/openai/v1/models" {
+        // The GA v1 surface needs no api-version; the dated one does.
+        if path == "/openai/models" && !has_api_version(query) {
+            return not_found();
+        }
+        if method != Method::GET {
+            return error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "405",
+                "The requested method is not allowed.",
+            );
+        }
+        if let Err(r) = authorize(mock, headers) {
+            return r;
+        }
+        return models(mock);
+    }
     // The GA v1 surface takes the deployment from the body and needs no api-version.
     let (deployment, kind) = if path == "/openai/v1/chat/completions" {
         (None, Kind::Chat)
@@ -38,8 +55,7 @@ pub(super) async fn route(
             _ => return not_found(),
         };
         // Without api-version Azure answers a 404, not a 400.
-        let has_version = query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version=") && kv.len() > 12));
-        if !has_version {
+        if !has_api_version(query) {
             return not_found();
         }
         (Some(dep), kind)
@@ -51,24 +67,54 @@ pub(super) async fn route(
             "The requested method is not allowed.",
         );
     }
-    if let Some(key) = &mock.api_key {
-        let api_key = headers.get("api-key").and_then(|v| v.to_str().ok());
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = api_key
-            .or(bearer)
-            .is_some_and(|got| crate::wire::secret_eq(got.as_bytes(), key.as_bytes()));
-        if !ok {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "401",
-                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.",
-            );
-        }
+    if let Err(r) = authorize(mock, headers) {
+        return r;
     }
     completion(mock, body, kind, deployment, arrival).await
+}
+
+fn has_api_version(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version=") && kv.len() > 12))
+}
+
+/// The `api-key` (or Bearer) check every Azure operation makes.
+fn authorize(mock: &OpenAiMock, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(key) = &mock.api_key else { return Ok(()) };
+    let api_key = headers.get("api-key").and_then(|v| v.to_str().ok());
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = api_key
+        .or(bearer)
+        .is_some_and(|got| crate::wire::secret_eq(got.as_bytes(), key.as_bytes()));
+    if ok {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::UNAUTHORIZED,
+            "401",
+            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.",
+        ))
+    }
+}
+
+/// `GET /openai/models`: the resource's models, in Azure's shape (the deployments are
+/// named after them here).
+fn models(mock: &OpenAiMock) -> Response {
+    let created = super::openai::unix_now();
+    let data: Vec<Value> = mock
+        .models
+        .iter()
+        .map(|m| {
+            json!({"id": m, "object": "model", "created_at": created, "status": "succeeded",
+                   "lifecycle_status": "generally-available",
+                   "capabilities": {"chat_completion": true, "completion": true, "embeddings": false,
+                                    "fine_tune": false, "inference": true},
+                   "deprecation": {"inference": created + 365 * 86_400}})
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

@@ -244,10 +244,13 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, a
         }
         _ => {}
     }
+    // A reply that used up `max_tokens` was cut there, and says so in each wire's words.
+    let truncated = max_tokens.is_some_and(|m| m as usize <= adm.tokens());
     let mut tokens = reply_tokens(&mock.name, id, adm.tokens());
     if react {
         tokens = final_answer(tokens);
     }
+    let n = mock.ids.fetch_add(1, Ordering::Relaxed);
     let usage = (prompt_len.div_ceil(4), tokens.len());
     let streaming = matches!(op, Op::InvokeStream | Op::ConverseStream) && adm.fault != Some(FaultAction::NonSse);
     if streaming {
@@ -256,6 +259,9 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, a
             mistral: mistral || !anthropic,
             usage,
             started: Instant::now(),
+            truncated,
+            message_id: format!("msg_bdrk_{n:016x}"),
+            model: id.to_owned(),
         };
         let first = super::journal::FirstToken(adm.first_token_out().into_std());
         let mut r = Response::builder()
@@ -267,17 +273,18 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, a
         return r;
     }
     let text: String = tokens.concat();
-    let n = mock.ids.fetch_add(1, Ordering::Relaxed);
     let body = match op {
         Op::Converse | Op::ConverseStream => json!({
             "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-            "stopReason": "end_turn",
+            "stopReason": stop_reason(truncated, Wire::Converse),
             "usage": {"inputTokens": usage.0, "outputTokens": usage.1, "totalTokens": usage.0 + usage.1},
             "metrics": {"latencyMs": 1}
         }),
-        _ if mistral || !anthropic => json!({"outputs": [{"text": text, "stop_reason": "stop"}]}),
+        _ if mistral || !anthropic => {
+            json!({"outputs": [{"text": text, "stop_reason": stop_reason(truncated, Wire::Mistral)}]})
+        }
         _ => json!({"id": format!("msg_bdrk_{n:016x}"), "type": "message", "role": "assistant", "model": id,
-                     "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null,
+                     "content": [{"type": "text", "text": text}], "stop_reason": stop_reason(truncated, Wire::Anthropic), "stop_sequence": null,
                      "usage": {"input_tokens": usage.0, "output_tokens": usage.1}}),
     };
     let first = super::journal::FirstToken(adm.whole_out().into_std());
@@ -303,12 +310,37 @@ async fn whole(adm: Admission, full: String) -> Response {
         .unwrap_or_default()
 }
 
+/// The body formats a Bedrock reply comes in.
+#[derive(Clone, Copy)]
+enum Wire {
+    Converse,
+    Mistral,
+    Anthropic,
+}
+
+/// Why generation stopped: the end of the answer, or `max_tokens`, in each wire's words.
+fn stop_reason(truncated: bool, wire: Wire) -> &'static str {
+    match (wire, truncated) {
+        (Wire::Converse, false) | (Wire::Anthropic, false) => "end_turn",
+        (Wire::Converse, true) | (Wire::Anthropic, true) => "max_tokens",
+        (Wire::Mistral, false) => "stop",
+        (Wire::Mistral, true) => "length",
+    }
+}
+
 /// Bedrock's stream framing: `chunk` events for invoke, Converse events otherwise.
+/// An Anthropic invoke stream carries the Messages API's whole event sequence
+/// (`message_start`, `content_block_start`, deltas, `content_block_stop`,
+/// `message_delta` with the stop reason and usage, `message_stop`), as the Anthropic
+/// SDK's `messages.stream()` needs it.
 struct EventCodec {
     op: Op,
     mistral: bool,
     usage: (usize, usize),
     started: Instant,
+    truncated: bool,
+    message_id: String,
+    model: String,
 }
 
 fn frame(event_type: &str, payload: &Value) -> Bytes {
@@ -327,9 +359,14 @@ impl Codec for EventCodec {
     fn head(&mut self) -> Vec<Bytes> {
         match self.op {
             Op::ConverseStream => vec![frame("messageStart", &json!({"role": "assistant"}))],
-            _ if !self.mistral => {
-                vec![self.chunk(&json!({"type": "message_start", "message": {"role": "assistant", "content": []}}))]
-            }
+            _ if !self.mistral => vec![
+                self.chunk(&json!({"type": "message_start", "message": {
+                    "id": self.message_id, "type": "message", "role": "assistant", "model": self.model,
+                    "content": [], "stop_reason": null, "stop_sequence": null,
+                    "usage": {"input_tokens": self.usage.0, "output_tokens": 1}}})),
+                self.chunk(&json!({"type": "content_block_start", "index": 0,
+                    "content_block": {"type": "text", "text": ""}})),
+            ],
             _ => Vec::new(),
         }
     }
@@ -341,7 +378,12 @@ impl Codec for EventCodec {
                 &json!({"contentBlockIndex": 0, "delta": {"text": text}}),
             ),
             _ if self.mistral => {
-                let mut v = json!({"outputs": [{"text": text, "stop_reason": if last { Value::from("stop") } else { Value::Null }}]});
+                let stop = if last {
+                    Value::from(stop_reason(self.truncated, Wire::Mistral))
+                } else {
+                    Value::Null
+                };
+                let mut v = json!({"outputs": [{"text": text, "stop_reason": stop}]});
                 if last {
                     let ms = self.started.elapsed().as_millis() as u64;
                     v["amazon-bedrock-invocationMetrics"] = json!({"inputTokenCount": self.usage.0,
@@ -360,7 +402,10 @@ impl Codec for EventCodec {
         match self.op {
             Op::ConverseStream => vec![
                 frame("contentBlockStop", &json!({"contentBlockIndex": 0})),
-                frame("messageStop", &json!({"stopReason": "end_turn"})),
+                frame(
+                    "messageStop",
+                    &json!({"stopReason": stop_reason(self.truncated, Wire::Converse)}),
+                ),
                 frame(
                     "metadata",
                     &json!({"usage": {"inputTokens": i, "outputTokens": o, "totalTokens": i + o},
@@ -368,7 +413,17 @@ impl Codec for EventCodec {
                 ),
             ],
             _ if self.mistral => Vec::new(),
-            _ => vec![self.chunk(&json!({"type": "message_stop"}))],
+            _ => {
+                let ms = self.started.elapsed().as_millis() as u64;
+                vec![
+                    self.chunk(&json!({"type": "content_block_stop", "index": 0})),
+                    self.chunk(&json!({"type": "message_delta",
+                        "delta": {"stop_reason": stop_reason(self.truncated, Wire::Anthropic), "stop_sequence": null},
+                        "usage": {"output_tokens": o}})),
+                    self.chunk(&json!({"type": "message_stop", "amazon-bedrock-invocationMetrics": {
+                        "inputTokenCount": i, "outputTokenCount": o, "invocationLatency": ms, "firstByteLatency": ms}})),
+                ]
+            }
         }
     }
 

@@ -59,6 +59,13 @@ pub fn url_var(backend: &str) -> String {
     format!("GATEPROBE_BACKEND_{}_URL", crate::text::env_name(backend))
 }
 
+/// The environment variable that carries a backend's API key from `gateprobe mock`:
+/// `GATEPROBE_BACKEND_<NAME>_API_KEY`, named as [`url_var`] names the address.
+pub fn key_var(backend: &str) -> String {
+    let url = url_var(backend);
+    format!("{}_API_KEY", url.trim_end_matches("_URL"))
+}
+
 /// What `gateprobe mock` prints for a running backend: a `# name provider url` comment
 /// and the `export` lines a gateway needs to reach it (shell-evaluable).
 pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
@@ -80,6 +87,11 @@ pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
         format!("# {} {provider} {url}", b.name),
         format!("export {var}={}", q(url)),
     ];
+    // The key a client (or a gateway configured by hand) must present; these are the
+    // mock's own test credentials, printed to be evaluated, as the AWS keys below.
+    if let Some(k) = &b.api_key {
+        out.push(format!("export {}={}", key_var(&b.name), q(k)));
+    }
     match b.provider {
         BackendProvider::Openai => {}
         BackendProvider::Azure => {

@@ -153,7 +153,7 @@ struct WholeReply<'a> {
     object: &'a str,
     created: u64,
     model: &'a str,
-    choices: [WholeChoice<'a>; 1],
+    choices: Vec<WholeChoice<'a>>,
     usage: WholeUsage,
 }
 
@@ -208,7 +208,13 @@ struct CompletionRequest<'a> {
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+    /// How many choices to generate (default 1).
+    #[serde(default)]
+    n: Option<u64>,
 }
+
+/// Most choices one request may ask for.
+const MAX_CHOICES: u64 = 16;
 
 #[derive(serde::Deserialize, Clone, Copy)]
 struct StreamOptions {
@@ -307,6 +313,15 @@ pub(super) async fn completion(
         return refused;
     }
     let limits = !mock.personality.ignore_limits;
+    let choices = req.n.unwrap_or(1);
+    if !(1..=MAX_CHOICES).contains(&choices) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("n must be between 1 and {MAX_CHOICES}, got {choices}."),
+            "BadRequestError",
+        );
+    }
+    let choices = choices as usize;
     // The prompt's size in bytes stands in for its tokens (prefill cost, usage).
     let prompt_len = body.len();
     let max_tokens = asked_max.filter(|_| limits);
@@ -350,9 +365,10 @@ pub(super) async fn completion(
         let id = format!("chatcmpl-{n:016x}");
         return super::personality::special_reply(&special, &id, model, stream, prompt_tokens, max_tokens);
     }
+    // Every choice is generated: usage counts them all.
     let usage = |n: usize| {
-        json!({"prompt_tokens": prompt_tokens, "completion_tokens": n,
-               "total_tokens": prompt_tokens + n})
+        json!({"prompt_tokens": prompt_tokens, "completion_tokens": n * choices,
+               "total_tokens": prompt_tokens + n * choices})
     };
     let n = mock.ids.fetch_add(1, Ordering::Relaxed);
     let id = match kind {
@@ -369,6 +385,7 @@ pub(super) async fn completion(
             kind,
             finish,
             usage: include_usage.then(|| usage(n_tokens)),
+            choices,
         };
         let first = super::journal::FirstToken(adm.first_token_out().into_std());
         let mut r = Response::builder()
@@ -404,10 +421,17 @@ pub(super) async fn completion(
                 json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish, "stop_reason": null})
             }
         };
+        let all: Vec<Value> = (0..choices)
+            .map(|i| {
+                let mut c = choice.clone();
+                c["index"] = Value::from(i);
+                c["content_filter_results"] = super::azure::content_filter_results();
+                c
+            })
+            .collect();
         let mut full = json!({"id": id, "object": object, "created": unix_now(), "model": model,
-                              "choices": [choice], "usage": usage(n_tokens)});
+                              "choices": all, "usage": usage(n_tokens)});
         full["prompt_filter_results"] = super::azure::prompt_filter_results();
-        full["choices"][0]["content_filter_results"] = super::azure::content_filter_results();
         full.to_string()
     } else {
         // Typed serialisation: the non-streaming reply is the mock's hottest path.
@@ -416,26 +440,28 @@ pub(super) async fn completion(
             object,
             created: unix_now(),
             model,
-            choices: [WholeChoice {
-                index: 0,
-                message: (kind == Kind::Chat).then_some(WholeMessage {
-                    role: "assistant",
-                    content: &text,
-                    tool_calls: [],
-                }),
-                text: (kind == Kind::Text).then_some(text.as_str()),
-                logprobs: None,
-                finish_reason: finish,
-                stop_reason: None,
-            }],
+            choices: (0..choices)
+                .map(|i| WholeChoice {
+                    index: i as u32,
+                    message: (kind == Kind::Chat).then_some(WholeMessage {
+                        role: "assistant",
+                        content: &text,
+                        tool_calls: [],
+                    }),
+                    text: (kind == Kind::Text).then_some(text.as_str()),
+                    logprobs: None,
+                    finish_reason: finish,
+                    stop_reason: None,
+                })
+                .collect(),
             usage: WholeUsage {
                 prompt_tokens: prompt_tokens as u64,
-                completion_tokens: n_tokens as u64,
-                total_tokens: (prompt_tokens + n_tokens) as u64,
+                completion_tokens: (n_tokens * choices) as u64,
+                total_tokens: (prompt_tokens + n_tokens * choices) as u64,
             },
         };
         // Sized once: growing the string by doubling costs several reallocations.
-        let mut out = Vec::with_capacity(384 + text.len());
+        let mut out = Vec::with_capacity(384 + choices * text.len());
         // Writing into a Vec cannot fail, and serde_json writes only UTF-8.
         let _ = serde_json::to_writer(&mut out, &reply);
         String::from_utf8(out).unwrap_or_default()
@@ -484,6 +510,8 @@ struct SseCodec {
     kind: Kind,
     finish: &'static str,
     usage: Option<Value>,
+    /// Choices generated side by side (`n`): each token goes out once per choice.
+    choices: usize,
 }
 
 impl SseCodec {
@@ -513,18 +541,30 @@ impl Codec for SseCodec {
             ));
         }
         if self.kind == Kind::Chat {
-            let c = self.chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}));
-            out.push(frame(&c));
+            for i in 0..self.choices {
+                let c = self.chunk(json!({"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}));
+                out.push(frame(&c));
+            }
         }
         out
     }
 
     fn token(&mut self, text: &str, last: bool) -> Bytes {
         let fin = if last { Value::from(self.finish) } else { Value::Null };
-        frame(&self.chunk(match self.kind {
-            Kind::Chat => json!({"index": 0, "delta": {"content": text}, "logprobs": null, "finish_reason": fin}),
-            Kind::Text => json!({"index": 0, "text": text, "logprobs": null, "finish_reason": fin}),
-        }))
+        let one = |i: usize| {
+            frame(&self.chunk(match self.kind {
+                Kind::Chat => json!({"index": i, "delta": {"content": text}, "logprobs": null, "finish_reason": fin}),
+                Kind::Text => json!({"index": i, "text": text, "logprobs": null, "finish_reason": fin}),
+            }))
+        };
+        if self.choices == 1 {
+            return one(0);
+        }
+        let mut all = Vec::new();
+        for i in 0..self.choices {
+            all.extend_from_slice(&one(i));
+        }
+        Bytes::from(all)
     }
 
     fn tail(&mut self, _completion_tokens: usize) -> Vec<Bytes> {

@@ -277,26 +277,59 @@ pub fn errors(p: &PhaseReport) -> String {
     out
 }
 
-/// The sweep: SLO metric against offered rate, met steps green, missed red, and the
-/// capacity as a dashed vertical line.
+/// The sweep: the SLO's metric (named, with its unit) against offered rate, met steps
+/// green, missed red, the SLO's limit as a dashed horizontal line and the capacity as
+/// a dashed vertical one. Error rates are drawn in percent.
 pub fn sweep(p: &PhaseReport) -> String {
     if p.sweep.is_empty() {
         return String::new();
     }
+    // Reports written before the SLO was recorded name no metric.
+    let slo = p.slo.as_ref();
+    let scale = if slo.is_some_and(|s| s.unit == "ratio") {
+        100.0
+    } else {
+        1.0
+    };
+    let label = slo.map_or_else(|| "SLO metric".to_owned(), |s| s.label());
+    let show = |v: f64| slo.map_or_else(|| ms(v), |s| s.show(v));
+    let limit = slo.map(|s| s.limit * scale).filter(|l| l.is_finite());
     let max_rate = p.sweep.iter().map(|s| s.rate).fold(0.0, f64::max);
-    let max_slo = p.sweep.iter().map(|s| s.slo_value).fold(0.0, f64::max);
+    let max_slo = p
+        .sweep
+        .iter()
+        .map(|s| s.slo_value * scale)
+        .filter(|v| v.is_finite())
+        .fold(limit.unwrap_or(0.0), f64::max);
     let (xt, x_top) = nice_ticks(max_rate * 1.05, 8);
     let (yt, y_top) = nice_ticks(max_slo * 1.1, 4);
     let f = Frame::new(WIDTH * 2.0, 280.0, (0.0, x_top), (0.0, y_top));
-    let mut out = String::from(r#"<div class="card"><h4>SLO metric by offered rate</h4>"#);
-    f.open(&mut out, "sweep: SLO metric by offered rate");
+    let title = match slo {
+        Some(s) => format!("{label} by offered rate · SLO {}", s.text),
+        None => "SLO metric by offered rate".to_owned(),
+    };
+    let mut out = format!(r#"<div class="card"><h4>{}</h4>"#, esc(&title));
+    f.open(&mut out, &format!("sweep: {title}"));
     f.y_grid(&mut out, &labelled(&yt));
     f.x_ticks(&mut out, &labelled(&xt));
-    f.titles(&mut out, "offered rate (req/s)", "SLO metric");
+    f.titles(&mut out, "offered rate (req/s)", &label);
+    if let (Some(s), Some(l)) = (slo, limit) {
+        let y = f.py(l);
+        let _ = write!(
+            out,
+            r#"<line x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{RED}" stroke-width="1.5" stroke-dasharray="4 4"/><text x="{:.1}" y="{:.1}" class="marker" text-anchor="end">SLO {} {}</text>"#,
+            f.left,
+            f.width - f.right,
+            f.width - f.right - 4.0,
+            y - 5.0,
+            esc(&s.op),
+            esc(&s.show(s.limit))
+        );
+    }
     // A step without a value for the SLO metric (NaN) is left off the chart.
     let mut steps: Vec<_> = p.sweep.iter().filter(|s| s.slo_value.is_finite()).cloned().collect();
     steps.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-    let pts: Vec<(f64, f64)> = steps.iter().map(|s| (s.rate, s.slo_value)).collect();
+    let pts: Vec<(f64, f64)> = steps.iter().map(|s| (s.rate, s.slo_value * scale)).collect();
     f.line(&mut out, &pts, PALETTE[0], false);
     if let Some(cap) = p.capacity_rps {
         let x = f.px(cap);
@@ -311,19 +344,30 @@ pub fn sweep(p: &PhaseReport) -> String {
             rate(cap)
         );
     }
+    let metric = slo.map_or("SLO metric", |s| s.metric.as_str());
     for s in &steps {
         let tip = format!(
-            "offered {} req/s: achieved {} req/s, {} errors, SLO metric {} ({})",
+            "offered {} req/s: achieved {} req/s, {} errors, {metric} {} ({})",
             rate(s.rate),
             rate(s.rps),
             text::percent(s.error_rate),
-            ms(s.slo_value),
+            show(s.slo_value),
             if s.met { "met" } else { "missed" }
         );
-        f.dot(&mut out, s.rate, s.slo_value, if s.met { GREEN } else { RED }, &tip);
+        f.dot(
+            &mut out,
+            s.rate,
+            s.slo_value * scale,
+            if s.met { GREEN } else { RED },
+            &tip,
+        );
     }
     Frame::close(&mut out);
-    out.push_str(&legend(&[(GREEN, "SLO met".into()), (RED, "SLO missed".into())]));
+    let mut keys = vec![(GREEN, "SLO met".to_owned()), (RED, "SLO missed".to_owned())];
+    if let Some(s) = slo {
+        keys.push((RED, format!("- - limit: {}", s.text)));
+    }
+    out.push_str(&legend(&keys));
     out.push_str("</div>");
     out
 }

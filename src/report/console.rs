@@ -8,18 +8,23 @@ use super::{RunReport, Status};
 /// Renders the summary; `verbose` also lists passed checks.
 pub fn render(r: &RunReport, verbose: bool) -> String {
     let mut out = String::new();
-    let url = r.gateway.url.as_deref().unwrap_or("-");
     let faults = if r.gateway.faults.is_empty() {
         String::new()
     } else {
         format!(" with fault {}", r.gateway.faults.join(","))
     };
+    // No gateway in between (`kind: direct`): the run talks to the model endpoints.
+    let gateway = match (r.gateway.kind.as_str(), r.gateway.url.as_deref()) {
+        ("direct", None) => "no gateway (model endpoints directly)".to_owned(),
+        ("direct", Some(url)) => format!("no gateway (model endpoint {url})"),
+        (kind, Some(url)) => format!("gateway {kind} at {url}"),
+        (kind, None) => format!("gateway {kind}"),
+    };
     let _ = writeln!(
         out,
-        "gateprobe {} · scenario {} · gateway {} at {url}{faults} · profile {}{}",
+        "gateprobe {} · scenario {} · {gateway}{faults} · profile {}{}",
         r.tool.version,
         r.scenario.name,
-        r.gateway.kind,
         r.gateway.profile,
         r.seed.map(|s| format!(" · seed {s}")).unwrap_or_default()
     );
@@ -117,6 +122,29 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
             let _ = writeln!(out, "       capacity: {c} req/s (highest swept rate that met the SLO)");
         } else if !p.sweep.is_empty() {
             let _ = writeln!(out, "       capacity: below the lowest swept rate");
+        }
+        // The totals above pool every step; each rate on its own.
+        for s in &p.sweep {
+            let q = |v: Option<super::load::StepPercentiles>| {
+                v.map_or_else(
+                    || "-".to_owned(),
+                    |q| format!("p50 {:.1} p90 {:.1} p99 {:.1}", q.p50, q.p90, q.p99),
+                )
+            };
+            let value = p.slo.as_ref().map_or_else(
+                || format!("{:.1}", s.slo_value),
+                |slo| format!("{} {}", slo.metric, slo.show(s.slo_value)),
+            );
+            let _ = writeln!(
+                out,
+                "       step {:>6.1}/s: achieved {:.1}/s, {:.2}% errors, {value} {} · latency {} · ttft {}",
+                s.rate,
+                s.rps,
+                s.error_rate * 100.0,
+                if s.met { "met" } else { "MISSED" },
+                q(s.latency_ms),
+                q(s.ttft_ms)
+            );
         }
         if !p.errors_line().is_empty() {
             let _ = writeln!(out, "       errors: {}", p.errors_line());

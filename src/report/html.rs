@@ -215,23 +215,50 @@ fn phase(out: &mut String, r: &RunReport, index: usize, p: &PhaseReport) {
     let _ = writeln!(out, "<p class=\"sub\">{sub}</p>");
     let t = &p.transport;
     out.push_str("<div class=\"tiles\">");
-    tile(out, &count(t.requests), "requests", "");
-    tile(out, &rate(p.rps), "requests / s", "");
-    tile(
-        out,
-        &percent(p.error_rate),
-        "error rate",
-        if p.error_rate > 0.0 { "bad" } else { "good" },
-    );
-    tile(out, &format!("{} ms", ms(t.latency.p99)), "latency p99", "");
-    if let Some(h) = p.llm.histograms.get("ttft").filter(|h| h.count > 0) {
-        tile(out, &format!("{} ms", ms(h.p99)), "TTFT p99", "");
-    }
-    if p.llm.output_tokens > 0 {
-        tile(out, &rate(p.output_tokens_per_s), "tokens / s", "");
-    }
-    if let Some(c) = p.capacity_rps {
-        tile(out, &format!("{} /s", rate(c)), "capacity", "good");
+    match p.headline_step() {
+        // A sweep's totals pool every step, the overloaded one included: the headline
+        // is the highest rate that met the SLO.
+        Some(step) => {
+            let at = if step.met {
+                format!("at {} req/s offered", rate(step.rate))
+            } else {
+                format!("at {} req/s (SLO missed)", rate(step.rate))
+            };
+            match p.capacity_rps {
+                Some(c) => tile(out, &format!("{} /s", rate(c)), "capacity", "good"),
+                None => tile(out, "none", "capacity: no rate met the SLO", "bad"),
+            }
+            tile(out, &rate(step.rps), &format!("achieved req/s {at}"), "");
+            tile(
+                out,
+                &percent(step.error_rate),
+                &format!("error rate {at}"),
+                if step.error_rate > 0.0 { "bad" } else { "good" },
+            );
+            if let Some(l) = step.latency_ms {
+                tile(out, &format!("{} ms", ms(l.p99)), &format!("latency p99 {at}"), "");
+            }
+            if let Some(f) = step.ttft_ms {
+                tile(out, &format!("{} ms", ms(f.p99)), &format!("TTFT p99 {at}"), "");
+            }
+        }
+        None => {
+            tile(out, &count(t.requests), "requests", "");
+            tile(out, &rate(p.rps), "requests / s", "");
+            tile(
+                out,
+                &percent(p.error_rate),
+                "error rate",
+                if p.error_rate > 0.0 { "bad" } else { "good" },
+            );
+            tile(out, &format!("{} ms", ms(t.latency.p99)), "latency p99", "");
+            if let Some(h) = p.llm.histograms.get("ttft").filter(|h| h.count > 0) {
+                tile(out, &format!("{} ms", ms(h.p99)), "TTFT p99", "");
+            }
+            if p.llm.output_tokens > 0 {
+                tile(out, &rate(p.output_tokens_per_s), "tokens / s", "");
+            }
+        }
     }
     out.push_str("</div>\n");
     for w in text::phase_warnings(t, p.valid) {
@@ -270,23 +297,7 @@ fn phase(out: &mut String, r: &RunReport, index: usize, p: &PhaseReport) {
     if !p.sweep.is_empty() {
         out.push_str("\n<h3>Capacity sweep</h3>\n");
         out.push_str(&charts::sweep(p));
-        out.push_str("<table style=\"margin-top:12px\"><tr><th class=\"n\">offered req/s</th><th class=\"n\">achieved req/s</th><th class=\"n\">error rate</th><th class=\"n\">SLO metric</th><th>SLO</th></tr>");
-        for s in &p.sweep {
-            let _ = write!(
-                out,
-                "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                rate(s.rate),
-                rate(s.rps),
-                percent(s.error_rate),
-                ms(s.slo_value),
-                if s.met {
-                    status_badge(Status::Passed)
-                } else {
-                    status_badge(Status::Failed)
-                }
-            );
-        }
-        out.push_str("</table>\n");
+        sweep_table(out, p);
     }
     let thresholds: Vec<&CheckResult> = r
         .checks
@@ -298,6 +309,58 @@ fn phase(out: &mut String, r: &RunReport, index: usize, p: &PhaseReport) {
         thresholds_table(out, &thresholds);
     }
     out.push_str("</section>\n");
+}
+
+/// One row per sweep step: offered and achieved rates, errors, the SLO's metric, and
+/// latency and TTFT percentiles at that rate.
+fn sweep_table(out: &mut String, p: &PhaseReport) {
+    let metric = p.slo.as_ref().map_or_else(|| "SLO metric".to_owned(), |s| s.label());
+    let pct = |v: Option<crate::report::load::StepPercentiles>| match v {
+        Some(q) => format!(
+            "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+            ms(q.p50),
+            ms(q.p90),
+            ms(q.p99)
+        ),
+        None => "<td class=\"n\">–</td><td class=\"n\">–</td><td class=\"n\">–</td>".to_owned(),
+    };
+    let ttft = p.sweep.iter().any(|s| s.ttft_ms.is_some());
+    let _ = write!(
+        out,
+        "<table style=\"margin-top:12px\"><tr><th class=\"n\">offered req/s</th><th class=\"n\">achieved req/s</th><th class=\"n\">error rate</th><th class=\"n\">{}</th><th class=\"n\">latency p50 ms</th><th class=\"n\">p90</th><th class=\"n\">p99</th>{}<th>SLO {}</th></tr>",
+        esc(&metric),
+        if ttft {
+            "<th class=\"n\">TTFT p50 ms</th><th class=\"n\">p90</th><th class=\"n\">p99</th>"
+        } else {
+            ""
+        },
+        esc(p.slo.as_ref().map_or("", |s| s.text.as_str()))
+    );
+    for s in &p.sweep {
+        let value = p
+            .slo
+            .as_ref()
+            .map_or_else(|| ms(s.slo_value), |slo| slo.show(s.slo_value));
+        let _ = write!(
+            out,
+            "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>{}{}<td>{}</td></tr>",
+            rate(s.rate),
+            rate(s.rps),
+            percent(s.error_rate),
+            esc(&value),
+            pct(s.latency_ms),
+            if ttft { pct(s.ttft_ms) } else { String::new() },
+            if s.met {
+                status_badge(Status::Passed)
+            } else {
+                status_badge(Status::Failed)
+            }
+        );
+    }
+    out.push_str("</table>\n");
+    if p.headline_step().is_some() {
+        out.push_str("<p class=\"sub\">The percentile tables and charts above pool every step of the sweep, the overloaded ones included; the tiles and this table describe each rate on its own.</p>\n");
+    }
 }
 
 fn thresholds_table(out: &mut String, checks: &[&CheckResult]) {

@@ -53,6 +53,49 @@ pub struct PhaseReport {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub thresholds: Vec<crate::scenario::load::Threshold>,
+    /// A sweep's SLO: what each step's `slo_value` is, in which unit, and its limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
+}
+
+/// A sweep's service-level objective, spelled out for readers of the charts.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// As written in the scenario: `ttft.p99 < 400ms`.
+    pub text: String,
+    /// The metric: `ttft.p99`, `error_rate`, `rps`.
+    pub metric: String,
+    /// The unit of `limit` and of each step's `slo_value`: `ms`, `ratio` (an error
+    /// rate as a fraction: 0.005 is 0.5%), `req/s`, `tokens/s` or `requests`.
+    pub unit: String,
+    /// The comparison: `<`, `<=`, `>` or `>=`.
+    pub op: String,
+    /// The limit, in `unit`.
+    pub limit: f64,
+}
+
+/// p50, p90 and p99 of one metric at one sweep step, in milliseconds.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepPercentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+impl StepPercentiles {
+    /// The percentiles of a summary that holds values.
+    pub fn of(h: &HistogramSummary) -> Option<Self> {
+        (h.count > 0).then_some(StepPercentiles {
+            p50: h.p50,
+            p90: h.p90,
+            p99: h.p99,
+        })
+    }
 }
 
 /// Token-level and gateway-overhead metrics.
@@ -89,7 +132,10 @@ pub struct TimelinePoint {
 pub struct SweepStep {
     /// Offered rate, requests per second.
     pub rate: f64,
-    /// Achieved rate.
+    /// Achieved rate: completions per second while the step's replies came back (from
+    /// the first reply to the last, so the last requests' latency does not count as
+    /// idle time); the step's requests over its wall time when fewer than two replies
+    /// came back.
     pub rps: f64,
     /// Error rate at this rate.
     pub error_rate: f64,
@@ -100,6 +146,12 @@ pub struct SweepStep {
     pub slo_value: f64,
     /// Whether the SLO was met.
     pub met: bool,
+    /// End-to-end latency (from the intended send) at this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<StepPercentiles>,
+    /// Time to first token at this step (streamed phases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<StepPercentiles>,
 }
 
 /// JSON has no NaN: serde_json writes it as `null`, and this reads `null` back as NaN.
@@ -107,7 +159,39 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+impl Slo {
+    /// A value of the SLO's metric with its unit, as readers expect it (`412 ms`,
+    /// `0.50%`, `38.2 req/s`).
+    pub fn show(&self, v: f64) -> String {
+        if !v.is_finite() {
+            return "–".into();
+        }
+        match self.unit.as_str() {
+            "ms" => format!("{} ms", super::text::ms(v)),
+            "ratio" => super::text::percent(v),
+            unit => format!("{} {unit}", super::text::rate(v)),
+        }
+    }
+
+    /// The metric and its unit, for axis titles: `ttft.p99 (ms)`.
+    pub fn label(&self) -> String {
+        let unit = if self.unit == "ratio" { "%" } else { self.unit.as_str() };
+        format!("{} ({unit})", self.metric)
+    }
+}
+
 impl PhaseReport {
+    /// The sweep step the headline numbers describe: the highest that met the SLO
+    /// (the capacity), or the first when none did. A sweep's totals pool every step,
+    /// the overloaded one included, and describe no rate the gateway can sustain.
+    pub fn headline_step(&self) -> Option<&SweepStep> {
+        self.sweep
+            .iter()
+            .filter(|s| s.met)
+            .max_by(|a, b| a.rate.total_cmp(&b.rate))
+            .or_else(|| self.sweep.first())
+    }
+
     /// Errors by class as `name=count`, for one-line summaries.
     pub fn errors_line(&self) -> String {
         self.transport

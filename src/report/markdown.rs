@@ -202,23 +202,45 @@ fn phase_section(out: &mut String, p: &PhaseReport, thresholds: &[&CheckResult])
             Some(c) => format!("**{} req/s**", rate(c)),
             None => "**none**: no swept rate met the SLO".into(),
         };
-        let steps: Vec<String> = p
-            .sweep
-            .iter()
-            .map(|s| {
-                format!(
-                    "{}/s → {} {}",
-                    rate(s.rate),
-                    ms(s.slo_value),
-                    if s.met { "✓" } else { "✗" }
-                )
-            })
-            .collect();
+        let slo = p.slo.as_ref();
         let _ = writeln!(
             out,
-            "- Capacity: {cap} · sweep (offered rate → SLO value): {}",
-            steps.join(" · ")
+            "- Capacity: {cap}{} · each step on its own (the table above pools them all, the overloaded ones included):\n",
+            slo.map(|s| format!(" at SLO {}", code_span(&s.text)))
+                .unwrap_or_default()
         );
+        let metric = slo.map_or_else(|| "SLO metric".to_owned(), |s| s.label());
+        let ttft = p.sweep.iter().any(|s| s.ttft_ms.is_some());
+        let _ = writeln!(
+            out,
+            "| offered req/s | achieved req/s | error rate | {} | latency p50 / p90 / p99 ms |{} SLO |",
+            inline(&metric),
+            if ttft { " TTFT p50 / p90 / p99 ms |" } else { "" }
+        );
+        let _ = writeln!(out, "|--:|--:|--:|--:|--:|{}:-:|", if ttft { "--:|" } else { "" });
+        let pct = |q: Option<crate::report::load::StepPercentiles>| match q {
+            Some(q) => format!("{} / {} / {}", ms(q.p50), ms(q.p90), ms(q.p99)),
+            None => "–".into(),
+        };
+        for s in &p.sweep {
+            let value = slo.map_or_else(|| ms(s.slo_value), |x| x.show(s.slo_value));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |{} {} |",
+                rate(s.rate),
+                rate(s.rps),
+                percent(s.error_rate),
+                value,
+                pct(s.latency_ms),
+                if ttft {
+                    format!(" {} |", pct(s.ttft_ms))
+                } else {
+                    String::new()
+                },
+                if s.met { "✓" } else { "✗" }
+            );
+        }
+        out.push('\n');
     }
     let mine: Vec<&CheckResult> = thresholds.iter().copied().filter(|c| belongs_to(c, p)).collect();
     if !mine.is_empty() {

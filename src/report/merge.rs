@@ -509,6 +509,7 @@ fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
         timeline,
         sweep,
         capacity_rps,
+        slo: slices.iter().find_map(|p| p.slo.clone()),
     })
 }
 

@@ -14,7 +14,7 @@ pub mod load;
 pub mod markdown;
 pub mod merge;
 mod svg;
-mod text;
+pub mod text;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -211,6 +211,20 @@ impl From<Threshold> for String {
     }
 }
 
+impl Threshold {
+    /// Whether the comparison points the way the metric gets worse: a ceiling (`<`,
+    /// `<=`) on times, errors and counts of failures, a floor (`>`, `>=`) on rates and
+    /// counts of requests. An SLO pointing the other way is met only by a gateway that
+    /// is slow or failing.
+    pub fn bounds_the_bad_side(&self) -> bool {
+        let ceiling = matches!(self.op, Op::Lt | Op::Le);
+        match self.metric {
+            Metric::Histogram { .. } | Metric::ErrorRate => ceiling,
+            Metric::Rps | Metric::TokensPerSecond | Metric::Requests => !ceiling,
+        }
+    }
+}
+
 /// Parses `metric[.stat] op value`. Errors say what was expected.
 pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
     let t = text.trim();
@@ -243,8 +257,12 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
                 "max" => Stat::Max,
                 "mean" | "avg" => Stat::Mean,
                 other => {
+                    const STATS: [&str; 7] = ["p50", "p90", "p95", "p99", "p99.9", "max", "mean"];
+                    let close = super::error::did_you_mean(other, STATS)
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
                     return Err(format!(
-                        "unknown statistic `{other}`: use p50, p90, p95, p99, p99.9, max or mean"
+                        "unknown statistic `{other}`{close}: use p50, p90, p95, p99, p99.9, max or mean"
                     ));
                 }
             };
@@ -255,8 +273,12 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
             return Err(format!("`{n}` needs a statistic, e.g. `{n}.p99`"));
         }
         (n, _) => {
+            const PLAIN: [&str; 4] = ["rps", "error_rate", "output_tokens_per_s", "requests"];
+            let close = super::error::did_you_mean(n, HISTOGRAMS.iter().chain(&PLAIN).copied())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
             return Err(format!(
-                "unknown metric `{n}`: use {}, rps, error_rate, output_tokens_per_s or requests",
+                "unknown metric `{n}`{close}: use {}, rps, error_rate, output_tokens_per_s or requests",
                 HISTOGRAMS.join(", ")
             ));
         }

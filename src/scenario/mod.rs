@@ -3,11 +3,13 @@
 //! ([`validate`]) into a typed [`Scenario`].
 
 pub mod behavior;
+pub mod builtin;
 pub mod error;
 pub(crate) mod limits;
 pub mod load;
 pub mod profile;
 pub mod raw;
+pub mod schema;
 pub mod selection;
 pub mod template;
 mod validate;
@@ -352,10 +354,21 @@ impl Scenario {
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let source = limits::read_text(path, "scenario").map_err(|e| match e.hint {
         Some(_) => e,
-        None => e.hint("check the path; scenarios are YAML files such as scenarios/quickstart.yaml"),
+        None => e.hint(format!(
+            "check the path; scenarios are YAML files such as scenarios/quickstart.yaml, or name a built-in one: {} (`gateprobe init --list`)",
+            builtin::names(builtin::Kind::Scenario).join(", ")
+        )),
     })?;
     let s = load_str(path, &source, &|name| std::env::var(name).ok())?;
     // From here on, a panic message that quotes one of its secrets is redacted.
+    crate::redact::register(&s.secrets);
+    Ok(s)
+}
+
+/// Validates a file built into the binary (a scenario, mock profile or template),
+/// resolving `${env:…}` from the process environment, as [`load`] does for a file.
+pub fn load_builtin(b: &builtin::Builtin) -> Result<Scenario, ScenarioError> {
+    let s = load_str(Path::new(b.path), b.text, &|name| std::env::var(name).ok())?;
     crate::redact::register(&s.secrets);
     Ok(s)
 }
@@ -370,6 +383,5 @@ pub fn load_str(path: &Path, source: &str, env: &dyn Fn(&str) -> Option<String>)
 
 /// The JSON Schema of the scenario format, for editors.
 pub fn json_schema() -> serde_json::Value {
-    let schema = schemars::schema_for!(raw::ScenarioFile);
-    serde_json::to_value(schema).unwrap_or_default()
+    schema::json_schema()
 }

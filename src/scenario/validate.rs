@@ -229,6 +229,13 @@ fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> 
             })
             .unwrap_or_default();
         let raw = e.without_snippet().to_string();
+        // A tab is reported at the end of the scalar before it, often the line above:
+        // point at the tab itself.
+        let pos = if is_tab_error(&raw) {
+            first_tab_from(source, pos).unwrap_or(pos)
+        } else {
+            pos
+        };
         let (message, hint) = match super::limits::breach_message(&e) {
             Some((message, hint)) => (message, Some(hint.to_owned())),
             None => (
@@ -247,9 +254,46 @@ fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> 
     })
 }
 
-/// Drops the position suffix the YAML library appends (we print our own).
+/// The YAML library's ways of saying a tab stands where indentation is.
+fn is_tab_error(message: &str) -> bool {
+    message.contains("found a tab") || message.contains("tabs disallowed")
+}
+
+/// The first tab at or after `pos`, as a position.
+fn first_tab_from(source: &str, pos: Pos) -> Option<Pos> {
+    let start = pos.line.max(1) as usize - 1;
+    // Lines as the error display counts them (a lone CR ends one too).
+    yaml_lines(source).enumerate().skip(start).find_map(|(i, line)| {
+        let col = line.chars().position(|c| c == '\t')?;
+        Some(Pos {
+            line: u32::try_from(i + 1).ok()?,
+            col: u32::try_from(col + 1).ok()?,
+        })
+    })
+}
+
+/// Drops the position suffix the YAML library appends (we print our own), and says
+/// the library's terse shape errors in the scenario's words.
 fn clean_yaml_message(raw: &str) -> String {
     let first = raw.lines().next().unwrap_or(raw).trim();
+    if first.starts_with("expected sequence start") {
+        return "expected a list here, got a single value".into();
+    }
+    if first.starts_with("expected mapping start") {
+        return "expected a mapping (`key: value` lines) here, got a single value".into();
+    }
+    if is_tab_error(first) {
+        return "a tab in the indentation: YAML indents with spaces only".into();
+    }
+    if let Some(kind) = first.strip_prefix("invalid ") {
+        let kind = kind.split_whitespace().next().unwrap_or_default();
+        if matches!(kind, "u8" | "u16" | "u32" | "u64" | "usize" | "i32" | "i64") {
+            return "expected a whole number here".into();
+        }
+        if matches!(kind, "f32" | "f64") {
+            return "expected a number here".into();
+        }
+    }
     let cut = first.find(" at line ").map_or(first, |i| &first[..i]);
     let cut = cut.split_once(", expected one of ").map_or(cut, |(m, _)| m);
     let cut = cut.split_once(" (defined").map_or(cut, |(m, _)| m);
@@ -272,6 +316,18 @@ fn yaml_hint(message: &str) -> Option<String> {
             Some(h) => format!("{h} (allowed here: {allowed})"),
             None => format!("allowed here: {allowed}"),
         });
+    }
+    if message.starts_with("expected sequence start") {
+        return Some("write a list: `[a, b]`, or one `- a` line per item (a single item is `[a]`)".into());
+    }
+    if message.starts_with("expected mapping start") {
+        return Some("write `key: value` lines indented under this key, or `{key: value}`".into());
+    }
+    if is_tab_error(message) {
+        return Some("replace the tab with spaces".into());
+    }
+    if message.starts_with("invalid u") || message.starts_with("invalid i") || message.starts_with("invalid f") {
+        return Some("write the number without quotes or unit (`version: 1`, `port: 18001`, `rate: 20`)".into());
     }
     if message.starts_with("missing field") {
         return Some("see `gateprobe schema` or scenarios/quickstart.yaml for the format".into());

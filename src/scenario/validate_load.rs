@@ -205,6 +205,21 @@ pub(super) fn phases(
                 }
                 let step = duration(cx, &s.step, &format!("{field}.sweep.step"))?;
                 let slo = threshold(cx, &s.slo, &format!("{field}.sweep.slo"))?;
+                if !slo.bounds_the_bad_side() {
+                    let (name, fix) = match slo.metric {
+                        crate::scenario::load::Metric::Histogram { .. } | crate::scenario::load::Metric::ErrorRate => {
+                            ("a ceiling", "`<` or `<=`, e.g. `ttft.p99 < 400ms`")
+                        }
+                        _ => ("a floor", "`>=` or `>`, e.g. `rps >= 40`"),
+                    };
+                    return Err(cx
+                        .err(
+                            s.slo.pos,
+                            format!("{field}.sweep.slo"),
+                            format!("the SLO `{}` points the wrong way: the sweep would call a step good only once it is bad", s.slo.value),
+                        )
+                        .hint(format!("an SLO on this metric is {name}: write {fix}")));
+                }
                 let arrivals = arrivals(cx, s.arrivals.as_ref(), None, 1, &format!("{field}.sweep.arrivals"))?;
                 LoadMode::Sweep {
                     rates,

@@ -175,6 +175,7 @@ pub fn phase(name: &str, stream: bool, events: &[Event], seconds: u64, shard: Op
         },
         sweep: Vec::new(),
         capacity_rps: None,
+        slo: None,
     }
 }
 
@@ -190,6 +191,16 @@ pub fn sweep_steps() -> Vec<SweepStep> {
                 error_rate: if rate > 50.0 { 0.02 } else { 0.0 },
                 slo_value: slo,
                 met: slo <= 300.0,
+                latency_ms: Some(gateprobe::report::load::StepPercentiles {
+                    p50: slo * 0.8,
+                    p90: slo * 1.1,
+                    p99: slo * 1.4,
+                }),
+                ttft_ms: Some(gateprobe::report::load::StepPercentiles {
+                    p50: slo * 0.5,
+                    p90: slo,
+                    p99: slo * 1.2,
+                }),
             }
         })
         .collect()
@@ -252,6 +263,13 @@ pub fn sample() -> RunReport {
     let mut sweep = phase("code <sweep>", false, &events(2, 900, 30), 30, None);
     sweep.sweep = sweep_steps();
     sweep.capacity_rps = Some(40.0);
+    sweep.slo = Some(gateprobe::report::load::Slo {
+        text: "ttft.p90 <= 300ms".into(),
+        metric: "ttft.p90".into(),
+        unit: "ms".into(),
+        op: "<=".into(),
+        limit: 300.0,
+    });
     let checks = vec![
         check("routing.mixtral-chat.backend", "routing", Status::Passed),
         check("auth.mixtral-chat.key_forwarded", "auth", Status::Failed),
