@@ -6,7 +6,7 @@
 
 use super::diagnosis::Cause;
 use super::outcome::Matches as _;
-use super::planner::{Front, Planner};
+use super::planner::{Front, Planner, UNSEEN};
 use super::verdict::{Seen, Verdict, describe, fail, pass, seen, skipped};
 use super::{Ctx, Rule};
 use crate::identifier::Provider;
@@ -42,16 +42,24 @@ impl Rule for Endpoint {
                     vec![],
                 );
             }
-            let Some(base) = p.reach(i).ok().filter(|_| p.observed(i)) else {
-                continue;
-            };
             let azure = m.identifier.provider == Provider::Azure;
             let v1 = p.has_v1(i);
+            let base = match p.reach(i) {
+                Ok(q) if p.observed(i) => q,
+                Ok(q) => {
+                    unseen(p, i, v1);
+                    if v1 && m.identifier.provider == Provider::CustomOpenai {
+                        done.push(surface_of(p, &q));
+                    }
+                    continue;
+                }
+                Err(_) => continue,
+            };
             if v1 && !azure {
                 let k = p.probe(base.clone());
                 p.check(
                     CheckId::of(CheckFamily::Endpoint, &m.name, "v1_path"),
-                    "an endpoint ending in /v1 is called at /v1/chat/completions, nothing added or removed",
+                    RULE_V1_PATH,
                     Judge::UpstreamPath { model: i },
                     vec![k],
                 );
@@ -62,7 +70,7 @@ impl Rule for Endpoint {
                 let k = p.probe(q);
                 p.check(
                     CheckId::of(CheckFamily::Endpoint, &m.name, "trailing_slash"),
-                    "a trailing slash on the endpoint does not double the slash",
+                    RULE_TRAILING_SLASH,
                     Judge::UpstreamPath { model: i },
                     vec![k],
                 );
@@ -71,7 +79,7 @@ impl Rule for Endpoint {
                 let k = p.probe(base.clone());
                 p.check(
                     CheckId::of(CheckFamily::Endpoint, &m.name, "api_version"),
-                    "Azure deployments are called with an api-version (without one Azure answers 404)",
+                    RULE_API_VERSION,
                     Judge::ApiVersion { model: i },
                     vec![k],
                 );
@@ -111,6 +119,25 @@ impl Rule for Endpoint {
                     format!("missing_v1_{surface}"),
                 );
                 missing_v1(p, i, id, surface, stream);
+            } else if let Some(i) = (0..p.s.models.len()).find(|&i| {
+                p.fault(i).is_none()
+                    && !p.observed(i)
+                    && p.s.models[i].identifier.provider == Provider::CustomOpenai
+                    && p.has_v1(i)
+                    && p.variant(i, Variant::WithoutV1).is_some()
+                    && on_surface(p, i, surface).is_some()
+            }) {
+                // Only models whose endpoint is not a mock reach this surface.
+                let name = &p.s.models[i].name;
+                p.skip(
+                    CheckId::of(CheckFamily::Endpoint, name, format!("missing_v1_{surface}")),
+                    RULE_MISSING_V1,
+                    Judge::MissingV1 {
+                        model: i,
+                        key: crate::scenario::profile::Profile::missing_v1_key_of(surface),
+                    },
+                    UNSEEN,
+                );
             }
         }
     }
@@ -155,6 +182,39 @@ fn on_surface(p: &Planner<'_>, i: usize, surface: &str) -> Option<crate::plan::P
 
 /// Plans `missing_v1` for model `i` on `surface` (skipped when the profile pins no
 /// outcome there).
+const RULE_V1_PATH: &str = "an endpoint ending in /v1 is called at /v1/chat/completions, nothing added or removed";
+const RULE_TRAILING_SLASH: &str = "a trailing slash on the endpoint does not double the slash";
+const RULE_API_VERSION: &str = "Azure deployments are called with an api-version (without one Azure answers 404)";
+
+/// The checks of a model whose endpoint is not a gateprobe mock, listed as skipped:
+/// each is judged on what the backend received.
+fn unseen(p: &mut Planner<'_>, i: usize, v1: bool) {
+    let m = &p.s.models[i];
+    let azure = m.identifier.provider == Provider::Azure;
+    let openai = m.identifier.provider == Provider::CustomOpenai;
+    let id = |rule: &str| CheckId::of(CheckFamily::Endpoint, &m.name, rule);
+    let path = Judge::UpstreamPath { model: i };
+    let rows = [
+        (v1 && !azure, "v1_path", RULE_V1_PATH, path.clone()),
+        (v1 || azure, "trailing_slash", RULE_TRAILING_SLASH, path),
+        (azure, "api_version", RULE_API_VERSION, Judge::ApiVersion { model: i }),
+        (
+            v1 && openai,
+            "missing_v1",
+            RULE_MISSING_V1,
+            Judge::MissingV1 {
+                model: i,
+                key: crate::scenario::profile::Profile::missing_v1_key_of("chat_agent"),
+            },
+        ),
+    ];
+    for (applies, rule, text, judge) in rows {
+        if applies {
+            p.skip(id(rule), text, judge, UNSEEN);
+        }
+    }
+}
+
 fn missing_v1(p: &mut Planner<'_>, i: usize, id: CheckId, surface: &'static str, stream: bool) {
     let key = crate::scenario::profile::Profile::missing_v1_key_of(surface);
     let judge = Judge::MissingV1 { model: i, key };

@@ -13,6 +13,7 @@
 //! resilience       a failing backend fails the client as the profile predicts
 //! vendor           a model endpoint itself (`kind: direct`)
 //! readiness        a model server set up for what each Duo feature asks (`kind: direct`)
+//! live             each feature end to end to a model that is not a mock
 //! threshold        the service levels of a load phase
 //! ```
 
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod diagnosis;
 pub mod endpoint;
 pub mod feature_mapping;
+pub mod live;
 pub mod outcome;
 pub mod planner;
 pub mod readiness;
@@ -56,7 +58,7 @@ pub trait Rule: Sync {
 }
 
 /// Every family with a rule, in report order.
-pub const RULES: [&dyn Rule; 8] = [
+pub const RULES: [&dyn Rule; 9] = [
     &routing::Routing,
     &endpoint::Endpoint,
     &auth::Auth,
@@ -64,6 +66,7 @@ pub const RULES: [&dyn Rule; 8] = [
     &streaming::Streaming,
     &vendor::Vendor,
     &readiness::Readiness,
+    &live::Live,
     &resilience::Resilience,
 ];
 

@@ -3,7 +3,7 @@
 //! ending properly (even after an error event); and the exact OpenAI-style SSE an
 //! OpenAI-compatible proxy owes its clients.
 
-use super::planner::{Front, Planner};
+use super::planner::{Front, Planner, UNSEEN};
 use super::verdict::{Verdict, describe, fail, pass, seen, skipped};
 use super::{Ctx, Rule, tolerated};
 use crate::adapter::{EventSummary, Reply};
@@ -31,7 +31,8 @@ impl Rule for Streaming {
                 continue;
             };
             let f = fs.feature;
-            if !p.observed(i) {
+            // Judged on the reply alone: a real model's stream too, not a fault model's.
+            if p.fault(i).is_some() {
                 continue;
             }
             let id = CheckId::bare(CheckFamily::Streaming, f.name);
@@ -86,7 +87,7 @@ impl Rule for Streaming {
 /// (the error-path probes the other families planned) ends properly. Planned after
 /// every family.
 pub fn plan_error_end(p: &mut Planner<'_>) {
-    if p.front() != Front::AiGateway || !p.wants(CheckFamily::Streaming) {
+    if p.front() != Front::AiGateway || !p.wants(CheckFamily::Streaming) || p.s.models.is_empty() {
         return;
     }
     let chat = crate::scenario::profile::Profile::missing_v1_key(Surface::ChatAgent);
@@ -102,15 +103,27 @@ pub fn plan_error_end(p: &mut Planner<'_>) {
         })
         .flat_map(|c| c.probes.iter().copied())
         .collect();
+    let id = CheckId::of(CheckFamily::Streaming, "chat_agent", "error_end");
+    let rule = "a chat stream that carries an error event is still terminated properly (the chunked body ends), so a client tells a reported error from a broken connection";
     if probes.is_empty() {
+        let unseen = p
+            .plan
+            .checks
+            .iter()
+            .any(|c| matches!(c.judge, Judge::MissingV1 { .. }) && c.skip.as_deref() == Some(UNSEEN));
+        if !unseen {
+            // The scenario asked for no error path.
+            return;
+        }
+        p.skip(
+            id,
+            rule,
+            Judge::ErrorEnd,
+            "the error paths go to models whose endpoints are not gateprobe mocks: no chat request could be made to fail upstream",
+        );
         return;
     }
-    p.check(
-        CheckId::of(CheckFamily::Streaming, "chat_agent", "error_end"),
-        "a chat stream that carries an error event is still terminated properly (the chunked body ends), so a client tells a reported error from a broken connection",
-        Judge::ErrorEnd,
-        probes,
-    );
+    p.check(id, rule, Judge::ErrorEnd, probes);
 }
 
 /// AI gateway streams: ndjson chat events, raw-text code suggestions and prompts.

@@ -110,13 +110,19 @@ pub struct Instance {
     pub version: String,
     /// The request shapes that version sends.
     pub shapes: Shapes,
+    /// How long the instance waits for the AI gateway's answer.
+    pub gateway_timeout: std::time::Duration,
 }
+
+/// GitLab's default AI gateway request timeout.
+pub const DEFAULT_GATEWAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Default for Instance {
     fn default() -> Self {
         Instance {
             version: Shapes::CURRENT.name().to_owned(),
             shapes: Shapes::CURRENT,
+            gateway_timeout: DEFAULT_GATEWAY_TIMEOUT,
         }
     }
 }

@@ -124,6 +124,8 @@ pub enum Judge {
     Vendor(VendorRule),
     /// `kind: direct`: a model server set up for what the Duo features ask of it.
     Readiness(ReadyRule),
+    /// A feature answers end to end, through the gateway to a model that is not a mock.
+    Live { model: usize },
 }
 
 impl Judge {

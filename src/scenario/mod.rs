@@ -261,13 +261,15 @@ pub enum CheckFamily {
     Vendor,
     /// A model server (`kind: direct`) set up for what each Duo feature asks of it.
     Readiness,
+    /// Each feature end to end through the gateway to a model that is not a mock.
+    Live,
     /// Scripted backend faults reach the client as the gateway profile predicts.
     Resilience,
 }
 
 impl CheckFamily {
     /// All families, in report order.
-    pub const ALL: [CheckFamily; 8] = [
+    pub const ALL: [CheckFamily; 9] = [
         CheckFamily::Routing,
         CheckFamily::Endpoint,
         CheckFamily::Auth,
@@ -275,6 +277,7 @@ impl CheckFamily {
         CheckFamily::Streaming,
         CheckFamily::Vendor,
         CheckFamily::Readiness,
+        CheckFamily::Live,
         CheckFamily::Resilience,
     ];
 
@@ -288,6 +291,7 @@ impl CheckFamily {
             CheckFamily::Streaming => "streaming",
             CheckFamily::Vendor => "vendor",
             CheckFamily::Readiness => "readiness",
+            CheckFamily::Live => "live",
             CheckFamily::Resilience => "resilience",
         }
     }

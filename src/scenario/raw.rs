@@ -311,6 +311,11 @@ pub struct InstanceSpec {
     /// skipped, saying so.
     #[serde(default)]
     pub version: Option<Located<String>>,
+    /// How long the instance waits for the AI gateway's answer (the admin setting "AI
+    /// gateway request timeout"; default `60s`): `live` checks fail slower answers, as
+    /// Duo Chat then shows an error.
+    #[serde(default)]
+    pub gateway_timeout: Option<Located<String>>,
 }
 
 /// How certificates are checked. By default against the system's trust store.

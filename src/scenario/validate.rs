@@ -151,7 +151,7 @@ pub(super) fn validate(
             .hint("this gateprobe reads version 1"));
     }
 
-    let instance = match &file.instance.version {
+    let mut instance = match &file.instance.version {
         None => crate::instance::Instance::default(),
         Some(v) => {
             let version = cx.string(v, "instance.version", None)?;
@@ -161,9 +161,37 @@ pub(super) fn validate(
                     crate::instance::Shapes::ALL.map(|s| s.name()).join(" and ")
                 ))
             })?;
-            crate::instance::Instance { version, shapes }
+            crate::instance::Instance {
+                version,
+                shapes,
+                ..crate::instance::Instance::default()
+            }
         }
     };
+    if let Some(t) = &file.instance.gateway_timeout {
+        let text = cx.string(t, "instance.gateway_timeout", None)?;
+        instance.gateway_timeout = match humantime::parse_duration(text.trim()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                return Err(cx
+                    .err(
+                        t.pos,
+                        "instance.gateway_timeout",
+                        "a timeout of 0 lets no answer through",
+                    )
+                    .hint("give the instance's AI gateway request timeout, e.g. `60s` (GitLab's default)"));
+            }
+            Err(e) => {
+                return Err(cx
+                    .err(
+                        t.pos,
+                        "instance.gateway_timeout",
+                        format!("invalid duration `{text}`: {e}"),
+                    )
+                    .hint("write a duration such as `60s` or `2m`"));
+            }
+        };
+    }
     let gateway = super::validate_gateway::gateway(&mut cx, &file, instance.shapes)?;
     let backends = backends(&mut cx, &file)?;
     let models = super::validate_models::models(&mut cx, &file, &backends)?;
