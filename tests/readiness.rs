@@ -227,3 +227,66 @@ fn personalities_are_validated() {
         .to_string();
     assert!(e.contains("r.yaml:") && e.contains("max_model_len"), "{e}");
 }
+
+/// The AI gateway's own requests, recorded from GitLab's real gateway (18.x prompts,
+/// Mixtral family): Chat sends `[system, user, assistant]` with `max_tokens` 8192.
+const REPLAY: &str = "replay: tests/fixtures/transcripts/aigw-474164f4-features-vllm";
+
+fn replays(r: &RunReport) -> Vec<(&str, Status)> {
+    r.checks
+        .iter()
+        .filter(|c| c.id.starts_with("readiness.m.replay."))
+        .map(|c| (c.id.trim_start_matches("readiness.m.replay."), c.status))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_own_requests_replay_against_the_server() {
+    let r = run_text(&scenario("", ALL_FEATURES, REPLAY)).await;
+    let ids: Vec<&str> = replays(&r).iter().map(|(id, _)| *id).collect();
+    for f in ["code_completions", "code_generations", "duo_chat"] {
+        assert!(ids.contains(&f), "no replay.{f} in {ids:?}");
+    }
+    assert_eq!(not_passed(&r), Vec::<String>::new(), "{:#?}", r.checks);
+
+    // A chat template that refuses a system turn refuses every recorded request.
+    let r = run_text(&scenario("    personality: [strict_roles]", ALL_FEATURES, REPLAY)).await;
+    let c = check(&r, "replay.duo_chat");
+    assert_eq!(c.status, Status::Failed);
+    assert!(c.actual.contains("[system, user, assistant]"), "{}", c.actual);
+    assert!(bodies(c).contains("Conversation roles must alternate"), "{}", bodies(c));
+
+    // An 8192-token window takes the completion request, not Chat's 8192 max_tokens.
+    let r = run_text(&scenario("    max_model_len: 8192", ALL_FEATURES, REPLAY)).await;
+    let by_id = replays(&r);
+    assert!(by_id.contains(&("code_completions", Status::Passed)), "{by_id:?}");
+    assert!(by_id.contains(&("duo_chat", Status::Failed)), "{by_id:?}");
+    let c = check(&r, "replay.duo_chat");
+    assert!(c.actual.contains("max_tokens 8192, streamed"), "{}", c.actual);
+    assert!(
+        bodies(c).contains("maximum context length is 8192 tokens"),
+        "{}",
+        bodies(c)
+    );
+}
+
+#[test]
+fn replay_is_validated() {
+    let e = |text: String| {
+        gateprobe::scenario::load_str(Path::new("r.yaml"), &text, &|_| None)
+            .expect_err("refused")
+            .to_string()
+    };
+    let missing = e(scenario("", ALL_FEATURES, "replay: no/such/transcript.json"));
+    assert!(
+        missing.contains("r.yaml:") && missing.contains("cannot read") && missing.contains("--record"),
+        "{missing}"
+    );
+    let not_transcript = e(scenario("", ALL_FEATURES, "replay: Cargo.toml"));
+    assert!(not_transcript.contains("not JSON"), "{not_transcript}");
+    let through_gateway = e(scenario("", ALL_FEATURES, REPLAY).replace("kind: direct", "kind: builtin"));
+    assert!(
+        through_gateway.contains("`replay` sends") && through_gateway.contains("kind: direct"),
+        "{through_gateway}"
+    );
+}

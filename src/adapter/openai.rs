@@ -29,6 +29,21 @@ pub struct Exchange {
     pub defect: Option<String>,
 }
 
+/// What [`OpenAiClient::post`] sends.
+#[derive(Clone, Copy, Debug)]
+pub struct Post<'a> {
+    /// Under the endpoint: `chat/completions` or `completions`.
+    pub path: &'a str,
+    /// The model's key.
+    pub key: Option<&'a str>,
+    /// An Azure deployment to call instead of `{base}/{path}`.
+    pub deployment: Option<&'a str>,
+    /// The body.
+    pub body: &'a Value,
+    /// Read a successful reply only to its first event.
+    pub head: bool,
+}
+
 /// A client of one OpenAI-compatible endpoint.
 #[derive(Clone, Debug)]
 pub struct OpenAiClient {
@@ -130,24 +145,23 @@ impl OpenAiClient {
 }
 
 impl OpenAiClient {
-    /// `POST` of `body` to an OpenAI-compatible chat completion: `{base}/chat/completions`
-    /// with a bearer key, or, with `deployment`, Azure's deployment path with `api-key`.
+    /// A `POST` of a JSON body to an OpenAI-compatible server: `{base}/{path}` with a
+    /// bearer key, or, for an Azure deployment, its deployment path with `api-key`.
     /// With `head`, a successful (streamed) reply is read only to its first event: enough
     /// to know the server took the request, without waiting for a long answer.
-    pub async fn post_chat(
-        &self,
-        base: &str,
-        key: Option<&str>,
-        deployment: Option<&str>,
-        body: &Value,
-        head: bool,
-        correlation_id: &str,
-    ) -> Result<Exchange, TransportError> {
+    pub async fn post(&self, base: &str, p: Post<'_>, correlation_id: &str) -> Result<Exchange, TransportError> {
+        let Post {
+            path,
+            key,
+            deployment,
+            body,
+            head,
+        } = p;
         let b = match deployment {
-            None => self.client.post(format!("{base}/chat/completions")),
+            None => self.client.post(format!("{base}/{path}")),
             Some(d) => {
                 let b = self.client.post(format!(
-                    "{base}/openai/deployments/{d}/chat/completions?api-version={}",
+                    "{base}/openai/deployments/{d}/{path}?api-version={}",
                     crate::wire::azure::API_VERSION
                 ));
                 match key {

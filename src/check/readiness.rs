@@ -164,6 +164,7 @@ impl Rule for Readiness {
                     "an Azure deployment answers under its deployment name, whatever model it runs",
                 ),
             }
+            plan_replay(p, i);
         }
     }
 
@@ -193,21 +194,21 @@ impl Rule for Readiness {
             ReadyRule::Answer => answer(&xs),
             ReadyRule::Limits => limits(&xs),
             ReadyRule::ServedName => served_name(name, &xs),
+            ReadyRule::Replay => replayed(cx, &xs),
         }
     }
 }
 
-/// What the model's features ask of its server, as recorded: the features the
-/// scenario maps to it (Chat sub-features falling back to it included), or, when the
-/// scenario maps none to any model, every feature its family may serve.
-fn asks(s: &Scenario, model: usize) -> Vec<&'static FeatureRequest> {
+/// The features a model serves: those the scenario maps to it (Chat sub-features
+/// falling back to it included), or, when the scenario maps none to any model, every
+/// feature its family may serve.
+fn features_of(s: &Scenario, model: usize) -> Vec<&'static str> {
     let m = &s.models[model];
-    let shapes = s.instance.shapes;
     let on = |f: &FeatureSetting, want: Option<usize>| match f.target {
         Target::Model(i) | Target::Fallback(i) => want.is_none_or(|w| w == i),
         _ => false,
     };
-    let features: Vec<&str> = if s.features.iter().any(|f| on(f, None)) {
+    if s.features.iter().any(|f| on(f, None)) {
         s.features
             .iter()
             .filter(|f| on(f, Some(model)))
@@ -216,11 +217,71 @@ fn asks(s: &Scenario, model: usize) -> Vec<&'static FeatureRequest> {
     } else {
         FEATURES
             .iter()
-            .filter(|f| served(shapes, f, &m.family).is_ok())
+            .filter(|f| served(s.instance.shapes, f, &m.family).is_ok())
             .map(|f| f.name)
             .collect()
+    }
+}
+
+/// What the model's features ask of its server, as recorded.
+fn asks(s: &Scenario, model: usize) -> Vec<&'static FeatureRequest> {
+    let shapes = s.instance.shapes;
+    features_of(s, model)
+        .iter()
+        .filter_map(|f| requests::of(shapes, f))
+        .collect()
+}
+
+/// `readiness.<model>.replay.<feature>`: the gateway's own requests for each feature
+/// the model serves, from the scenario's `replay:` transcript.
+fn plan_replay(p: &mut Planner<'_>, model: usize) {
+    let name = &p.s.models[model].name;
+    for feature in features_of(p.s, model) {
+        let probes: Vec<usize> = (0..p.s.replay.len())
+            .filter(|&k| p.s.replay[k].feature == feature)
+            .collect();
+        if probes.is_empty() {
+            continue;
+        }
+        let probes = probes
+            .into_iter()
+            .map(|k| direct_probe(p, model, DirectOp::Ready(ReadyOp::Replay(k))))
+            .collect();
+        p.check(
+            CheckId::of(CheckFamily::Readiness, name, format!("replay.{feature}")),
+            &format!("{feature}: the server takes the requests the AI gateway sent for it (roles, sizes and parameters as recorded)"),
+            Judge::Readiness(ReadyRule::Replay),
+            probes,
+        );
+    }
+}
+
+fn replayed(cx: &Ctx<'_>, xs: &[(DirectOp, &Exchange)]) -> Verdict {
+    let describe = |k: usize| {
+        let r = &cx.scenario.replay[k];
+        format!(
+            "[{}], {} characters of prompt, max_tokens {}{}",
+            r.roles().join(", "),
+            r.prompt_chars(),
+            r.body["max_tokens"]
+                .as_u64()
+                .map_or("unset".to_owned(), |m| m.to_string()),
+            if r.stream() { ", streamed" } else { "" }
+        )
     };
-    features.iter().filter_map(|f| requests::of(shapes, f)).collect()
+    let expected = "200 to each request the gateway sent".to_owned();
+    for (op, x) in xs {
+        let DirectOp::Ready(ReadyOp::Replay(k)) = op else {
+            continue;
+        };
+        if x.status != 200 {
+            return fail(
+                expected,
+                format!("the gateway's request ({}) refused: {}", describe(*k), refusal(x)),
+            );
+        }
+    }
+    pass(expected, format!("{} request(s) taken", xs.len()))
 }
 
 /// The model's features whose request matches `pick`.
@@ -485,8 +546,40 @@ fn served_name(model: &str, xs: &[(DirectOp, &Exchange)]) -> Verdict {
 /// `max_tokens` of the length probe.
 const LENGTH_MAX_TOKENS: u32 = 5;
 
-/// The body of a readiness request for `model`, carrying `correlation_id`.
-pub fn body(op: ReadyOp, model: &str, correlation_id: &str) -> Value {
+/// A readiness request: where it goes under the endpoint, its body, and whether a
+/// successful reply is read only to its first event.
+#[derive(Debug)]
+pub struct ReadyRequest {
+    /// `chat/completions` or `completions`.
+    pub path: &'static str,
+    /// The JSON body.
+    pub body: Value,
+    /// Read a successful reply only to its first event (a stream asking for much).
+    pub head: bool,
+}
+
+/// The readiness request `op` of scenario `s` for `model`, carrying `correlation_id`
+/// (a replayed request carries the gateway's own).
+pub fn request(s: &Scenario, op: ReadyOp, model: &str, correlation_id: &str) -> ReadyRequest {
+    if let ReadyOp::Replay(k) = op {
+        let r = &s.replay[k];
+        let mut body = r.body.clone();
+        body["model"] = json!(model);
+        return ReadyRequest {
+            path: r.path(),
+            head: r.stream(),
+            body,
+        };
+    }
+    ReadyRequest {
+        path: "chat/completions",
+        body: body(op, model, correlation_id),
+        head: matches!(op, ReadyOp::Context { .. }),
+    }
+}
+
+/// The body of one of gateprobe's own readiness requests.
+fn body(op: ReadyOp, model: &str, correlation_id: &str) -> Value {
     let tag = format!("[{correlation_id}]");
     let user = |text: &str| json!({"role": "user", "content": format!("{text} {tag}")});
     let mut b = match op {
@@ -529,6 +622,8 @@ pub fn body(op: ReadyOp, model: &str, correlation_id: &str) -> Value {
         ReadyOp::Length => json!({
             "messages": [user("Count from 1 to 200, separated by spaces.")],
             "max_tokens": LENGTH_MAX_TOKENS}),
+        // Sent from the transcript (see `request`).
+        ReadyOp::Replay(_) => json!({}),
     };
     b["model"] = json!(model);
     b["temperature"] = json!(0);

@@ -23,6 +23,7 @@
 //!   observed against ai-assist of 2025-01-14, whose prompt registry serves the
 //!   self-hosted families only for code suggestions and the Chat prompts.
 
+pub mod replay;
 pub mod requests;
 
 use serde_json::{Value, json};

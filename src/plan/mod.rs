@@ -151,6 +151,8 @@ pub enum ReadyRule {
     Limits,
     /// It answers under the identifier's model name.
     ServedName,
+    /// It takes the requests the gateway sent for a feature (`replay:`).
+    Replay,
 }
 
 impl ReadyRule {
@@ -163,6 +165,7 @@ impl ReadyRule {
             ReadyRule::Answer => "answer",
             ReadyRule::Limits => "limits",
             ReadyRule::ServedName => "served_name",
+            ReadyRule::Replay => "replay",
         }
     }
 }
@@ -231,6 +234,8 @@ pub enum ReadyOp {
     Stop,
     /// A question with a long answer and a small `max_tokens`.
     Length,
+    /// The gateway's own request number `n` of the scenario's `replay:` transcript.
+    Replay(usize),
 }
 
 /// One direct request.

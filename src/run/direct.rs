@@ -3,7 +3,7 @@
 use tokio_util::sync::CancellationToken;
 
 use super::{GIVE_UP_AFTER, RunOptions};
-use crate::adapter::openai::OpenAiClient;
+use crate::adapter::openai::{OpenAiClient, Post};
 use crate::check::DirectOutcome;
 use crate::identifier::Provider;
 use crate::plan::{DirectOp, Plan};
@@ -47,10 +47,16 @@ pub(super) async fn run(
         let fut = async {
             if let DirectOp::Ready(op) = p.op {
                 // Readiness requests: OpenAI-compatible servers and Azure deployments.
-                let body = crate::check::readiness::body(op, m, &cid);
-                let azure = (model.identifier.provider == Provider::Azure).then_some(m);
-                let head = matches!(op, crate::plan::ReadyOp::Context { .. });
-                return client.post_chat(&base, key, azure, &body, head, &cid).await;
+                let deployment = (model.identifier.provider == Provider::Azure).then_some(m);
+                let r = crate::check::readiness::request(scenario, op, m, &cid);
+                let post = Post {
+                    path: r.path,
+                    key,
+                    deployment,
+                    body: &r.body,
+                    head: r.head,
+                };
+                return client.post(&base, post, &cid).await;
             }
             match model.identifier.provider {
                 Provider::Azure => {

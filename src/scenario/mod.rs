@@ -318,6 +318,8 @@ pub struct Scenario {
     pub checks: Vec<CheckFamily>,
     /// Which of their checks run (the `checks:` list's patterns and exclusions).
     pub selection: selection::Selection,
+    /// `kind: direct`: the gateway's requests to model servers to send again.
+    pub replay: Vec<crate::instance::replay::ReplayRequest>,
     /// Every secret value (keys, tokens, env-sourced header values), labelled.
     pub secrets: Vec<(String, String)>,
     /// Load phases, in order.

@@ -133,6 +133,12 @@ pub struct ScenarioFile {
     /// All that apply when omitted, none with `[]`.
     #[serde(default)]
     pub checks: Option<Vec<Located<String>>>,
+    /// `kind: direct`: a transcript of a run through an AI gateway (`gateprobe run
+    /// --record DIR` writes `DIR/<scenario>/transcript.json`), whose requests to model
+    /// servers are sent again to the model endpoints (`readiness.<model>.replay.<feature>`),
+    /// prompt texts as filler of their length. Relative to this file.
+    #[serde(default)]
+    pub replay: Option<Located<String>>,
     /// Load phases, run after the checks, in order.
     #[serde(default)]
     pub load: Vec<LoadPhaseSpec>,

@@ -227,8 +227,13 @@ pub(super) fn validate(
             )
             .hint("use `kind: builtin` or `kind: aigw` for load, or `gateprobe bench URL` for an endpoint alone"));
     }
+    let replay = match &file.replay {
+        None => Vec::new(),
+        Some(r) => replay(&mut cx, r, gateway.kind)?,
+    };
     Ok(Scenario {
         load,
+        replay,
         path: path.to_owned(),
         name,
         instance,
@@ -240,6 +245,45 @@ pub(super) fn validate(
         selection,
         secrets: cx.secrets,
     })
+}
+
+/// Largest transcript `replay:` reads.
+const MAX_TRANSCRIPT: u64 = 64 * 1024 * 1024;
+
+/// The gateway's requests to model servers in the transcript `replay:` names.
+fn replay(
+    cx: &mut Ctx<'_>,
+    r: &Located<String>,
+    kind: super::GatewayKind,
+) -> Result<Vec<crate::instance::replay::ReplayRequest>, ScenarioError> {
+    use std::io::Read as _;
+    if kind != super::GatewayKind::Direct {
+        return Err(cx
+            .err(
+                r.pos,
+                "replay",
+                "`replay` sends a gateway's requests straight to model endpoints",
+            )
+            .hint("use it with `gateway: {kind: direct}`"));
+    }
+    let name = cx.string(r, "replay", None)?;
+    let mut file = cx.path.parent().unwrap_or(Path::new(".")).join(&name);
+    if file.is_dir() {
+        file = file.join("transcript.json");
+    }
+    let cannot = |why: String| {
+        cx.err(r.pos, "replay", format!("cannot read `{}`: {why}", file.display()))
+            .hint("name a transcript written by `gateprobe run --record DIR` (DIR/<scenario>/transcript.json), relative to the scenario")
+    };
+    let mut text = String::new();
+    std::fs::File::open(&file)
+        .and_then(|f| f.take(MAX_TRANSCRIPT + 1).read_to_string(&mut text))
+        .map_err(|e| cannot(e.to_string()))?;
+    if text.len() as u64 > MAX_TRANSCRIPT {
+        return Err(cannot(format!("larger than {} MiB", MAX_TRANSCRIPT >> 20)));
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| cannot(format!("not JSON: {e}")))?;
+    crate::instance::replay::from_transcript(&v).map_err(cannot)
 }
 
 fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> {
