@@ -16,7 +16,6 @@ use crate::gateway::{self, Fault, GatewaySettings};
 use crate::mock::{self, RunningMock, journal::Journal};
 use crate::scenario::{GatewayKind, ModelConfig, Scenario};
 use crate::server::{Server, ServerHost};
-use crate::wire::aws::sigv4::Credentials;
 
 /// Journal capacity for conformance runs.
 pub const JOURNAL_CAPACITY: usize = 100_000;
@@ -122,7 +121,7 @@ impl Topology {
                     Some(AwsSettings {
                         runtime_endpoint: m.server.url(),
                         region: a.region.clone(),
-                        credentials: Credentials::new(a.access_key_id.clone(), a.secret_access_key.clone()),
+                        credentials: a.credentials(),
                     })
                 });
                 let settings = GatewaySettings {

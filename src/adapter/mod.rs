@@ -223,13 +223,7 @@ pub(crate) fn http_client(timeout: Duration, tls: &Tls, reuse: bool) -> reqwest:
     } else {
         b.pool_max_idle_per_host(0)
     };
-    if let Some(pem) = &tls.ca_pem {
-        b = b.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem)?);
-    }
-    if !tls.verify {
-        b = b.tls_danger_accept_invalid_certs(true);
-    }
-    b.build()
+    tls.apply(b)?.build()
 }
 
 /// Sends a request, reads its reply (body capped at [`MAX_REPLY`]) and has `parse`

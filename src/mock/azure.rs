@@ -1,6 +1,7 @@
 //! Azure OpenAI on top of the OpenAI-style core: deployment paths, the required
-//! `api-version`, `api-key` (or Bearer) auth, content-filter results, and Azure's
-//! error bodies (`{"error": {"code": "<string>", "message"}}`).
+//! `api-version` (one the resource serves: the backend's `api_versions`, by default
+//! [`crate::wire::azure::API_VERSIONS`]), `api-key` (or Bearer) auth, content-filter
+//! results, and Azure's error bodies (`{"error": {"code": "<string>", "message"}}`).
 
 use std::time::{Duration, Instant};
 
@@ -22,8 +23,19 @@ pub(super) async fn route(
     if path == "/health" {
         return Response::new(Body::empty());
     }
-    // The GA v1 surface takes the deployment from the body and needs no api-version.
+    let version = crate::wire::azure::api_version_of(query);
+    // The GA v1 surface takes the deployment from the body and needs no api-version;
+    // `preview` opts into preview features, a dated version is refused.
     let (deployment, kind) = if path == "/openai/v1/chat/completions" {
+        if let Some(v) = version.filter(|v| !matches!(*v, "preview" | "latest")) {
+            return super::journal::with_reason(
+                json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": {"code": "BadRequest", "message": "API version not supported"}}),
+                ),
+                &format!("API version not supported: the v1 surface takes no dated api-version (got `{v}`)"),
+            );
+        }
         (None, Kind::Chat)
     } else {
         let Some(rest) = path.strip_prefix("/openai/deployments/") else {
@@ -37,10 +49,16 @@ pub(super) async fn route(
             "completions" => Kind::Text,
             _ => return not_found(),
         };
-        // Without api-version Azure answers a 404, not a 400.
-        let has_version = query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version=") && kv.len() > 12));
-        if !has_version {
-            return not_found();
+        // Without an api-version, or with one the resource does not serve, Azure
+        // answers a 404, not a 400: the same body as for a wrong path.
+        match version {
+            None => return not_found_because("Resource not found: the request has no api-version"),
+            Some(v) if !mock.api_versions.iter().any(|a| a == v) => {
+                return not_found_because(&format!(
+                    "Resource not found: api-version `{v}` is not one this resource serves"
+                ));
+            }
+            Some(_) => {}
         }
         (Some(dep), kind)
     };
@@ -80,6 +98,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "404", "Resource not found")
+}
+
+/// Azure's 404, with the mock's reason for the journal.
+fn not_found_because(reason: &str) -> Response {
+    super::journal::with_reason(not_found(), reason)
 }
 
 /// A deployment that does not exist.

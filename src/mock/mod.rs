@@ -97,6 +97,9 @@ pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
                 out.push(format!("export AWS_REGION_NAME={}", q(&a.region)));
                 out.push(format!("export AWS_ACCESS_KEY_ID={}", q(&a.access_key_id)));
                 out.push(format!("export AWS_SECRET_ACCESS_KEY={}", q(&a.secret_access_key)));
+                if let Some(t) = &a.session_token {
+                    out.push(format!("export AWS_SESSION_TOKEN={}", q(t)));
+                }
             }
         }
     }

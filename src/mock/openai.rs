@@ -40,6 +40,8 @@ pub struct OpenAiMock {
     pub(super) name: String,
     pub(super) models: Vec<String>,
     pub(super) api_key: Option<String>,
+    /// Azure: the `api-version`s the resource serves (see `azure.rs`).
+    pub(super) api_versions: Vec<String>,
     journal: Arc<Journal>,
     behavior: Behavior,
     ids: AtomicU64,
@@ -57,6 +59,7 @@ impl OpenAiMock {
             name: cfg.name.clone(),
             models: cfg.models.clone(),
             api_key: cfg.api_key.clone(),
+            api_versions: cfg.api_versions.clone(),
             journal,
             behavior: Behavior::new(cfg.timing.clone(), cfg.faults.clone()),
             ids: AtomicU64::new(1),

@@ -57,8 +57,11 @@ pub(super) async fn run(
                 }
                 Provider::Bedrock => {
                     let aws = model.backend.and_then(|b| scenario.backends[b].aws.as_ref());
-                    let creds = aws.map(|a| Credentials::new(a.access_key_id.clone(), a.secret_access_key.clone()));
-                    let wrong = aws.map(|a| Credentials::new(a.access_key_id.clone(), "gateprobe-wrong-secret"));
+                    let creds = aws.map(|a| a.credentials());
+                    let wrong = aws.map(|a| Credentials {
+                        secret_access_key: "gateprobe-wrong-secret".into(),
+                        ..a.credentials()
+                    });
                     let region = aws.map(|a| a.region.as_str()).unwrap_or("us-east-1");
                     let (signer, id) = match p.op {
                         DirectOp::WrongKey => (wrong.as_ref(), m),

@@ -394,6 +394,26 @@ pub struct BackendSpec {
     /// Bedrock: the region in the signature's credential scope (default `us-east-1`).
     #[serde(default)]
     pub region: Option<Located<String>>,
+    /// Bedrock: the STS session token of temporary credentials (`AWS_SESSION_TOKEN`).
+    /// Requests must then carry it as a signed `X-Amz-Security-Token`. Use `${env:NAME}`.
+    #[serde(default)]
+    pub session_token: Option<Located<String>>,
+    /// Bedrock: models the runtime serves only through an inference profile (ids, or
+    /// prefixes ending in `*`): a bare id of one is refused with Bedrock's 400
+    /// `ValidationException`. Replaces the built-in list (Claude 3.7 and 4 family,
+    /// DeepSeek-R1); write `default` in the list to keep it.
+    #[serde(default)]
+    pub profile_only: Option<Located<Vec<Located<String>>>>,
+    /// Azure: the `api-version`s this resource serves; others get Azure's 404. Replaces
+    /// the built-in list (the GA and preview versions Azure OpenAI serves); write
+    /// `default` in the list to keep it.
+    #[serde(default)]
+    pub api_versions: Option<Located<Vec<Located<String>>>>,
+    /// Serve HTTPS instead of HTTP: `{mode: ca}` (a certificate from a CA gateprobe
+    /// makes for the run), `{mode: mtls}` (the same, and a client certificate from that
+    /// CA is required) or `{mode: bad_cert}` (a certificate a client must refuse).
+    #[serde(default)]
+    pub tls: Option<Located<BackendTlsSpec>>,
     /// Timing model (default: instant replies).
     #[serde(default)]
     pub timing: Option<TimingSpec>,
@@ -404,6 +424,18 @@ pub struct BackendSpec {
     /// configured before the run (a proxy deployed with `gateprobe export`'s config).
     #[serde(default)]
     pub port: Option<Located<u16>>,
+}
+
+/// How a mock backend serves TLS.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTlsSpec {
+    /// `ca`, `mtls` or `bad_cert`.
+    pub mode: Located<String>,
+    /// With `bad_cert`: what is wrong with the certificate: `wrong_host` (issued by the
+    /// run's CA for another host name; the default), `self_signed` or `expired`.
+    #[serde(default)]
+    pub defect: Option<Located<String>>,
 }
 
 /// A backend's timing model.

@@ -419,7 +419,13 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
         let aws = super::validate_mock::aws(cx, &field, provider, b)?;
         let timing = super::validate_mock::timing(cx, &field, b.timing.as_ref())?;
         let faults = super::validate_mock::faults(cx, &field, &b.faults)?;
+        let profile_only = super::validate_cloud::profile_only(cx, &field, provider, b)?;
+        let api_versions = super::validate_cloud::api_versions(cx, &field, provider, b)?;
+        let tls = super::validate_cloud::tls(cx, &field, b)?;
         out.push(BackendConfig {
+            profile_only,
+            api_versions,
+            tls,
             name: name.value.clone(),
             provider,
             aws,

@@ -217,7 +217,11 @@ fn tls(cx: &mut Ctx<'_>, t: &super::raw::TlsSpec) -> Result<super::Tls, Scenario
             }
         }
     };
-    Ok(super::Tls { ca_pem, verify })
+    Ok(super::Tls {
+        ca_pem,
+        verify,
+        ..super::Tls::default()
+    })
 }
 
 const DEFAULT_LAUNCH_TIMEOUT: Duration = Duration::from_secs(120);
