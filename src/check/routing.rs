@@ -226,7 +226,7 @@ fn bare_profile_only<'a>(s: &Scenario, hits: &[&'a Entry]) -> Option<(&'a Entry,
             return None;
         }
         let said = h.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-        let prefix = bedrock::geography_prefix(&b.aws.as_ref().map_or("us-east-1", |a| a.region.as_str()));
+        let prefix = bedrock::geography_prefix(b.aws.as_ref().map_or("us-east-1", |a| a.region.as_str()));
         Some((
             h,
             format!(

@@ -22,7 +22,7 @@ pub(super) async fn run(
     ids: &crate::plan::CorrelationIds,
 ) -> (Vec<DirectOutcome>, Option<&'static str>) {
     let mut outcomes = vec![DirectOutcome::default(); plan.direct.len()];
-    let client = match OpenAiClient::new(scenario.gateway.timeout, &scenario.gateway.tls) {
+    let client = match OpenAiClient::new(scenario.gateway.timeout, &topology.client_tls(scenario)) {
         Ok(c) => c,
         Err(_) => return (outcomes, Some("the HTTP client did not start")),
     };

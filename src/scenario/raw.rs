@@ -313,17 +313,28 @@ pub struct InstanceSpec {
     pub version: Option<Located<String>>,
 }
 
-/// How certificates are checked. By default against the system's trust store.
+/// How certificates are checked (by default against the system's trust store), and the
+/// client certificate presented, on the connections gateprobe's own code opens: to the
+/// gateway, to the model endpoints with `kind: direct`, and from the built-in gateway
+/// to the model endpoints.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSpec {
     /// A PEM file of extra trusted CA certificates (an internal CA), relative to the
-    /// scenario.
+    /// scenario; or `{{ mocks.ca }}`, the CA of the run's TLS mocks (`kind: builtin`,
+    /// `direct`, or `openai` without a URL).
     #[serde(default)]
     pub ca: Option<Located<String>>,
     /// `false` accepts any certificate (self-signed, expired, wrong host). Default `true`.
     #[serde(default)]
     pub verify: Option<Located<bool>>,
+    /// A client certificate to present (mTLS): a PEM file relative to the scenario, or
+    /// `{{ mocks.client_cert }}`, the one the run's mTLS mocks accept. Needs `client_key`.
+    #[serde(default)]
+    pub client_cert: Option<Located<String>>,
+    /// The client certificate's private key: a PKCS#8 PEM file, or `{{ mocks.client_key }}`.
+    #[serde(default)]
+    pub client_key: Option<Located<String>>,
 }
 
 /// A gateway gateprobe starts: after the mocks (so `command` and `env` can use
