@@ -219,6 +219,12 @@ pub fn litellm(s: &Scenario, url: &dyn Fn(&str) -> Option<String>, opts: &Export
                         a.region.as_str()
                     };
                     p.insert("aws_region_name".into(), json!(region));
+                    if let Some(t) = &a.session_token {
+                        p.insert(
+                            "aws_session_token".into(),
+                            w.secret(t, format!("AWS session token of model {}", m.name)),
+                        );
+                    }
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Where gateprobe's own servers (mock backends, the reference gateway) live: a tokio
 //! runtime on threads of its own, so the client side cannot starve them, and servers
-//! that bind `127.0.0.1:0`, set `TCP_NODELAY`, and stop when their guard is dropped.
+//! that bind `127.0.0.1:0`, set `TCP_NODELAY`, stop when their guard is dropped, and
+//! speak plain HTTP or, for TLS mocks, HTTPS.
 
 use std::net::SocketAddr;
 
@@ -62,7 +63,104 @@ impl ServerHost {
         Ok(Server {
             addr: local,
             stop: Some(tx),
+            tls: false,
         })
+    }
+
+    /// Like [`ServerHost::serve`], over TLS with `config`. Handshakes run concurrently
+    /// (each bounded by [`HANDSHAKE_TIMEOUT`]) outside the accept loop, so a client that
+    /// stalls or refuses the certificate holds up nobody; only completed handshakes
+    /// reach the HTTP server.
+    pub fn serve_tls(
+        &self,
+        addr: SocketAddr,
+        router: Router,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<Server> {
+        let std_listener = std::net::TcpListener::bind(addr)?;
+        std_listener.set_nonblocking(true)?;
+        let local = std_listener.local_addr()?;
+        let handle = self.handle();
+        let _enter = handle.enter();
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let (conns, incoming) = tokio::sync::mpsc::channel(64);
+        handle.spawn(accept_tls(listener, tokio_rustls::TlsAcceptor::from(config), conns));
+        let listener = TlsListener { incoming, local };
+        handle.spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Server {
+            addr: local,
+            stop: Some(tx),
+            tls: true,
+        })
+    }
+}
+
+/// How long a TLS client may take to complete its handshake.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+/// Accepts TCP connections and hands each completed handshake to the HTTP server, until
+/// the server is gone. Handshakes in flight are aborted with the loop.
+async fn accept_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    conns: tokio::sync::mpsc::Sender<(TlsStream, SocketAddr)>,
+) {
+    let mut handshakes = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = conns.closed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                // Out of descriptors and the like: wait rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        // Token streams are many small writes; Nagle would batch them.
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, conns) = (acceptor.clone(), conns.clone());
+        handshakes.spawn(async move {
+            // A client that refuses the certificate (or has none to offer an mTLS
+            // mock) ends the handshake: nothing reaches the HTTP server.
+            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                let _ = conns.send((tls, peer)).await;
+            }
+        });
+        while handshakes.try_join_next().is_some() {}
+    }
+}
+
+/// The HTTP server's side of [`accept_tls`]: connections whose handshake completed.
+struct TlsListener {
+    incoming: tokio::sync::mpsc::Receiver<(TlsStream, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.incoming.recv().await {
+            Some(c) => c,
+            // The accept loop ended: no connection will come again.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
     }
 }
 
@@ -79,6 +177,7 @@ impl Drop for ServerHost {
 pub struct Server {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    tls: bool,
 }
 
 impl Server {
@@ -87,9 +186,10 @@ impl Server {
         self.addr
     }
 
-    /// `http://addr`.
+    /// `http://addr`, or `https://addr` over TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 

@@ -24,6 +24,19 @@ pub fn env_name(name: &str) -> String {
         .collect()
 }
 
+/// An error and each of its causes, joined by `: ` (a TLS failure sits several causes
+/// below "error sending request").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        src = s.source();
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

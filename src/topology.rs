@@ -16,7 +16,6 @@ use crate::gateway::{self, Fault, GatewaySettings};
 use crate::mock::{self, RunningMock, journal::Journal};
 use crate::scenario::{GatewayKind, ModelConfig, Scenario};
 use crate::server::{Server, ServerHost};
-use crate::wire::aws::sigv4::Credentials;
 
 /// Journal capacity for conformance runs.
 pub const JOURNAL_CAPACITY: usize = 100_000;
@@ -95,7 +94,9 @@ impl Topology {
     pub fn start(scenario: &Scenario, opts: &TopologyOptions) -> Result<Topology, TopologyError> {
         let host = ServerHost::new(2)?;
         let journal = Arc::new(Journal::new(Instant::now(), JOURNAL_CAPACITY));
-        let mocks = mock::start_all(&host, &scenario.backends, &journal)?;
+        // The mock PKI's files go with the report, where a gateway can be pointed at them.
+        let pki_dir = opts.work_dir.as_ref().map(|d| d.join("mock-tls"));
+        let mocks = mock::start_all_in(&host, &scenario.backends, &journal, pki_dir.as_deref())?;
         let kind = scenario.gateway.kind;
         let external = opts.gateway_url.clone().or_else(|| match kind {
             GatewayKind::Aigw | GatewayKind::Openai => scenario.gateway.url.clone(),
@@ -122,10 +123,11 @@ impl Topology {
                     Some(AwsSettings {
                         runtime_endpoint: m.server.url(),
                         region: a.region.clone(),
-                        credentials: Credentials::new(a.access_key_id.clone(), a.secret_access_key.clone()),
+                        credentials: a.credentials(),
                     })
                 });
                 let settings = GatewaySettings {
+                    upstream_tls: topology.client_tls(scenario),
                     aws,
                     auth: scenario.gateway.builtin_auth,
                     token: scenario.gateway.token.clone(),
@@ -199,11 +201,15 @@ impl Topology {
         }
         let config_text = config.as_ref().map(|p| p.display().to_string());
         let dir_text = dir.display().to_string();
+        let pki = mock::pki(&self.mocks).map(|p| p.files.clone());
         let vars = |n: &str| match n {
             "port" => Some(port.clone()),
             "config" => config_text.clone(),
             "report_dir" => Some(dir_text.clone()),
-            _ => None,
+            _ => n
+                .strip_prefix("mocks.")
+                .and_then(|m| pki.as_ref()?.by_name(m))
+                .map(|p| p.display().to_string()),
         };
         let render = |t: &crate::scenario::Template| t.render_launch(|n| self.backend_url(n), vars);
         let command: Vec<String> = l.command.iter().map(render).collect();
@@ -226,6 +232,15 @@ impl Topology {
             earlier_logs: Vec::new(),
         });
         Ok(())
+    }
+
+    /// The scenario's client TLS settings (`gateway.tls`) with its `{{ mocks.* }}`
+    /// references filled in from the run's mock PKI.
+    pub fn client_tls(&self, scenario: &Scenario) -> crate::scenario::Tls {
+        match mock::pki(&self.mocks) {
+            Some(pki) => pki.resolve(&scenario.gateway.tls),
+            None => scenario.gateway.tls.clone(),
+        }
     }
 
     /// A backend's base URL.

@@ -338,7 +338,12 @@ fn a_closed_stdout_does_not_cost_the_reports() {
 
 #[test]
 fn mock_profiles_start_and_export_gateway_settings() {
-    for profile in ["mocks/vllm.yaml", "mocks/three-providers.yaml", "mocks/flaky-vllm.yaml"] {
+    for profile in [
+        "mocks/vllm.yaml",
+        "mocks/three-providers.yaml",
+        "mocks/flaky-vllm.yaml",
+        "mocks/cloud-realism.yaml",
+    ] {
         let v = run(&["validate", profile]);
         assert_eq!(v.status.code(), Some(0), "{profile}");
         // Valid for `mock`, and validate says `run` refuses it.

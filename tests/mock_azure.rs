@@ -118,7 +118,7 @@ async fn scripted_429_has_azure_body_and_retry_after() {
     let mocks =
         gateprobe::mock::start_all(&host, &s.backends, &Arc::new(Journal::new(Instant::now(), 10))).expect("start");
     let url = format!(
-        "{}/openai/deployments/gpt-4o-duo/chat/completions?api-version=x1",
+        "{}/openai/deployments/gpt-4o-duo/chat/completions?api-version=2024-10-21",
         mocks[0].server.url()
     );
     let (s, h, b) = post(&url, &[("api-key", "az-key-1")], chat(false)).await;

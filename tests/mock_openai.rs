@@ -30,6 +30,9 @@ fn start(key: Option<&str>) -> Fixture {
         faults: vec![],
         port: None,
         personality: Default::default(),
+        profile_only: vec![],
+        api_versions: vec![],
+        tls: None,
     };
     let mock = OpenAiMock::new(&cfg, Arc::clone(&journal));
     let server = host.serve(([127, 0, 0, 1], 0).into(), mock.router()).expect("serve");

@@ -316,6 +316,30 @@ fn validate_my_model_endpoint() {
 }
 
 #[test]
+fn is_my_model_ready_for_duo() {
+    let sh = Shell::new();
+    let standin = sh.home.path().join("server.yaml");
+    std::fs::write(
+        &standin,
+        "backends:\n  vllm:\n    provider: openai\n    models: [mistralai/Mixtral-8x7B-Instruct-v0.1]\n    api_key: \"...\"\n",
+    )
+    .expect("write");
+    let standin = standin.display().to_string();
+    let (_server, url) = serve(&sh, &["mock", &standin, "--foreground"], &[]);
+    let block = stand_in(
+        &blocks("Is my model ready for Duo?")[0],
+        &[(
+            "--gateway-url http://127.0.0.1:8000/v1",
+            &format!("--gateway-url {url}/v1"),
+        )],
+    );
+    let out = sh.run(&block, Duration::from_secs(120));
+    let o = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(o.matches("0 failed, 0 errors").count(), 2, "{o}");
+    assert!(o.contains("readiness"), "{o}");
+}
+
+#[test]
 #[ignore = "needs LiteLLM: LITELLM=path/to/venv/bin/litellm cargo test -- --include-ignored (.ci/run does)"]
 fn test_my_litellm_proxy() {
     let litellm = PathBuf::from(std::env::var("LITELLM").expect("LITELLM names the litellm of a virtual environment"));

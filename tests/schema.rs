@@ -69,6 +69,7 @@ fn shipped_scenarios_validate_against_the_scenario_schema() {
         "scenarios/quickstart.yaml",
         "scenarios/litellm.yaml",
         "scenarios/openai-front.yaml",
+        "mocks/cloud-realism.yaml",
     ] {
         let text = std::fs::read_to_string(path).expect("read");
         let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");

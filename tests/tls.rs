@@ -144,8 +144,8 @@ async fn certificates_are_verified_unless_the_scenario_trusts_or_waives_them() {
 
     // Verification off: answered too, and the report says so.
     s.gateway.tls = gateprobe::adapter::Tls {
-        ca_pem: None,
         verify: false,
+        ..gateprobe::adapter::Tls::default()
     };
     let r = run::run(&s, &opts, &cancel).await;
     assert!(r.checks.iter().all(|c| !c.actual.starts_with("no reply")));

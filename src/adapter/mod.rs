@@ -123,30 +123,38 @@ impl TransportError {
     /// may carry credentials (`user:token@host`, a key in the query).
     pub fn from_reqwest(e: reqwest::Error) -> Self {
         let kind = transport_class(&e);
-        let e = e.without_url();
-        let mut message = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            src = s.source();
-        }
         TransportError {
             kind: kind.into(),
-            message,
+            message: crate::text::error_chain(&e.without_url()),
         }
     }
 }
 
-/// Whether a TLS failure (handshake, certificate) is among the error's causes.
+/// Whether a TLS failure (handshake, certificate, or an alert the peer sent after the
+/// handshake, such as an mTLS server's "certificate required") is among the error's
+/// causes.
 fn is_tls(e: &reqwest::Error) -> bool {
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
-        if s.downcast_ref::<native_tls::Error>().is_some() {
+        if s.downcast_ref::<native_tls::Error>().is_some() || is_openssl(s) {
             return true;
         }
         src = s.source();
     }
+    false
+}
+
+/// An OpenSSL error carried by an I/O error (native-tls does not wrap those).
+#[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "windows")))]
+fn is_openssl(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+        .is_some_and(|inner| inner.is::<openssl::ssl::Error>())
+        || e.downcast_ref::<openssl::error::ErrorStack>().is_some()
+}
+
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "windows"))]
+fn is_openssl(_: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
@@ -223,13 +231,7 @@ pub(crate) fn http_client(timeout: Duration, tls: &Tls, reuse: bool) -> reqwest:
     } else {
         b.pool_max_idle_per_host(0)
     };
-    if let Some(pem) = &tls.ca_pem {
-        b = b.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem)?);
-    }
-    if !tls.verify {
-        b = b.tls_danger_accept_invalid_certs(true);
-    }
-    b.build()
+    tls.apply(b)?.build()
 }
 
 /// Sends a request, reads its reply (body capped at [`MAX_REPLY`]) and has `parse`

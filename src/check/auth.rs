@@ -310,8 +310,13 @@ fn no_foreign_key(s: &Scenario, m: &ModelConfig, seen: &Seen<'_>) -> Verdict {
 fn signed(s: &Scenario, m: &ModelConfig, seen: &Seen<'_>) -> Verdict {
     let aws = m.backend.and_then(|b| s.backends[b].aws.as_ref());
     let (akid, region) = aws.map_or(("?", "?"), |a| (a.access_key_id.as_str(), a.region.as_str()));
+    let token = if aws.is_some_and(|a| a.session_token.is_some()) {
+        " and the session token signed as X-Amz-Security-Token"
+    } else {
+        ""
+    };
     let expected = format!(
-        "AWS4-HMAC-SHA256 with Credential={akid}/<date>/{region}/bedrock/aws4_request, accepted by the runtime"
+        "AWS4-HMAC-SHA256 with Credential={akid}/<date>/{region}/bedrock/aws4_request{token}, accepted by the runtime"
     );
     if seen.hits.is_empty() {
         return fail(
@@ -415,11 +420,16 @@ pub fn leaked(cx: &Ctx<'_>, p: usize) -> Option<String> {
             .api_key
             .as_deref()
             .map(|k| (k, format!("the API key of backend `{}`", b.name)));
-        let aws = b.aws.as_ref().map(|a| {
-            (
+        let aws = b.aws.iter().flat_map(|a| {
+            let token = a
+                .session_token
+                .as_deref()
+                .map(|t| (t, format!("the AWS session token of backend `{}`", b.name)));
+            std::iter::once((
                 a.secret_access_key.as_str(),
                 format!("the AWS secret of backend `{}`", b.name),
-            )
+            ))
+            .chain(token)
         });
         key.into_iter().chain(aws)
     });

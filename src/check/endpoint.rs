@@ -152,7 +152,7 @@ impl Rule for Endpoint {
         };
         match &check.judge {
             Judge::UpstreamPath { model } => upstream_path(&cx.scenario.models[*model], &seen),
-            Judge::ApiVersion { .. } => api_version(&seen),
+            Judge::ApiVersion { .. } => api_version(cx.scenario, &seen),
             Judge::MissingV1 { key, model } => missing_v1_verdict(cx, key, &cx.scenario.models[*model], &seen),
             _ => super::misfiled(check),
         }
@@ -184,7 +184,7 @@ fn on_surface(p: &Planner<'_>, i: usize, surface: &str) -> Option<crate::plan::P
 /// outcome there).
 const RULE_V1_PATH: &str = "an endpoint ending in /v1 is called at /v1/chat/completions, nothing added or removed";
 const RULE_TRAILING_SLASH: &str = "a trailing slash on the endpoint does not double the slash";
-const RULE_API_VERSION: &str = "Azure deployments are called with an api-version (without one Azure answers 404)";
+const RULE_API_VERSION: &str = "Azure deployments are called with an api-version the resource serves (without one, or with another, Azure answers 404)";
 
 /// The checks of a model whose endpoint is not a gateprobe mock, listed as skipped:
 /// each is judged on what the backend received.
@@ -303,31 +303,48 @@ fn upstream_path(m: &ModelConfig, seen: &Seen<'_>) -> Verdict {
     }
 }
 
-fn api_version(seen: &Seen<'_>) -> Verdict {
-    let expected = "an `api-version` query parameter on the Azure call".to_owned();
+fn api_version(s: &crate::scenario::Scenario, seen: &Seen<'_>) -> Verdict {
+    use crate::wire::azure::api_version_of;
+    let expected = "an `api-version` the Azure resource serves, on every Azure call".to_owned();
     let Some(first) = seen.hits.first() else {
         return fail(
             expected,
             format!("no backend request; the client got {}", describe(seen.reply)),
         );
     };
-    let versioned = |q: Option<&str>| {
-        q.unwrap_or("")
-            .split('&')
-            .any(|kv| kv.starts_with("api-version=") && kv.len() > 12)
+    let served = |backend: &str, v: &str| {
+        s.backends
+            .iter()
+            .find(|b| b.name == backend)
+            .is_none_or(|b| b.api_versions.iter().any(|a| a == v))
     };
-    match seen.hits.iter().find(|h| !versioned(h.query.as_deref())) {
-        Some(h) => fail(
-            expected,
-            format!(
-                "the backend got {}{} (answered {})",
-                h.path,
-                h.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default(),
-                h.status
-            ),
-        ),
-        None => pass(expected, format!("?{}", first.query.as_deref().unwrap_or_default())),
+    for h in &seen.hits {
+        let shown = format!(
+            "{}{}",
+            h.path,
+            h.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default()
+        );
+        let said = h.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        match api_version_of(h.query.as_deref()) {
+            None => {
+                return fail(
+                    expected,
+                    format!("the backend got {shown} (answered {}{said})", h.status),
+                );
+            }
+            Some(v) if !served(&h.backend, v) => {
+                return fail(
+                    expected,
+                    format!(
+                        "the backend got api-version `{v}`, which it does not serve (answered {}{said}); set the gateway's Azure api-version (LiteLLM: `api_version`, AZURE_API_VERSION) to one it serves",
+                        h.status
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
     }
+    pass(expected, format!("?{}", first.query.as_deref().unwrap_or_default()))
 }
 
 fn missing_v1_verdict(cx: &Ctx<'_>, key: &str, m: &ModelConfig, seen: &Seen<'_>) -> Verdict {

@@ -203,8 +203,38 @@ fn model_name(s: &Scenario, model: usize, seen: &Seen<'_>) -> Verdict {
                 .because(cause)
                 .at(h.correlation_id.as_deref().unwrap_or_default())
         }
-        None => pass(expected, format!("upstream model `{want}`")),
+        None => match bare_profile_only(s, &seen.hits) {
+            Some((h, actual)) => {
+                fail(format!("{expected}, served there"), actual).at(h.correlation_id.as_deref().unwrap_or_default())
+            }
+            None => pass(expected, format!("upstream model `{want}`")),
+        },
     }
+}
+
+/// The first request a Bedrock runtime refused because it names a model the runtime
+/// serves only through an inference profile by its bare id, and what to say about it.
+fn bare_profile_only<'a>(s: &Scenario, hits: &[&'a Entry]) -> Option<(&'a Entry, String)> {
+    use crate::wire::bedrock;
+    hits.iter().find_map(|&h| {
+        let b = s
+            .backends
+            .iter()
+            .find(|b| b.name == h.backend && b.provider == BackendProvider::Bedrock)?;
+        let id = bedrock::model_of(&h.path)?;
+        if !bedrock::needs_profile(&b.profile_only, &id) {
+            return None;
+        }
+        let said = h.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        let prefix = bedrock::geography_prefix(b.aws.as_ref().map_or("us-east-1", |a| a.region.as_str()));
+        Some((
+            h,
+            format!(
+                "the runtime refused the bare id `{id}` ({} ValidationException{said}); it serves this model only through an inference profile: use the profile's id as the identifier, e.g. `bedrock/{prefix}.{id}`",
+                h.status
+            ),
+        ))
+    })
 }
 
 /// The first request that names another model than `m`'s, and how.

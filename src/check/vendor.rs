@@ -124,6 +124,14 @@ fn verdict(rule: VendorRule, probe: usize, cx: &Ctx<'_>) -> Verdict {
                 format!("not run: {}", cx.not_run.unwrap_or("the run stopped first")),
             );
         }
+        // A certificate the client refuses, or a client certificate the endpoint wants
+        // and did not get, is the endpoint's TLS setup failing the gateway: a failure.
+        Some(Err(e)) if e.kind == "tls" => {
+            return fail(
+                "a TLS connection the gateway's client accepts (certificate trusted, host matching, client certificate if required)",
+                format!("no reply ({e})"),
+            );
+        }
         Some(Err(e)) => return error("a reply from the endpoint", format!("no reply ({e})")),
         Some(Ok(x)) => x,
     };

@@ -340,6 +340,14 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         // The OpenAI front serves the scenario's aliases, with the mocks' addresses as
         // `gateprobe mock` exports them.
         features: crate::gateway::FeatureMap::of(&s, &|n| backend_url_from_env(n).or_else(|| fixed_backend_url(&s, n))),
+        // `{{ mocks.* }}` are the files of the `gateprobe mock` that exported them.
+        upstream_tls: match mock_tls_from_env(&s.gateway.tls) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID_SCENARIO;
+            }
+        },
     };
     let result = (|| -> Result<(), String> {
         let host = ServerHost::new(2).map_err(|e| e.to_string())?;
@@ -404,10 +412,38 @@ fn backend_url_from_env(name: &str) -> Option<String> {
     std::env::var(crate::mock::url_var(name)).ok()
 }
 
+/// `tls` with its `{{ mocks.* }}` references read from the files `gateprobe mock`
+/// exported (`GATEPROBE_MOCK_CA`, `GATEPROBE_MOCK_CLIENT_CERT`, `GATEPROBE_MOCK_CLIENT_KEY`).
+fn mock_tls_from_env(tls: &crate::scenario::Tls) -> Result<crate::scenario::Tls, String> {
+    use crate::scenario::ClientIdentity;
+    let read = |var: &str| -> Result<Vec<u8>, String> {
+        let path = std::env::var(var).map_err(|_| {
+            format!("the scenario's gateway.tls names {{{{ mocks.* }}}}, but {var} is not set: run `eval \"$(gateprobe mock SCENARIO)\"` in this shell first")
+        })?;
+        std::fs::read(&path).map_err(|e| format!("cannot read {var}={path}: {e}"))
+    };
+    let mut t = tls.clone();
+    if t.mock_ca {
+        let mut pem = t.ca_pem.take().unwrap_or_default();
+        pem.push(b'\n');
+        pem.extend(read(crate::mock::tls::CA_VAR)?);
+        t.ca_pem = Some(pem);
+        t.mock_ca = false;
+    }
+    if matches!(t.identity, Some(ClientIdentity::Mocks)) {
+        t.identity = Some(ClientIdentity::Pem {
+            cert: read(crate::mock::tls::CLIENT_CERT_VAR)?,
+            key: read(crate::mock::tls::CLIENT_KEY_VAR)?,
+        });
+    }
+    Ok(t)
+}
+
 /// A mock's address when the scenario fixes its port.
 fn fixed_backend_url(s: &Scenario, name: &str) -> Option<String> {
     let b = s.backends.iter().find(|b| b.name == name)?;
-    b.port.map(|p| format!("http://127.0.0.1:{p}"))
+    let scheme = if b.tls.is_some() { "https" } else { "http" };
+    b.port.map(|p| format!("{scheme}://127.0.0.1:{p}"))
 }
 
 fn export_cmd(a: ExportArgs) -> u8 {

@@ -86,7 +86,8 @@ fn env_only(s: &Scenario) -> u8 {
     for b in &s.backends {
         match b.port {
             Some(p) => {
-                for line in crate::mock::env_lines(b, &format!("http://127.0.0.1:{p}")) {
+                let scheme = if b.tls.is_some() { "https" } else { "http" };
+                for line in crate::mock::env_lines(b, &format!("{scheme}://127.0.0.1:{p}")) {
                     say(line);
                 }
                 printed = true;
@@ -119,6 +120,11 @@ fn serve(s: &Scenario, threads: usize, serve_for: Option<Duration>, detached: bo
         let mocks = crate::mock::start_all(&host, &s.backends, &journal).map_err(|e| e.to_string())?;
         for (m, b) in mocks.iter().zip(&s.backends) {
             for line in crate::mock::env_lines(b, &m.server.url()) {
+                say(line);
+            }
+        }
+        if let Some(pki) = crate::mock::pki(&mocks) {
+            for line in pki.env_lines(crate::mock::shell_quote) {
                 say(line);
             }
         }

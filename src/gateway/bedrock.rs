@@ -16,7 +16,8 @@ use super::upstream::{Delta, Upstream, Wire};
 use crate::wire::aws::{eventstream, sigv4};
 
 /// The gateway's AWS settings (`AWS_BEDROCK_RUNTIME_ENDPOINT`, `AWS_REGION_NAME`,
-/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, and `AWS_SESSION_TOKEN` for temporary
+/// credentials).
 #[derive(Clone, Debug)]
 pub struct AwsSettings {
     /// Base URL of the Bedrock runtime.
@@ -34,7 +35,13 @@ impl AwsSettings {
         Some(AwsSettings {
             runtime_endpoint: var("AWS_BEDROCK_RUNTIME_ENDPOINT")?,
             region: var("AWS_REGION_NAME").or_else(|| var("AWS_REGION"))?,
-            credentials: sigv4::Credentials::new(var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?),
+            credentials: {
+                let c = sigv4::Credentials::new(var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?);
+                match var("AWS_SESSION_TOKEN") {
+                    Some(t) => c.with_session_token(t),
+                    None => c,
+                }
+            },
         })
     }
 }

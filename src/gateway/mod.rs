@@ -38,6 +38,9 @@ pub struct GatewaySettings {
     pub aws: Option<bedrock::AwsSettings>,
     /// The OpenAI front's aliases and feature map.
     pub features: FeatureMap,
+    /// How it checks the certificates of HTTPS model endpoints (and which client
+    /// certificate it presents).
+    pub upstream_tls: crate::scenario::Tls,
 }
 
 impl GatewaySettings {
@@ -51,6 +54,7 @@ impl GatewaySettings {
             upstream_timeout,
             aws: None,
             features: FeatureMap::default(),
+            upstream_tls: crate::scenario::Tls::default(),
         }
     }
 }
@@ -125,10 +129,14 @@ impl FeatureMap {
 
 /// Builds the gateway's router.
 pub fn router(settings: GatewaySettings) -> reqwest::Result<Router> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_idle_timeout(Duration::from_secs(30))
-        .tcp_nodelay(true)
+    let client = settings
+        .upstream_tls
+        .apply(
+            reqwest::Client::builder()
+                .no_proxy()
+                .pool_idle_timeout(Duration::from_secs(30))
+                .tcp_nodelay(true),
+        )?
         .build()?;
     let state = Arc::new(State {
         settings,

@@ -277,7 +277,7 @@ impl State {
             .request(up, messages, max_tokens, false)
             .send()
             .await
-            .map_err(|e| UpstreamError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| UpstreamError::Transport(crate::text::error_chain(&e.without_url())))?;
         let status = resp.status().as_u16();
         let body = read_limited(resp).await?;
         if !(200..300).contains(&status) {
@@ -308,7 +308,7 @@ impl State {
             .request(up, messages, max_tokens, true)
             .send()
             .await
-            .map_err(|e| UpstreamError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| UpstreamError::Transport(crate::text::error_chain(&e.without_url())))?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
             let body = read_limited(resp).await?;
@@ -408,7 +408,7 @@ async fn read_limited(resp: reqwest::Response) -> Result<String, UpstreamError> 
     let mut body = resp.bytes_stream();
     let mut buf = Vec::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| UpstreamError::Transport(e.without_url().to_string()))?;
+        let chunk = chunk.map_err(|e| UpstreamError::Transport(crate::text::error_chain(&e.without_url())))?;
         if buf.len() + chunk.len() > MAX_UPSTREAM_BODY {
             return Err(UpstreamError::Transport("upstream body too large".into()));
         }

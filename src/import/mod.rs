@@ -178,7 +178,7 @@ impl ImportError {
 pub async fn fetch(src: &GitlabSource) -> Result<Snapshot, ImportError> {
     let tls = Tls {
         ca_pem: src.ca_pem.clone(),
-        verify: true,
+        ..Tls::default()
     };
     let http = crate::adapter::http_client(src.timeout, &tls, true)
         .map_err(|e| ImportError::Client(TransportError::from_reqwest(e).message))?;

@@ -1,6 +1,7 @@
 //! Azure OpenAI on top of the OpenAI-style core: deployment paths, the required
-//! `api-version`, `api-key` (or Bearer) auth, content-filter results, and Azure's
-//! error bodies (`{"error": {"code": "<string>", "message"}}`).
+//! `api-version` (one the resource serves: the backend's `api_versions`, by default
+//! [`crate::wire::azure::API_VERSIONS`]), `api-key` (or Bearer) auth, content-filter
+//! results, and Azure's error bodies (`{"error": {"code": "<string>", "message"}}`).
 
 use std::time::{Duration, Instant};
 
@@ -22,10 +23,11 @@ pub(super) async fn route(
     if path == "/health" {
         return Response::new(Body::empty());
     }
+    let version = crate::wire::azure::api_version_of(query);
     if path == "/openai/models" || path == "/openai/v1/models" {
         // The GA v1 surface needs no api-version; the dated one does.
-        if path == "/openai/models" && !has_api_version(query) {
-            return not_found();
+        if path == "/openai/models" && version.is_none() {
+            return not_found_because("Resource not found: the request has no api-version");
         }
         if method != Method::GET {
             return error(
@@ -39,8 +41,18 @@ pub(super) async fn route(
         }
         return models(mock);
     }
-    // The GA v1 surface takes the deployment from the body and needs no api-version.
+    // The GA v1 surface takes the deployment from the body and needs no api-version;
+    // `preview` opts into preview features, a dated version is refused.
     let (deployment, kind) = if path == "/openai/v1/chat/completions" {
+        if let Some(v) = version.filter(|v| !matches!(*v, "preview" | "latest")) {
+            return super::journal::with_reason(
+                json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": {"code": "BadRequest", "message": "API version not supported"}}),
+                ),
+                &format!("API version not supported: the v1 surface takes no dated api-version (got `{v}`)"),
+            );
+        }
         (None, Kind::Chat)
     } else {
         let Some(rest) = path.strip_prefix("/openai/deployments/") else {
@@ -54,9 +66,16 @@ pub(super) async fn route(
             "completions" => Kind::Text,
             _ => return not_found(),
         };
-        // Without api-version Azure answers a 404, not a 400.
-        if !has_api_version(query) {
-            return not_found();
+        // Without an api-version, or with one the resource does not serve, Azure
+        // answers a 404, not a 400: the same body as for a wrong path.
+        match version {
+            None => return not_found_because("Resource not found: the request has no api-version"),
+            Some(v) if !mock.api_versions.iter().any(|a| a == v) => {
+                return not_found_because(&format!(
+                    "Resource not found: api-version `{v}` is not one this resource serves"
+                ));
+            }
+            Some(_) => {}
         }
         (Some(dep), kind)
     };
@@ -71,10 +90,6 @@ pub(super) async fn route(
         return r;
     }
     completion(mock, body, kind, deployment, arrival).await
-}
-
-fn has_api_version(query: Option<&str>) -> bool {
-    query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version=") && kv.len() > 12))
 }
 
 /// The `api-key` (or Bearer) check every Azure operation makes.
@@ -126,6 +141,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "404", "Resource not found")
+}
+
+/// Azure's 404, with the mock's reason for the journal.
+fn not_found_because(reason: &str) -> Response {
+    super::journal::with_reason(not_found(), reason)
 }
 
 /// A deployment that does not exist.

@@ -29,6 +29,9 @@ const MAX_REQUEST: usize = 4 * 1024 * 1024;
 pub struct BedrockMock {
     name: String,
     models: Vec<String>,
+    /// Models served only through an inference profile.
+    profile_only: Vec<String>,
+    /// Verified with their session token, when they have one.
     credentials: sigv4::Credentials,
     region: String,
     api_key: Option<String>,
@@ -53,11 +56,13 @@ impl BedrockMock {
             access_key_id: String::new(),
             secret_access_key: String::new(),
             region: "us-east-1".into(),
+            session_token: None,
         });
         Arc::new(BedrockMock {
             name: cfg.name.clone(),
             models: cfg.models.clone(),
-            credentials: sigv4::Credentials::new(aws.access_key_id, aws.secret_access_key),
+            profile_only: cfg.profile_only.clone(),
+            credentials: aws.credentials(),
             region: aws.region,
             api_key: cfg.api_key.clone(),
             journal,
@@ -128,6 +133,13 @@ async fn route(
             StatusCode::FORBIDDEN,
             "AccessDeniedException",
             "You don't have access to the model with the specified model ID.",
+        );
+    }
+    if crate::wire::bedrock::needs_profile(&mock.profile_only, &id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            &crate::wire::bedrock::on_demand_unsupported(&id),
         );
     }
     let Ok(req) = serde_json::from_slice::<Value>(body) else {

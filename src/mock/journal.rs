@@ -75,7 +75,8 @@ pub struct Reason(pub String);
 
 /// Attaches a mock's reason to an error reply.
 pub fn with_reason(mut r: axum::response::Response, reason: &str) -> axum::response::Response {
-    r.extensions_mut().insert(Reason(crate::text::trunc(reason, 200)));
+    // Long enough for Bedrock's messages that quote an inference-profile ARN.
+    r.extensions_mut().insert(Reason(crate::text::trunc(reason, 320)));
     r
 }
 

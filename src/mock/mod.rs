@@ -7,7 +7,10 @@ pub mod behavior;
 pub mod journal;
 pub mod openai;
 mod personality;
+pub mod tls;
 pub use std::sync::Arc;
+
+use std::path::Path;
 
 use crate::scenario::{BackendConfig, BackendProvider};
 use crate::server::{Server, ServerHost};
@@ -21,15 +24,38 @@ pub struct RunningMock {
     pub provider: BackendProvider,
     /// The server (drop to stop).
     pub server: Server,
+    /// The run's mock PKI, when a backend serves TLS (shared by all the mocks).
+    pub pki: Option<Arc<tls::MockPki>>,
 }
 
 /// Starts one mock per backend on `host`, on 127.0.0.1 with an ephemeral port (or the
-/// backend's fixed `port`).
+/// backend's fixed `port`); see [`start_all_in`].
 pub fn start_all(
     host: &ServerHost,
     backends: &[BackendConfig],
     journal: &Arc<journal::Journal>,
 ) -> std::io::Result<Vec<RunningMock>> {
+    start_all_in(host, backends, journal, None)
+}
+
+/// The run's mock PKI, if the mocks have one.
+pub fn pki(mocks: &[RunningMock]) -> Option<&Arc<tls::MockPki>> {
+    mocks.first().and_then(|m| m.pki.as_ref())
+}
+
+/// Starts one mock per backend. When a backend serves TLS, a mock PKI is made first
+/// and its files written into `pki_dir` (without one, a temporary directory removed
+/// when the last mock stops).
+pub fn start_all_in(
+    host: &ServerHost,
+    backends: &[BackendConfig],
+    journal: &Arc<journal::Journal>,
+    pki_dir: Option<&Path>,
+) -> std::io::Result<Vec<RunningMock>> {
+    let pki = match backends.iter().any(|b| b.tls.is_some()) {
+        true => Some(Arc::new(tls::MockPki::create(pki_dir)?)),
+        false => None,
+    };
     backends
         .iter()
         .map(|b| {
@@ -40,13 +66,18 @@ pub fn start_all(
                 BackendProvider::Bedrock => bedrock::BedrockMock::new(b, Arc::clone(journal)).router(),
             };
             let port = b.port.unwrap_or(0);
-            let server = host
-                .serve(([127, 0, 0, 1], port).into(), router)
+            let addr = ([127, 0, 0, 1], port).into();
+            let served = match (b.tls, &pki) {
+                (Some(mode), Some(pki)) => host.serve_tls(addr, router, pki.server_config(mode)?),
+                _ => host.serve(addr, router),
+            };
+            let server = served
                 .map_err(|e| std::io::Error::new(e.kind(), format!("backend `{}` on 127.0.0.1:{port}: {e}", b.name)))?;
             Ok(RunningMock {
                 name: b.name.clone(),
                 provider: b.provider,
                 server,
+                pki: pki.clone(),
             })
         })
         .collect()
@@ -75,14 +106,7 @@ pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
         BackendProvider::Bedrock => "bedrock",
     };
     let var = url_var(&b.name);
-    // Quote only what the shell would otherwise split or expand.
-    let q = |v: &str| {
-        if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "_./:-+=@,".contains(c)) {
-            v.to_owned()
-        } else {
-            format!("'{}'", v.replace('\'', "'\\''"))
-        }
-    };
+    let q = shell_quote;
     let mut out = vec![
         format!("# {} {provider} {url}", b.name),
         format!("export {var}={}", q(url)),
@@ -110,8 +134,21 @@ pub fn env_lines(b: &BackendConfig, url: &str) -> Vec<String> {
                 out.push(format!("export AWS_REGION_NAME={}", q(&a.region)));
                 out.push(format!("export AWS_ACCESS_KEY_ID={}", q(&a.access_key_id)));
                 out.push(format!("export AWS_SECRET_ACCESS_KEY={}", q(&a.secret_access_key)));
+                if let Some(t) = &a.session_token {
+                    out.push(format!("export AWS_SESSION_TOKEN={}", q(t)));
+                }
             }
         }
     }
     out
+}
+
+/// A value as the shell reads it back: quoted only when the shell would otherwise split
+/// or expand it.
+pub fn shell_quote(v: &str) -> String {
+    if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "_./:-+=@,".contains(c)) {
+        v.to_owned()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
 }

@@ -42,6 +42,8 @@ pub struct OpenAiMock {
     pub(super) models: Vec<String>,
     pub(super) api_key: Option<String>,
     personality: crate::scenario::behavior::Personality,
+    /// Azure: the `api-version`s the resource serves (see `azure.rs`).
+    pub(super) api_versions: Vec<String>,
     journal: Arc<Journal>,
     behavior: Behavior,
     ids: AtomicU64,
@@ -60,6 +62,7 @@ impl OpenAiMock {
             models: cfg.models.clone(),
             api_key: cfg.api_key.clone(),
             personality: cfg.personality.clone(),
+            api_versions: cfg.api_versions.clone(),
             journal,
             behavior: Behavior::new(cfg.timing.clone(), cfg.faults.clone()),
             ids: AtomicU64::new(1),

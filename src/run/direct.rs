@@ -22,7 +22,7 @@ pub(super) async fn run(
     ids: &crate::plan::CorrelationIds,
 ) -> (Vec<DirectOutcome>, Option<&'static str>) {
     let mut outcomes = vec![DirectOutcome::default(); plan.direct.len()];
-    let client = match OpenAiClient::new(scenario.gateway.timeout, &scenario.gateway.tls) {
+    let client = match OpenAiClient::new(scenario.gateway.timeout, &topology.client_tls(scenario)) {
         Ok(c) => c,
         Err(_) => return (outcomes, Some("the HTTP client did not start")),
     };
@@ -70,8 +70,11 @@ pub(super) async fn run(
                 }
                 Provider::Bedrock => {
                     let aws = model.backend.and_then(|b| scenario.backends[b].aws.as_ref());
-                    let creds = aws.map(|a| Credentials::new(a.access_key_id.clone(), a.secret_access_key.clone()));
-                    let wrong = aws.map(|a| Credentials::new(a.access_key_id.clone(), "gateprobe-wrong-secret"));
+                    let creds = aws.map(|a| a.credentials());
+                    let wrong = aws.map(|a| Credentials {
+                        secret_access_key: "gateprobe-wrong-secret".into(),
+                        ..a.credentials()
+                    });
                     let region = aws.map(|a| a.region.as_str()).unwrap_or("us-east-1");
                     let (signer, id) = match p.op {
                         DirectOp::WrongKey => (wrong.as_ref(), m),

@@ -73,6 +73,12 @@ pub const ALL: &[Builtin] = &[
     ),
     builtin!(
         Scenario,
+        "model-readiness",
+        "scenarios",
+        "a model server checked for what each Duo feature asks of it (kind: direct)"
+    ),
+    builtin!(
+        Scenario,
         "openai-front",
         "scenarios",
         "the reference gateway's OpenAI-compatible front"
@@ -107,6 +113,12 @@ pub const ALL: &[Builtin] = &[
         "three-providers",
         "mocks",
         "vLLM, Azure OpenAI and a Bedrock runtime, instant replies"
+    ),
+    builtin!(
+        Mock,
+        "cloud-realism",
+        "mocks",
+        "mTLS vLLM, Azure on the GA api-version only, Bedrock with STS and a profile-only model"
     ),
     builtin!(
         Template,

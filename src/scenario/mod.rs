@@ -13,6 +13,7 @@ pub mod schema;
 pub mod selection;
 pub mod template;
 mod validate;
+mod validate_cloud;
 mod validate_gateway;
 mod validate_load;
 mod validate_mock;
@@ -136,15 +137,21 @@ impl GatewayConfig {
     }
 }
 
-/// How clients check the TLS certificates of the gateway (and of model endpoints
-/// with `kind: direct`). Certificates are verified against the system trust store by
-/// default; `ca` adds roots (an internal CA), `verify: false` turns checking off.
+/// How clients check the TLS certificates of the gateway (with `kind: direct`, of the
+/// model endpoints; with the built-in gateway, of the model endpoints it calls).
+/// Certificates are verified against the system trust store by default; `ca` adds
+/// roots (an internal CA), `verify: false` turns checking off, and a client
+/// certificate is presented when one is given.
 #[derive(Clone, Debug)]
 pub struct Tls {
     /// Extra trusted roots, PEM.
     pub ca_pem: Option<Vec<u8>>,
     /// Whether certificates and host names are checked.
     pub verify: bool,
+    /// Also trust the CA gateprobe makes for the run's TLS mocks (`{{ mocks.ca }}`).
+    pub mock_ca: bool,
+    /// The client certificate to present, if any.
+    pub identity: Option<ClientIdentity>,
 }
 
 impl Default for Tls {
@@ -152,8 +159,79 @@ impl Default for Tls {
         Tls {
             ca_pem: None,
             verify: true,
+            mock_ca: false,
+            identity: None,
         }
     }
+}
+
+/// A client certificate and its key.
+#[derive(Clone)]
+pub enum ClientIdentity {
+    /// Read from the scenario's files: a PEM certificate (chain) and PKCS#8 PEM key.
+    Pem {
+        /// The certificate chain, PEM.
+        cert: Vec<u8>,
+        /// The private key, PKCS#8 PEM.
+        key: Vec<u8>,
+    },
+    /// The client certificate gateprobe issues from the run's mock CA
+    /// (`{{ mocks.client_cert }}`, `{{ mocks.client_key }}`).
+    Mocks,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    // The key is a secret: Debug output ends up in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientIdentity::Pem { cert, .. } => write!(f, "Pem {{ cert: {} bytes, key: [redacted] }}", cert.len()),
+            ClientIdentity::Mocks => f.write_str("Mocks"),
+        }
+    }
+}
+
+impl Tls {
+    /// Applies these settings to an HTTP client. A `{{ mocks.* }}` reference that was
+    /// not resolved (the run has no TLS mock) adds nothing.
+    pub fn apply(&self, mut b: reqwest::ClientBuilder) -> reqwest::Result<reqwest::ClientBuilder> {
+        if let Some(pem) = &self.ca_pem {
+            b = b.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem)?);
+        }
+        if !self.verify {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(ClientIdentity::Pem { cert, key }) = &self.identity {
+            b = b.identity(reqwest::Identity::from_pkcs8_pem(cert, key)?);
+        }
+        Ok(b)
+    }
+}
+
+/// How a mock backend serves TLS (`tls:` of a backend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MockTls {
+    /// HTTPS with a certificate for 127.0.0.1 and `localhost` from the run's mock CA.
+    Ca,
+    /// As [`MockTls::Ca`], and the client must present a certificate from that CA.
+    Mtls,
+    /// HTTPS with a certificate a client must refuse.
+    BadCert(CertDefect),
+}
+
+/// What is wrong with a `bad_cert` mock's certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertDefect {
+    /// Issued by the run's CA, but for another host name than 127.0.0.1.
+    WrongHost,
+    /// Signed by its own key, not by any CA.
+    SelfSigned,
+    /// Issued by the run's CA for 127.0.0.1, and expired.
+    Expired,
+}
+
+impl CertDefect {
+    /// Every defect, by scenario name.
+    pub const NAMES: [&str; 3] = ["wrong_host", "self_signed", "expired"];
 }
 
 /// Wire format of a mock backend.
@@ -169,7 +247,7 @@ pub enum BackendProvider {
 }
 
 /// AWS credentials and region of a Bedrock backend.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AwsConfig {
     /// Access key id.
     pub access_key_id: String,
@@ -177,6 +255,31 @@ pub struct AwsConfig {
     pub secret_access_key: String,
     /// Region of the credential scope.
     pub region: String,
+    /// The STS session token of temporary credentials, if any.
+    pub session_token: Option<String>,
+}
+
+impl AwsConfig {
+    /// The credentials that sign (and that the mock verifies) requests.
+    pub fn credentials(&self) -> crate::wire::aws::sigv4::Credentials {
+        let c = crate::wire::aws::sigv4::Credentials::new(self.access_key_id.clone(), self.secret_access_key.clone());
+        match &self.session_token {
+            Some(t) => c.with_session_token(t.clone()),
+            None => c,
+        }
+    }
+}
+
+impl std::fmt::Debug for AwsConfig {
+    // Debug output ends up in logs; the secret and the token must not.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .field("region", &self.region)
+            .field("session_token", &self.session_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// A mock backend gateprobe starts.
@@ -201,6 +304,12 @@ pub struct BackendConfig {
     pub port: Option<u16>,
     /// How the model server is set up (OpenAI backends).
     pub personality: behavior::Personality,
+    /// Bedrock: models served only through an inference profile (ids, `prefix*`).
+    pub profile_only: Vec<String>,
+    /// Azure: the `api-version`s served.
+    pub api_versions: Vec<String>,
+    /// HTTPS instead of HTTP, and how.
+    pub tls: Option<MockTls>,
 }
 
 /// A self-hosted model as registered in GitLab.

@@ -324,17 +324,28 @@ pub struct InstanceSpec {
     pub gateway_timeout: Option<Located<String>>,
 }
 
-/// How certificates are checked. By default against the system's trust store.
+/// How certificates are checked (by default against the system's trust store), and the
+/// client certificate presented, on the connections gateprobe's own code opens: to the
+/// gateway, to the model endpoints with `kind: direct`, and from the built-in gateway
+/// to the model endpoints.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSpec {
     /// A PEM file of extra trusted CA certificates (an internal CA), relative to the
-    /// scenario.
+    /// scenario; or `{{ mocks.ca }}`, the CA of the run's TLS mocks (`kind: builtin`,
+    /// `direct`, or `openai` without a URL).
     #[serde(default)]
     pub ca: Option<Located<String>>,
     /// `false` accepts any certificate (self-signed, expired, wrong host). Default `true`.
     #[serde(default)]
     pub verify: Option<Located<bool>>,
+    /// A client certificate to present (mTLS): a PEM file relative to the scenario, or
+    /// `{{ mocks.client_cert }}`, the one the run's mTLS mocks accept. Needs `client_key`.
+    #[serde(default)]
+    pub client_cert: Option<Located<String>>,
+    /// The client certificate's private key: a PKCS#8 PEM file, or `{{ mocks.client_key }}`.
+    #[serde(default)]
+    pub client_key: Option<Located<String>>,
 }
 
 /// A gateway gateprobe starts: after the mocks (so `command` and `env` can use
@@ -405,6 +416,26 @@ pub struct BackendSpec {
     /// Bedrock: the region in the signature's credential scope (default `us-east-1`).
     #[serde(default)]
     pub region: Option<Located<String>>,
+    /// Bedrock: the STS session token of temporary credentials (`AWS_SESSION_TOKEN`).
+    /// Requests must then carry it as a signed `X-Amz-Security-Token`. Use `${env:NAME}`.
+    #[serde(default)]
+    pub session_token: Option<Located<String>>,
+    /// Bedrock: models the runtime serves only through an inference profile (ids, or
+    /// prefixes ending in `*`): a bare id of one is refused with Bedrock's 400
+    /// `ValidationException`. Replaces the built-in list (Claude 3.7 and 4 family,
+    /// DeepSeek-R1); write `default` in the list to keep it.
+    #[serde(default)]
+    pub profile_only: Option<Located<Vec<Located<String>>>>,
+    /// Azure: the `api-version`s this resource serves; others get Azure's 404. Replaces
+    /// the built-in list (the GA and preview versions Azure OpenAI serves); write
+    /// `default` in the list to keep it.
+    #[serde(default)]
+    pub api_versions: Option<Located<Vec<Located<String>>>>,
+    /// Serve HTTPS instead of HTTP: `{mode: ca}` (a certificate from a CA gateprobe
+    /// makes for the run), `{mode: mtls}` (the same, and a client certificate from that
+    /// CA is required) or `{mode: bad_cert}` (a certificate a client must refuse).
+    #[serde(default)]
+    pub tls: Option<Located<BackendTlsSpec>>,
     /// Timing model (default: instant replies).
     #[serde(default)]
     pub timing: Option<TimingSpec>,
@@ -426,6 +457,18 @@ pub struct BackendSpec {
     /// `/v1/models`, and a longer prompt plus `max_tokens` is refused.
     #[serde(default)]
     pub max_model_len: Option<Located<u32>>,
+}
+
+/// How a mock backend serves TLS.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTlsSpec {
+    /// `ca`, `mtls` or `bad_cert`.
+    pub mode: Located<String>,
+    /// With `bad_cert`: what is wrong with the certificate: `wrong_host` (issued by the
+    /// run's CA for another host name; the default), `self_signed` or `expired`.
+    #[serde(default)]
+    pub defect: Option<Located<String>>,
 }
 
 /// A backend's timing model.

@@ -1,5 +1,5 @@
-//! String interpolation in scenario values: `${env:NAME}`, `${env:NAME:-default}` and
-//! `{{ backends.NAME.url }}`.
+//! String interpolation in scenario values: `${env:NAME}`, `${env:NAME:-default}`,
+//! `{{ backends.NAME.url }}`, and in a launch block `{{ launch.* }}` and `{{ mocks.* }}`.
 //!
 //! Environment references are resolved while the file is loaded (so a missing
 //! variable is a validation error); backend addresses only exist once the mocks are
@@ -21,6 +21,20 @@ enum Piece {
 
 /// The `{{ launch.* }}` references a launch block may use.
 pub const LAUNCH_VARS: [&str; 3] = ["port", "config", "report_dir"];
+
+/// The `{{ mocks.* }}` references: the files of the run's mock PKI (a launch block may
+/// use them; `gateway.tls` may name them).
+pub const MOCK_VARS: [&str; 3] = ["ca", "client_cert", "client_key"];
+
+/// The `NAME` of a value that is exactly one `{{ mocks.NAME }}` reference.
+pub fn mock_ref(raw: &str) -> Option<&str> {
+    raw.trim()
+        .strip_prefix("{{")?
+        .strip_suffix("}}")?
+        .trim()
+        .strip_prefix("mocks.")
+        .filter(|n| MOCK_VARS.contains(n))
+}
 
 /// A problem at a byte offset inside the string.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,6 +70,13 @@ impl Template {
             Piece::BackendUrl(n) => Some(n.as_str()),
             Piece::Lit(_) | Piece::Launch(_) => None,
         })
+    }
+
+    /// Whether the template names a file of the run's mock PKI (`{{ mocks.* }}`).
+    pub fn names_mock_files(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Launch(n) if n.starts_with("mocks.")))
     }
 
     /// Fills the holes; `url` answers a backend's base URL.
@@ -165,6 +186,26 @@ pub fn interpolate_in(
                 hint: Some("write `{{ backends.NAME.url }}`".into()),
             })?;
             let inner = body[..end].trim();
+            if let Some(var) = inner.strip_prefix("mocks.") {
+                if !allow_launch || !MOCK_VARS.contains(&var) {
+                    return Err(TemplateError {
+                        offset: i,
+                        message: format!("unknown reference `{{{{ {inner} }}}}`"),
+                        hint: Some(if allow_launch {
+                            "mock PKI references are `{{ mocks.ca }}`, `{{ mocks.client_cert }}` and `{{ mocks.client_key }}`".into()
+                        } else {
+                            "`{{ mocks.* }}` belongs in the gateway's `launch` block or `gateway.tls`".into()
+                        }),
+                    });
+                }
+                if !lit.is_empty() {
+                    pieces.push(Piece::Lit(std::mem::take(&mut lit)));
+                }
+                // Known once the mocks run, like the launch values.
+                pieces.push(Piece::Launch(format!("mocks.{var}")));
+                i += 2 + end + 2;
+                continue;
+            }
             if let Some(var) = inner.strip_prefix("launch.") {
                 if !allow_launch || !LAUNCH_VARS.contains(&var) {
                     return Err(TemplateError {

@@ -548,8 +548,14 @@ fn backends(cx: &mut Ctx<'_>, file: &ScenarioFile) -> Result<Vec<BackendConfig>,
         let timing = super::validate_mock::timing(cx, &field, b.timing.as_ref())?;
         let faults = super::validate_mock::faults(cx, &field, &b.faults)?;
         let personality = super::validate_mock::personality(cx, &field, provider, b)?;
+        let profile_only = super::validate_cloud::profile_only(cx, &field, provider, b)?;
+        let api_versions = super::validate_cloud::api_versions(cx, &field, provider, b)?;
+        let tls = super::validate_cloud::tls(cx, &field, b)?;
         out.push(BackendConfig {
             personality,
+            profile_only,
+            api_versions,
+            tls,
             name: name.value.clone(),
             provider,
             aws,

@@ -156,7 +156,14 @@ pub(super) fn gateway(
                     )
                     .hint("set `gateway.kind: openai` (or `aigw`)"));
             }
-            Some(launch(cx, &l.value, l.pos, g.url.as_ref(), token.is_some())?)
+            let tls_mocks = file.backends.0.iter().any(|(_, b)| b.tls.is_some());
+            Some(launch(
+                cx,
+                &l.value,
+                l.pos,
+                g.url.as_ref(),
+                (token.is_some(), tls_mocks),
+            )?)
         }
     };
     if g.endpoint_variants.is_some() {
@@ -166,7 +173,15 @@ pub(super) fn gateway(
     let endpoint_variants = g
         .endpoint_variants
         .unwrap_or_else(|| launch.as_ref().is_some_and(|l| l.config.is_some()));
-    let tls = tls(cx, &g.tls)?;
+    // `{{ mocks.* }}` names files of the run's TLS mocks, for the connections gateprobe's
+    // own code opens to them: the built-in gateway's and the direct client's.
+    let own_upstream = match kind {
+        GatewayKind::Builtin | GatewayKind::Direct => true,
+        GatewayKind::Openai => g.url.is_none() && g.launch.is_none(),
+        GatewayKind::Aigw => false,
+    };
+    let tls_mocks = file.backends.0.iter().any(|(_, b)| b.tls.is_some());
+    let tls = tls(cx, &g.tls, own_upstream, tls_mocks)?;
     Ok(GatewayConfig {
         kind,
         url,
@@ -183,8 +198,70 @@ pub(super) fn gateway(
     })
 }
 
-fn tls(cx: &mut Ctx<'_>, t: &super::raw::TlsSpec) -> Result<super::Tls, ScenarioError> {
+/// A `{{ mocks.NAME }}` value of `gateway.tls`, if the value is one: allowed where
+/// gateprobe's own code calls the mocks and a backend serves TLS.
+fn tls_mock_ref<'v>(
+    cx: &Ctx<'_>,
+    v: &'v Located<String>,
+    field: &str,
+    want: &str,
+    (own_upstream, tls_mocks): (bool, bool),
+) -> Result<Option<&'v str>, ScenarioError> {
+    let Some(name) = super::template::mock_ref(&v.value) else {
+        return Ok(None);
+    };
+    if name != want {
+        return Err(cx
+            .err(
+                v.pos,
+                field,
+                format!("`{{{{ mocks.{name} }}}}` is not what `{field}` takes"),
+            )
+            .hint(format!("write `{{{{ mocks.{want} }}}}`")));
+    }
+    if !own_upstream {
+        return Err(cx
+            .err(v.pos, field, "`{{ mocks.* }}` is for the connections gateprobe opens to its TLS mocks")
+            .hint("this gateway calls the mocks itself: give it the files through `launch.env` (e.g. `SSL_CERT_FILE: \"{{ mocks.ca }}\"`) or `gateprobe mock`'s exports"));
+    }
+    if !tls_mocks {
+        return Err(cx
+            .err(
+                v.pos,
+                field,
+                "no backend serves TLS, so the run has no mock certificates",
+            )
+            .hint("give a backend `tls: {mode: ca}` (or `mtls`, `bad_cert`), or name a PEM file"));
+    }
+    Ok(Some(name))
+}
+
+/// Reads a PEM file named relative to the scenario.
+fn pem_file(
+    cx: &mut Ctx<'_>,
+    v: &Located<String>,
+    field: &str,
+    what: &str,
+) -> Result<(std::path::PathBuf, Vec<u8>), ScenarioError> {
+    let name = cx.string(v, field, None)?;
+    let path = cx.path.parent().unwrap_or(Path::new(".")).join(&name);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok((path, bytes)),
+        Err(e) => Err(cx
+            .err(v.pos, field, format!("cannot read `{}`: {e}", path.display()))
+            .hint(format!("name a PEM file of {what}, relative to the scenario"))),
+    }
+}
+
+fn tls(
+    cx: &mut Ctx<'_>,
+    t: &super::raw::TlsSpec,
+    own_upstream: bool,
+    tls_mocks: bool,
+) -> Result<super::Tls, ScenarioError> {
+    let allowed = (own_upstream, tls_mocks);
     let verify = t.verify.as_ref().is_none_or(|v| v.value);
+    let mut mock_ca = false;
     let ca_pem = match &t.ca {
         None => None,
         Some(ca) => {
@@ -193,31 +270,78 @@ fn tls(cx: &mut Ctx<'_>, t: &super::raw::TlsSpec) -> Result<super::Tls, Scenario
                     .err(ca.pos, "gateway.tls.ca", "`ca` has no effect with `verify: false`")
                     .hint("keep `ca` to verify against your CA, or drop it to accept any certificate"));
             }
-            let name = cx.string(ca, "gateway.tls.ca", None)?;
-            let path = cx.path.parent().unwrap_or(Path::new(".")).join(&name);
-            let pem = std::fs::read(&path).map_err(|e| {
-                cx.err(
-                    ca.pos,
-                    "gateway.tls.ca",
-                    format!("cannot read `{}`: {e}", path.display()),
-                )
-                .hint("name a PEM file of CA certificates, relative to the scenario")
-            })?;
-            match reqwest::Certificate::from_pem_bundle(&pem) {
-                Ok(certs) if !certs.is_empty() => Some(pem),
-                _ => {
-                    return Err(cx
-                        .err(
-                            ca.pos,
-                            "gateway.tls.ca",
-                            format!("`{}` holds no PEM certificate", path.display()),
-                        )
-                        .hint("the file should contain `-----BEGIN CERTIFICATE-----` blocks"));
+            if tls_mock_ref(cx, ca, "gateway.tls.ca", "ca", allowed)?.is_some() {
+                mock_ca = true;
+                None
+            } else {
+                let (path, pem) = pem_file(cx, ca, "gateway.tls.ca", "CA certificates")?;
+                match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certs) if !certs.is_empty() => Some(pem),
+                    _ => {
+                        return Err(cx
+                            .err(
+                                ca.pos,
+                                "gateway.tls.ca",
+                                format!("`{}` holds no PEM certificate", path.display()),
+                            )
+                            .hint("the file should contain `-----BEGIN CERTIFICATE-----` blocks"));
+                    }
                 }
             }
         }
     };
-    Ok(super::Tls { ca_pem, verify })
+    let identity = match (&t.client_cert, &t.client_key) {
+        (None, None) => None,
+        (Some(v), None) | (None, Some(v)) => {
+            let (has, needs) = if t.client_cert.is_some() {
+                ("client_cert", "client_key")
+            } else {
+                ("client_key", "client_cert")
+            };
+            return Err(cx
+                .err(
+                    v.pos,
+                    format!("gateway.tls.{needs}"),
+                    format!("`{has}` needs `{needs}`"),
+                )
+                .hint("give the client certificate and its key together"));
+        }
+        (Some(cert), Some(key)) => {
+            let c = tls_mock_ref(cx, cert, "gateway.tls.client_cert", "client_cert", allowed)?;
+            let k = tls_mock_ref(cx, key, "gateway.tls.client_key", "client_key", allowed)?;
+            match (c, k) {
+                (Some(_), Some(_)) => Some(super::ClientIdentity::Mocks),
+                (None, None) => {
+                    let (_, cert_pem) = pem_file(cx, cert, "gateway.tls.client_cert", "a client certificate")?;
+                    let (_, key_pem) = pem_file(cx, key, "gateway.tls.client_key", "a PKCS#8 private key")?;
+                    if let Err(e) = reqwest::Identity::from_pkcs8_pem(&cert_pem, &key_pem) {
+                        return Err(cx
+                            .err(key.pos, "gateway.tls.client_key", format!("not a usable client certificate and key: {}", crate::text::error_chain(&e)))
+                            .hint("give a PEM certificate and its PKCS#8 key (`-----BEGIN PRIVATE KEY-----`); convert others with `openssl pkcs8 -topk8 -nocrypt`"));
+                    }
+                    Some(super::ClientIdentity::Pem {
+                        cert: cert_pem,
+                        key: key_pem,
+                    })
+                }
+                _ => {
+                    return Err(cx
+                        .err(
+                            key.pos,
+                            "gateway.tls.client_key",
+                            "the certificate and the key come from different places",
+                        )
+                        .hint("use `{{ mocks.client_cert }}` with `{{ mocks.client_key }}`, or two files"));
+                }
+            }
+        }
+    };
+    Ok(super::Tls {
+        ca_pem,
+        verify,
+        mock_ca,
+        identity,
+    })
 }
 
 const DEFAULT_LAUNCH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -227,8 +351,21 @@ fn launch(
     l: &super::raw::LaunchSpec,
     at: Pos,
     url: Option<&Located<String>>,
-    has_token: bool,
+    (has_token, tls_mocks): (bool, bool),
 ) -> Result<LaunchConfig, ScenarioError> {
+    // `{{ mocks.* }}` names files that exist only when a backend serves TLS.
+    let needs_mocks = |cx: &Ctx<'_>, t: &Template, v: &Located<String>, field: &str| {
+        if t.names_mock_files() && !tls_mocks {
+            return Err(cx
+                .err(
+                    v.pos,
+                    field,
+                    "no backend serves TLS, so the run has no mock certificates",
+                )
+                .hint("give a backend `tls: {mode: ca}` (or `mtls`, `bad_cert`)"));
+        }
+        Ok(())
+    };
     if l.command.is_empty() {
         return Err(cx
             .err(at, "gateway.launch.command", "`gateway.launch.command` is empty")
@@ -248,6 +385,7 @@ fn launch(
     for (i, c) in l.command.iter().enumerate() {
         let field = format!("gateway.launch.command[{i}]");
         let t = cx.launch_template(c, &field, false)?;
+        needs_mocks(cx, &t, c, &field)?;
         url_secrets(cx, &t, &field);
         command.push(t);
     }
@@ -257,6 +395,7 @@ fn launch(
         let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD"].iter().any(|s| upper.contains(s));
         let field = format!("gateway.launch.env.{}", k.value);
         let t = cx.launch_template(v, &field, secret)?;
+        needs_mocks(cx, &t, v, &field)?;
         url_secrets(cx, &t, &field);
         env.push((k.value.clone(), t));
     }

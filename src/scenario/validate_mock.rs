@@ -295,14 +295,14 @@ pub(super) fn aws(
     provider: BackendProvider,
     b: &BackendSpec,
 ) -> Result<Option<AwsConfig>, ScenarioError> {
-    let given = [&b.access_key_id, &b.secret_access_key, &b.region];
+    let given = [&b.access_key_id, &b.secret_access_key, &b.region, &b.session_token];
     if provider != BackendProvider::Bedrock {
         if let Some(v) = given.iter().find_map(|v| v.as_ref()) {
             return Err(cx
                 .err(
                     v.pos,
                     field,
-                    "access_key_id, secret_access_key and region belong to `bedrock` backends",
+                    "access_key_id, secret_access_key, session_token and region belong to `bedrock` backends",
                 )
                 .hint("remove them, or set `provider: bedrock`"));
         }
@@ -329,10 +329,24 @@ pub(super) fn aws(
         Some(r) => cx.string(r, &format!("{field}.region"), None)?,
         None => "us-east-1".to_owned(),
     };
+    let session_token = match &b.session_token {
+        Some(t) => {
+            let label = format!("{field}.session_token");
+            let token = cx.string(t, &label, Some(&label))?;
+            if token.is_empty() {
+                return Err(cx
+                    .err(t.pos, label, "`session_token` is empty")
+                    .hint("leave it out for long-term credentials, or give the STS session token, e.g. `${env:AWS_SESSION_TOKEN}`"));
+            }
+            Some(token)
+        }
+        None => None,
+    };
     Ok(Some(AwsConfig {
         access_key_id,
         secret_access_key,
         region,
+        session_token,
     }))
 }
 

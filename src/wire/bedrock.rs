@@ -83,6 +83,74 @@ pub fn serves(models: &[String], id: &str) -> bool {
     models.iter().any(|m| m == id || m == base)
 }
 
+/// Foundation models the Bedrock runtime serves only through an inference profile: a
+/// bare id (or a foundation-model ARN) of one of them is refused with 400
+/// `ValidationException` ([`on_demand_unsupported`]), the id of a cross-region profile
+/// (`us.`, `eu.`, `apac.`, `global.`, ...) or a profile ARN is served. A trailing `*`
+/// matches any rest of the id.
+///
+/// Sources, each the runtime's own error quoted in a public report: Claude 3.7 Sonnet,
+/// refused bare in every region ("AWS's cross-region inference is required for 3.7":
+/// cline/cline#2482; anthropics/anthropic-sdk-python#894, FlowiseAI/Flowise#4253); the
+/// Claude 4 generation, named `claude-sonnet-…`, `claude-opus-…`, `claude-haiku-…`
+/// (braintrust.dev knowledge base "Bedrock model variations for on-demand throughput"
+/// for Sonnet 4 and 4.5); DeepSeek-R1 (Mintplex-Labs/anything-llm#3441). Models refused
+/// bare in some regions only (Claude 3.5 Sonnet v2 in us-east-1 and us-east-2:
+/// danny-avila/LibreChat#4570, terricain/aioboto3#352; Nova Lite) are not listed: name
+/// them in a backend's `profile_only`.
+pub const PROFILE_ONLY: [&str; 5] = [
+    "anthropic.claude-3-7-sonnet-*",
+    "anthropic.claude-sonnet-*",
+    "anthropic.claude-opus-*",
+    "anthropic.claude-haiku-*",
+    "deepseek.r1-*",
+];
+
+/// Whether `id` is an on-demand (bare) model id: a foundation model's own id or ARN,
+/// not a cross-region inference profile's id, nor an inference-profile or
+/// provisioned-throughput ARN.
+pub fn is_bare(id: &str) -> bool {
+    match id.strip_prefix("arn:") {
+        Some(arn) => arn.contains(":foundation-model/"),
+        None => base_model(id) == id,
+    }
+}
+
+/// Whether a list of model ids and `prefix*` patterns names `id`'s foundation model.
+pub fn listed(patterns: &[String], id: &str) -> bool {
+    let base = base_model(id);
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => base.starts_with(prefix),
+        None => p == base,
+    })
+}
+
+/// Whether the runtime refuses `id` because `profile_only` names its model and `id` is
+/// bare.
+pub fn needs_profile(profile_only: &[String], id: &str) -> bool {
+    is_bare(id) && listed(profile_only, id)
+}
+
+/// The prefix of the geographic cross-region inference profiles a region can call:
+/// `us`, `eu`, `apac` (`ap-*`), `us-gov`, `ca`, or `us` when unknown.
+pub fn geography_prefix(region: &str) -> &'static str {
+    match region.split('-').next().unwrap_or("") {
+        "eu" => "eu",
+        "ap" => "apac",
+        "ca" => "ca",
+        "us" if region.starts_with("us-gov-") => "us-gov",
+        _ => "us",
+    }
+}
+
+/// Bedrock's message for a bare id of a profile-only model (the apostrophe is U+2019,
+/// as the runtime sends it).
+pub fn on_demand_unsupported(id: &str) -> String {
+    format!(
+        "Invocation of model ID {id} with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
+    )
+}
+
 /// `/` always, and `:` for Converse: what the AI gateway percent-encodes in a model id.
 const SLASH: &AsciiSet = &CONTROLS.add(b'/').add(b'%');
 const SLASH_COLON: &AsciiSet = &SLASH.add(b':');
@@ -150,5 +218,33 @@ mod tests {
         assert!(serves(&models, "apac.anthropic.claude-3-5-sonnet-20241022-v2:0"));
         assert!(!serves(&models, "mistral.mixtral-8x7b-instruct-v0:1"));
         assert!(uses_invoke("eu.mistral.mistral-large-2402-v1:0"));
+    }
+
+    #[test]
+    fn profile_only_models_need_a_profile_id() {
+        let list: Vec<String> = PROFILE_ONLY.iter().map(|p| (*p).to_owned()).collect();
+        let sonnet = "anthropic.claude-3-7-sonnet-20250219-v1:0";
+        assert!(needs_profile(&list, sonnet));
+        assert!(needs_profile(
+            &list,
+            &format!("arn:aws:bedrock:us-east-1::foundation-model/{sonnet}")
+        ));
+        for profile in [
+            format!("us.{sonnet}"),
+            format!("eu.{sonnet}"),
+            format!("apac.{sonnet}"),
+            format!("global.{sonnet}"),
+            format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{sonnet}"),
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3".to_owned(),
+        ] {
+            assert!(!needs_profile(&list, &profile), "{profile}");
+        }
+        assert!(needs_profile(&list, "anthropic.claude-sonnet-4-20250514-v1:0"));
+        assert!(!needs_profile(&list, "anthropic.claude-3-5-sonnet-20241022-v2:0"));
+        assert!(!needs_profile(&list, "mistral.mixtral-8x7b-instruct-v0:1"));
+        let exact = vec!["anthropic.claude-3-5-sonnet-20241022-v2:0".to_owned()];
+        assert!(needs_profile(&exact, "anthropic.claude-3-5-sonnet-20241022-v2:0"));
+        assert!(!needs_profile(&exact, "anthropic.claude-3-5-sonnet-20241022-v2:1"));
+        assert!(on_demand_unsupported("x").contains("isn\u{2019}t supported"));
     }
 }

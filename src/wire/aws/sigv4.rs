@@ -205,6 +205,12 @@ pub enum SigV4Error {
     /// A signed `x-amz-content-sha256` does not match the body received.
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     PayloadHashMismatch,
+    /// A session token was sent but left out of `SignedHeaders`. The text is what AWS
+    /// answers for headers present but not signed (documented for S3, which names the
+    /// header in `HeadersNotSigned`); temporary credentials sign the token, as every AWS
+    /// SDK does.
+    #[error("There were headers present in the request which were not signed")]
+    TokenNotSigned,
     /// The signature does not match.
     #[error("{SIGNATURE_MISMATCH}")]
     SignatureMismatch,
@@ -223,6 +229,7 @@ impl SigV4Error {
                 "IncompleteSignatureException"
             }
             UnrecognizedClient => "UnrecognizedClientException",
+            TokenNotSigned => "AccessDeniedException",
             WrongRegion { .. }
             | WrongService { .. }
             | DateScopeMismatch { .. }
@@ -424,6 +431,9 @@ impl Verifier<'_> {
         self.check_skew(amz_date, request_time, now)?;
         if !auth.signed_headers.iter().any(|h| h == "host") {
             return Err(SigV4Error::HostNotSigned);
+        }
+        if token.is_some() && !auth.signed_headers.iter().any(|h| h == "x-amz-security-token") {
+            return Err(SigV4Error::TokenNotSigned);
         }
 
         // A signed x-amz-content-sha256 replaces the body hash in the canonical request; when

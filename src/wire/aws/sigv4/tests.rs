@@ -312,6 +312,21 @@ fn signed_request_verifies_and_sign_uses_the_documented_headers() {
             .with(|r| verify(r, &temp, "us-east-1", t0(), DEFAULT_MAX_SKEW)),
         Err(SigV4Error::UnrecognizedClient)
     );
+    // Another session's token.
+    let other = creds().with_session_token("FQoGZXIvYXdzANOTHERTOKEN");
+    assert_eq!(
+        Req::new()
+            .signed_by(&other, "us-east-1", t0())
+            .with(|r| verify(r, &temp, "us-east-1", t0(), DEFAULT_MAX_SKEW)),
+        Err(SigV4Error::UnrecognizedClient)
+    );
+    // The right token added after signing: present, but not signed.
+    let late = Req::new()
+        .signed()
+        .set("X-Amz-Security-Token", "FQoGZXIvYXdzEXAMPLETOKEN");
+    let refused = late.with(|r| verify(r, &temp, "us-east-1", t0(), DEFAULT_MAX_SKEW));
+    assert_eq!(refused, Err(SigV4Error::TokenNotSigned));
+    assert_eq!(refused.unwrap_err().status(), 403);
 
     let mut no_host = Req::new();
     no_host.headers.retain(|(n, _)| n != "Host");
