@@ -72,6 +72,11 @@ pub struct LoadPhase {
     pub timeout: Duration,
     /// CI gates.
     pub thresholds: Vec<Threshold>,
+    /// What the requests carry; `None`: one small canned request.
+    pub workload: Option<std::sync::Arc<super::workload::Workload>>,
+    /// Through a gateway: every other request goes straight to the model's endpoint,
+    /// and the two are compared per percentile.
+    pub compare_direct: bool,
 }
 
 /// A metric a threshold reads.
