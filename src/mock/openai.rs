@@ -185,10 +185,14 @@ struct WholeUsage {
 struct CompletionRequest<'a> {
     #[serde(borrow, default)]
     model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    messages: Option<Vec<MessageIn<'a>>>,
+    #[serde(default, borrow)]
+    prompt: Option<PromptIn<'a>>,
     #[serde(default)]
-    messages: Option<Vec<serde::de::IgnoredAny>>,
+    min_tokens: Option<u64>,
     #[serde(default)]
-    prompt: Option<serde::de::IgnoredAny>,
+    ignore_eos: Option<bool>,
     #[serde(default, deserialize_with = "present")]
     suffix: Option<()>,
     #[serde(default)]
@@ -199,6 +203,51 @@ struct CompletionRequest<'a> {
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+}
+
+/// A chat message: only its text is read (a string, or a list of parts).
+#[derive(serde::Deserialize)]
+struct MessageIn<'a> {
+    #[serde(default, borrow)]
+    content: Option<PromptIn<'a>>,
+}
+
+/// Text as a request carries it: a string, a list of strings or of `{"text"}` parts,
+/// or anything else (token ids), which has no text to count.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum PromptIn<'a> {
+    Text(#[serde(borrow)] std::borrow::Cow<'a, str>),
+    Parts(#[serde(borrow)] Vec<PartIn<'a>>),
+    Other(serde::de::IgnoredAny),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum PartIn<'a> {
+    Text(#[serde(borrow)] std::borrow::Cow<'a, str>),
+    Part {
+        #[serde(default, borrow)]
+        text: Option<std::borrow::Cow<'a, str>>,
+    },
+    Other(serde::de::IgnoredAny),
+}
+
+impl PromptIn<'_> {
+    /// The tokens of its text, as `counter` counts them.
+    fn tokens(&self, counter: &crate::tokens::Counter) -> u64 {
+        match self {
+            PromptIn::Text(t) => counter.count(t),
+            PromptIn::Parts(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    PartIn::Text(t) | PartIn::Part { text: Some(t) } => counter.count(t),
+                    _ => 0,
+                })
+                .sum(),
+            PromptIn::Other(_) => 0,
+        }
+    }
 }
 
 #[derive(serde::Deserialize, Clone, Copy)]
@@ -283,11 +332,27 @@ pub(super) async fn completion(
         }
         _ => {}
     }
-    // The prompt's size in bytes stands in for its tokens (prefill cost, usage).
-    let prompt_len = body.len();
+    // The prompt's text, counted as this backend counts tokens (prefill cost, usage).
+    let counter = mock.behavior.counter();
+    let prompt_tokens = match kind {
+        Kind::Chat => req
+            .messages
+            .iter()
+            .flatten()
+            .filter_map(|m| m.content.as_ref())
+            .map(|c| c.tokens(counter))
+            .sum(),
+        Kind::Text => req.prompt.as_ref().map_or(0, |p| p.tokens(counter)),
+    };
     let max_tokens = req.max_tokens.or(req.max_completion_tokens);
     let stream = req.stream == Some(true);
-    let adm = mock.behavior.admit(model, max_tokens, prompt_len, arrival).await;
+    let ask = super::behavior::Ask {
+        max_tokens,
+        min_tokens: req.min_tokens,
+        ignore_eos: req.ignore_eos == Some(true),
+        prompt_tokens,
+    };
+    let adm = mock.behavior.admit_ask(model, ask, arrival).await;
     match &adm.fault {
         Some(FaultAction::Error { status, retry_after }) => {
             adm.wait_first().await;
@@ -311,7 +376,7 @@ pub(super) async fn completion(
     } else {
         "stop"
     };
-    let prompt_tokens = prompt_len.div_ceil(4);
+    let prompt_tokens = prompt_tokens as usize;
     let usage = || {
         json!({"prompt_tokens": prompt_tokens, "completion_tokens": n_tokens,
                "total_tokens": prompt_tokens + n_tokens})

@@ -53,6 +53,18 @@ pub struct PhaseReport {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub thresholds: Vec<crate::scenario::load::Threshold>,
+    /// Where requests went: `gateway`, `direct` (straight to the model endpoint), or
+    /// `gateway+direct` (`compare_direct`: every other request direct).
+    #[serde(default = "gateway")]
+    pub route: String,
+    /// The workload in words (preset, distributions or dataset and seed), when the
+    /// phase has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+}
+
+fn gateway() -> String {
+    "gateway".into()
 }
 
 /// Token-level and gateway-overhead metrics.
@@ -65,8 +77,18 @@ pub struct LlmMetrics {
     pub empty_content: u64,
     /// Histograms by metric: `ttft`, `itl`, `tpot`, `gateway_overhead`,
     /// `overhead_request` (client send -> backend receipt), `overhead_response`
-    /// (backend first token -> client first token).
+    /// (backend first token -> client first token); with `compare_direct`, the direct
+    /// requests' `direct_ttft`, `direct_itl`, `direct_tpot`, `direct_latency` and the
+    /// gateway requests' `gateway_latency` (send to end of reply).
     pub histograms: BTreeMap<String, HistogramSummary>,
+    /// Token counts per request, when known: `prompt_sent` (the workload's prompt as
+    /// it counts tokens), `prompt_usage` and `output_usage` (the server's `usage`).
+    /// The summaries read as token counts (the encoded histograms hold count x 1000).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tokens: BTreeMap<String, HistogramSummary>,
+    /// How the workload counted tokens (`4 characters per token`, `tokenizer PATH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_counting: Option<String>,
 }
 
 /// One second of a phase.

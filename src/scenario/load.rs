@@ -168,6 +168,11 @@ pub const HISTOGRAMS: [&str; 10] = [
     "schedule_lag",
 ];
 
+/// Metrics of a phase with `compare_direct`: a percentile of the gateway's requests
+/// minus the same percentile of the direct ones (`latency_overhead` compares each
+/// route's time from its actual send to the end of the reply).
+pub const PAIRED: [&str; 4] = ["ttft_overhead", "itl_overhead", "tpot_overhead", "latency_overhead"];
+
 impl Metric {
     /// Short id for check ids (`ttft_p99`, `rps`).
     pub fn id(self) -> String {
@@ -238,7 +243,7 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
         ("error_rate", None) => Metric::ErrorRate,
         ("output_tokens_per_s", None) => Metric::TokensPerSecond,
         ("requests", None) => Metric::Requests,
-        (n, Some(s)) if HISTOGRAMS.contains(&n) => {
+        (n, Some(s)) if HISTOGRAMS.contains(&n) || PAIRED.contains(&n) => {
             let stat = match s {
                 "p50" | "median" => Stat::P50,
                 "p90" => Stat::P90,
@@ -253,16 +258,22 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
                     ));
                 }
             };
-            let name = HISTOGRAMS.iter().find(|h| **h == n).copied().unwrap_or("latency");
+            let name = HISTOGRAMS
+                .iter()
+                .chain(&PAIRED)
+                .find(|h| **h == n)
+                .copied()
+                .unwrap_or("latency");
             Metric::Histogram { name, stat }
         }
-        (n, None) if HISTOGRAMS.contains(&n) => {
+        (n, None) if HISTOGRAMS.contains(&n) || PAIRED.contains(&n) => {
             return Err(format!("`{n}` needs a statistic, e.g. `{n}.p99`"));
         }
         (n, _) => {
             return Err(format!(
-                "unknown metric `{n}`: use {}, rps, error_rate, output_tokens_per_s or requests",
-                HISTOGRAMS.join(", ")
+                "unknown metric `{n}`: use {}, {}, rps, error_rate, output_tokens_per_s or requests",
+                HISTOGRAMS.join(", "),
+                PAIRED.join(", ")
             ));
         }
     };

@@ -519,6 +519,17 @@ pub struct TimingSpec {
     /// Extra time to first token per prompt token, e.g. `0.05ms`.
     #[serde(default)]
     pub prefill_per_token: Option<Located<String>>,
+    /// The same as a prefill rate: prompt tokens per second (`20000` is 0.05 ms per
+    /// token). Give this or `prefill_per_token`.
+    #[serde(default)]
+    pub prefill_rate: Option<Located<f64>>,
+    /// A Hugging Face `tokenizer.json` the mock counts prompt tokens with (prefill,
+    /// `usage`; needs the `tokenizer` build feature), relative to the scenario.
+    #[serde(default)]
+    pub tokenizer: Option<Located<String>>,
+    /// Characters per prompt token when no tokenizer is given (default 4).
+    #[serde(default)]
+    pub chars_per_token: Option<Located<f64>>,
     /// Requests served at once; more wait in a queue.
     #[serde(default)]
     pub max_concurrency: Option<Located<usize>>,
