@@ -83,7 +83,7 @@ pub struct LlmMetrics {
     pub histograms: BTreeMap<String, HistogramSummary>,
     /// Token counts per request, when known: `prompt_sent` (the workload's prompt as
     /// it counts tokens), `prompt_usage` and `output_usage` (the server's `usage`).
-    /// The summaries read as token counts (the encoded histograms hold count x 1000).
+    /// Values are token counts, not milliseconds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tokens: BTreeMap<String, HistogramSummary>,
     /// How the workload counted tokens (`4 characters per token`, `tokenizer PATH`).

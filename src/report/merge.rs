@@ -411,6 +411,16 @@ fn add_histograms<'a>(
     phase: &str,
     what: &str,
 ) -> Result<Option<HistogramSummary>, MergeError> {
+    add_histograms_as(parts, phase, what, HistogramSummary::of)
+}
+
+/// [`add_histograms`], summarised by `summary`.
+fn add_histograms_as<'a>(
+    parts: impl Iterator<Item = (usize, &'a HistogramSummary)>,
+    phase: &str,
+    what: &str,
+    summary: fn(&Histogram<u64>) -> HistogramSummary,
+) -> Result<Option<HistogramSummary>, MergeError> {
     let mut sum: Option<Histogram<u64>> = None;
     for (input, h) in parts {
         let d = decode_histogram(&h.histogram).map_err(decode_err(input, phase, what))?;
@@ -420,7 +430,7 @@ fn add_histograms<'a>(
             Some(s) => s.add(&d).expect("auto-resizing histograms accept any values"),
         }
     }
-    Ok(sum.map(|h| HistogramSummary::of(&h)))
+    Ok(sum.map(|h| summary(&h)))
 }
 
 fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
@@ -461,8 +471,8 @@ fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
     let llm = LlmMetrics {
         output_tokens: slices.iter().map(|p| p.llm.output_tokens).sum(),
         empty_content: slices.iter().map(|p| p.llm.empty_content).sum(),
-        histograms: add_maps(slices, name, |p| &p.llm.histograms)?,
-        tokens: add_maps(slices, name, |p| &p.llm.tokens)?,
+        histograms: add_maps(slices, name, |p| &p.llm.histograms, HistogramSummary::of)?,
+        tokens: add_maps(slices, name, |p| &p.llm.tokens, HistogramSummary::counts)?,
         token_counting: first.llm.token_counting.clone(),
     };
 
@@ -512,6 +522,7 @@ fn add_maps(
     slices: &[&PhaseReport],
     name: &str,
     map: impl Fn(&PhaseReport) -> &BTreeMap<String, HistogramSummary>,
+    summary: fn(&Histogram<u64>) -> HistogramSummary,
 ) -> Result<BTreeMap<String, HistogramSummary>, MergeError> {
     let keys: BTreeSet<&String> = slices.iter().flat_map(|p| map(p).keys()).collect();
     let mut out = BTreeMap::new();
@@ -520,7 +531,7 @@ fn add_maps(
             .iter()
             .enumerate()
             .filter_map(|(i, p)| map(p).get(key).map(|h| (i + 1, h)));
-        if let Some(h) = add_histograms(parts, name, key)? {
+        if let Some(h) = add_histograms_as(parts, name, key, summary)? {
             out.insert(key.clone(), h);
         }
     }
