@@ -126,15 +126,27 @@ async fn direct_phases_load_each_providers_mock_and_judge_their_thresholds() {
             assert_eq!(p.llm.tokens["prompt_usage"].count, 12, "{name}");
         }
         for t in ["error_rate", "ttft_p99", "requests"] {
-            assert_eq!(status(&r, &format!("threshold.{name}.{t}")), Status::Passed, "{name} {t}");
+            assert_eq!(
+                status(&r, &format!("threshold.{name}.{t}")),
+                Status::Passed,
+                "{name} {t}"
+            );
         }
     }
     assert_eq!(status(&r, "threshold.impossible.ttft_p50"), Status::Failed);
     assert_eq!(status(&r, "threshold.impossible.rps"), Status::Failed);
     assert_eq!(status(&r, "threshold.broken.error_rate"), Status::Failed);
     let b = phase(&r, "broken");
-    assert_eq!(b.transport.errors.get("status_503").copied(), Some(6), "{:?}", b.transport.errors);
-    assert_eq!(phase(&r, "vllm-chat").llm.token_counting.as_deref(), Some("4 characters per token"));
+    assert_eq!(
+        b.transport.errors.get("status_503").copied(),
+        Some(6),
+        "{:?}",
+        b.transport.errors
+    );
+    assert_eq!(
+        phase(&r, "vllm-chat").llm.token_counting.as_deref(),
+        Some("4 characters per token")
+    );
 }
 
 /// Mean and an estimate of the spread of a normal from its p50 and p90.
@@ -186,7 +198,11 @@ load:
     assert!((out.mean - 40.0).abs() < 1.2 && out.max <= 60.0, "output {out:?}");
     // What the client counted and what the server counted agree.
     let sent = &n.llm.tokens["prompt_sent"];
-    assert!((sent.mean - mean).abs() / mean < 0.01, "sent {} usage {mean}", sent.mean);
+    assert!(
+        (sent.mean - mean).abs() / mean < 0.01,
+        "sent {} usage {mean}",
+        sent.mean
+    );
     let l = phase(&r, "lognormal");
     let p = &l.llm.tokens["prompt_usage"];
     assert!((p.p50 - 1500.0).abs() < 60.0, "lognormal median {}", p.p50);
@@ -194,10 +210,17 @@ load:
     let ratio = p.p90 / p.p50;
     assert!((ratio - 1.898).abs() < 0.15, "lognormal p90/p50 {ratio}");
     let (mean, sd) = normal_fit(&l.llm.tokens["output_usage"]);
-    assert!((mean - 100.0).abs() < 3.0 && (sd - 20.0).abs() < 3.0, "output {mean} {sd}");
+    assert!(
+        (mean - 100.0).abs() < 3.0 && (sd - 20.0).abs() < 3.0,
+        "output {mean} {sd}"
+    );
     // Streamed: one event per output token the server counted.
     let counted = l.llm.tokens["output_usage"].mean * 600.0;
-    assert!((l.llm.output_tokens as f64 - counted).abs() / counted < 0.01, "{} events", l.llm.output_tokens);
+    assert!(
+        (l.llm.output_tokens as f64 - counted).abs() / counted < 0.01,
+        "{} events",
+        l.llm.output_tokens
+    );
 }
 
 const DATASET_SCENARIO: &str = r#"
@@ -224,11 +247,14 @@ async fn a_dataset_is_sampled_with_its_seed_reproducibly() {
     // 40 ShareGPT conversations: question i of 40*i characters, answer of 4*(i+1).
     let mut lines = String::new();
     for i in 1..=40 {
-        lines.push_str(&serde_json::json!({"conversations": [
-            {"from": "system", "value": "ignored"},
-            {"from": "human", "value": "q".repeat(40 * i)},
-            {"from": "gpt", "value": "a".repeat(4 * (i + 1))},
-        ]}).to_string());
+        lines.push_str(
+            &serde_json::json!({"conversations": [
+                {"from": "system", "value": "ignored"},
+                {"from": "human", "value": "q".repeat(40 * i)},
+                {"from": "gpt", "value": "a".repeat(4 * (i + 1))},
+            ]})
+            .to_string(),
+        );
         lines.push('\n');
     }
     std::fs::write(dir.path().join("conversations.jsonl"), lines).expect("write");
@@ -243,13 +269,22 @@ async fn a_dataset_is_sampled_with_its_seed_reproducibly() {
     let (ta, tb, tc) = (tokens(&a), tokens(&b), tokens(&c));
     for k in ["prompt_usage", "output_usage"] {
         assert_eq!(ta[k].count, 60, "{k}");
-        assert_eq!(ta[k].histogram, tb[k].histogram, "{k}: the same seed draws the same records");
+        assert_eq!(
+            ta[k].histogram, tb[k].histogram,
+            "{k}: the same seed draws the same records"
+        );
         assert_ne!(ta[k].histogram, tc[k].histogram, "{k}: another seed draws others");
     }
     // Answers are the recorded ones: 2 to 41 tokens, asked as max_tokens.
     let out = &ta["output_usage"];
     assert!(out.max <= 41.0 && out.p50 >= 2.0, "{out:?}");
-    assert!(phase(&a, "sharegpt").workload.as_deref().unwrap_or_default().contains("40 records"));
+    assert!(
+        phase(&a, "sharegpt")
+            .workload
+            .as_deref()
+            .unwrap_or_default()
+            .contains("40 records")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,12 +354,28 @@ load:
         assert_eq!(p.route, "gateway+direct", "{kind}");
         assert_eq!(p.error_rate, 0.0, "{kind}: {:?}", p.transport.errors);
         let h = &p.llm.histograms;
-        assert_eq!((h["ttft"].count, h["direct_ttft"].count), (20, 20), "{kind}: interleaved");
-        assert_eq!((h["gateway_latency"].count, h["direct_latency"].count), (20, 20), "{kind}");
+        assert_eq!(
+            (h["ttft"].count, h["direct_ttft"].count),
+            (20, 20),
+            "{kind}: interleaved"
+        );
+        assert_eq!(
+            (h["gateway_latency"].count, h["direct_latency"].count),
+            (20, 20),
+            "{kind}"
+        );
         // The journal's overhead is read for the gateway's requests only.
         assert_eq!(h["gateway_overhead"].count, 20, "{kind}");
-        assert_eq!(status(&r, "threshold.paired.ttft_overhead_p50"), Status::Passed, "{kind}");
-        assert_eq!(status(&r, "threshold.paired.latency_overhead_p99"), Status::Passed, "{kind}");
+        assert_eq!(
+            status(&r, "threshold.paired.ttft_overhead_p50"),
+            Status::Passed,
+            "{kind}"
+        );
+        assert_eq!(
+            status(&r, "threshold.paired.latency_overhead_p99"),
+            Status::Passed,
+            "{kind}"
+        );
         let failing = r.checks.iter().filter(|c| c.status == Status::Failed).count();
         assert_eq!(failing, 1, "{kind}: `ttft_overhead.p50 > 2s` fails: {:#?}", r.checks);
     }
@@ -336,21 +387,32 @@ fn misplaced_capacity_options_are_refused_with_their_place() {
         "PHASES",
         "  - {name: x, model: vllm, feature: duo_chat, requests: 1, closed: {clients: 1}, compare_direct: true}\n",
     );
-    let e = gateprobe::scenario::load_str(Path::new("c.yaml"), &direct, &|_| None).unwrap_err().to_string();
+    let e = gateprobe::scenario::load_str(Path::new("c.yaml"), &direct, &|_| None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("already direct") && e.contains("c.yaml:"), "{e}");
     let bad = PROVIDERS.replace(
         "PHASES",
         "  - {name: x, model: vllm, feature: duo_chat, requests: 1, closed: {clients: 1},\n     workload: {prompt_tokens: {dist: lognormal, median: 10}}}\n",
     );
-    let e = gateprobe::scenario::load_str(Path::new("c.yaml"), &bad, &|_| None).unwrap_err().to_string();
+    let e = gateprobe::scenario::load_str(Path::new("c.yaml"), &bad, &|_| None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("sigma"), "{e}");
     let missing = PROVIDERS.replace(
         "PHASES",
         "  - {name: x, model: vllm, feature: duo_chat, requests: 1, closed: {clients: 1}, workload: {dataset: nope.jsonl}}\n",
     );
-    let e = gateprobe::scenario::load_str(Path::new("c.yaml"), &missing, &|_| None).unwrap_err().to_string();
+    let e = gateprobe::scenario::load_str(Path::new("c.yaml"), &missing, &|_| None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("nope.jsonl") && e.contains("cannot read"), "{e}");
-    let unknown = PROVIDERS.replace("PHASES", "  - {name: x, feature: duo_chat, requests: 1, closed: {clients: 1}}\n");
-    let e = gateprobe::scenario::load_str(Path::new("c.yaml"), &unknown, &|_| None).unwrap_err().to_string();
+    let unknown = PROVIDERS.replace(
+        "PHASES",
+        "  - {name: x, feature: duo_chat, requests: 1, closed: {clients: 1}}\n",
+    );
+    let e = gateprobe::scenario::load_str(Path::new("c.yaml"), &unknown, &|_| None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("`model:`"), "{e}");
 }

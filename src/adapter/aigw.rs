@@ -186,10 +186,7 @@ pub fn fill(call: &mut crate::instance::Call, p: &Prompt, marker: &str) {
             b["prompt"] = json!(p.user);
         }
     } else if let Some(payload) = b.pointer_mut("/prompt_components/0/payload") {
-        for (k, v) in [
-            ("content_above_cursor", &p.above),
-            ("content_below_cursor", &p.below),
-        ] {
+        for (k, v) in [("content_above_cursor", &p.above), ("content_below_cursor", &p.below)] {
             payload[k] = json!(v);
             payload["prompt_enhancer"][format!("trimmed_{k}")] = json!(v);
         }

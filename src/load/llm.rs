@@ -61,14 +61,7 @@ impl LlmRecorder {
     /// Records one request's timings, its gaps, the journal's view of it (`timing`,
     /// for gateway overhead), and its token counts (`sent`: the prompt's tokens as the
     /// workload counted them).
-    pub fn record(
-        &mut self,
-        t: &Timed,
-        end: Instant,
-        gaps: &[Duration],
-        timing: Option<Timing>,
-        sent: Option<u64>,
-    ) {
+    pub fn record(&mut self, t: &Timed, end: Instant, gaps: &[Duration], timing: Option<Timing>, sent: Option<u64>) {
         for g in gaps {
             rec(&mut self.itl, *g);
         }

@@ -152,12 +152,18 @@ async fn leg(
             let env = Arc::clone(&env);
             let (draws, workload) = (Arc::clone(&draws), workload.clone());
             let request = move || {
-                let (env, mine, draws, workload) =
-                    (Arc::clone(&env), Arc::clone(&mine), Arc::clone(&draws), workload.clone());
+                let (env, mine, draws, workload) = (
+                    Arc::clone(&env),
+                    Arc::clone(&mine),
+                    Arc::clone(&draws),
+                    workload.clone(),
+                );
                 async move {
                     let index = draws.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let cid = env.ids.next();
-                    let drawn = workload.as_deref().map(|w| super::workload::draw(w, feature, index, &cid));
+                    let drawn = workload
+                        .as_deref()
+                        .map(|w| super::workload::draw(w, feature, index, &cid));
                     let (route, slot) = match &env.paired {
                         Some(direct) if index % 2 == 1 => (direct, 1),
                         _ => (&env.route, 0),
@@ -504,7 +510,10 @@ pub async fn run_phase(
     if let Mode::Closed(ClosedLoop { clients: 0, .. }) = measured {
         // Fewer clients than shards: the other shards run them all, this one reports
         // an empty slice, so the merge still adds up to the configured clients.
-        return Ok((report(phase, (model, env.route.name()), env.shard, &Leg::empty()), false));
+        return Ok((
+            report(phase, (model, env.route.name()), env.shard, &Leg::empty()),
+            false,
+        ));
     }
     if !phase.warmup.is_zero() {
         let mode = match &phase.mode {

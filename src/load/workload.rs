@@ -170,7 +170,12 @@ mod tests {
 
     #[test]
     fn each_feature_shape_adds_up_to_the_drawn_prompt() {
-        for name in ["code_completions", "code_generations", "duo_chat", "duo_chat_explain_code"] {
+        for name in [
+            "code_completions",
+            "code_generations",
+            "duo_chat",
+            "duo_chat_explain_code",
+        ] {
             let f = by_name(name).unwrap();
             let mut w = workload(name);
             w.prompt_tokens = Count::Fixed(2000);
@@ -184,7 +189,12 @@ mod tests {
         }
         let chat = draw(&workload("duo_chat"), by_name("duo_chat").unwrap(), 0, "m");
         assert!(chat.prompt.system.is_some());
-        let cc = draw(&workload("code_completions"), by_name("code_completions").unwrap(), 0, "m");
+        let cc = draw(
+            &workload("code_completions"),
+            by_name("code_completions").unwrap(),
+            0,
+            "m",
+        );
         assert!(cc.prompt.user.is_empty() && !cc.prompt.below.is_empty());
         assert_eq!(cc.generation.max_tokens, 64);
     }

@@ -83,7 +83,11 @@ impl HistogramSummary {
     /// Summarises `h` as plain counts (token counts per request), unscaled.
     pub fn counts(h: &Histogram<u64>) -> Self {
         let mut s = Self::scaled(h, |v| v as f64);
-        s.mean = if h.is_empty() { 0.0 } else { (h.mean() * 1000.0).round() / 1000.0 };
+        s.mean = if h.is_empty() {
+            0.0
+        } else {
+            (h.mean() * 1000.0).round() / 1000.0
+        };
         s
     }
 

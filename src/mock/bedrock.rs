@@ -212,7 +212,9 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, a
                 );
             };
             (
-                m.iter().map(|x| text_tokens(counter, x.get("content"))).sum(),
+                m.iter()
+                    .map(|x| super::prompt::text_tokens(counter, x.get("content")))
+                    .sum(),
                 req.get("max_tokens").and_then(Value::as_u64),
             )
         }
@@ -225,8 +227,10 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, a
                 );
             };
             (
-                m.iter().map(|x| text_tokens(counter, x.get("content"))).sum::<u64>()
-                    + text_tokens(counter, req.get("system")),
+                m.iter()
+                    .map(|x| super::prompt::text_tokens(counter, x.get("content")))
+                    .sum::<u64>()
+                    + super::prompt::text_tokens(counter, req.get("system")),
                 req.pointer("/inferenceConfig/maxTokens").and_then(Value::as_u64),
             )
         }
@@ -291,20 +295,6 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, a
     let mut r = whole(adm, body.to_string()).await;
     r.extensions_mut().insert(first);
     r
-}
-
-/// The tokens of a message's text: a string, or `[{"text": ...}]` blocks (Converse,
-/// Anthropic messages and `system`).
-fn text_tokens(counter: &crate::tokens::Counter, content: Option<&Value>) -> u64 {
-    match content {
-        Some(Value::String(s)) => counter.count(s),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .map(|t| counter.count(t))
-            .sum(),
-        _ => 0,
-    }
 }
 
 async fn whole(adm: Admission, full: String) -> Response {

@@ -6,6 +6,7 @@ pub mod bedrock;
 pub mod behavior;
 pub mod journal;
 pub mod openai;
+mod prompt;
 pub use std::sync::Arc;
 
 use crate::scenario::{BackendConfig, BackendProvider};

@@ -186,9 +186,9 @@ struct CompletionRequest<'a> {
     #[serde(borrow, default)]
     model: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, borrow)]
-    messages: Option<Vec<MessageIn<'a>>>,
+    messages: Option<Vec<super::prompt::MessageIn<'a>>>,
     #[serde(default, borrow)]
-    prompt: Option<PromptIn<'a>>,
+    prompt: Option<super::prompt::PromptIn<'a>>,
     #[serde(default)]
     min_tokens: Option<u64>,
     #[serde(default)]
@@ -203,51 +203,6 @@ struct CompletionRequest<'a> {
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
-}
-
-/// A chat message: only its text is read (a string, or a list of parts).
-#[derive(serde::Deserialize)]
-struct MessageIn<'a> {
-    #[serde(default, borrow)]
-    content: Option<PromptIn<'a>>,
-}
-
-/// Text as a request carries it: a string, a list of strings or of `{"text"}` parts,
-/// or anything else (token ids), which has no text to count.
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum PromptIn<'a> {
-    Text(#[serde(borrow)] std::borrow::Cow<'a, str>),
-    Parts(#[serde(borrow)] Vec<PartIn<'a>>),
-    Other(serde::de::IgnoredAny),
-}
-
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum PartIn<'a> {
-    Text(#[serde(borrow)] std::borrow::Cow<'a, str>),
-    Part {
-        #[serde(default, borrow)]
-        text: Option<std::borrow::Cow<'a, str>>,
-    },
-    Other(serde::de::IgnoredAny),
-}
-
-impl PromptIn<'_> {
-    /// The tokens of its text, as `counter` counts them.
-    fn tokens(&self, counter: &crate::tokens::Counter) -> u64 {
-        match self {
-            PromptIn::Text(t) => counter.count(t),
-            PromptIn::Parts(parts) => parts
-                .iter()
-                .map(|p| match p {
-                    PartIn::Text(t) | PartIn::Part { text: Some(t) } => counter.count(t),
-                    _ => 0,
-                })
-                .sum(),
-            PromptIn::Other(_) => 0,
-        }
-    }
 }
 
 #[derive(serde::Deserialize, Clone, Copy)]

@@ -129,7 +129,41 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+/// One metric of a `compare_direct` phase: the gateway's and the direct requests'
+/// p50, p90 and p99, in milliseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedRow {
+    /// `ttft`, `itl`, `tpot` or `latency` (send to end of reply).
+    pub metric: &'static str,
+    /// Through the gateway.
+    pub gateway: [f64; 3],
+    /// Straight to the model.
+    pub direct: [f64; 3],
+}
+
 impl PhaseReport {
+    /// The per-percentile comparison of a `compare_direct` phase (empty otherwise).
+    pub fn paired_rows(&self) -> Vec<PairedRow> {
+        let h = &self.llm.histograms;
+        let p = |x: &crate::metrics::HistogramSummary| [x.p50, x.p90, x.p99];
+        [
+            ("ttft", "ttft", "direct_ttft"),
+            ("itl", "itl", "direct_itl"),
+            ("tpot", "tpot", "direct_tpot"),
+            ("latency", "gateway_latency", "direct_latency"),
+        ]
+        .into_iter()
+        .filter_map(|(metric, g, d)| {
+            let (g, d) = (h.get(g)?, h.get(d)?);
+            (g.count > 0 && d.count > 0).then(|| PairedRow {
+                metric,
+                gateway: p(g),
+                direct: p(d),
+            })
+        })
+        .collect()
+    }
+
     /// Errors by class as `name=count`, for one-line summaries.
     pub fn errors_line(&self) -> String {
         self.transport

@@ -30,7 +30,10 @@ pub(super) async fn run(
     if scenario.load.is_empty() {
         return;
     }
-    let clients = match (adapter.map(Adapter::pooled).transpose(), ModelClient::new(scenario.gateway.timeout, &scenario.gateway.tls)) {
+    let clients = match (
+        adapter.map(Adapter::pooled).transpose(),
+        ModelClient::new(scenario.gateway.timeout, &scenario.gateway.tls),
+    ) {
         (Ok(a), Ok(m)) => (a, m),
         (Err(e), _) | (_, Err(e)) => {
             report.aborted = Some(format!("the load client did not start: {e}"));
@@ -130,10 +133,12 @@ fn target(scenario: &Scenario, opts: &RunOptions, topology: &Topology, model: &M
         (Some(u), GatewayKind::Direct) => u.clone(),
         _ => topology.direct_endpoint(model, scenario),
     };
-    let aws = model
-        .backend
-        .and_then(|b| scenario.backends[b].aws.as_ref())
-        .map(|a| (Credentials::new(a.access_key_id.clone(), a.secret_access_key.clone()), a.region.clone()));
+    let aws = model.backend.and_then(|b| scenario.backends[b].aws.as_ref()).map(|a| {
+        (
+            Credentials::new(a.access_key_id.clone(), a.secret_access_key.clone()),
+            a.region.clone(),
+        )
+    });
     ModelTarget {
         provider: model.identifier.provider,
         base: crate::wire::endpoint::normalize(&endpoint).to_owned(),

@@ -144,7 +144,11 @@ pub(super) fn phases(
         let model = match (mapped, &p.model) {
             (_, Some(m)) if !direct => {
                 return Err(cx
-                    .err(m.pos, format!("{field}.model"), "through a gateway the feature's mapping picks the model")
+                    .err(
+                        m.pos,
+                        format!("{field}.model"),
+                        "through a gateway the feature's mapping picks the model",
+                    )
                     .hint("map the feature under `features:`; `model:` names an endpoint for `kind: direct`"));
             }
             (_, Some(m)) => {
@@ -156,7 +160,11 @@ pub(super) fn phases(
             (None, None) if direct && models.len() == 1 => 0,
             (None, None) if direct => {
                 return Err(cx
-                    .err(p.feature.pos, format!("{field}.feature"), format!("feature `{fname}` is not mapped to a model"))
+                    .err(
+                        p.feature.pos,
+                        format!("{field}.feature"),
+                        format!("feature `{fname}` is not mapped to a model"),
+                    )
                     .hint("name the endpoint's model with `model:`"));
             }
             (Some(t @ (Target::Disabled | Target::Vendored)), None) => {
@@ -295,7 +303,11 @@ pub(super) fn phases(
         let compare_direct = match &p.compare_direct {
             Some(c) if c.value && direct => {
                 return Err(cx
-                    .err(c.pos, format!("{field}.compare_direct"), "a `kind: direct` phase is already direct")
+                    .err(
+                        c.pos,
+                        format!("{field}.compare_direct"),
+                        "a `kind: direct` phase is already direct",
+                    )
                     .hint("compare_direct pairs a gateway's requests with direct ones"));
             }
             Some(c) => c.value,

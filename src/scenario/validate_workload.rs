@@ -31,14 +31,15 @@ fn count(cx: &Ctx<'_>, spec: &Located<CountSpec>, field: &str) -> Result<Count, 
         CountSpec::Shaped(m) => m,
     };
     let need = |v: Option<f64>, name: &str| {
-        v.filter(|x| x.is_finite() && *x >= 0.0 && *x <= MAX_COUNT).ok_or_else(|| {
-            cx.err(
-                spec.pos,
-                field,
-                format!("`{}` needs `{name}:`, a number from 0 to {MAX_COUNT}", m.dist),
-            )
-            .hint("e.g. `{dist: normal, mean: 500, stddev: 100}` or `{dist: lognormal, median: 1000, sigma: 0.6}`")
-        })
+        v.filter(|x| x.is_finite() && *x >= 0.0 && *x <= MAX_COUNT)
+            .ok_or_else(|| {
+                cx.err(
+                    spec.pos,
+                    field,
+                    format!("`{}` needs `{name}:`, a number from 0 to {MAX_COUNT}", m.dist),
+                )
+                .hint("e.g. `{dist: normal, mean: 500, stddev: 100}` or `{dist: lognormal, median: 1000, sigma: 0.6}`")
+            })
     };
     let bounds = || -> Result<(u64, u64), ScenarioError> {
         let min = m.min.map_or(Ok(1.0), |_| need(m.min, "min"))? as u64;
@@ -68,10 +69,13 @@ fn count(cx: &Ctx<'_>, spec: &Located<CountSpec>, field: &str) -> Result<Count, 
         }
         "lognormal" => {
             let (min, max) = bounds()?;
-            let sigma = m.sigma.filter(|s| s.is_finite() && *s >= 0.0 && *s <= 5.0).ok_or_else(|| {
-                cx.err(spec.pos, field, "`lognormal` needs `sigma:` from 0 to 5")
-                    .hint("0.5 is a moderate spread")
-            })?;
+            let sigma = m
+                .sigma
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 5.0)
+                .ok_or_else(|| {
+                    cx.err(spec.pos, field, "`lognormal` needs `sigma:` from 0 to 5")
+                        .hint("0.5 is a moderate spread")
+                })?;
             Count::LogNormal {
                 median: need(m.median, "median")?,
                 sigma,
@@ -108,7 +112,11 @@ pub(super) fn workload(
     let counter = match (&spec.tokenizer, &spec.chars_per_token) {
         (Some(t), Some(c)) => {
             return Err(cx
-                .err(c.pos, format!("{f}.chars_per_token"), "give `tokenizer` or `chars_per_token`, not both")
+                .err(
+                    c.pos,
+                    format!("{f}.chars_per_token"),
+                    "give `tokenizer` or `chars_per_token`, not both",
+                )
                 .hint(format!("the tokenizer at line {} counts tokens itself", t.pos.line)));
         }
         (Some(t), None) => {
@@ -121,7 +129,11 @@ pub(super) fn workload(
         }
         (None, Some(c)) if c.value.is_finite() && c.value >= 0.5 && c.value <= 100.0 => Counter::Ratio(c.value),
         (None, Some(c)) => {
-            return Err(cx.err(c.pos, format!("{f}.chars_per_token"), "characters per token are from 0.5 to 100"));
+            return Err(cx.err(
+                c.pos,
+                format!("{f}.chars_per_token"),
+                "characters per token are from 0.5 to 100",
+            ));
         }
         (None, None) => Counter::default(),
     };
@@ -172,7 +184,8 @@ fn read_dataset(path: &Path, counter: &Counter) -> Result<Vec<Record>, String> {
     if bytes.len() as u64 > MAX_DATASET_BYTES {
         return Err(format!("it is over {} MiB", MAX_DATASET_BYTES >> 20));
     }
-    let text = String::from_utf8(bytes).map_err(|e| format!("it is not UTF-8 (byte {})", e.utf8_error().valid_up_to()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|e| format!("it is not UTF-8 (byte {})", e.utf8_error().valid_up_to()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -259,12 +272,20 @@ mod tests {
         .unwrap();
         let r = record(&v, &c).unwrap().unwrap();
         assert_eq!(r.user, "b");
-        assert_eq!(r.history, vec![(Role::User, "a".into()), (Role::Assistant, "12345678".into())]);
+        assert_eq!(
+            r.history,
+            vec![(Role::User, "a".into()), (Role::Assistant, "12345678".into())]
+        );
         assert_eq!(r.output_tokens, Some(1));
-        let v: Value = serde_json::from_str(r#"{"messages": [{"role": "user", "content": "q"}], "output_tokens": 9}"#).unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"messages": [{"role": "user", "content": "q"}], "output_tokens": 9}"#).unwrap();
         assert_eq!(record(&v, &c).unwrap().unwrap().output_tokens, Some(9));
         let v: Value = serde_json::from_str(r#"{"conversations": [{"from": "gpt", "value": "x"}]}"#).unwrap();
         assert_eq!(record(&v, &c).unwrap(), None);
-        assert!(record(&serde_json::json!({"text": 1}), &c).unwrap_err().contains("no `prompt`"));
+        assert!(
+            record(&serde_json::json!({"text": 1}), &c)
+                .unwrap_err()
+                .contains("no `prompt`")
+        );
     }
 }

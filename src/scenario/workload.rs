@@ -19,7 +19,12 @@ pub enum Count {
     /// Normal, clamped to `[min, max]`.
     Normal { mean: f64, stddev: f64, min: u64, max: u64 },
     /// Log-normal with this median and shape, clamped to `[min, max]`.
-    LogNormal { median: f64, sigma: f64, min: u64, max: u64 },
+    LogNormal {
+        median: f64,
+        sigma: f64,
+        min: u64,
+        max: u64,
+    },
 }
 
 impl Count {
@@ -197,7 +202,10 @@ mod tests {
         let median = v[v.len() / 2] as f64;
         assert!((median - 1000.0).abs() < 20.0, "{median}");
         let (mean, _, v) = stats(Count::Uniform { min: 10, max: 30 }, 20_000);
-        assert!((mean - 20.0).abs() < 0.2 && v[0] == 10 && v[v.len() - 1] == 30, "{mean}");
+        assert!(
+            (mean - 20.0).abs() < 0.2 && v[0] == 10 && v[v.len() - 1] == 30,
+            "{mean}"
+        );
         let (_, _, v) = stats(
             Count::Normal {
                 mean: 10.0,

@@ -228,8 +228,14 @@ mod tests {
             max_tokens: 64,
             force: false,
         };
-        assert_eq!(openai_completion("m", "codestral", &p, g, false)["prompt"], "<s>[SUFFIX]b[PREFIX]a");
-        assert_eq!(fim("codegemma", "a", "b"), "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>");
+        assert_eq!(
+            openai_completion("m", "codestral", &p, g, false)["prompt"],
+            "<s>[SUFFIX]b[PREFIX]a"
+        );
+        assert_eq!(
+            fim("codegemma", "a", "b"),
+            "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>"
+        );
         assert_eq!(fim("gpt", "a", "b"), "a");
     }
 
