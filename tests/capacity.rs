@@ -416,3 +416,13 @@ fn misplaced_capacity_options_are_refused_with_their_place() {
         .to_string();
     assert!(e.contains("`model:`"), "{e}");
 }
+
+#[test]
+fn the_shipped_capacity_scenario_is_valid() {
+    let path = Path::new("scenarios/vendor-capacity.yaml");
+    let text = std::fs::read_to_string(path).expect("read");
+    let s = gateprobe::scenario::load_str(path, &text, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.gateway.kind, gateprobe::scenario::GatewayKind::Direct);
+    assert_eq!(s.load.len(), 2);
+    assert!(s.load.iter().all(|p| p.workload.is_some()));
+}

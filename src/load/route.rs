@@ -33,6 +33,10 @@ pub enum Route {
         feature: &'static Feature,
         /// Ask for a stream.
         stream: bool,
+        /// Leave the workload's instructions out: the paired half of a phase through
+        /// the AI gateway API, whose requests carry no instructions (the gateway adds
+        /// its own template, which then counts as its overhead).
+        without_system: bool,
     },
 }
 
@@ -58,13 +62,20 @@ impl Route {
                 target,
                 feature,
                 stream,
+                without_system,
             } => {
-                let canned;
+                let owned;
                 let d = match drawn {
+                    Some(d) if *without_system && d.prompt.system.is_some() => {
+                        let mut d = d.clone();
+                        d.prompt.system = None;
+                        owned = d;
+                        &owned
+                    }
                     Some(d) => d,
                     None => {
-                        canned = super::workload::canned(feature, cid);
-                        &canned
+                        owned = super::workload::canned(feature, cid);
+                        &owned
                     }
                 };
                 client

@@ -184,7 +184,7 @@ mod tests {
                 assert!(d.prompt_tokens.abs_diff(2000) <= 2, "{name}: {}", d.prompt_tokens);
                 let text = format!("{} {}", d.prompt.user, d.prompt.above);
                 assert!(text.contains("[gp-1-1]"), "{name}");
-                assert_eq!(d.generation.force, true);
+                assert!(d.generation.force);
             }
         }
         let chat = draw(&workload("duo_chat"), by_name("duo_chat").unwrap(), 0, "m");

@@ -57,6 +57,7 @@ pub(super) async fn run(
             target: target(scenario, opts, topology, model),
             feature: phase.feature,
             stream: phase.stream,
+            without_system: !matches!(scenario.gateway.kind, GatewayKind::Openai | GatewayKind::Direct),
         };
         let (route, paired) = match &adapter {
             None => (direct, None),
