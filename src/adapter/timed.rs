@@ -346,7 +346,6 @@ fn bedrock_event(
     at: Instant,
     gap: &mut impl FnMut(Duration),
 ) {
-    use base64::Engine;
     if m.message_type() != Some("event") {
         t.error = Some(ErrorClass::Empty);
         return;
@@ -370,12 +369,7 @@ fn bedrock_event(
             }
         }
         Some("chunk") => {
-            let inner = v
-                .get("bytes")
-                .and_then(Value::as_str)
-                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-            let Some(inner) = inner else {
+            let Some(inner) = crate::wire::bedrock::chunk_json(&v) else {
                 t.error = Some(ErrorClass::Protocol);
                 return;
             };
