@@ -8,7 +8,7 @@
 //! mocks' journal), and the resulting [`report::RunReport`] is handed to writers.
 //!
 //! Load runs use [`load`] (schedules and open/closed-loop executors) and record into
-//! [`metrics`] (HdrHistogram recorders); [`bench`] is the ad-hoc `gateprobe bench`.
+//! [`metrics`] (HdrHistogram recorders), sizing prompts by [`tokens`]; [`bench`] is the ad-hoc `gateprobe bench`.
 //! [`import`] reads the setup a GitLab instance really runs into a scenario, or checks
 //! a committed scenario against it.
 
@@ -34,6 +34,7 @@ pub mod run;
 pub mod scenario;
 pub mod server;
 pub mod text;
+pub mod tokens;
 pub mod topology;
 pub mod transcript;
 pub mod wire;

@@ -11,6 +11,7 @@ use super::timed::Framing;
 use super::{ClientAuth, EventSummary, ModelFields, Reply, TransportError};
 use crate::feature::Feature;
 use crate::instance::{Shapes, Surface};
+use crate::wire::prompt::Prompt;
 
 /// A client of one AI gateway.
 #[derive(Clone, Debug)]
@@ -96,8 +97,17 @@ impl AigwClient {
 
     /// Sends one feature request as a load run does: the body is not kept, only when
     /// its first byte and each token event arrived. `gap` receives each inter-token gap.
-    pub async fn send_timed(&self, req: &FeatureRequest<'_>, gap: &mut impl FnMut(Duration)) -> Timed {
-        let call = req.call(self.shapes);
+    /// With `prompt`, the request carries a workload's prompt (see [`fill`]).
+    pub async fn send_timed(
+        &self,
+        req: &FeatureRequest<'_>,
+        prompt: Option<&Prompt>,
+        gap: &mut impl FnMut(Duration),
+    ) -> Timed {
+        let mut call = req.call(self.shapes);
+        if let Some(p) = prompt {
+            fill(&mut call, p, req.correlation_id);
+        }
         let surface = call.surface;
         let sent = Instant::now();
         let response = self.request(req, call).send().await;
@@ -160,6 +170,49 @@ impl AigwClient {
 }
 
 pub use super::timed::Timed;
+
+/// Puts a workload's prompt where the instance's request carries the user's text and
+/// code: the file around the cursor for code suggestions (and the instruction of a
+/// generation), the chat history and question for Duo Chat, and the prompt input that
+/// holds the correlation id for the other prompts. Instructions are not sent: the
+/// gateway's own prompt template adds them.
+pub fn fill(call: &mut crate::instance::Call, p: &Prompt, marker: &str) {
+    use serde_json::json;
+    let b = &mut call.body;
+    if b.get("current_file").is_some() {
+        b["current_file"]["content_above_cursor"] = json!(p.above);
+        b["current_file"]["content_below_cursor"] = json!(p.below);
+        if b.get("prompt").is_some_and(|x| !x.is_null()) {
+            b["prompt"] = json!(p.user);
+        }
+    } else if let Some(payload) = b.pointer_mut("/prompt_components/0/payload") {
+        for (k, v) in [("content_above_cursor", &p.above), ("content_below_cursor", &p.below)] {
+            payload[k] = json!(v);
+            payload["prompt_enhancer"][format!("trimmed_{k}")] = json!(v);
+        }
+        payload["prompt_enhancer"]["user_instruction"] = json!(p.user);
+    } else if b.get("messages").is_some() {
+        let mut messages: Vec<Value> = p
+            .history
+            .iter()
+            .map(|(role, text)| {
+                json!({"role": role.name(), "content": text, "context": null, "current_file": null,
+                       "additional_context": []})
+            })
+            .collect();
+        messages.push(json!({"role": "user", "content": p.user_turn(), "context": null,
+                             "current_file": null, "additional_context": []}));
+        b["messages"] = Value::Array(messages);
+    } else if let Some(Value::Object(inputs)) = b.get_mut("inputs") {
+        let key = inputs
+            .iter()
+            .find(|(_, v)| v.as_str().is_some_and(|s| s.contains(marker)))
+            .map(|(k, _)| k.clone());
+        if let Some(k) = key {
+            inputs.insert(k, json!(p.user_turn()));
+        }
+    }
+}
 
 /// The bearer token presented when the scenario configures none.
 pub const PLACEHOLDER_TOKEN: &str = "gateprobe-instance-token";

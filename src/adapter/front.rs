@@ -12,6 +12,7 @@ use super::{ModelFields, Reply, Sent, TransportError};
 use crate::feature::Endpoint;
 use crate::plan::Probe;
 use crate::scenario::{GatewayKind, Scenario};
+use crate::wire::prompt::{Generation, Prompt};
 
 /// A client of the gateway front under test.
 #[derive(Clone, Debug)]
@@ -81,17 +82,27 @@ impl Adapter {
     }
 
     /// Sends a probe as a load run does: only when its first byte and each token event
-    /// arrived are kept; `gap` receives each inter-token gap.
+    /// arrived are kept; `gap` receives each inter-token gap. With `prompt`, the
+    /// request carries a workload's prompt (and, where the client sets it, its output
+    /// length) instead of the canned one.
     pub async fn send_timed(
         &self,
         probe: &Probe,
         fields: &ModelFields,
         cid: &str,
+        prompt: Option<(&Prompt, Generation)>,
         gap: &mut impl FnMut(Duration),
     ) -> Timed {
         match self {
-            Adapter::Aigw(c) => c.send_timed(&feature_request(probe, fields, cid), gap).await,
-            Adapter::Proxy(c) => c.send_timed(&proxy_request(probe, cid), gap).await,
+            Adapter::Aigw(c) => {
+                c.send_timed(&feature_request(probe, fields, cid), prompt.map(|(p, _)| p), gap)
+                    .await
+            }
+            Adapter::Proxy(c) => {
+                let mut req = proxy_request(probe, cid);
+                req.prompt = prompt.map(|(p, g)| (p, g, fields.family.as_str()));
+                c.send_timed(&req, gap).await
+            }
         }
     }
 }
@@ -113,5 +124,6 @@ fn proxy_request<'a>(probe: &'a Probe, cid: &'a str) -> ProxyRequest<'a> {
         stream: probe.stream,
         auth: probe.auth,
         correlation_id: cid,
+        prompt: None,
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod aigw;
 pub mod front;
+pub mod model;
 pub mod openai;
 pub mod proxy;
 pub mod timed;

@@ -216,36 +216,8 @@ impl OpenAiClient {
                           "inferenceConfig": {"maxTokens": 32, "temperature": 0}})
         .to_string()
         .into_bytes();
-        let mut b = self.client.post(&url).header("content-type", "application/json");
-        if let Some((creds, region)) = signer {
-            let parsed = reqwest::Url::parse(&url).map_err(|e| TransportError {
-                kind: "request".into(),
-                message: e.to_string(),
-            })?;
-            let host = match parsed.port() {
-                Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or_default()),
-                None => parsed.host_str().unwrap_or_default().to_owned(),
-            };
-            let headers = [("content-type", "application/json"), ("host", host.as_str())];
-            let parts = crate::wire::aws::sigv4::RequestParts {
-                method: "POST",
-                raw_path: parsed.path(),
-                raw_query: "",
-                headers: &headers,
-                body: &body,
-            };
-            let signed =
-                crate::wire::aws::sigv4::sign(&parts, creds, region, std::time::SystemTime::now()).map_err(|e| {
-                    TransportError {
-                        kind: "request".into(),
-                        message: e.to_string(),
-                    }
-                })?;
-            for (k, v) in signed.iter() {
-                b = b.header(k, v);
-            }
-        }
-        self.send(b.body(body), None).await
+        let b = super::model::signed(self.client.post(&url), &url, body, signer)?;
+        self.send(b, None).await
     }
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::timed::Framing;
 use super::{ClientAuth, EventSummary, Reply, TransportError};
+use crate::wire::prompt::{Generation, Prompt};
 use crate::wire::sse;
 
 /// Which OpenAI API a request uses.
@@ -53,6 +54,9 @@ pub struct ProxyRequest<'a> {
     pub auth: ClientAuth,
     /// Correlation id planted in the prompt and `X-Request-ID`.
     pub correlation_id: &'a str,
+    /// A workload's prompt and output length, instead of the canned request; with the
+    /// model's family (the fill-in-the-middle tokens of a completion).
+    pub prompt: Option<(&'a Prompt, Generation, &'a str)>,
 }
 
 /// The wrong key probes present.
@@ -84,6 +88,12 @@ impl ProxyClient {
     /// The request body.
     pub fn body(req: &ProxyRequest<'_>) -> Value {
         let id = req.correlation_id;
+        if let Some((p, g, family)) = req.prompt {
+            return match req.api {
+                Api::Chat => crate::wire::prompt::openai_chat(req.alias, p, g, req.stream),
+                Api::Completions => crate::wire::prompt::openai_completion(req.alias, family, p, g, req.stream),
+            };
+        }
         match req.api {
             Api::Chat => json!({
                 "model": req.alias,
@@ -102,7 +112,6 @@ impl ProxyClient {
         }
     }
 
-    /// Sends one request and parses the reply.
     /// Sends one request as a load run does: only when the first byte and each token
     /// event (an SSE chunk with content) arrived are kept; `gap` receives each
     /// inter-token gap.

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{MAX_REPLY, Reply};
 use crate::metrics::ErrorClass;
+use crate::wire::aws::eventstream;
 use crate::wire::sse;
 
 /// What a load run keeps of one request.
@@ -33,6 +34,10 @@ pub struct Timed {
     pub bytes: u64,
     /// Why it failed, if it did.
     pub error: Option<ErrorClass>,
+    /// Prompt tokens as the server counted them (its `usage`), when it said.
+    pub prompt_tokens: Option<u64>,
+    /// Output tokens as the server counted them, when it said.
+    pub completion_tokens: Option<u64>,
 }
 
 impl Timed {
@@ -67,6 +72,23 @@ impl Default for Timed {
             tokens: 0,
             bytes: 0,
             error: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+        }
+    }
+}
+
+impl Timed {
+    /// Takes the token counts of a `usage` object: OpenAI's `prompt_tokens` and
+    /// `completion_tokens`, Converse's `inputTokens` and `outputTokens`, Anthropic's
+    /// `input_tokens` and `output_tokens`, Bedrock `invoke`'s invocation metrics.
+    fn usage(&mut self, u: &Value) {
+        let first = |keys: &[&str]| keys.iter().find_map(|k| u.get(*k).and_then(Value::as_u64));
+        if let Some(p) = first(&["prompt_tokens", "inputTokens", "input_tokens", "inputTokenCount"]) {
+            self.prompt_tokens = Some(p);
+        }
+        if let Some(c) = first(&["completion_tokens", "outputTokens", "output_tokens", "outputTokenCount"]) {
+            self.completion_tokens = Some(c);
         }
     }
 }
@@ -79,6 +101,9 @@ pub enum Framing<'a> {
     Chunks,
     /// OpenAI server-sent events, ending in `data: [DONE]`.
     Sse,
+    /// Bedrock's AWS event stream (`invoke-with-response-stream`, `converse-stream`):
+    /// each text delta is a token.
+    EventStream,
     /// One reply, judged whole by the adapter's parser (`content` set: one token).
     Whole(&'a (dyn Fn(&mut Reply, &[u8]) + Sync)),
 }
@@ -173,6 +198,11 @@ enum Reader<'a> {
         body: Vec<u8>,
         parse: &'a (dyn Fn(&mut Reply, &[u8]) + Sync),
     },
+    EventStream {
+        decoder: eventstream::Decoder,
+        messages: Vec<eventstream::Message>,
+        stopped: bool,
+    },
 }
 
 /// The chunk made the reply too large to read on.
@@ -191,6 +221,11 @@ impl<'a> Reader<'a> {
             Framing::Whole(parse) => Reader::Whole {
                 body: Vec::new(),
                 parse,
+            },
+            Framing::EventStream => Reader::EventStream {
+                decoder: eventstream::Decoder::new(),
+                messages: Vec::new(),
+                stopped: false,
             },
         }
     }
@@ -236,6 +271,17 @@ impl<'a> Reader<'a> {
                 }
                 body.extend_from_slice(chunk);
             }
+            Reader::EventStream {
+                decoder,
+                messages,
+                stopped,
+            } => {
+                // A broken frame (length, CRC) is as fatal as an oversized one.
+                decoder.feed(chunk, messages).map_err(|_| TooLarge)?;
+                for m in messages.drain(..) {
+                    bedrock_event(t, &m, stopped, at, gap);
+                }
+            }
         }
         Ok(())
     }
@@ -268,13 +314,77 @@ impl<'a> Reader<'a> {
                     ..Reply::default()
                 };
                 parse(&mut r, &body);
+                if let Some(u) = serde_json::from_str::<Value>(text)
+                    .ok()
+                    .and_then(|mut v| v.get_mut("usage").map(Value::take))
+                {
+                    t.usage(&u);
+                }
                 if r.error.is_some() {
                     t.error = Some(ErrorClass::Protocol);
                 } else if !r.content.is_empty() {
                     t.token(Instant::now(), gap);
                 }
             }
+            Reader::EventStream { decoder, stopped, .. } => {
+                if !stopped || decoder.finish().is_err() {
+                    t.error.get_or_insert(ErrorClass::Protocol);
+                }
+            }
         }
+    }
+}
+
+/// One Bedrock stream message: a Converse `contentBlockDelta` or an `invoke` `chunk`
+/// with text is a token; `metadata` and the last chunk's invocation metrics carry the
+/// usage; `messageStop` (or a chunk with a stop reason) ends the answer; an exception
+/// is an error.
+fn bedrock_event(
+    t: &mut Timed,
+    m: &eventstream::Message,
+    stopped: &mut bool,
+    at: Instant,
+    gap: &mut impl FnMut(Duration),
+) {
+    if m.message_type() != Some("event") {
+        t.error = Some(ErrorClass::Empty);
+        return;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&m.payload) else {
+        t.error = Some(ErrorClass::Protocol);
+        return;
+    };
+    let text_of = |v: &Value| {
+        v.pointer("/delta/text")
+            .or_else(|| v.pointer("/outputs/0/text"))
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    match m.event_type() {
+        Some("contentBlockDelta") if text_of(&v) => t.token(at, gap),
+        Some("messageStop") => *stopped = true,
+        Some("metadata") => {
+            if let Some(u) = v.get("usage") {
+                t.usage(u);
+            }
+        }
+        Some("chunk") => {
+            let Some(inner) = crate::wire::bedrock::chunk_json(&v) else {
+                t.error = Some(ErrorClass::Protocol);
+                return;
+            };
+            if text_of(&inner) {
+                t.token(at, gap);
+            }
+            if let Some(u) = inner.get("amazon-bedrock-invocationMetrics") {
+                t.usage(u);
+            }
+            let mistral_stop = inner.pointer("/outputs/0/stop_reason").is_some_and(|s| !s.is_null());
+            if mistral_stop || inner.get("type").and_then(Value::as_str) == Some("message_stop") {
+                *stopped = true;
+            }
+        }
+        _ => {}
     }
 }
 
@@ -309,6 +419,9 @@ fn sse_event(t: &mut Timed, data: &str, done: &mut bool, at: Instant, gap: &mut 
     };
     if v.get("error").is_some() {
         t.error = Some(ErrorClass::Empty);
+    }
+    if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+        t.usage(u);
     }
     let text = v
         .pointer("/choices/0/delta/content")

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use base64::Engine;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -213,12 +212,7 @@ pub(super) async fn pump(resp: reqwest::Response, tx: mpsc::Sender<Delta>, idle:
             };
             let delta = match m.event_type() {
                 Some("chunk") => {
-                    let inner = v
-                        .get("bytes")
-                        .and_then(Value::as_str)
-                        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-                    let Some(inner) = inner else {
+                    let Some(inner) = crate::wire::bedrock::chunk_json(&v) else {
                         return send(&tx, Delta::Error("upstream chunk is not base64 JSON".into())).await;
                     };
                     inner

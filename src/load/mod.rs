@@ -10,11 +10,14 @@
 
 pub mod executor;
 pub mod http;
+pub mod llm;
 pub mod phase;
+pub mod route;
 pub mod schedule;
 mod sweep;
 pub mod timeline;
 pub mod wire;
+pub mod workload;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -6,17 +6,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 
+use super::llm::LlmRecorder;
+use super::route::Route;
 use super::sweep::{ReplySpan, achieved_rps, slo_info};
 use super::timeline::Timeline;
 use super::{Arrivals, ClosedLoop, LagCheck, Mode, OpenLoop, Outcome, Profile, RunConfig, ScheduleSpec, Step};
-use crate::adapter::ModelFields;
-use crate::metrics::{HistogramSummary, Recorder, histogram, put as rec};
+use crate::metrics::{HistogramSummary, Recorder, histogram};
 use crate::mock::journal::Journal;
-use crate::report::load::{LlmMetrics, PhaseReport, StepPercentiles, SweepStep, TimelinePoint};
-use crate::scenario::load::{ArrivalKind, LoadMode, LoadPhase, Metric, RateProfile, Stat, Threshold};
+use crate::report::load::{PhaseReport, StepPercentiles, SweepStep, TimelinePoint};
+use crate::scenario::load::{ArrivalKind, LoadMode, LoadPhase, RateProfile};
 
 /// Intended instants that may wait for a free worker before being dropped. Large on
 /// purpose: a request that waits is measured from its intended time (that is the
@@ -41,77 +41,13 @@ const LLM_SHARDS: usize = 8;
 /// Timeline buckets kept at most (one per second).
 const MAX_BUCKETS: usize = 3_600;
 
-/// One worker's LLM-level recording (the transport level is the executor's `Recorder`).
-#[derive(Debug)]
-pub struct LlmRecorder {
-    ttft: Histogram<u64>,
-    itl: Histogram<u64>,
-    tpot: Histogram<u64>,
-    overhead_request: Histogram<u64>,
-    overhead_response: Histogram<u64>,
-    overhead: Histogram<u64>,
-    tokens: u64,
-    empty: u64,
-}
-
-impl LlmRecorder {
-    fn new() -> Self {
-        LlmRecorder {
-            ttft: histogram(),
-            itl: histogram(),
-            tpot: histogram(),
-            overhead_request: histogram(),
-            overhead_response: histogram(),
-            overhead: histogram(),
-            tokens: 0,
-            empty: 0,
-        }
-    }
-
-    fn add(&mut self, o: &LlmRecorder) {
-        for (a, b) in [
-            (&mut self.ttft, &o.ttft),
-            (&mut self.itl, &o.itl),
-            (&mut self.tpot, &o.tpot),
-            (&mut self.overhead_request, &o.overhead_request),
-            (&mut self.overhead_response, &o.overhead_response),
-            (&mut self.overhead, &o.overhead),
-        ] {
-            let _ = a.add(b);
-        }
-        self.tokens += o.tokens;
-        self.empty += o.empty;
-    }
-
-    fn metrics(&self) -> LlmMetrics {
-        let mut histograms = std::collections::BTreeMap::new();
-        for (k, h) in [
-            ("ttft", &self.ttft),
-            ("itl", &self.itl),
-            ("tpot", &self.tpot),
-            ("gateway_overhead", &self.overhead),
-            ("overhead_request", &self.overhead_request),
-            ("overhead_response", &self.overhead_response),
-        ] {
-            histograms.insert(k.to_owned(), HistogramSummary::of(h));
-        }
-        LlmMetrics {
-            output_tokens: self.tokens,
-            empty_content: self.empty,
-            histograms,
-        }
-    }
-}
-
 /// What a phase needs from the run around it.
 #[derive(Clone, Debug)]
 pub struct PhaseEnv {
-    /// The gateway front requests go through.
-    pub adapter: crate::adapter::Adapter,
-    /// The request each one sends (feature, model, stream; the proxy alias).
-    pub probe: crate::plan::Probe,
-    /// The model fields sent with it.
-    pub fields: ModelFields,
+    /// Where its requests go.
+    pub route: Route,
+    /// `compare_direct`: the direct route every other request takes.
+    pub paired: Option<Route>,
     /// The run's correlation ids.
     pub ids: Arc<crate::plan::CorrelationIds>,
     /// The mocks' journal (for gateway overhead), when the backend is one of ours.
@@ -150,7 +86,8 @@ where
 /// The result of one executor run (one phase, or one sweep step).
 struct Leg {
     transport: Recorder,
-    llm: LlmRecorder,
+    /// The gateway (or only) route's recording, and the paired direct route's.
+    llm: [LlmRecorder; 2],
     timeline: Timeline,
     elapsed: Duration,
     interrupted: bool,
@@ -162,7 +99,7 @@ impl Leg {
     fn empty() -> Leg {
         Leg {
             transport: Recorder::new(),
-            llm: LlmRecorder::new(),
+            llm: Default::default(),
             timeline: Timeline::default(),
             elapsed: Duration::ZERO,
             interrupted: false,
@@ -174,7 +111,8 @@ impl Leg {
     /// from the same origin).
     fn add(&mut self, o: &Leg) {
         self.transport.add(&o.transport);
-        self.llm.add(&o.llm);
+        self.llm[0].add(&o.llm[0]);
+        self.llm[1].add(&o.llm[1]);
         self.timeline.add(&o.timeline);
         self.elapsed += o.elapsed;
         self.interrupted |= o.interrupted;
@@ -190,9 +128,11 @@ async fn leg(
     origin: Option<Instant>,
     cancel: &CancellationToken,
 ) -> Result<Leg, String> {
-    // LLM-level recorders are shared by workers modulo LLM_SHARDS (each is locked only
-    // to record one reply), so their memory does not grow with the peak concurrency.
-    let recorders: Arc<Mutex<Vec<Arc<Mutex<LlmRecorder>>>>> = Arc::default();
+    // LLM-level recorders (a gateway and a direct one) are shared by workers modulo
+    // LLM_SHARDS (each is locked only to record one reply), so their memory does not
+    // grow with the peak concurrency.
+    type Pair = Arc<Mutex<[LlmRecorder; 2]>>;
+    let recorders: Arc<Mutex<Vec<Pair>>> = Arc::default();
     // One timeline for the leg: a second's bucket is shared by every worker.
     let timeline: Arc<Mutex<Timeline>> = Arc::default();
     let started = Instant::now();
@@ -200,6 +140,10 @@ async fn leg(
     let origin = origin.unwrap_or(started);
     let env = Arc::new(env.clone());
     let span = Arc::new(ReplySpan::new());
+    // Request `i` of the leg draws workload sample `i` (and, paired, goes direct when odd).
+    let draws = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let workload = phase.workload.clone();
+    let feature = phase.feature;
     let factory = {
         let recorders = Arc::clone(&recorders);
         let timeline = Arc::clone(&timeline);
@@ -209,53 +153,44 @@ async fn leg(
             let mine = {
                 let mut all = recorders.lock().unwrap_or_else(|p| p.into_inner());
                 if all.len() < LLM_SHARDS {
-                    all.push(Arc::new(Mutex::new(LlmRecorder::new())));
+                    all.push(Arc::default());
                 }
                 Arc::clone(&all[worker % all.len()])
             };
             let (env, span) = (Arc::clone(&env), Arc::clone(&span));
+            let (draws, workload) = (Arc::clone(&draws), workload.clone());
             let request = move || {
-                let (env, mine) = (Arc::clone(&env), Arc::clone(&mine));
+                let (env, mine, draws, workload) = (
+                    Arc::clone(&env),
+                    Arc::clone(&mine),
+                    Arc::clone(&draws),
+                    workload.clone(),
+                );
                 let span = Arc::clone(&span);
                 async move {
+                    let index = draws.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let cid = env.ids.next();
+                    let drawn = workload
+                        .as_deref()
+                        .map(|w| super::workload::draw(w, feature, index, &cid));
+                    let (route, slot) = match &env.paired {
+                        Some(direct) if index % 2 == 1 => (direct, 1),
+                        _ => (&env.route, 0),
+                    };
                     let mut gaps: Vec<Duration> = Vec::new();
-                    let t = env
-                        .adapter
-                        .send_timed(&env.probe, &env.fields, &cid, &mut |g| gaps.push(g))
-                        .await;
-                    span.record(started.elapsed());
+                    let t = route.send(&cid, drawn.as_ref(), &mut |g| gaps.push(g)).await;
+                    let end = Instant::now();
+                    span.record(end - started);
                     let timing = env.journal.as_ref().and_then(|j| j.take_timing(&cid));
-                    let mut r = mine.lock().unwrap_or_else(|p| p.into_inner());
-                    for g in gaps {
-                        rec(&mut r.itl, g);
-                    }
-                    if let Some(first) = t.first_token {
-                        rec(&mut r.ttft, first.saturating_duration_since(t.sent));
-                        if let (Some(last), true) = (t.last_token, t.tokens > 1) {
-                            rec(
-                                &mut r.tpot,
-                                last.saturating_duration_since(first) / (t.tokens as u32 - 1).max(1),
-                            );
-                        }
-                    }
-                    r.tokens += t.tokens;
-                    if t.error == Some(crate::metrics::ErrorClass::Empty) {
-                        r.empty += 1;
-                    }
-                    if let Some(tm) = timing {
-                        let req_oh = tm.arrived.saturating_duration_since(t.sent);
-                        rec(&mut r.overhead_request, req_oh);
-                        let resp_oh = match (tm.first_token, t.first_token) {
-                            (Some(b), Some(c)) => Some(c.saturating_duration_since(b)),
-                            _ => None,
-                        };
-                        if let Some(d) = resp_oh {
-                            rec(&mut r.overhead_response, d);
-                        }
-                        rec(&mut r.overhead, req_oh + resp_oh.unwrap_or_default());
-                    }
-                    drop(r);
+                    // The direct route has no gateway in between: no overhead to read.
+                    let timing = timing.filter(|_| slot == 0 && matches!(route, Route::Gateway { .. }));
+                    mine.lock().unwrap_or_else(|p| p.into_inner())[slot].record(
+                        &t,
+                        end,
+                        &gaps,
+                        timing,
+                        drawn.as_ref().map(|d| d.prompt_tokens),
+                    );
                     let out = match t.error {
                         Some(e) => Outcome::error(e),
                         None => Outcome::ok(t.bytes),
@@ -289,9 +224,11 @@ async fn leg(
     done.cancel();
     let _ = progress.await;
     let result = result?;
-    let mut llm = LlmRecorder::new();
+    let mut llm: [LlmRecorder; 2] = Default::default();
     for r in recorders.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        llm.add(&r.lock().unwrap_or_else(|p| p.into_inner()));
+        let r = r.lock().unwrap_or_else(|p| p.into_inner());
+        llm[0].add(&r[0]);
+        llm[1].add(&r[1]);
     }
     let timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(Leg {
@@ -498,46 +435,30 @@ fn describe(phase: &LoadPhase) -> (String, String) {
     }
 }
 
-/// The value a threshold reads from a phase report (ms for histograms).
-pub fn metric_value(r: &PhaseReport, m: Metric) -> Option<f64> {
-    let stat = |h: &HistogramSummary, s: Stat| match s {
-        Stat::P50 => h.p50,
-        Stat::P90 => h.p90,
-        Stat::P95 => h.p95,
-        Stat::P99 => h.p99,
-        Stat::P999 => h.p99_9,
-        Stat::Max => h.max,
-        Stat::Mean => h.mean,
-    };
-    match m {
-        Metric::Rps => Some(r.rps),
-        // No request, no rate: nothing to judge (not a perfect 0%).
-        Metric::ErrorRate => (r.transport.requests > 0).then_some(r.error_rate),
-        Metric::TokensPerSecond => Some(r.output_tokens_per_s),
-        Metric::Requests => Some(r.transport.requests as f64),
-        Metric::Histogram { name, stat: s } => {
-            let h = match name {
-                "latency" => Some(&r.transport.latency),
-                "service" => Some(&r.transport.service),
-                "ttfb" => Some(&r.transport.ttfb),
-                "schedule_lag" => Some(&r.transport.lag),
-                other => r.llm.histograms.get(other),
-            }?;
-            (h.count > 0).then(|| stat(h, s))
-        }
+pub use super::llm::{judge, metric_value};
+
+/// A workload in words, for the report.
+fn describe_workload(w: &crate::scenario::workload::Workload) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = w.preset {
+        parts.push(format!("preset {p}"));
     }
+    match &w.dataset {
+        Some(d) => parts.push(format!("dataset {} ({} records)", d.path, d.records.len())),
+        None => parts.push(format!("prompt tokens {}", w.prompt_tokens.describe())),
+    }
+    match &w.output_tokens {
+        Some(o) => parts.push(format!("output tokens {}", o.describe())),
+        None => parts.push("output tokens from the dataset".into()),
+    }
+    parts.push(format!("seed {}", w.seed));
+    if w.force_output {
+        parts.push("output length forced".into());
+    }
+    parts.join(", ")
 }
 
-/// Whether a threshold holds on a phase report, with the value it read (`None`: the
-/// phase recorded no value to judge).
-pub fn judge(r: &PhaseReport, t: &Threshold) -> (bool, Option<f64>) {
-    match metric_value(r, t.metric) {
-        Some(v) => (t.op.holds(v, t.limit), Some(v)),
-        None => (false, None),
-    }
-}
-
-fn report(phase: &LoadPhase, model: &str, shard: Option<(u32, u32)>, leg: &Leg) -> PhaseReport {
+fn report(phase: &LoadPhase, (model, route): (&str, &str), shard: Option<(u32, u32)>, leg: &Leg) -> PhaseReport {
     let Leg {
         transport,
         llm,
@@ -551,7 +472,14 @@ fn report(phase: &LoadPhase, model: &str, shard: Option<(u32, u32)>, leg: &Leg) 
     let requests = snap.requests.max(1) as f64;
     let (mode, schedule) = describe(phase);
     let lag = LagCheck::judge(transport, lag_limit(transport));
+    let paired = phase.compare_direct.then_some(&llm[1]);
+    let workload = phase.workload.as_deref();
     PhaseReport {
+        route: match (phase.compare_direct, route) {
+            (true, _) => "gateway+direct".into(),
+            (false, r) => r.to_owned(),
+        },
+        workload: workload.map(describe_workload),
         name: phase.name.clone(),
         feature: phase.feature.name.to_owned(),
         model: model.to_owned(),
@@ -562,10 +490,10 @@ fn report(phase: &LoadPhase, model: &str, shard: Option<(u32, u32)>, leg: &Leg) 
         elapsed_ms: elapsed.as_secs_f64() * 1000.0,
         rps: snap.requests as f64 / secs,
         error_rate: transport.errors().total() as f64 / requests,
-        output_tokens_per_s: llm.tokens as f64 / secs,
+        output_tokens_per_s: (llm[0].output_tokens() + llm[1].output_tokens()) as f64 / secs,
         valid: lag.valid,
         transport: snap,
-        llm: llm.metrics(),
+        llm: llm[0].metrics(paired, workload.map(|w| w.counter.describe())),
         timeline: (0..timeline.len())
             .filter_map(|i| timeline.point(i).map(|p| (i, p)))
             .map(|(i, (r, e, h))| TimelinePoint {
@@ -594,7 +522,10 @@ pub async fn run_phase(
     if let Mode::Closed(ClosedLoop { clients: 0, .. }) = measured {
         // Fewer clients than shards: the other shards run them all, this one reports
         // an empty slice, so the merge still adds up to the configured clients.
-        return Ok((report(phase, model, env.shard, &Leg::empty()), false));
+        return Ok((
+            report(phase, (model, env.route.name()), env.shard, &Leg::empty()),
+            false,
+        ));
     }
     if !phase.warmup.is_zero() {
         let mode = match &phase.mode {
@@ -636,7 +567,7 @@ pub async fn run_phase(
                 backlog: BACKLOG,
             });
             let l = leg(env, phase, mode, Some(origin), cancel).await?;
-            let mut r = report(phase, model, None, &l);
+            let mut r = report(phase, (model, env.route.name()), None, &l);
             // An SLO on throughput is judged on the rate achieved, as the table shows it.
             r.rps = achieved_rps(r.transport.requests, l.replies, l.elapsed);
             let (met, value) = judge(&r, slo);
@@ -655,14 +586,14 @@ pub async fn run_phase(
             }
             capacity = Some(*rate);
         }
-        let mut r = report(phase, model, None, &total);
+        let mut r = report(phase, (model, env.route.name()), None, &total);
         r.sweep = steps;
         r.capacity_rps = capacity;
         r.slo = Some(slo_info(slo));
         return Ok((r, total.interrupted));
     }
     let l = leg(env, phase, measured, None, cancel).await?;
-    Ok((report(phase, model, env.shard, &l), l.interrupted))
+    Ok((report(phase, (model, env.route.name()), env.shard, &l), l.interrupted))
 }
 
 #[cfg(test)]

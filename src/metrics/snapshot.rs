@@ -77,6 +77,21 @@ fn ms(micros: u64) -> f64 {
 impl HistogramSummary {
     /// Summarises `h` (microsecond values) in milliseconds.
     pub fn of(h: &Histogram<u64>) -> Self {
+        Self::scaled(h, ms)
+    }
+
+    /// Summarises `h` as plain counts (token counts per request), unscaled.
+    pub fn counts(h: &Histogram<u64>) -> Self {
+        let mut s = Self::scaled(h, |v| v as f64);
+        s.mean = if h.is_empty() {
+            0.0
+        } else {
+            (h.mean() * 1000.0).round() / 1000.0
+        };
+        s
+    }
+
+    fn scaled(h: &Histogram<u64>, ms: impl Fn(u64) -> f64) -> Self {
         let at = |q: f64| if h.is_empty() { 0.0 } else { ms(h.value_at_quantile(q)) };
         HistogramSummary {
             count: h.len(),

@@ -203,7 +203,8 @@ fn authenticate(mock: &BedrockMock, entry: &Entry, headers: &HeaderMap, body: &[
 async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, arrival: Instant) -> Response {
     let mistral = base_model(id).starts_with("mistral.");
     let anthropic = base_model(id).starts_with("anthropic.");
-    let (prompt_len, max_tokens) = match op {
+    let counter = mock.behavior.counter();
+    let (prompt_tokens, max_tokens) = match op {
         Op::Invoke | Op::InvokeStream if mistral || !anthropic => {
             let Some(p) = req.get("prompt").and_then(Value::as_str) else {
                 return error(
@@ -212,7 +213,7 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, a
                     "Malformed input request: #: required key [prompt] not found, please reformat your input and try again.",
                 );
             };
-            (p.len(), req.get("max_tokens").and_then(Value::as_u64))
+            (counter.count(p), req.get("max_tokens").and_then(Value::as_u64))
         }
         Op::Invoke | Op::InvokeStream => {
             let Some(m) = req.get("messages").and_then(Value::as_array) else {
@@ -223,7 +224,9 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, a
                 );
             };
             (
-                m.iter().map(|x| x.to_string().len()).sum(),
+                m.iter()
+                    .map(|x| super::prompt::text_tokens(counter, x.get("content")))
+                    .sum(),
                 req.get("max_tokens").and_then(Value::as_u64),
             )
         }
@@ -236,12 +239,20 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, a
                 );
             };
             (
-                m.iter().map(|x| x.to_string().len()).sum(),
+                m.iter()
+                    .map(|x| super::prompt::text_tokens(counter, x.get("content")))
+                    .sum::<u64>()
+                    + super::prompt::text_tokens(counter, req.get("system")),
                 req.pointer("/inferenceConfig/maxTokens").and_then(Value::as_u64),
             )
         }
     };
-    let adm = mock.behavior.admit(id, max_tokens, prompt_len, arrival).await;
+    let ask = super::behavior::Ask {
+        max_tokens,
+        prompt_tokens,
+        ..super::behavior::Ask::default()
+    };
+    let adm = mock.behavior.admit_ask(id, ask, arrival).await;
     match &adm.fault {
         Some(FaultAction::Error { status, retry_after }) => {
             adm.wait_first().await;
@@ -263,7 +274,7 @@ async fn serve(mock: &BedrockMock, op: Op, id: &str, req: &Value, react: bool, a
         tokens = final_answer(tokens);
     }
     let n = mock.ids.fetch_add(1, Ordering::Relaxed);
-    let usage = (prompt_len.div_ceil(4), tokens.len());
+    let usage = (prompt_tokens as usize, tokens.len());
     let streaming = matches!(op, Op::InvokeStream | Op::ConverseStream) && adm.fault != Some(FaultAction::NonSse);
     if streaming {
         let codec = EventCodec {

@@ -28,6 +28,19 @@ pub struct Behavior {
     active: Arc<AtomicUsize>,
 }
 
+/// What a model call asks of the backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ask {
+    /// `max_tokens` (or Bedrock's `maxTokens`).
+    pub max_tokens: Option<u64>,
+    /// vLLM's `min_tokens`.
+    pub min_tokens: Option<u64>,
+    /// vLLM's `ignore_eos`: generate `max_tokens` whatever the model would say.
+    pub ignore_eos: bool,
+    /// Prompt tokens received, as the backend counts them.
+    pub prompt_tokens: u64,
+}
+
 /// One admitted request: its fault, its timing, and its place in the queue.
 #[derive(Debug)]
 pub struct Admission {
@@ -70,9 +83,13 @@ impl Behavior {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Admits a model call that arrived at `arrival`: waits for a queue slot, samples
-    /// timing, picks a fault. Time to first token counts from the arrival, or from the
-    /// moment a queue slot freed up when the request had to wait for one.
+    /// How this backend counts tokens.
+    pub fn counter(&self) -> &crate::tokens::Counter {
+        &self.timing.counter
+    }
+
+    /// [`Behavior::admit_ask`] for a prompt of `prompt_bytes` bytes (about 4 per
+    /// token), without `min_tokens` or `ignore_eos`.
     pub async fn admit(
         &self,
         model: &str,
@@ -80,6 +97,27 @@ impl Behavior {
         prompt_bytes: usize,
         arrival: std::time::Instant,
     ) -> Admission {
+        let ask = Ask {
+            max_tokens,
+            prompt_tokens: (prompt_bytes as u64).div_ceil(4),
+            ..Ask::default()
+        };
+        self.admit_ask(model, ask, arrival).await
+    }
+
+    /// Admits a model call that arrived at `arrival`: waits for a queue slot, samples
+    /// timing, picks a fault. Time to first token counts from the arrival, or from the
+    /// moment a queue slot freed up when the request had to wait for one, plus the
+    /// prefill of the prompt's tokens. The reply's length is the timing model's,
+    /// within what the request asks: at most `max_tokens`, at least `min_tokens`, and
+    /// exactly `max_tokens` with `ignore_eos` (vLLM's sampling parameters).
+    pub async fn admit_ask(&self, model: &str, ask: Ask, arrival: std::time::Instant) -> Admission {
+        let Ask {
+            max_tokens,
+            min_tokens,
+            ignore_eos,
+            prompt_tokens,
+        } = ask;
         let index = self.counter.fetch_add(1, Ordering::Relaxed);
         let fault = self
             .faults
@@ -102,13 +140,17 @@ impl Behavior {
         let guard = ActiveGuard(Arc::clone(&self.active));
         let t = &self.timing;
         let mut rng = Rng::for_request(t.seed, index);
-        let n = match t.tokens {
-            TokenCount::Fixed(n) => u64::from(n),
-            TokenCount::FromMaxTokens { default } => max_tokens.unwrap_or(u64::from(default)),
-            TokenCount::UpTo(n) => max_tokens.map_or(u64::from(n), |m| m.min(u64::from(n))),
+        let n = match (t.tokens, max_tokens) {
+            (TokenCount::Fixed(n), _) => u64::from(n),
+            (_, Some(m)) if ignore_eos => m,
+            (TokenCount::FromMaxTokens { default }, m) => m.unwrap_or(u64::from(default)),
+            (TokenCount::UpTo(n), m) => {
+                let natural = m.map_or(u64::from(n), |m| m.min(u64::from(n)));
+                natural.max(min_tokens.unwrap_or(0).min(m.unwrap_or(u64::MAX)))
+            }
         }
         .clamp(1, MAX_TOKENS) as usize;
-        let prefill = t.prefill_per_token.mul_f64((prompt_bytes / 4) as f64);
+        let prefill = t.prefill_per_token.mul_f64(prompt_tokens as f64);
         let first_at = start + sample(&t.ttft, &mut rng) + prefill;
         let stretch = 1.0 + t.slowdown * (running.saturating_sub(1)) as f64;
         let mut offsets = Vec::with_capacity(n.saturating_sub(1));

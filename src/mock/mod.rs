@@ -6,7 +6,9 @@ pub mod bedrock;
 pub mod behavior;
 pub mod journal;
 pub mod openai;
+mod openai_sse;
 mod personality;
+mod prompt;
 pub mod tls;
 pub use std::sync::Arc;
 

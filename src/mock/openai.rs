@@ -8,17 +8,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::{Body, Bytes, to_bytes};
+use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::behavior::{
-    Admission, Behavior, Codec, answer_tokens, asks_for_final_answer, paced_body, reply_text, reply_tokens,
+    Admission, Behavior, answer_tokens, asks_for_final_answer, paced_body, reply_text, reply_tokens,
 };
 use super::journal::{Entry, Journal};
-use super::personality::{Ask, MessageShape, StopSpec, ToolSpec};
+use super::openai_sse::SseCodec;
+use super::personality::{Ask, MessageIn, StopSpec, ToolSpec};
 use crate::scenario::behavior::FaultAction;
 use crate::scenario::{BackendConfig, BackendProvider};
 
@@ -191,8 +192,12 @@ struct WholeUsage {
 struct CompletionRequest<'a> {
     #[serde(borrow, default)]
     model: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    messages: Option<Vec<MessageShape<'a>>>,
+    #[serde(default, borrow)]
+    messages: Option<Vec<MessageIn<'a>>>,
+    #[serde(default, borrow)]
+    prompt: Option<super::prompt::PromptIn<'a>>,
+    #[serde(default)]
+    min_tokens: Option<u64>,
     #[serde(default)]
     tools: Option<Vec<ToolSpec>>,
     #[serde(default)]
@@ -200,7 +205,7 @@ struct CompletionRequest<'a> {
     #[serde(default)]
     stop: Option<StopSpec>,
     #[serde(default)]
-    prompt: Option<serde::de::IgnoredAny>,
+    ignore_eos: Option<bool>,
     #[serde(default, deserialize_with = "present")]
     suffix: Option<()>,
     #[serde(default)]
@@ -301,17 +306,29 @@ pub(super) async fn completion(
         }
         _ => {}
     }
+    // The prompt's text, counted as this backend counts tokens (prefill cost, usage).
+    let counter = mock.behavior.counter();
+    let prompt_tokens = match kind {
+        Kind::Chat => req
+            .messages
+            .iter()
+            .flatten()
+            .filter_map(|m| m.content.as_ref())
+            .map(|c| c.tokens(counter))
+            .sum(),
+        Kind::Text => req.prompt.as_ref().map_or(0, |p| p.tokens(counter)),
+    };
     let asked_max = req.max_tokens.or(req.max_completion_tokens);
-    let ask = Ask {
+    let shape = Ask {
         kind,
-        body,
+        prompt_tokens,
         messages: req.messages.as_deref(),
         tools: req.tools.as_deref(),
         tool_choice: req.tool_choice.as_ref(),
         max_tokens: asked_max,
     };
     if mock.dialect == Dialect::Vllm
-        && let Some(refused) = super::personality::refuse(&mock.personality, &ask)
+        && let Some(refused) = super::personality::refuse(&mock.personality, &shape)
     {
         return refused;
     }
@@ -325,11 +342,15 @@ pub(super) async fn completion(
         );
     }
     let choices = choices as usize;
-    // The prompt's size in bytes stands in for its tokens (prefill cost, usage).
-    let prompt_len = body.len();
     let max_tokens = asked_max.filter(|_| limits);
     let stream = req.stream == Some(true);
-    let adm = mock.behavior.admit(model, max_tokens, prompt_len, arrival).await;
+    let ask = super::behavior::Ask {
+        max_tokens,
+        min_tokens: req.min_tokens,
+        ignore_eos: req.ignore_eos == Some(true),
+        prompt_tokens,
+    };
+    let adm = mock.behavior.admit_ask(model, ask, arrival).await;
     match &adm.fault {
         Some(FaultAction::Error { status, retry_after }) => {
             adm.wait_first().await;
@@ -353,9 +374,9 @@ pub(super) async fn completion(
     } else {
         "stop"
     };
-    let prompt_tokens = prompt_len.div_ceil(4);
+    let prompt_tokens = prompt_tokens as usize;
     let special = match kind {
-        Kind::Chat => super::personality::tool_call(&ask).or_else(|| {
+        Kind::Chat => super::personality::tool_call(&shape).or_else(|| {
             mock.personality
                 .reasoning
                 .then(|| super::personality::reasoning(max_tokens, |n| reply_text(&mock.name, model, n), n_tokens))
@@ -502,114 +523,6 @@ async fn whole_reply(adm: Admission, full: String) -> Response {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(full))
         .unwrap_or_default()
-}
-
-/// OpenAI-style SSE framing as vLLM sends it.
-struct SseCodec {
-    dialect: Dialect,
-    id: String,
-    created: u64,
-    model: String,
-    kind: Kind,
-    finish: &'static str,
-    usage: Option<Value>,
-    /// Choices generated side by side (`n`): each token goes out once per choice.
-    choices: usize,
-}
-
-impl SseCodec {
-    fn chunk(&self, choice: Value) -> Value {
-        let object = if self.kind == Kind::Chat {
-            "chat.completion.chunk"
-        } else {
-            "text_completion"
-        };
-        let mut c =
-            json!({"id": self.id, "object": object, "created": self.created, "model": self.model, "choices": [choice]});
-        if self.usage.is_some() {
-            c["usage"] = Value::Null;
-        }
-        c
-    }
-}
-
-impl Codec for SseCodec {
-    fn head(&mut self) -> Vec<Bytes> {
-        let mut out = Vec::new();
-        if self.dialect == Dialect::Azure {
-            // Azure's first chunk has no choices, only the prompt's filter results.
-            out.push(frame(
-                &json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
-                                   "prompt_filter_results": super::azure::prompt_filter_results()}),
-            ));
-        }
-        if self.kind == Kind::Chat {
-            for i in 0..self.choices {
-                let c = self.chunk(json!({"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}));
-                out.push(frame(&c));
-            }
-        }
-        out
-    }
-
-    fn token(&mut self, text: &str, last: bool) -> Bytes {
-        let fin = if last { Value::from(self.finish) } else { Value::Null };
-        let one = |i: usize| {
-            frame(&self.chunk(match self.kind {
-                Kind::Chat => json!({"index": i, "delta": {"content": text}, "logprobs": null, "finish_reason": fin}),
-                Kind::Text => json!({"index": i, "text": text, "logprobs": null, "finish_reason": fin}),
-            }))
-        };
-        if self.choices == 1 {
-            return one(0);
-        }
-        let mut all = Vec::new();
-        for i in 0..self.choices {
-            all.extend_from_slice(&one(i));
-        }
-        Bytes::from(all)
-    }
-
-    fn tail(&mut self, _completion_tokens: usize) -> Vec<Bytes> {
-        let mut out = Vec::new();
-        if let Some(u) = self.usage.take() {
-            let object = if self.kind == Kind::Chat {
-                "chat.completion.chunk"
-            } else {
-                "text_completion"
-            };
-            out.push(frame(
-                &json!({"id": self.id, "object": object, "created": self.created, "model": self.model,
-                                   "choices": [], "usage": u}),
-            ));
-        }
-        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        out
-    }
-
-    fn malformed_json(&mut self) -> Bytes {
-        Bytes::from(format!(
-            "data: {{\"id\": \"{}\", \"choices\": [{{\"delta\": \n\n",
-            self.id
-        ))
-    }
-
-    fn malformed_frame(&mut self) -> Bytes {
-        // The JSON without its `data: ` field name: a client reads an unknown field.
-        let mut s = self
-            .chunk(json!({"index": 0, "delta": {"content": "?"}, "finish_reason": null}))
-            .to_string();
-        s.push_str("\n\n");
-        Bytes::from(s)
-    }
-}
-
-fn frame(v: &Value) -> Bytes {
-    let mut s = String::with_capacity(256);
-    s.push_str("data: ");
-    s.push_str(&v.to_string());
-    s.push_str("\n\n");
-    Bytes::from(s)
 }
 
 pub(super) fn unix_now() -> u64 {

@@ -5,8 +5,6 @@
 //! by every mock whose server has a tool parser, as vLLM with
 //! `--enable-auto-tool-choice` does.
 
-use std::borrow::Cow;
-
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
@@ -15,12 +13,7 @@ use serde_json::{Value, json};
 use super::openai::{Kind, json_response, unix_now};
 use crate::scenario::behavior::{Personality, REASONING_TOKENS};
 
-/// One chat message as far as the mock reads it.
-#[derive(serde::Deserialize)]
-pub(super) struct MessageShape<'a> {
-    #[serde(borrow, default)]
-    pub role: Option<Cow<'a, str>>,
-}
+pub(super) use super::prompt::MessageIn;
 
 /// One entry of a request's `tools`.
 #[derive(serde::Deserialize)]
@@ -57,8 +50,9 @@ impl StopSpec {
 /// What the mock was asked, as far as the personality reads it.
 pub(super) struct Ask<'r> {
     pub kind: Kind,
-    pub body: &'r [u8],
-    pub messages: Option<&'r [MessageShape<'r>]>,
+    /// The prompt's tokens, as the backend counts them.
+    pub prompt_tokens: u64,
+    pub messages: Option<&'r [MessageIn<'r>]>,
     pub tools: Option<&'r [ToolSpec]>,
     pub tool_choice: Option<&'r Value>,
     pub max_tokens: Option<u64>,
@@ -107,11 +101,7 @@ fn wants_auto_tools(ask: &Ask<'_>) -> bool {
 fn too_long(max_model_len: u32, ask: &Ask<'_>) -> Option<Response> {
     let limit = u64::from(max_model_len);
     let wanted = ask.max_tokens.unwrap_or(0);
-    // The body's size bounds the prompt: count precisely only near the limit.
-    if (ask.body.len() as u64).div_ceil(4) + wanted <= limit {
-        return None;
-    }
-    let prompt = prompt_tokens(ask.body, ask.kind);
+    let prompt = ask.prompt_tokens;
     if prompt + wanted <= limit && prompt < limit {
         return None;
     }
@@ -126,33 +116,6 @@ fn too_long(max_model_len: u32, ask: &Ask<'_>) -> Option<Response> {
         )
     };
     Some(bad_request(&message))
-}
-
-/// The prompt's tokens, at [`crate::instance::requests::CHARS_PER_TOKEN`] characters
-/// each: the text of every message (or the completion prompt).
-pub(super) fn prompt_tokens(body: &[u8], kind: Kind) -> u64 {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return 0;
-    };
-    let text_chars = |c: &Value| -> usize {
-        match c {
-            Value::String(s) => s.chars().count(),
-            Value::Array(parts) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .map(|t| t.chars().count())
-                .sum(),
-            _ => 0,
-        }
-    };
-    let chars = match kind {
-        Kind::Chat => v["messages"]
-            .as_array()
-            .map(|ms| ms.iter().map(|m| text_chars(&m["content"])).sum())
-            .unwrap_or(0),
-        Kind::Text => text_chars(&v["prompt"]),
-    };
-    (chars as u64).div_ceil(u64::from(crate::instance::requests::CHARS_PER_TOKEN))
 }
 
 /// `text` cut before the first of the request's stop sequences, and whether it was.
@@ -327,12 +290,14 @@ pub(super) fn special_reply(
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
 
-    fn ask<'r>(body: &'r [u8], messages: Option<&'r [MessageShape<'r>]>) -> Ask<'r> {
+    fn ask<'r>(prompt_tokens: u64, messages: Option<&'r [MessageIn<'r>]>) -> Ask<'r> {
         Ask {
             kind: Kind::Chat,
-            body,
+            prompt_tokens,
             messages,
             tools: None,
             tool_choice: None,
@@ -340,10 +305,11 @@ mod tests {
         }
     }
 
-    fn roles(rs: &[&'static str]) -> Vec<MessageShape<'static>> {
+    fn roles(rs: &[&'static str]) -> Vec<MessageIn<'static>> {
         rs.iter()
-            .map(|r| MessageShape {
+            .map(|r| MessageIn {
                 role: Some(Cow::Borrowed(r)),
+                content: None,
             })
             .collect()
     }
@@ -362,11 +328,11 @@ mod tests {
             (&["assistant", "user"][..], true),
         ] {
             let m = roles(rs);
-            assert_eq!(refuse(&p, &ask(b"{}", Some(&m))).is_some(), refused, "{rs:?}");
+            assert_eq!(refuse(&p, &ask(1, Some(&m))).is_some(), refused, "{rs:?}");
         }
         // The default server takes them all.
         let m = roles(&["system", "user", "assistant"]);
-        assert!(refuse(&Personality::default(), &ask(b"{}", Some(&m))).is_none());
+        assert!(refuse(&Personality::default(), &ask(1, Some(&m))).is_none());
     }
 
     #[test]
@@ -375,14 +341,11 @@ mod tests {
             max_model_len: 300,
             ..Personality::default()
         };
-        let prompt = " the".repeat(250);
-        let body = json!({"messages": [{"role": "user", "content": prompt}]}).to_string();
-        let mut a = ask(body.as_bytes(), None);
+        let mut a = ask(250, None);
         a.max_tokens = Some(50);
         assert!(refuse(&p, &a).is_none(), "250 + 50 fits 300");
         a.max_tokens = Some(51);
         assert!(refuse(&p, &a).is_some(), "250 + 51 does not");
-        assert_eq!(prompt_tokens(body.as_bytes(), Kind::Chat), 250);
     }
 
     #[test]

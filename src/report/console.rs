@@ -95,10 +95,15 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
         let h = |k: &str| p.llm.histograms.get(k).map_or((0.0, 0.0), |h| (h.p50, h.p99));
         let _ = writeln!(
             out,
-            "  load {} · {} {} · {}",
+            "  load {} · {} {}{} · {}",
             p.name,
             p.feature,
             if p.stream { "(stream)" } else { "" },
+            if p.route == "direct" {
+                " straight to the model"
+            } else {
+                ""
+            },
             p.schedule
         );
         let _ = writeln!(
@@ -113,11 +118,45 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
         let (t50, t99) = h("ttft");
         let (i50, i99) = h("itl");
         let (o50, o99) = h("gateway_overhead");
+        // Only a gateway in front of gateprobe's own mocks has an overhead to show.
+        let overhead = if p.llm.histograms.get("gateway_overhead").is_some_and(|h| h.count > 0) {
+            format!(" · gateway overhead p50 {o50:.1} p99 {o99:.1}")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "       latency p50 {:.1} p99 {:.1} ms · ttft p50 {t50:.1} p99 {t99:.1} · itl p50 {i50:.1} p99 {i99:.1} · gateway overhead p50 {o50:.1} p99 {o99:.1}",
+            "       latency p50 {:.1} p99 {:.1} ms · ttft p50 {t50:.1} p99 {t99:.1} · itl p50 {i50:.1} p99 {i99:.1}{overhead}",
             p.transport.latency.p50, p.transport.latency.p99
         );
+        let paired = p.paired_rows();
+        if !paired.is_empty() {
+            let cells: Vec<String> = paired
+                .iter()
+                .map(|r| {
+                    let d = |i: usize| r.gateway[i] - r.direct[i];
+                    format!("{} {:+.1}/{:+.1}/{:+.1}", r.metric, d(0), d(1), d(2))
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "       gateway minus direct, p50/p90/p99 ms: {}",
+                cells.join(" · ")
+            );
+        }
+        if let (Some(sent), Some(how)) = (p.llm.tokens.get("prompt_sent"), &p.llm.token_counting) {
+            let out_tokens = p
+                .llm
+                .tokens
+                .get("output_usage")
+                .map(|o| format!(" · output p50 {:.0} p99 {:.0} (server usage)", o.p50, o.p99))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "       prompt tokens p50 {:.0} p99 {:.0} ({how}){out_tokens}",
+                sent.p50, sent.p99
+            );
+        }
         if let Some(c) = p.capacity_rps {
             let _ = writeln!(out, "       capacity: {c} req/s (highest swept rate that met the SLO)");
         } else if !p.sweep.is_empty() {

@@ -56,6 +56,18 @@ pub struct PhaseReport {
     /// A sweep's SLO: what each step's `slo_value` is, in which unit, and its limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<Slo>,
+    /// Where requests went: `gateway`, `direct` (straight to the model endpoint), or
+    /// `gateway+direct` (`compare_direct`: every other request direct).
+    #[serde(default = "gateway")]
+    pub route: String,
+    /// The workload in words (preset, distributions or dataset and seed), when the
+    /// phase has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+}
+
+fn gateway() -> String {
+    "gateway".into()
 }
 
 /// A sweep's service-level objective, spelled out for readers of the charts.
@@ -108,8 +120,18 @@ pub struct LlmMetrics {
     pub empty_content: u64,
     /// Histograms by metric: `ttft`, `itl`, `tpot`, `gateway_overhead`,
     /// `overhead_request` (client send -> backend receipt), `overhead_response`
-    /// (backend first token -> client first token).
+    /// (backend first token -> client first token); with `compare_direct`, the direct
+    /// requests' `direct_ttft`, `direct_itl`, `direct_tpot`, `direct_latency` and the
+    /// gateway requests' `gateway_latency` (send to end of reply).
     pub histograms: BTreeMap<String, HistogramSummary>,
+    /// Token counts per request, when known: `prompt_sent` (the workload's prompt as
+    /// it counts tokens), `prompt_usage` and `output_usage` (the server's `usage`).
+    /// Values are token counts, not milliseconds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tokens: BTreeMap<String, HistogramSummary>,
+    /// How the workload counted tokens (`4 characters per token`, `tokenizer PATH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_counting: Option<String>,
 }
 
 /// One second of a phase.
@@ -159,6 +181,18 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+/// One metric of a `compare_direct` phase: the gateway's and the direct requests'
+/// p50, p90 and p99, in milliseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedRow {
+    /// `ttft`, `itl`, `tpot` or `latency` (send to end of reply).
+    pub metric: &'static str,
+    /// Through the gateway.
+    pub gateway: [f64; 3],
+    /// Straight to the model.
+    pub direct: [f64; 3],
+}
+
 impl Slo {
     /// A value of the SLO's metric with its unit, as readers expect it (`412 ms`,
     /// `0.50%`, `38.2 req/s`).
@@ -190,6 +224,28 @@ impl PhaseReport {
             .filter(|s| s.met)
             .max_by(|a, b| a.rate.total_cmp(&b.rate))
             .or_else(|| self.sweep.first())
+    }
+
+    /// The per-percentile comparison of a `compare_direct` phase (empty otherwise).
+    pub fn paired_rows(&self) -> Vec<PairedRow> {
+        let h = &self.llm.histograms;
+        let p = |x: &crate::metrics::HistogramSummary| [x.p50, x.p90, x.p99];
+        [
+            ("ttft", "ttft", "direct_ttft"),
+            ("itl", "itl", "direct_itl"),
+            ("tpot", "tpot", "direct_tpot"),
+            ("latency", "gateway_latency", "direct_latency"),
+        ]
+        .into_iter()
+        .filter_map(|(metric, g, d)| {
+            let (g, d) = (h.get(g)?, h.get(d)?);
+            (g.count > 0 && d.count > 0).then(|| PairedRow {
+                metric,
+                gateway: p(g),
+                direct: p(d),
+            })
+        })
+        .collect()
     }
 
     /// Errors by class as `name=count`, for one-line summaries.

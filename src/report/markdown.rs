@@ -189,6 +189,44 @@ fn phase_section(out: &mut String, p: &PhaseReport, thresholds: &[&CheckResult])
         let _ = writeln!(out, "{lead}| {name} | {vals} |");
     }
     out.push('\n');
+    let paired = p.paired_rows();
+    if !paired.is_empty() {
+        out.push_str("Through the gateway vs straight to the model (`compare_direct`, interleaved):\n\n");
+        out.push_str("| metric | gateway p50 | direct p50 | gateway p90 | direct p90 | gateway p99 | direct p99 | overhead p99 |\n");
+        out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|\n");
+        for r in &paired {
+            let _ = writeln!(
+                out,
+                "| {} | {} ms | {} ms | {} ms | {} ms | {} ms | {} ms | {} ms |",
+                text::label(r.metric),
+                ms(r.gateway[0]),
+                ms(r.direct[0]),
+                ms(r.gateway[1]),
+                ms(r.direct[1]),
+                ms(r.gateway[2]),
+                ms(r.direct[2]),
+                ms(r.gateway[2] - r.direct[2])
+            );
+        }
+        out.push('\n');
+    }
+    if let Some(w) = &p.workload {
+        let how = p.llm.token_counting.as_deref().unwrap_or("4 characters per token");
+        let _ = writeln!(out, "- Workload: {} (tokens counted as {})", inline(w), inline(how));
+        for (k, label) in [
+            ("prompt_sent", "prompt tokens sent"),
+            ("prompt_usage", "prompt tokens (server usage)"),
+            ("output_usage", "output tokens (server usage)"),
+        ] {
+            if let Some(h) = p.llm.tokens.get(k) {
+                let _ = writeln!(
+                    out,
+                    "- {label}: mean {:.1}, p50 {:.0}, p90 {:.0}, p99 {:.0}",
+                    h.mean, h.p50, h.p90, h.p99
+                );
+            }
+        }
+    }
     let errors = text::error_breakdown(p);
     if !errors.is_empty() {
         let list: Vec<String> = errors

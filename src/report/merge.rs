@@ -411,6 +411,16 @@ fn add_histograms<'a>(
     phase: &str,
     what: &str,
 ) -> Result<Option<HistogramSummary>, MergeError> {
+    add_histograms_as(parts, phase, what, HistogramSummary::of)
+}
+
+/// [`add_histograms`], summarised by `summary`.
+fn add_histograms_as<'a>(
+    parts: impl Iterator<Item = (usize, &'a HistogramSummary)>,
+    phase: &str,
+    what: &str,
+    summary: fn(&Histogram<u64>) -> HistogramSummary,
+) -> Result<Option<HistogramSummary>, MergeError> {
     let mut sum: Option<Histogram<u64>> = None;
     for (input, h) in parts {
         let d = decode_histogram(&h.histogram).map_err(decode_err(input, phase, what))?;
@@ -420,7 +430,7 @@ fn add_histograms<'a>(
             Some(s) => s.add(&d).expect("auto-resizing histograms accept any values"),
         }
     }
-    Ok(sum.map(|h| HistogramSummary::of(&h)))
+    Ok(sum.map(|h| summary(&h)))
 }
 
 fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
@@ -458,21 +468,12 @@ fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
         .map(|t| t.snapshot())
         .unwrap_or_else(|| first.transport.clone());
 
-    let keys: BTreeSet<&String> = slices.iter().flat_map(|p| p.llm.histograms.keys()).collect();
-    let mut histograms = BTreeMap::new();
-    for key in keys {
-        let parts = slices
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.llm.histograms.get(key).map(|h| (i + 1, h)));
-        if let Some(h) = add_histograms(parts, name, key)? {
-            histograms.insert(key.clone(), h);
-        }
-    }
     let llm = LlmMetrics {
         output_tokens: slices.iter().map(|p| p.llm.output_tokens).sum(),
         empty_content: slices.iter().map(|p| p.llm.empty_content).sum(),
-        histograms,
+        histograms: add_maps(slices, name, |p| &p.llm.histograms, HistogramSummary::of)?,
+        tokens: add_maps(slices, name, |p| &p.llm.tokens, HistogramSummary::counts)?,
+        token_counting: first.llm.token_counting.clone(),
     };
 
     let timeline = merge_timelines(slices)?;
@@ -487,6 +488,8 @@ fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
         }
     }
     Ok(PhaseReport {
+        route: first.route.clone(),
+        workload: first.workload.clone(),
         thresholds: first.thresholds.clone(),
         name: first.name.clone(),
         feature: first.feature.clone(),
@@ -515,6 +518,27 @@ fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
 
 /// Timelines merged by bucket start (to the millisecond): counts summed, histograms
 /// added.
+/// Adds every shard's histograms of one map, key by key.
+fn add_maps(
+    slices: &[&PhaseReport],
+    name: &str,
+    map: impl Fn(&PhaseReport) -> &BTreeMap<String, HistogramSummary>,
+    summary: fn(&Histogram<u64>) -> HistogramSummary,
+) -> Result<BTreeMap<String, HistogramSummary>, MergeError> {
+    let keys: BTreeSet<&String> = slices.iter().flat_map(|p| map(p).keys()).collect();
+    let mut out = BTreeMap::new();
+    for key in keys {
+        let parts = slices
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| map(p).get(key).map(|h| (i + 1, h)));
+        if let Some(h) = add_histograms_as(parts, name, key, summary)? {
+            out.insert(key.clone(), h);
+        }
+    }
+    Ok(out)
+}
+
 fn merge_timelines(slices: &[&PhaseReport]) -> Result<Vec<TimelinePoint>, MergeError> {
     let name = slices[0].name.as_str();
     let mut buckets: BTreeMap<i64, Vec<(usize, &TimelinePoint)>> = BTreeMap::new();

@@ -223,6 +223,11 @@ async fn run_inner(
         };
         let outcomes = not_run(&plan, scenario);
         finish(&mut report, scenario, &plan, (&outcomes, &direct), stop_reason, t0);
+        if !report.interrupted && stop_reason.is_none() && !scenario.load.is_empty() {
+            load::run(scenario, opts, &topology, None, &ids, cancel, &mut report).await;
+            report.summary = Summary::of(&report.checks);
+            report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        }
         return report.redacted(&redactor);
     }
 
@@ -366,7 +371,7 @@ async fn run_inner(
         &redactor,
     ));
     if !report.interrupted && report.aborted.is_none() && !scenario.load.is_empty() {
-        load::run(scenario, opts, &topology, &client, &ids, cancel, &mut report).await;
+        load::run(scenario, opts, &topology, Some(&client), &ids, cancel, &mut report).await;
         report.summary = Summary::of(&report.checks);
         report.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
     }

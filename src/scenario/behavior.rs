@@ -48,8 +48,10 @@ pub struct Timing {
     pub itl: Dist,
     /// Tokens per reply.
     pub tokens: TokenCount,
-    /// Extra time to first token per prompt token (prompt tokens ≈ bytes / 4).
+    /// Extra time to first token per prompt token (the prefill rate's inverse).
     pub prefill_per_token: Duration,
+    /// How the mock counts the prompt tokens it received (prefill, `usage`).
+    pub counter: crate::tokens::Counter,
     /// Requests served at once; more wait in a queue (like a full KV cache).
     pub max_concurrency: Option<usize>,
     /// Each running request beyond the first stretches gaps by this fraction.
@@ -66,6 +68,7 @@ impl Default for Timing {
             itl: Dist::Fixed(Duration::ZERO),
             tokens: TokenCount::UpTo(16),
             prefill_per_token: Duration::ZERO,
+            counter: crate::tokens::Counter::default(),
             max_concurrency: None,
             slowdown: 0.0,
             seed: 0,

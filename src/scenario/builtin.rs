@@ -79,6 +79,12 @@ pub const ALL: &[Builtin] = &[
     ),
     builtin!(
         Scenario,
+        "vendor-capacity",
+        "scenarios",
+        "a model endpoint's capacity for Duo-shaped load, straight (kind: direct)"
+    ),
+    builtin!(
+        Scenario,
         "openai-front",
         "scenarios",
         "the reference gateway's OpenAI-compatible front"

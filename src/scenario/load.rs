@@ -72,6 +72,11 @@ pub struct LoadPhase {
     pub timeout: Duration,
     /// CI gates.
     pub thresholds: Vec<Threshold>,
+    /// What the requests carry; `None`: one small canned request.
+    pub workload: Option<std::sync::Arc<super::workload::Workload>>,
+    /// Through a gateway: every other request goes straight to the model's endpoint,
+    /// and the two are compared per percentile.
+    pub compare_direct: bool,
 }
 
 /// A metric a threshold reads.
@@ -163,6 +168,11 @@ pub const HISTOGRAMS: [&str; 10] = [
     "schedule_lag",
 ];
 
+/// Metrics of a phase with `compare_direct`: a percentile of the gateway's requests
+/// minus the same percentile of the direct ones (`latency_overhead` compares each
+/// route's time from its actual send to the end of the reply).
+pub const PAIRED: [&str; 4] = ["ttft_overhead", "itl_overhead", "tpot_overhead", "latency_overhead"];
+
 impl Metric {
     /// Short id for check ids (`ttft_p99`, `rps`).
     pub fn id(self) -> String {
@@ -247,7 +257,7 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
         ("error_rate", None) => Metric::ErrorRate,
         ("output_tokens_per_s", None) => Metric::TokensPerSecond,
         ("requests", None) => Metric::Requests,
-        (n, Some(s)) if HISTOGRAMS.contains(&n) => {
+        (n, Some(s)) if HISTOGRAMS.contains(&n) || PAIRED.contains(&n) => {
             let stat = match s {
                 "p50" | "median" => Stat::P50,
                 "p90" => Stat::P90,
@@ -266,20 +276,26 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
                     ));
                 }
             };
-            let name = HISTOGRAMS.iter().find(|h| **h == n).copied().unwrap_or("latency");
+            let name = HISTOGRAMS
+                .iter()
+                .chain(&PAIRED)
+                .find(|h| **h == n)
+                .copied()
+                .unwrap_or("latency");
             Metric::Histogram { name, stat }
         }
-        (n, None) if HISTOGRAMS.contains(&n) => {
+        (n, None) if HISTOGRAMS.contains(&n) || PAIRED.contains(&n) => {
             return Err(format!("`{n}` needs a statistic, e.g. `{n}.p99`"));
         }
         (n, _) => {
             const PLAIN: [&str; 4] = ["rps", "error_rate", "output_tokens_per_s", "requests"];
-            let close = super::error::did_you_mean(n, HISTOGRAMS.iter().chain(&PLAIN).copied())
+            let close = super::error::did_you_mean(n, HISTOGRAMS.iter().chain(&PAIRED).chain(&PLAIN).copied())
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
             return Err(format!(
-                "unknown metric `{n}`{close}: use {}, rps, error_rate, output_tokens_per_s or requests",
-                HISTOGRAMS.join(", ")
+                "unknown metric `{n}`{close}: use {}, {}, rps, error_rate, output_tokens_per_s or requests",
+                HISTOGRAMS.join(", "),
+                PAIRED.join(", ")
             ));
         }
     };

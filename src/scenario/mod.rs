@@ -18,6 +18,8 @@ mod validate_gateway;
 mod validate_load;
 mod validate_mock;
 mod validate_models;
+mod validate_workload;
+pub mod workload;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -152,6 +152,10 @@ pub struct LoadPhaseSpec {
     pub name: Located<String>,
     /// The Duo feature whose request is sent (its mapped model serves it).
     pub feature: Located<String>,
+    /// `kind: direct`: the self-hosted model whose endpoint is loaded (default: the
+    /// feature's model, or the only model).
+    #[serde(default)]
+    pub model: Option<Located<String>>,
     /// Ask for streamed replies (default: yes where the endpoint streams).
     #[serde(default)]
     pub stream: Option<bool>,
@@ -182,6 +186,99 @@ pub struct LoadPhaseSpec {
     /// CI gates: `ttft.p99 < 500ms`, `error_rate < 0.5%`, `gateway_overhead.p99 < 50ms`, `rps >= 40`.
     #[serde(default)]
     pub thresholds: Vec<Located<String>>,
+    /// What the requests carry: Duo-shaped prompts whose token counts follow seeded
+    /// distributions, or prompts from a dataset file. Default: one small canned request.
+    #[serde(default)]
+    pub workload: Option<WorkloadSpec>,
+    /// Through a gateway: send every other request straight to the model's own endpoint
+    /// (the same workload, interleaved) and compare TTFT, ITL, TPOT and service time per
+    /// percentile (`ttft_overhead.p99`, ...). Works with real backends, no journal needed.
+    #[serde(default)]
+    pub compare_direct: Option<Located<bool>>,
+}
+
+/// A phase's workload: a preset for a Duo feature, distributions of prompt and output
+/// tokens, or a dataset.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Start from the built-in numbers of a Duo feature (`code_completions`, `duo_chat`,
+    /// ...), or `feature` for the phase's own feature.
+    #[serde(default)]
+    pub preset: Option<Located<String>>,
+    /// Prompt tokens per request: a number or a distribution
+    /// (`{dist: lognormal, median: 1000, sigma: 0.6, min: 64, max: 8192}`).
+    #[serde(default)]
+    pub prompt_tokens: Option<Located<CountSpec>>,
+    /// Output tokens asked per request (`max_tokens`): a number or a distribution.
+    #[serde(default)]
+    pub output_tokens: Option<Located<CountSpec>>,
+    /// Chat features: earlier turns (question and answer pairs) before the question.
+    #[serde(default)]
+    pub history_turns: Option<Located<CountSpec>>,
+    /// Code features: the share of the code context after the cursor (0 to 1).
+    #[serde(default)]
+    pub below_cursor: Option<Located<f64>>,
+    /// A JSONL file of prompts (`{"prompt": ...}`, optional `output_tokens`), OpenAI
+    /// `{"messages": [...]}` or ShareGPT `{"conversations": [{"from", "value"}]}`,
+    /// relative to the scenario. Records are drawn with the seed.
+    #[serde(default)]
+    pub dataset: Option<Located<String>>,
+    /// Seed of every draw (default 1).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// A Hugging Face `tokenizer.json` that counts tokens (needs the `tokenizer` build
+    /// feature), relative to the scenario. Default: `chars_per_token`.
+    #[serde(default)]
+    pub tokenizer: Option<Located<String>>,
+    /// Characters per token when no tokenizer is given (default 4, as GitLab sizes
+    /// prompts).
+    #[serde(default)]
+    pub chars_per_token: Option<Located<f64>>,
+    /// Force the output length where the server can be told: vLLM's `min_tokens` and
+    /// `ignore_eos` (default true). `max_tokens` is always sent.
+    #[serde(default)]
+    pub force_output: Option<bool>,
+}
+
+/// A token count: a number, or a distribution.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CountSpec {
+    /// Always this many.
+    Count(u64),
+    /// `{dist: uniform, min, max}`, `{dist: normal, mean, stddev}`, `{dist: lognormal,
+    /// median, sigma}`; `min`/`max` clamp normal and lognormal draws.
+    Shaped(CountMap),
+}
+
+/// A token-count distribution's parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountMap {
+    /// `fixed`, `uniform`, `normal` or `lognormal`.
+    pub dist: String,
+    /// Fixed value.
+    #[serde(default)]
+    pub value: Option<f64>,
+    /// Lower bound (uniform) or clamp.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Upper bound (uniform) or clamp.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Normal mean.
+    #[serde(default)]
+    pub mean: Option<f64>,
+    /// Normal standard deviation.
+    #[serde(default)]
+    pub stddev: Option<f64>,
+    /// Log-normal median.
+    #[serde(default)]
+    pub median: Option<f64>,
+    /// Log-normal shape.
+    #[serde(default)]
+    pub sigma: Option<f64>,
 }
 
 /// An open-loop schedule: `rate`, `ramp` or `steps`, spread by `arrivals`.
@@ -487,6 +584,17 @@ pub struct TimingSpec {
     /// Extra time to first token per prompt token, e.g. `0.05ms`.
     #[serde(default)]
     pub prefill_per_token: Option<Located<String>>,
+    /// The same as a prefill rate: prompt tokens per second (`20000` is 0.05 ms per
+    /// token). Give this or `prefill_per_token`.
+    #[serde(default)]
+    pub prefill_rate: Option<Located<f64>>,
+    /// A Hugging Face `tokenizer.json` the mock counts prompt tokens with (prefill,
+    /// `usage`; needs the `tokenizer` build feature), relative to the scenario.
+    #[serde(default)]
+    pub tokenizer: Option<Located<String>>,
+    /// Characters per prompt token when no tokenizer is given (default 4).
+    #[serde(default)]
+    pub chars_per_token: Option<Located<f64>>,
     /// Requests served at once; more wait in a queue.
     #[serde(default)]
     pub max_concurrency: Option<Located<usize>>,

@@ -215,18 +215,12 @@ pub(super) fn validate(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into())
     });
-    let load = super::validate_load::phases(&cx, &file.load, &features, gateway.timeout)?;
-    if gateway.kind == super::GatewayKind::Direct
-        && let Some(first) = file.load.first()
-    {
-        return Err(cx
-            .err(
-                first.name.pos,
-                "load[0]",
-                "load phases drive a gateway, and `kind: direct` has none",
-            )
-            .hint("use `kind: builtin` or `kind: aigw` for load, or `gateprobe bench URL` for an endpoint alone"));
-    }
+    let load = super::validate_load::phases(
+        &mut cx,
+        &file.load,
+        (&features, &models),
+        (gateway.kind, gateway.timeout),
+    )?;
     let replay = match &file.replay {
         None => Vec::new(),
         Some(r) => replay(&mut cx, r, gateway.kind)?,

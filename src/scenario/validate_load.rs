@@ -121,10 +121,10 @@ fn open(cx: &Ctx<'_>, o: &OpenSpec, pos: super::raw::Pos, field: &str) -> Result
 }
 
 pub(super) fn phases(
-    cx: &Ctx<'_>,
+    cx: &mut Ctx<'_>,
     specs: &[LoadPhaseSpec],
-    features: &[FeatureSetting],
-    default_timeout: Duration,
+    (features, models): (&[FeatureSetting], &[super::ModelConfig]),
+    (kind, default_timeout): (super::GatewayKind, Duration),
 ) -> Result<Vec<LoadPhase>, ScenarioError> {
     let names: Vec<&str> = FEATURES.iter().map(|f| f.name).collect();
     let mut out: Vec<LoadPhase> = Vec::new();
@@ -139,9 +139,35 @@ pub(super) fn phases(
         }
         let fname = cx.one_of(&p.feature, &format!("{field}.feature"), "feature", &names)?;
         let feat = feature::by_name(fname).unwrap_or(&FEATURES[0]);
-        let model = match features.iter().find(|f| f.feature.name == fname).map(|f| f.target) {
-            Some(Target::Model(m) | Target::Fallback(m)) => m,
-            Some(t @ (Target::Disabled | Target::Vendored)) => {
+        let direct = kind == super::GatewayKind::Direct;
+        let mapped = features.iter().find(|f| f.feature.name == fname).map(|f| f.target);
+        let model = match (mapped, &p.model) {
+            (_, Some(m)) if !direct => {
+                return Err(cx
+                    .err(
+                        m.pos,
+                        format!("{field}.model"),
+                        "through a gateway the feature's mapping picks the model",
+                    )
+                    .hint("map the feature under `features:`; `model:` names an endpoint for `kind: direct`"));
+            }
+            (_, Some(m)) => {
+                let names: Vec<&str> = models.iter().map(|x| x.name.as_str()).collect();
+                let name = cx.one_of(m, &format!("{field}.model"), "self-hosted model", &names)?;
+                models.iter().position(|x| x.name == name).unwrap_or(0)
+            }
+            (Some(Target::Model(m) | Target::Fallback(m)), None) => m,
+            (None, None) if direct && models.len() == 1 => 0,
+            (None, None) if direct => {
+                return Err(cx
+                    .err(
+                        p.feature.pos,
+                        format!("{field}.feature"),
+                        format!("feature `{fname}` is not mapped to a model"),
+                    )
+                    .hint("name the endpoint's model with `model:`"));
+            }
+            (Some(t @ (Target::Disabled | Target::Vendored)), None) => {
                 let what = if t == Target::Disabled {
                     "disabled"
                 } else {
@@ -155,7 +181,7 @@ pub(super) fn phases(
                     )
                     .hint("load a feature that is mapped to a model"));
             }
-            None => {
+            (None, None) => {
                 let mapped: Vec<&str> = features
                     .iter()
                     .filter(|f| !matches!(f.target, Target::Disabled | Target::Vendored))
@@ -283,11 +309,32 @@ pub(super) fn phases(
             .map(|(j, t)| threshold(cx, t, &format!("{field}.thresholds[{j}]")))
             .collect::<Result<Vec<_>, _>>()?;
         let stream = p.stream.unwrap_or(!matches!(feat.endpoint, Endpoint::Prompt));
+        let workload = p
+            .workload
+            .as_ref()
+            .map(|w| super::validate_workload::workload(cx, w, fname, &field))
+            .transpose()?
+            .map(std::sync::Arc::new);
+        let compare_direct = match &p.compare_direct {
+            Some(c) if c.value && direct => {
+                return Err(cx
+                    .err(
+                        c.pos,
+                        format!("{field}.compare_direct"),
+                        "a `kind: direct` phase is already direct",
+                    )
+                    .hint("compare_direct pairs a gateway's requests with direct ones"));
+            }
+            Some(c) => c.value,
+            None => false,
+        };
         out.push(LoadPhase {
+            workload,
+            compare_direct,
             name: p.name.value.clone(),
             feature: feat,
             model,
-            stream: stream || feat.endpoint == Endpoint::ChatAgent,
+            stream: stream || (!direct && feat.endpoint == Endpoint::ChatAgent),
             mode,
             duration: duration_v,
             requests,

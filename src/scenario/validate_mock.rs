@@ -121,6 +121,52 @@ pub(super) fn timing(cx: &Ctx<'_>, field: &str, spec: Option<&TimingSpec>) -> Re
     if let Some(p) = &s.prefill_per_token {
         t.prefill_per_token = duration(cx, p.pos, &format!("{f}.prefill_per_token"), &p.value)?;
     }
+    if let Some(r) = &s.prefill_rate {
+        if s.prefill_per_token.is_some() {
+            return Err(cx
+                .err(
+                    r.pos,
+                    format!("{f}.prefill_rate"),
+                    "give `prefill_rate` or `prefill_per_token`, not both",
+                )
+                .hint("a rate of 20000 tokens/s is 0.05ms per token"));
+        }
+        if !(r.value.is_finite() && r.value >= 1.0) {
+            return Err(cx.err(
+                r.pos,
+                format!("{f}.prefill_rate"),
+                "a rate of at least 1 token per second",
+            ));
+        }
+        t.prefill_per_token = Duration::from_secs_f64(1.0 / r.value);
+    }
+    t.counter = match (&s.tokenizer, &s.chars_per_token) {
+        (Some(_), Some(c)) => {
+            return Err(cx.err(
+                c.pos,
+                format!("{f}.chars_per_token"),
+                "give `tokenizer` or `chars_per_token`, not both",
+            ));
+        }
+        (Some(tk), None) => {
+            let path = cx.path.parent().unwrap_or(std::path::Path::new(".")).join(&tk.value);
+            crate::tokens::Counter::from_file(&path, &tk.value).map_err(|e| {
+                cx.err(tk.pos, format!("{f}.tokenizer"), e)
+                    .hint("name a Hugging Face tokenizer.json, relative to the scenario")
+            })?
+        }
+        (None, Some(c)) if c.value.is_finite() && (0.5..=100.0).contains(&c.value) => {
+            crate::tokens::Counter::Ratio(c.value)
+        }
+        (None, Some(c)) => {
+            return Err(cx.err(
+                c.pos,
+                format!("{f}.chars_per_token"),
+                "characters per token are from 0.5 to 100",
+            ));
+        }
+        (None, None) => crate::tokens::Counter::default(),
+    };
     if let Some(m) = &s.max_concurrency {
         if m.value == 0 {
             return Err(cx.err(

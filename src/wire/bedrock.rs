@@ -179,6 +179,17 @@ pub fn model_of(path: &str) -> Option<String> {
     split_path(path).map(|(id, _)| decode_id(id))
 }
 
+/// The JSON inside an `invoke-with-response-stream` `chunk` event's payload
+/// (`{"bytes": "<base64 of JSON>"}`), if it is there and well-formed.
+pub fn chunk_json(payload: &serde_json::Value) -> Option<serde_json::Value> {
+    use base64::Engine;
+    payload
+        .get("bytes")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! - [`azure`]: Azure OpenAI deployments paths and `api-version`.
 //! - [`bedrock`]: Bedrock runtime model ids in paths, operations, served models.
 //! - [`aws`]: AWS event-stream framing and SigV4.
+//! - [`prompt`]: a Duo feature's model prompt and the bodies that carry it.
 //! - [`sse`]: server-sent events.
 
 pub mod aws;
@@ -15,6 +16,7 @@ pub mod azure;
 pub mod bedrock;
 pub mod endpoint;
 pub mod openai;
+pub mod prompt;
 pub mod sse;
 
 /// Compares two secrets in time that does not depend on where they first differ.

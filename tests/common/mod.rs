@@ -172,10 +172,14 @@ pub fn phase(name: &str, stream: bool, events: &[Event], seconds: u64, shard: Op
             output_tokens: tokens,
             empty_content: 0,
             histograms,
+            tokens: Default::default(),
+            token_counting: None,
         },
         sweep: Vec::new(),
         capacity_rps: None,
         slo: None,
+        route: "gateway".into(),
+        workload: None,
     }
 }
 
