@@ -16,7 +16,6 @@ pub mod merge;
 mod svg;
 mod text;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -458,20 +457,4 @@ pub fn write_all(report: &RunReport, dir: &Path) -> std::io::Result<Vec<PathBuf>
         .collect()
 }
 
-/// Writes `bytes` to `path` via a temp file in the same directory and a rename, so a
-/// killed run never leaves a half-written file behind.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(path.to_owned())
-}
+pub use crate::files::write_atomic;

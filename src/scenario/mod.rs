@@ -344,7 +344,7 @@ impl Scenario {
 /// Reads and validates a scenario file, resolving `${env:…}` from the process
 /// environment. A file over [`MAX_FILE_BYTES`] is refused without being read whole.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = limits::read_text(path, "scenario").map_err(|e| match e.hint {
+    let source = limits::read_text(path, "scenario", limits::Accept::Any).map_err(|e| match e.hint {
         Some(_) => e,
         None => e.hint("check the path; scenarios are YAML files such as scenarios/quickstart.yaml"),
     })?;

@@ -99,7 +99,10 @@ pub(super) fn gateway(
                 Some(Profile::load(&base.join(&name)).map_err(|e| {
                     let hint = e.hint.clone().unwrap_or_default();
                     let sep = if hint.is_empty() { "" } else { "; " };
-                    e.hint(format!("{hint}{sep}the profile is named by gateway.profile at {named}"))
+                    // A scenario may name any file here: its content is never shown.
+                    e.without_content().hint(format!(
+                        "{hint}{sep}the profile is named by gateway.profile at {named} (its content is not shown)"
+                    ))
                 })?)
             } else {
                 let names = super::profile::BUILTIN.map(|(n, _)| n);
@@ -195,7 +198,9 @@ fn tls(cx: &mut Ctx<'_>, t: &super::raw::TlsSpec) -> Result<super::Tls, Scenario
             }
             let name = cx.string(ca, "gateway.tls.ca", None)?;
             let path = cx.path.parent().unwrap_or(Path::new(".")).join(&name);
-            let pem = std::fs::read(&path).map_err(|e| {
+            // Bounded and a regular file only: `/dev/zero` or a named pipe here must
+            // not exhaust memory or hang the run.
+            let pem = crate::files::read_bounded(&path, MAX_CA_BYTES, crate::files::Accept::Regular).map_err(|e| {
                 cx.err(
                     ca.pos,
                     "gateway.tls.ca",
@@ -219,6 +224,9 @@ fn tls(cx: &mut Ctx<'_>, t: &super::raw::TlsSpec) -> Result<super::Tls, Scenario
     };
     Ok(super::Tls { ca_pem, verify })
 }
+
+/// The largest CA file read (a bundle of every public root is about 200 KiB).
+const MAX_CA_BYTES: usize = 4 * 1024 * 1024;
 
 const DEFAULT_LAUNCH_TIMEOUT: Duration = Duration::from_secs(120);
 
