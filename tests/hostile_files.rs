@@ -98,3 +98,93 @@ fn a_ca_file_that_never_ends_or_never_opens_is_refused_at_once() {
         );
     }
 }
+
+/// A small scenario that runs in well under a second against the built-in gateway.
+fn tiny(name: &str) -> String {
+    format!(
+        "version: 1\nname: {}\ngateway: {{kind: builtin}}\nbackends:\n  v: {{provider: openai, models: [M]}}\nself_hosted_models:\n  - {{name: m, family: mixtral, endpoint: \"{{{{ backends.v.url }}}}/v1\", identifier: custom_openai/M}}\nfeatures:\n  duo_chat: m\nchecks: [routing]\n",
+        serde_json::to_string(name).expect("json")
+    )
+}
+
+#[test]
+fn scenario_names_cannot_climb_out_of_the_report_dir_or_share_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outside = dir.path().join("outside");
+    let names = ["../../outside", "/tmp/gateprobe-absolute-name", "same", "same"];
+    let files: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let p = dir.path().join(format!("s{i}.yaml"));
+            std::fs::write(&p, tiny(n)).expect("write");
+            p.display().to_string()
+        })
+        .collect();
+    let reports = dir.path().join("a").join("b").join("reports");
+    let out = gateprobe()
+        .arg("run")
+        .args(&files)
+        .arg("--report-dir")
+        .arg(&reports)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let mut made: Vec<String> = std::fs::read_dir(&reports)
+        .expect("report dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    made.sort();
+    assert_eq!(
+        made,
+        ["_.._.._outside", "_tmp_gateprobe-absolute-name", "same", "same-2"]
+    );
+    for d in &made {
+        assert!(reports.join(d).join("gateprobe.json").is_file(), "{d}");
+    }
+    assert!(!outside.exists() && !Path::new("/tmp/gateprobe-absolute-name").exists());
+}
+
+#[test]
+fn a_report_dir_that_is_a_file_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = dir.path().join("s.yaml");
+    std::fs::write(&s, tiny("t")).expect("write");
+    let file = dir.path().join("reports");
+    std::fs::write(&file, "not a directory").expect("write");
+    let out = gateprobe()
+        .arg("run")
+        .arg(&s)
+        .arg("--report-dir")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cannot write reports to"), "{err}");
+    assert!(
+        !text(&out.stdout).contains("checks:"),
+        "the run went ahead: {}",
+        text(&out.stdout)
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "not a directory");
+}
+
+#[test]
+fn a_link_planted_at_a_log_name_is_not_followed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "keep me").expect("write");
+    let logs = dir.path().join("r");
+    std::fs::create_dir(&logs).expect("mkdir");
+    std::os::unix::fs::symlink(&victim, logs.join("gateway.stdout.log")).expect("link");
+    let spec = gateprobe::launch::LaunchSpec {
+        command: vec!["sh".into(), "-c".into(), "echo overwritten; sleep 30".into()],
+        env: vec![],
+        dir: logs.clone(),
+    };
+    let e = gateprobe::launch::start(&spec, &gateprobe::redact::Redactor::default()).expect_err("refused");
+    assert!(e.to_string().contains("is a symbolic link"), "{e}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(std::fs::read_to_string(&victim).expect("read"), "keep me");
+}

@@ -11,6 +11,7 @@ use super::raw::{Located, Pos, ScenarioFile};
 use super::template::{Template, interpolate_in};
 use super::validate::Ctx;
 use super::{BuiltinAuth, FeaturesBy, GatewayConfig, GatewayKind, LaunchConfig, LaunchConfigKind};
+use crate::redact::is_secret_name;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -252,17 +253,28 @@ fn launch(
             &t.render_launch(|_| Some(String::new()), |_| Some(String::new())),
         );
     };
+    // Credentials on the command line: the value after a flag named as one
+    // (`--master-key VALUE`), after its `=` (`--api-key=VALUE`), or of an assignment
+    // (`DB_PASS=VALUE`, as `env` takes them).
     let mut command = Vec::new();
+    let mut value_is_secret = false;
     for (i, c) in l.command.iter().enumerate() {
         let field = format!("gateway.launch.command[{i}]");
-        let t = cx.launch_template(c, &field, false)?;
+        let t = cx.launch_template(c, &field, value_is_secret)?;
         url_secrets(cx, &t, &field);
+        value_is_secret = false;
+        if let Some(arg) = t.as_literal() {
+            match arg.split_once('=') {
+                Some((name, value)) if is_secret_name(name) => cx.secret(&field, value),
+                None => value_is_secret = arg.starts_with('-') && is_secret_name(&arg),
+                Some(_) => {}
+            }
+        }
         command.push(t);
     }
     let mut env = Vec::new();
     for (k, v) in &l.env.0 {
-        let upper = k.value.to_ascii_uppercase();
-        let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD"].iter().any(|s| upper.contains(s));
+        let secret = is_secret_name(&k.value);
         let field = format!("gateway.launch.env.{}", k.value);
         let t = cx.launch_template(v, &field, secret)?;
         url_secrets(cx, &t, &field);
@@ -313,12 +325,7 @@ fn launch(
 }
 
 /// Whether a client header carries a credential: `Authorization`, `Proxy-Authorization`,
-/// `Cookie`, or a name with KEY, TOKEN, SECRET, PASSWORD or SESSION in it (`X-Api-Key`,
-/// `Private-Token`).
+/// `Cookie`, `X-Api-Key`, `Private-Token`, ... (the one rule for credential names).
 fn secret_header(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    matches!(lower.as_str(), "authorization" | "proxy-authorization" | "cookie")
-        || ["key", "token", "secret", "password", "session"]
-            .iter()
-            .any(|w| lower.contains(w))
+    is_secret_name(name)
 }
