@@ -239,14 +239,7 @@ fn emit(report: &RunReport, dir: &Path, verbose: bool) -> u8 {
             return exit::HARNESS;
         }
     }
-    let s = report.summary;
-    if s.failed > 0 {
-        exit::CHECKS_FAILED
-    } else if s.errors > 0 || report.aborted.is_some() || report.interrupted {
-        exit::HARNESS
-    } else {
-        exit::OK
-    }
+    super::exit::of(report.verdict())
 }
 
 /// Prints a line to stdout, ignoring a closed pipe (`gateprobe ... | head`).

@@ -26,6 +26,15 @@ pub mod exit {
     pub const HARNESS: u8 = 3;
     /// One or more checks failed.
     pub const CHECKS_FAILED: u8 = 4;
+
+    /// The exit code of a run's verdict (`run`, and `merge` for the merged run).
+    pub fn of(v: crate::report::Verdict) -> u8 {
+        match v {
+            crate::report::Verdict::Passed => OK,
+            crate::report::Verdict::Failed => CHECKS_FAILED,
+            crate::report::Verdict::Broken => HARNESS,
+        }
+    }
 }
 
 const EXAMPLES: &str = "\

@@ -113,10 +113,26 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
             "       latency p50 {:.1} p99 {:.1} ms · ttft p50 {t50:.1} p99 {t99:.1} · itl p50 {i50:.1} p99 {i99:.1} · gateway overhead p50 {o50:.1} p99 {o99:.1}",
             p.transport.latency.p50, p.transport.latency.p99
         );
-        if let Some(c) = p.capacity_rps {
-            let _ = writeln!(out, "       capacity: {c} req/s (highest swept rate that met the SLO)");
-        } else if !p.sweep.is_empty() {
-            let _ = writeln!(out, "       capacity: below the lowest swept rate");
+        match super::text::capacity(p, false) {
+            Some(c) if p.capacity_lower_bound => {
+                let _ = writeln!(
+                    out,
+                    "       capacity: {c} (a lower bound: the SLO never broke up to the last rate swept)"
+                );
+            }
+            Some(c) => {
+                let _ = writeln!(out, "       capacity: {c} (highest swept rate that met the SLO)");
+            }
+            None if p.capacity_lower_bound => {
+                let _ = writeln!(
+                    out,
+                    "       capacity: unknown (the sweep was interrupted in its first step)"
+                );
+            }
+            None if !p.sweep.is_empty() => {
+                let _ = writeln!(out, "       capacity: below the lowest swept rate");
+            }
+            None => {}
         }
         if !p.errors_line().is_empty() {
             let _ = writeln!(out, "       errors: {}", p.errors_line());

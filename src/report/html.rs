@@ -230,8 +230,13 @@ fn phase(out: &mut String, r: &RunReport, index: usize, p: &PhaseReport) {
     if p.llm.output_tokens > 0 {
         tile(out, &rate(p.output_tokens_per_s), "tokens / s", "");
     }
-    if let Some(c) = p.capacity_rps {
-        tile(out, &format!("{} /s", rate(c)), "capacity", "good");
+    if let Some(c) = text::capacity(p, true) {
+        let what = if p.capacity_lower_bound {
+            "capacity (lower bound: the SLO never broke)"
+        } else {
+            "capacity"
+        };
+        tile(out, &c, what, "good");
     }
     out.push_str("</div>\n");
     for w in text::phase_warnings(t, p.valid) {

@@ -310,6 +310,9 @@ pub struct Scenario {
     pub secrets: Vec<(String, String)>,
     /// Load phases, in order.
     pub load: Vec<load::LoadPhase>,
+    /// SHA-256 of the file's text, first 16 hex digits (in reports: shards of one run
+    /// ran the same file).
+    pub digest: String,
 }
 
 impl Scenario {

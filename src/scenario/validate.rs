@@ -222,7 +222,14 @@ pub(super) fn validate(
         checks,
         selection,
         secrets: cx.secrets,
+        digest: digest(source),
     })
+}
+
+/// The first 16 hex digits of the SHA-256 of `source`.
+fn digest(source: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(source.as_bytes())[..8])
 }
 
 fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> {

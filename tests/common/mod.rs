@@ -175,6 +175,7 @@ pub fn phase(name: &str, stream: bool, events: &[Event], seconds: u64, shard: Op
         },
         sweep: Vec::new(),
         capacity_rps: None,
+        capacity_lower_bound: false,
     }
 }
 
@@ -214,6 +215,7 @@ pub fn check(id: &str, family: &str, status: Status) -> CheckResult {
 /// A report around `load` and `checks`.
 pub fn report(load: Vec<PhaseReport>, checks: Vec<CheckResult>) -> RunReport {
     RunReport {
+        shard: None,
         seed: None,
         diagnosis: Vec::new(),
         schema_version: SCHEMA_VERSION,
@@ -224,6 +226,7 @@ pub fn report(load: Vec<PhaseReport>, checks: Vec<CheckResult>) -> RunReport {
         scenario: ScenarioInfo {
             name: "load-sample".into(),
             path: "scenarios/load-sample.yaml".into(),
+            digest: Some("0123456789abcdef".into()),
         },
         gateway: GatewayInfo {
             kind: "builtin".into(),
