@@ -77,6 +77,21 @@ impl Ctx<'_> {
         Ok(r.template)
     }
 
+    /// A timeout: a duration, and more than zero (a timeout of `0s` ends every wait
+    /// at once, so nothing could ever answer in time).
+    pub(super) fn timeout(&self, value: &Located<String>, field: &str) -> Result<std::time::Duration, ScenarioError> {
+        let d = humantime::parse_duration(value.value.trim()).map_err(|e| {
+            self.err(value.pos, field, format!("invalid duration `{}`: {e}", value.value))
+                .hint("write a duration such as `10s`, `1500ms` or `2m`")
+        })?;
+        if d.is_zero() {
+            return Err(self
+                .err(value.pos, field, format!("a timeout of `{}` ends every wait at once", value.value))
+                .hint("write a duration above zero, such as `10s`"));
+        }
+        Ok(d)
+    }
+
     /// Makes `value` a secret, labelled `field`.
     pub(super) fn secret(&mut self, field: &str, value: &str) {
         if !value.is_empty() {

@@ -68,10 +68,7 @@ pub(super) fn gateway(
     }
     let timeout = match &g.timeout {
         None => DEFAULT_TIMEOUT,
-        Some(t) => humantime::parse_duration(&t.value).map_err(|e| {
-            cx.err(t.pos, "gateway.timeout", format!("invalid duration `{}`: {e}", t.value))
-                .hint("write a duration such as `10s`, `1500ms` or `2m`")
-        })?,
+        Some(t) => cx.timeout(t, "gateway.timeout")?,
     };
     let builtin_auth = match &g.builtin.auth {
         None => BuiltinAuth::Enforce,
@@ -304,14 +301,7 @@ fn launch(
     };
     let timeout = match &l.timeout {
         None => DEFAULT_LAUNCH_TIMEOUT,
-        Some(t) => humantime::parse_duration(&t.value).map_err(|e| {
-            cx.err(
-                t.pos,
-                "gateway.launch.timeout",
-                format!("invalid duration `{}`: {e}", t.value),
-            )
-            .hint("write a duration such as `90s` or `2m`")
-        })?,
+        Some(t) => cx.timeout(t, "gateway.launch.timeout")?,
     };
     Ok(LaunchConfig {
         command,
