@@ -63,6 +63,26 @@ pub struct Reply {
     pub elapsed: Duration,
 }
 
+impl Reply {
+    /// Whether the status is one a client reads as an answer at all: not an
+    /// informational status (`101 Switching Protocols`: the server left HTTP) and not
+    /// a redirect (which gateprobe never follows). Such a reply is neither a success
+    /// nor an error.
+    pub fn is_final_answer(&self) -> bool {
+        (200..300).contains(&self.status) || (400..600).contains(&self.status)
+    }
+
+    /// What kind of status a reply that is not a final answer has, in words.
+    pub fn non_answer(&self) -> Option<&'static str> {
+        match self.status {
+            100..=199 => Some("an informational status"),
+            300..=399 => Some("a redirect"),
+            _ if !self.is_final_answer() => Some("a status outside HTTP's classes"),
+            _ => None,
+        }
+    }
+}
+
 /// The parts of a reply a transcript keeps to rebuild it: its head and how its body
 /// ended (the body itself is [`Reply::body`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

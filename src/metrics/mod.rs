@@ -69,6 +69,13 @@ impl ErrorClass {
     pub fn has_response(self) -> bool {
         matches!(self, ErrorClass::Status(_) | ErrorClass::Empty)
     }
+
+    /// The class of a response's status, `None` for a success: 2xx, or 3xx (a
+    /// redirect is an answer; load clients do not follow it). An informational status
+    /// (`101 Switching Protocols`: the server left HTTP) is no success.
+    pub fn of_status(status: u16) -> Option<ErrorClass> {
+        (!(200..400).contains(&status)).then_some(ErrorClass::Status(status))
+    }
 }
 
 /// Error counters. The fixed classes are plain fields and status codes a small map,
@@ -330,6 +337,12 @@ impl Recorder {
     /// Requests with a success response.
     pub fn ok(&self) -> u64 {
         self.ok
+    }
+
+    /// Requests that got a response, a success or not (a refused connection or a
+    /// timeout got none).
+    pub fn responses(&self) -> u64 {
+        self.ok + self.errors.empty + self.errors.status.values().sum::<u64>()
     }
 
     /// Response body bytes received.
