@@ -93,10 +93,22 @@ pub struct Wire {
     /// Why the body broke off, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut: Option<TransportError>,
+    /// Whose upstream credentials the reply held, in any encoding, in its headers or
+    /// anywhere in its body (also past the part kept): found while it was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaks: Vec<String>,
+    /// The body went on past [`SCAN_LIMIT`]: gateprobe stopped reading, and what
+    /// followed was never looked at.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unscanned: bool,
 }
 
 /// Largest reply body kept.
 pub const MAX_REPLY: usize = 1024 * 1024;
+
+/// Largest reply body read (past [`MAX_REPLY`] only searched for credentials, never
+/// kept), when the client watches for credentials.
+pub const SCAN_LIMIT: usize = 8 * 1024 * 1024;
 
 /// The shape of an event stream (ndjson chat events).
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -259,14 +271,19 @@ pub(crate) fn http_client(timeout: Duration, tls: &Tls, reuse: bool) -> reqwest:
 /// request that got no status line, or whose body gateprobe stopped waiting for (a
 /// timeout: whether the gateway would have finished cannot be told), is a
 /// [`TransportError`].
+///
+/// `watch` knows the upstream credentials the gateway must never give back: the
+/// headers and the whole body (up to [`SCAN_LIMIT`]) are searched for them in every
+/// encoding while the reply is read ([`Wire::leaks`]).
 pub(crate) async fn fetch(
     b: reqwest::RequestBuilder,
+    watch: &crate::redact::Redactor,
     parse: impl FnOnce(&mut Reply, &[u8]),
 ) -> Result<Reply, TransportError> {
     let start = std::time::Instant::now();
     let resp = b.send().await.map_err(TransportError::from_reqwest)?;
-    let head = Head::of(&resp);
-    let body = read_body(resp, MAX_REPLY).await;
+    let head = Head::of(&resp, watch);
+    let body = read_body_watched(resp, MAX_REPLY, watch).await;
     if let Some(e) = body.cut.as_ref().filter(|e| e.kind == "timeout") {
         return Err(e.clone());
     }
@@ -282,10 +299,21 @@ pub(crate) struct Head {
     pub content_type: Option<String>,
     /// A `Content-Encoding` other than `identity`.
     pub encoding: Option<String>,
+    /// Whose credentials the headers held (see [`Wire::leaks`]).
+    pub leaks: Vec<String>,
 }
 
 impl Head {
-    fn of(resp: &reqwest::Response) -> Head {
+    fn of(resp: &reqwest::Response, watch: &crate::redact::Redactor) -> Head {
+        let mut headers = Vec::new();
+        if !watch.is_empty() {
+            for (k, v) in resp.headers() {
+                headers.extend_from_slice(k.as_str().as_bytes());
+                headers.extend_from_slice(b": ");
+                headers.extend_from_slice(v.as_bytes());
+                headers.push(b'\n');
+            }
+        }
         Head {
             status: resp.status().as_u16(),
             content_type: resp
@@ -294,6 +322,7 @@ impl Head {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             encoding: encoding(resp),
+            leaks: watch.labels_in(&headers),
         }
     }
 }
@@ -315,6 +344,16 @@ pub(crate) fn assemble(head: Head, body: Body, elapsed: Duration, parse: impl Fn
         wire: Wire {
             encoding: head.encoding.clone(),
             cut: body.cut,
+            leaks: {
+                let mut l = head.leaks;
+                for b in body.leaks {
+                    if !l.contains(&b) {
+                        l.push(b);
+                    }
+                }
+                l
+            },
+            unscanned: body.unscanned,
         },
         elapsed,
         ..Reply::default()
@@ -385,28 +424,47 @@ pub(crate) struct Body {
     /// Why the body ended before its end, if it did (the connection closed or broke
     /// mid-body, a timeout).
     pub cut: Option<TransportError>,
+    /// Whose credentials it held (see [`Wire::leaks`]).
+    pub leaks: Vec<String>,
+    /// It went on past [`SCAN_LIMIT`] (see [`Wire::unscanned`]).
+    pub unscanned: bool,
 }
 
 /// Reads a body up to `limit` bytes, keeping what arrived when it breaks off.
 pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Body {
+    read_body_watched(resp, limit, &crate::redact::Redactor::default()).await
+}
+
+/// [`read_body`], also searching for `watch`'s credentials: then reading goes on past
+/// `limit` (what follows is searched, not kept) up to [`SCAN_LIMIT`].
+pub(crate) async fn read_body_watched(resp: reqwest::Response, limit: usize, watch: &crate::redact::Redactor) -> Body {
     use futures_util::StreamExt;
+    let scan_limit = if watch.is_empty() { limit } else { SCAN_LIMIT.max(limit) };
     let mut stream = resp.bytes_stream();
     let mut body = Body::default();
+    let mut scanner = watch.scanner();
+    let mut read = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
                 body.cut = Some(TransportError::from_reqwest(e));
-                return body;
+                break;
             }
         };
-        let room = limit - body.bytes.len();
-        if chunk.len() > room {
-            body.bytes.extend_from_slice(&chunk[..room]);
+        let fits = chunk.len().min(scan_limit - read);
+        scanner.feed(&chunk[..fits]);
+        let room = limit.saturating_sub(body.bytes.len());
+        body.bytes.extend_from_slice(&chunk[..fits.min(room)]);
+        body.truncated |= fits > room;
+        read += fits;
+        if fits < chunk.len() {
+            // Past what is read: whatever follows is neither kept nor searched.
             body.truncated = true;
-            return body;
+            body.unscanned = !watch.is_empty();
+            break;
         }
-        body.bytes.extend_from_slice(&chunk);
     }
+    body.leaks = scanner.finish();
     body
 }

@@ -327,6 +327,32 @@ impl Scenario {
             .map(|r| &r.action)
     }
 
+    /// The credentials the gateway holds for its upstreams and must never give back to
+    /// a client, each named by whose it is: every model's and backend's API key, and
+    /// every Bedrock backend's AWS secret (the client's own token is not one).
+    pub fn upstream_credentials(&self) -> Vec<(String, String)> {
+        let models = self.models.iter().filter_map(|m| {
+            Some((
+                format!("the API key of model `{}`", m.name),
+                m.api_key.clone()?,
+            ))
+        });
+        let backends = self.backends.iter().flat_map(|b| {
+            let key = b
+                .api_key
+                .clone()
+                .map(|k| (format!("the API key of backend `{}`", b.name), k));
+            let aws = b.aws.as_ref().map(|a| {
+                (
+                    format!("the AWS secret of backend `{}`", b.name),
+                    a.secret_access_key.clone(),
+                )
+            });
+            key.into_iter().chain(aws)
+        });
+        models.chain(backends).filter(|(_, k)| !k.is_empty()).collect()
+    }
+
     /// Adds an entry to the `checks:` list (`gateprobe run --check`): a family, an id
     /// pattern, or either after `!`.
     pub fn select(&mut self, entry: &str) -> Result<(), selection::EntryError> {
