@@ -125,13 +125,16 @@ impl Topology {
                         credentials: Credentials::new(a.access_key_id.clone(), a.secret_access_key.clone()),
                     })
                 });
+                let features = gateway::FeatureMap::of(scenario, &|n| topology.backend_url(n));
                 let settings = GatewaySettings {
                     aws,
                     auth: scenario.gateway.builtin_auth,
                     token: scenario.gateway.token.clone(),
                     faults: opts.faults.to_vec(),
                     upstream_timeout: scenario.gateway.timeout,
-                    features: gateway::FeatureMap::of(scenario, &|n| topology.backend_url(n)),
+                    // The run's own backends, and no other host.
+                    upstreams: Some(features.origins()),
+                    features,
                 };
                 let server = topology
                     .host

@@ -300,15 +300,26 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // The OpenAI front serves the scenario's aliases, with the mocks' addresses as
+    // `gateprobe mock` exports them; only those backends are called unless told otherwise.
+    let features =
+        crate::gateway::FeatureMap::of(&s, &|n| backend_url_from_env(n).or_else(|| fixed_backend_url(&s, n)));
+    let upstreams = (!a.allow_any_upstream).then(|| features.origins());
+    match &upstreams {
+        None => eprintln!("note: --allow-any-upstream: calls whatever endpoint a request names"),
+        Some(o) if o.is_empty() => eprintln!(
+            "note: no backend of the scenario has a known address (a `port:`, or the GATEPROBE_BACKEND_*_URL `gateprobe mock` prints): every upstream call is refused; --allow-any-upstream lifts this"
+        ),
+        Some(o) => eprintln!("note: calls only {} (--allow-any-upstream lifts this)", o.join(", ")),
+    }
     let settings = GatewaySettings {
         aws: crate::gateway::bedrock::AwsSettings::from_env(),
         auth: s.gateway.builtin_auth,
         token: s.gateway.token.clone(),
         faults: faults(&a.faults),
         upstream_timeout: s.gateway.timeout,
-        // The OpenAI front serves the scenario's aliases, with the mocks' addresses as
-        // `gateprobe mock` exports them.
-        features: crate::gateway::FeatureMap::of(&s, &|n| backend_url_from_env(n).or_else(|| fixed_backend_url(&s, n))),
+        upstreams,
+        features,
     };
     let result = (|| -> Result<(), String> {
         let host = ServerHost::new(2).map_err(|e| e.to_string())?;

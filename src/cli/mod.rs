@@ -254,6 +254,10 @@ struct GatewayArgs {
     /// Print the faults, one a line: name, then what it breaks.
     #[arg(long)]
     list_faults: bool,
+    /// Call whatever endpoint a request names (by default only the scenario's
+    /// backends whose address is known: a `port:` or `gateprobe mock`'s variables).
+    #[arg(long)]
+    allow_any_upstream: bool,
     /// Serve a hostile gateway instead, one that breaks HTTP itself on every request
     /// (no scenario needed).
     #[arg(long, value_name = "NAME", value_parser = hostile_names(), conflicts_with = "faults")]
