@@ -41,7 +41,7 @@ pub enum ReadError {
 
 fn too_large(size: Option<u64>, limit: usize) -> String {
     let mib = |n: usize| {
-        if n >= 1 << 20 && n % (1 << 20) == 0 {
+        if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
             format!("{} MiB ({n}-byte)", n >> 20)
         } else {
             format!("{n}-byte")

@@ -224,7 +224,10 @@ fn a_dead_target_has_no_rate_and_switching_protocols_is_no_success() {
     assert_eq!(v["responses"], 0, "{v}");
     let out = bench(&["http://127.0.0.1:1/", "-n", "3", "-c", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("0 req/s answered") && text.contains("3 got no response"), "{text}");
+    assert!(
+        text.contains("0 req/s answered") && text.contains("3 got no response"),
+        "{text}"
+    );
 
     // `101 Switching Protocols` left HTTP: no success, with every client.
     use gateprobe::gateway::hostile::{Hostile, HostileGateway};
@@ -246,7 +249,17 @@ fn the_reqwest_client_follows_no_redirect_and_no_proxy() {
     let gw = HostileGateway::start(Hostile::RedirectLoop, ([127, 0, 0, 1], 0).into(), &host.handle()).expect("hostile");
     // A proxy that is not there: honoured, every request would fail to connect.
     let out = Command::new(env!("CARGO_BIN_EXE_gateprobe"))
-        .args(["bench", &gw.url(), "-n", "5", "-c", "1", "--json", "--client", "reqwest"])
+        .args([
+            "bench",
+            &gw.url(),
+            "-n",
+            "5",
+            "-c",
+            "1",
+            "--json",
+            "--client",
+            "reqwest",
+        ])
         .env("HTTP_PROXY", "http://127.0.0.1:1")
         .env("http_proxy", "http://127.0.0.1:1")
         .env("ALL_PROXY", "http://127.0.0.1:1")

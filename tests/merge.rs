@@ -392,7 +392,7 @@ fn counters_that_would_overflow_are_refused_not_wrapped() {
     let mut s = sharded(&["1/2", "2/2"]);
     for p in &mut s {
         let t = &mut p.load[0].transport;
-        t.ok = u64::MAX - t.requests + t.ok;
+        t.ok += u64::MAX - t.requests;
         t.requests = u64::MAX;
     }
     // Each shard is consistent (ok + errors = requests); their sum is not a number.

@@ -9,9 +9,9 @@ use super::outcome::Matches as _;
 use super::planner::{Front, Planner};
 use super::verdict::{Seen, Verdict, describe, error, fail, pass, seen, skipped};
 use super::{Ctx, Rule};
-use crate::redact::Redactor;
 use crate::identifier::Provider;
 use crate::plan::{CheckId, ClientAuth, Judge, PlannedCheck};
+use crate::redact::Redactor;
 use crate::scenario::{BuiltinAuth, CheckFamily, GatewayKind, ModelConfig, Scenario};
 
 /// The `auth` family.

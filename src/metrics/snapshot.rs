@@ -225,7 +225,7 @@ fn check_v2(v2: &[u8]) -> Result<u64, DecodeError> {
 /// The counts array HdrHistogram allocates for a range and precision (its own
 /// arithmetic), `None` for parameters it refuses.
 fn counts_len(low: u64, high: u64, digits: u32) -> Option<u64> {
-    if low < 1 || low > u64::MAX / 2 || high < 2 * low || digits > 5 {
+    if !(1..=u64::MAX / 2).contains(&low) || high < 2 * low || digits > 5 {
         return None;
     }
     let largest = 2 * 10u64.pow(digits);

@@ -279,8 +279,8 @@ mod tests {
         for text in [
             format!("x {key} y"),
             format!("{{\"k\": \"{}\"}}", "sk-live\\/9f+2ä"),
-            format!("k=sk-live%2F9f%2B2%C3%A4&"),
-            format!("k=sk-live%2f9f%2b2%c3%a4&"),
+            "k=sk-live%2F9f%2B2%C3%A4&".to_string(),
+            "k=sk-live%2f9f%2b2%c3%a4&".to_string(),
             "\"sk-live/9f+2\\u00e4\"".to_owned(),
             format!("Authorization: Basic {b64}"),
         ] {

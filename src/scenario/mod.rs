@@ -331,12 +331,10 @@ impl Scenario {
     /// a client, each named by whose it is: every model's and backend's API key, and
     /// every Bedrock backend's AWS secret (the client's own token is not one).
     pub fn upstream_credentials(&self) -> Vec<(String, String)> {
-        let models = self.models.iter().filter_map(|m| {
-            Some((
-                format!("the API key of model `{}`", m.name),
-                m.api_key.clone()?,
-            ))
-        });
+        let models = self
+            .models
+            .iter()
+            .filter_map(|m| Some((format!("the API key of model `{}`", m.name), m.api_key.clone()?)));
         let backends = self.backends.iter().flat_map(|b| {
             let key = b
                 .api_key

@@ -86,7 +86,11 @@ impl Ctx<'_> {
         })?;
         if d.is_zero() {
             return Err(self
-                .err(value.pos, field, format!("a timeout of `{}` ends every wait at once", value.value))
+                .err(
+                    value.pos,
+                    field,
+                    format!("a timeout of `{}` ends every wait at once", value.value),
+                )
                 .hint("write a duration above zero, such as `10s`"));
         }
         Ok(d)
