@@ -64,8 +64,12 @@ pub struct BenchReport {
     pub target_rps: Option<f64>,
     /// Seconds from start to the last response.
     pub elapsed_s: f64,
-    /// Completed requests per second.
+    /// Responses per second: requests that got an HTTP response, a success or not.
+    /// Requests that got none (a refused connection, a timeout) are counted in
+    /// `requests` and `errors`, never as a rate.
     pub rps: f64,
+    /// Requests that got an HTTP response.
+    pub responses: u64,
     /// Open loop: instants the schedule yielded.
     pub scheduled: Option<u64>,
     /// Open loop: due instants still waiting when the run stopped, never sent.
@@ -99,6 +103,7 @@ pub async fn run(cfg: &BenchConfig, cancel: &CancellationToken) -> Result<BenchR
     };
     let check = matches!(cfg.mode, Mode::Open(_)).then(|| LagCheck::judge(&result.recorder, cfg.max_lag));
     let snapshot = result.recorder.snapshot();
+    let responses = result.recorder.responses();
     let secs = result.elapsed.as_secs_f64();
     Ok(BenchReport {
         schema_version: SCHEMA_VERSION,
@@ -108,11 +113,8 @@ pub async fn run(cfg: &BenchConfig, cancel: &CancellationToken) -> Result<BenchR
         connections,
         target_rps,
         elapsed_s: secs,
-        rps: if secs > 0.0 {
-            snapshot.requests as f64 / secs
-        } else {
-            0.0
-        },
+        rps: if secs > 0.0 { responses as f64 / secs } else { 0.0 },
+        responses,
         scheduled: result.scheduled,
         unsent: result.unsent,
         abandoned: result.abandoned,
@@ -171,14 +173,20 @@ pub fn render_text(r: &BenchReport) -> String {
         r.connections,
         if r.interrupted { " · interrupted" } else { "" }
     );
+    let unanswered = s.requests.saturating_sub(r.responses);
     let _ = writeln!(
         out,
-        "  requests    {} in {:.2}s, {} req/s, {} ok, {:.1} MB read",
+        "  requests    {} in {:.2}s, {} req/s answered, {} ok, {:.1} MB read{}",
         thousands(s.requests),
         r.elapsed_s,
         thousands(r.rps.round() as u64),
         thousands(s.ok),
-        s.bytes as f64 / 1e6
+        s.bytes as f64 / 1e6,
+        if unanswered > 0 {
+            format!(", {} got no response", thousands(unanswered))
+        } else {
+            String::new()
+        }
     );
     let corrected = if r.mode == "open" {
         " (from intended send time)"

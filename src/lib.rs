@@ -18,6 +18,7 @@ pub mod check;
 pub mod cli;
 pub mod export;
 pub mod feature;
+pub mod files;
 pub mod gateway;
 pub mod identifier;
 pub mod import;

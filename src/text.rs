@@ -37,8 +37,40 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     message
 }
 
+/// How a character a terminal would act on is shown instead: control characters
+/// (escape sequences, carriage returns, backspaces, newlines) and bidirectional
+/// overrides (which reorder what follows them) as `\u{..}`; `None` for the rest.
+pub fn escaped(c: char) -> Option<String> {
+    let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    (c != '\t' && (c.is_control() || bidi)).then(|| c.escape_unicode().to_string())
+}
+
+/// `s` safe to print on a terminal: see [`escaped`].
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| escaped(c).is_some()) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match escaped(c) {
+            Some(e) => out.push_str(&e),
+            None => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn terminal_controls_are_shown_not_obeyed() {
+        assert_eq!(
+            super::printable("a\u{1b}[2Jb\rc\u{202e}d\te"),
+            "a\\u{1b}[2Jb\\u{d}c\\u{202e}d\te"
+        );
+        assert!(matches!(super::printable("plain é"), std::borrow::Cow::Borrowed(_)));
+    }
+
     #[test]
     fn cuts_by_characters_and_marks_the_cut() {
         assert_eq!(super::trunc("héllo", 2), "hé…");

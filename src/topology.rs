@@ -126,6 +126,7 @@ impl Topology {
                         credentials: a.credentials(),
                     })
                 });
+                let features = gateway::FeatureMap::of(scenario, &|n| topology.backend_url(n));
                 let settings = GatewaySettings {
                     upstream_tls: topology.client_tls(scenario),
                     aws,
@@ -133,7 +134,9 @@ impl Topology {
                     token: scenario.gateway.token.clone(),
                     faults: opts.faults.to_vec(),
                     upstream_timeout: scenario.gateway.timeout,
-                    features: gateway::FeatureMap::of(scenario, &|n| topology.backend_url(n)),
+                    // The run's own backends, and no other host.
+                    upstreams: Some(features.origins()),
+                    features,
                 };
                 let server = topology
                     .host
@@ -180,7 +183,13 @@ impl Topology {
         std::fs::create_dir_all(&dir).map_err(LaunchError::Io)?;
         let dir = dir.canonicalize().unwrap_or(dir);
         let port = launch::free_port()?.to_string();
-        let mut env: Vec<(String, String)> = Vec::new();
+        // Every backend's address, as `gateprobe mock` exports it: a gateway that only
+        // calls its own backends (`gateprobe gateway`) learns them here.
+        let mut env: Vec<(String, String)> = scenario
+            .backends
+            .iter()
+            .filter_map(|b| Some((crate::mock::url_var(&b.name), self.backend_url(&b.name)?)))
+            .collect();
         let mut config = None;
         if l.config.is_some() {
             let url = |n: &str| self.backend_url(n);

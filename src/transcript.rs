@@ -433,11 +433,15 @@ fn outcome(s: &Scenario, p: &Probe, e: &Exchange) -> ProbeOutcome {
                 status: r.status,
                 content_type: r.content_type.clone(),
                 encoding: r.wire.encoding.clone(),
+                // What the live run found while reading (headers, past the kept body).
+                leaks: r.wire.leaks.clone(),
             };
             let body = Body {
                 bytes: r.body.as_bytes().to_vec(),
                 truncated: r.truncated,
                 cut: r.wire.cut.clone(),
+                leaks: Vec::new(),
+                unscanned: r.wire.unscanned,
             };
             let elapsed = Duration::from_secs_f64((r.elapsed_ms / 1000.0).max(0.0));
             Some(Ok(match s.gateway.kind {

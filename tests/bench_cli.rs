@@ -212,3 +212,62 @@ fn sigint_stops_the_run_and_still_prints_results() {
     assert_eq!(v["interrupted"], true);
     assert!(v["requests"].as_u64().is_some_and(|n| n > 0), "{v}");
 }
+
+#[test]
+fn a_dead_target_has_no_rate_and_switching_protocols_is_no_success() {
+    // Refused connections are errors, never a request rate (this reported ~40k "req/s").
+    let out = bench(&["http://127.0.0.1:1/", "-z", "300ms", "-c", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v = json(&out);
+    assert!(v["requests"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["rps"], 0.0, "{v}");
+    assert_eq!(v["responses"], 0, "{v}");
+    let out = bench(&["http://127.0.0.1:1/", "-n", "3", "-c", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("0 req/s answered") && text.contains("3 got no response"),
+        "{text}"
+    );
+
+    // `101 Switching Protocols` left HTTP: no success, with every client.
+    use gateprobe::gateway::hostile::{Hostile, HostileGateway};
+    let host = ServerHost::new(1).expect("host");
+    let gw = HostileGateway::start(Hostile::SwitchingProtocols, ([127, 0, 0, 1], 0).into(), &host.handle())
+        .expect("hostile");
+    for client in ["wire", "lean", "reqwest"] {
+        let out = bench(&[&gw.url(), "-n", "4", "-c", "1", "--json", "--client", client]);
+        let v = json(&out);
+        assert_eq!(out.status.code(), Some(3), "{client}: {v}");
+        assert_eq!(v["ok"], 0, "{client}: {v}");
+    }
+}
+
+#[test]
+fn the_reqwest_client_follows_no_redirect_and_no_proxy() {
+    use gateprobe::gateway::hostile::{Hostile, HostileGateway};
+    let host = ServerHost::new(1).expect("host");
+    let gw = HostileGateway::start(Hostile::RedirectLoop, ([127, 0, 0, 1], 0).into(), &host.handle()).expect("hostile");
+    // A proxy that is not there: honoured, every request would fail to connect.
+    let out = Command::new(env!("CARGO_BIN_EXE_gateprobe"))
+        .args([
+            "bench",
+            &gw.url(),
+            "-n",
+            "5",
+            "-c",
+            "1",
+            "--json",
+            "--client",
+            "reqwest",
+        ])
+        .env("HTTP_PROXY", "http://127.0.0.1:1")
+        .env("http_proxy", "http://127.0.0.1:1")
+        .env("ALL_PROXY", "http://127.0.0.1:1")
+        .output()
+        .expect("runs");
+    let v = json(&out);
+    // The 307 itself is the answer measured: five of them, no loop, no connect error.
+    assert_eq!(v["requests"], 5, "{v}");
+    assert_eq!(v["ok"], 5, "{v}");
+    assert!(v["errors"].as_object().is_none_or(|e| e.is_empty()), "{v}");
+}

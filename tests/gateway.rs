@@ -198,3 +198,89 @@ async fn client_auth_answers_like_the_ai_gateway() {
         .expect("send");
     assert_eq!(r.status(), 401);
 }
+
+/// A prompt request naming `endpoint`: the gateway's status and body.
+async fn prompt_at(gw: &Server, endpoint: &str) -> (u16, String) {
+    let meta = json!({"provider": "api", "name": "mixtral", "endpoint": endpoint, "api_key": "", "identifier": "custom_openai/M"});
+    post(
+        &format!("{}/v1/prompts/chat/explain_code", gw.url()),
+        &json!({"inputs": {"content": "x"}, "model_metadata": meta}),
+        Some("tok"),
+        true,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_redirecting_backend_is_not_followed_to_another_host() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(upstream_reply())
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let up = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(307).insert_header("location", format!("{}/v1/chat/completions", elsewhere.uri())),
+        )
+        .expect(1)
+        .mount(&up)
+        .await;
+    let (_h, gw) = start(BuiltinAuth::Enforce, vec![]);
+    let (s, body) = prompt_at(&gw, &format!("{}/v1", up.uri())).await;
+    // The 307 is the backend's answer, relayed as an upstream error.
+    assert_eq!((s, body.as_str()), (421, r#"{"detail":"307: Temporary Redirect"}"#));
+}
+
+#[tokio::test]
+async fn it_calls_only_its_own_backends_unless_told_otherwise() {
+    let own = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(upstream_reply())
+        .expect(1)
+        .mount(&own)
+        .await;
+    let stranger = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(upstream_reply())
+        .expect(1)
+        .mount(&stranger)
+        .await;
+    let host = ServerHost::new(1).expect("host");
+    let serve = |upstreams| {
+        let router = gateway::router(GatewaySettings {
+            upstreams,
+            ..GatewaySettings::new(
+                BuiltinAuth::Enforce,
+                Some("tok".into()),
+                std::time::Duration::from_secs(5),
+            )
+        })
+        .expect("router");
+        host.serve(([127, 0, 0, 1], 0).into(), router).expect("serve")
+    };
+    let kept = serve(Some(vec![own.uri()]));
+    let (s, _) = prompt_at(&kept, &format!("{}/v1", own.uri())).await;
+    assert_eq!(s, 200);
+    let meta = json!({"provider": "api", "name": "mixtral", "endpoint": format!("{}/v1", stranger.uri()),
+                      "api_key": "", "identifier": "custom_openai/M"});
+    let (s, body) = post(
+        &format!("{}/v2/chat/agent", kept.url()),
+        &json!({"messages": [{"role": "user", "content": "x"}], "model_metadata": meta}),
+        Some("tok"),
+        true,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let ev: Value = serde_json::from_str(body.lines().next().expect("line")).expect("json");
+    assert_eq!(ev["type"], "error", "{body}");
+    let msg = ev["data"]["message"].as_str().expect("msg");
+    assert!(
+        msg.contains("is not one of the gateway's backends") && msg.contains("--allow-any-upstream"),
+        "{msg}"
+    );
+    // Told otherwise: the stranger gets its one call.
+    let open = serve(None);
+    assert_eq!(prompt_at(&open, &format!("{}/v1", stranger.uri())).await.0, 200);
+}

@@ -77,6 +77,8 @@ fn expect(mode: Hostile) -> Expect {
         Hostile::RedirectLoop => broken(4, "HTTP 307", "status_307"),
         Hostile::WrongContentType => broken(4, "Content-Type `text/html", "protocol"),
         Hostile::GzipBomb => broken(4, "Content-Encoding `gzip`", "protocol"),
+        // No success and no error either: the server left HTTP.
+        Hostile::SwitchingProtocols => broken(4, "HTTP 101", "status_101"),
     }
 }
 
@@ -237,6 +239,7 @@ catalogue! {
     redirects_to_itself => Hostile::RedirectLoop,
     answers_html => Hostile::WrongContentType,
     sends_a_gzip_bomb => Hostile::GzipBomb,
+    switches_protocols => Hostile::SwitchingProtocols,
 }
 
 #[test]

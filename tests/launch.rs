@@ -259,3 +259,93 @@ fn a_launch_that_fails_after_spawning_leaves_no_process_behind() {
     }
     assert!(!alive(pid), "the spawned process outlived the failed launch");
 }
+
+/// A gateway whose child leaves the process group (`setsid`) and whose grandchild
+/// leaves its parent: every one of them is stopped with the gateway.
+#[test]
+fn every_descendant_of_a_launched_gateway_is_stopped_even_in_another_session() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let script = format!(
+        "setsid sh -c 'echo $$ > {d}/session.pid; exec sleep 300' & \
+         (sh -c 'echo $$ > {d}/orphan.pid; exec sleep 300' &) ; \
+         echo $$ > {d}/gateway.pid; exec sleep 300",
+        d = dir.path().display()
+    );
+    let spec = gateprobe::launch::LaunchSpec {
+        command: vec!["sh".into(), "-c".into(), script],
+        env: vec![],
+        dir: dir.path().to_owned(),
+    };
+    let launched = gateprobe::launch::start(&spec, &gateprobe::redact::Redactor::default()).expect("started");
+    let read = |n: &str| -> Option<u32> {
+        std::fs::read_to_string(dir.path().join(n))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pids: Vec<u32> = loop {
+        let all: Vec<u32> = ["gateway.pid", "session.pid", "orphan.pid"]
+            .iter()
+            .filter_map(|n| read(n))
+            .collect();
+        if all.len() == 3 {
+            break all;
+        }
+        assert!(Instant::now() < deadline, "the processes never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(pids.iter().all(|&p| alive(p)));
+    drop(launched);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+    assert!(left.is_empty(), "{left:?} outlived the launch");
+}
+
+/// SIGHUP (a closed terminal) and SIGQUIT end a run as SIGTERM does: reports written,
+/// the launched gateway and its session-leaving child stopped.
+#[test]
+fn sighup_and_sigquit_stop_the_run_and_its_gateway_like_sigterm() {
+    for sig in [Signal::SIGHUP, Signal::SIGQUIT] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let scenario = dir.path().join("hang.yaml");
+        let text = "version: 1\ngateway:\n  kind: openai\n  auth: {token: tok-x}\n  launch:\n    command: [sh, -c, 'setsid sh -c \"echo \\$\\$ > {{ launch.report_dir }}/session.pid; exec sleep 300\" & echo $$ > {{ launch.report_dir }}/child.pid; exec sleep 300']\n    ready: \"http://127.0.0.1:{{ launch.port }}/health\"\n    timeout: 120s\nbackends:\n  v: {provider: openai, models: [M]}\nself_hosted_models:\n  - {name: m, family: mixtral, endpoint: \"{{ backends.v.url }}/v1\", identifier: custom_openai/M}\n";
+        std::fs::write(&scenario, text).expect("write");
+        let reports = dir.path().join("r");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gateprobe"))
+            .args([
+                "run",
+                scenario.to_str().expect("utf8"),
+                "--report-dir",
+                reports.to_str().expect("utf8"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("gateprobe runs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let read = |n: &str| -> Option<u32> {
+            std::fs::read_to_string(reports.join(n))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+        };
+        let pids: Vec<u32> = loop {
+            if let (Some(a), Some(b)) = (read("child.pid"), read("session.pid")) {
+                break vec![a, b];
+            }
+            assert!(Instant::now() < deadline, "the gateway was never launched");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        kill(Pid::from_raw(child.id() as i32), sig).expect("signal");
+        let status = child.wait().expect("exit");
+        assert_eq!(status.code(), Some(3), "{sig}: interrupted runs exit 3");
+        let left: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+        assert!(left.is_empty(), "{sig}: {left:?} outlived gateprobe");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(reports.join("gateprobe.json")).expect("report"))
+                .expect("json");
+        assert_eq!(report["interrupted"], true, "{sig}");
+    }
+}

@@ -228,16 +228,21 @@ fn overlapping_missing_and_odd_shards_are_refused() {
 fn a_sweep_from_several_shards_is_refused_and_one_is_kept() {
     let a = common::sample();
     let mut b = common::sample();
-    let e = refused(&[a.clone(), b.clone()]);
+    let (mut a2, mut b2) = (a.clone(), b.clone());
+    a2.load[0].shard = Some("1/2".into());
+    b2.load[0].shard = Some("2/2".into());
+    let e = refused(&[a2, b2]);
     assert_eq!(
         e.to_string(),
         "phase `code <sweep>` is a sweep in reports 1 and 2: sweeps are not sharded, run a sweep from one generator"
     );
     b.load[1].sweep.clear();
     b.load[1].capacity_rps = None;
-    let m = merge(&[b.clone(), a.clone()]).expect("one sweep merges");
-    assert_eq!(m.load[1].sweep.len(), a.load[1].sweep.len());
-    assert_eq!(m.load[1].capacity_rps, Some(40.0));
+    // Two whole runs are not shards of one (issue 12: they used to be added up).
+    assert!(matches!(
+        refused(&[b.clone(), a.clone()]),
+        MergeError::NotAShard { input: 1 }
+    ));
     // As sharded runs write them: the sweep only in shard 1's report, in any order.
     let mut a = a;
     a.load[0].shard = Some("1/2".into());
@@ -247,6 +252,7 @@ fn a_sweep_from_several_shards_is_refused_and_one_is_kept() {
         let m = merge(&inputs).expect("a sweep of shard 1 only merges");
         assert_eq!(m.load.len(), 2);
         assert_eq!(m.load[1].sweep.len(), a.load[1].sweep.len());
+        assert_eq!(m.load[1].capacity_rps, Some(40.0));
         assert_eq!(m.load[1].transport.requests, a.load[1].transport.requests);
         assert_eq!(
             m.load[0].transport.requests,
@@ -267,12 +273,152 @@ fn a_sweep_from_several_shards_is_refused_and_one_is_kept() {
 
 #[test]
 fn a_corrupt_histogram_is_refused() {
-    let mut bad = common::sample();
-    bad.load[0].llm.histograms.get_mut("ttft").expect("ttft").histogram = "not base64!".into();
-    let e = refused(&[common::sample(), bad]);
+    let mut shards = sharded(&["1/2", "2/2"]);
+    shards[1].load[0]
+        .llm
+        .histograms
+        .get_mut("ttft")
+        .expect("ttft")
+        .histogram = "not base64!".into();
+    let e = refused(&shards);
     assert!(
         e.to_string()
             .starts_with("phase `chat` of report 2: ttft: histogram is not valid base64"),
         "{e}"
     );
+}
+
+#[test]
+fn separate_runs_are_not_shards_and_are_refused() {
+    // Two runs of a 20/s schedule one after the other used to merge into "40 req/s".
+    let (one, _) = shards(1);
+    let runs = [
+        common::report(vec![one.clone()], vec![]),
+        common::report(vec![one], vec![]),
+    ];
+    let e = refused(&runs);
+    assert!(matches!(e, MergeError::NotAShard { input: 1 }), "{e}");
+    assert!(e.to_string().contains("only the shards of one run"), "{e}");
+    // Without load phases too: a report-level shard label tells shards apart.
+    let whole = [common::report(vec![], vec![]), common::report(vec![], vec![])];
+    assert!(matches!(refused(&whole), MergeError::NotAShard { .. }));
+    let mut halves = whole.clone();
+    halves[0].shard = Some("1/2".into());
+    halves[1].shard = Some("2/2".into());
+    assert!(merge(&halves).is_ok());
+    halves[1].shard = Some("1/2".into());
+    assert_eq!(
+        refused(&halves).to_string(),
+        "the run: reports 1 and 2 are both shard 1/2"
+    );
+}
+
+#[test]
+fn shards_of_another_version_of_the_scenario_are_refused() {
+    let mut s = sharded(&["1/2", "2/2"]);
+    s[1].scenario.digest = Some("fedcba9876543210".into());
+    let e = refused(&s);
+    assert!(matches!(e, MergeError::ScenarioChanged { input: 2, .. }), "{e}");
+}
+
+/// An encoded V2-deflate histogram whose inflated header says what `v2` holds.
+fn encoded(v2: &[u8], claimed_deflated: Option<u32>) -> String {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(v2).expect("deflate");
+    let deflated = z.finish().expect("deflate");
+    let mut out = 0x1c84_9314u32.to_be_bytes().to_vec();
+    out.extend_from_slice(&claimed_deflated.unwrap_or(deflated.len() as u32).to_be_bytes());
+    out.extend_from_slice(&deflated);
+    base64::engine::general_purpose::STANDARD.encode(out)
+}
+
+/// A V2 header (and `payload`) claiming `payload_len` bytes, range `low..high` at
+/// `digits`.
+fn v2(payload_len: u32, digits: u32, low: u64, high: u64, payload: &[u8]) -> Vec<u8> {
+    let mut b = 0x1c84_9313u32.to_be_bytes().to_vec();
+    b.extend_from_slice(&payload_len.to_be_bytes());
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(&digits.to_be_bytes());
+    b.extend_from_slice(&low.to_be_bytes());
+    b.extend_from_slice(&high.to_be_bytes());
+    b.extend_from_slice(&1.0f64.to_be_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+#[test]
+fn histograms_that_claim_more_than_they_hold_are_refused_before_allocating() {
+    let cases = [
+        // The issue's 60 bytes claiming a 4 GiB payload.
+        (
+            encoded(&v2(u32::MAX, 3, 1, 2_000_000, &[2]), None),
+            "claims a 4294967295-byte payload",
+        ),
+        (
+            encoded(&v2(1, 3, 1, 2_000_000, &[2]), Some(u32::MAX)),
+            "claims 4294967295 compressed bytes",
+        ),
+        // A range whose counts array alone would take gigabytes.
+        (encoded(&v2(1, 5, 1, u64::MAX / 2, &[2]), None), "over the 131072 limit"),
+        (encoded(&v2(1, 9, 1, 1000, &[2]), None), "is not a histogram's"),
+        // Counts summing past 2^64 (zig-zag varints of i64::MAX, three times).
+        (
+            encoded(
+                &v2(
+                    27,
+                    3,
+                    1,
+                    2_000_000,
+                    &[[0xfe_u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]; 3].concat(),
+                ),
+                None,
+            ),
+            "counts overflow",
+        ),
+    ];
+    for (h, says) in cases {
+        let e = gateprobe::metrics::decode_histogram(&h).expect_err("refused");
+        assert!(e.to_string().contains(says), "{says}: {e}");
+    }
+    // What gateprobe writes still decodes.
+    let r = common::sample();
+    assert!(decode_histogram(&r.load[0].transport.latency.histogram).is_ok());
+}
+
+#[test]
+fn counters_that_would_overflow_are_refused_not_wrapped() {
+    let mut s = sharded(&["1/2", "2/2"]);
+    for p in &mut s {
+        let t = &mut p.load[0].transport;
+        t.ok += u64::MAX - t.requests;
+        t.requests = u64::MAX;
+    }
+    // Each shard is consistent (ok + errors = requests); their sum is not a number.
+    let e = refused(&s);
+    assert!(e.to_string().contains("adds up past 2^64"), "{e}");
+}
+
+#[test]
+fn a_report_of_many_wide_histograms_runs_out_of_budget_instead_of_time() {
+    use gateprobe::metrics::HistogramSummary;
+    // One value near an hour: a wide (but legal) counts array, a few bytes encoded.
+    let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
+    h.record(1 << 40).expect("record");
+    let wide = HistogramSummary::of(&h);
+    let mut r = common::report(
+        vec![common::phase("chat", true, &common::events(1, 10, 1), 1, None)],
+        vec![],
+    );
+    let point = r.load[0].timeline[0].clone();
+    r.load[0].timeline = (0..6000)
+        .map(|i| gateprobe::report::load::TimelinePoint {
+            t_s: f64::from(i),
+            latency: wide.clone(),
+            ..point.clone()
+        })
+        .collect();
+    let e = refused(&[r]);
+    assert!(e.to_string().contains("need more than"), "{e}");
 }

@@ -10,7 +10,8 @@
 //!   release build would take 7.5 minutes more); `cargo test` is this suite itself.
 //! - `apt-get install` becomes a check that those packages are installed.
 //! - GitLab's AI gateway becomes the reference gateway, started with the settings the
-//!   block prints, on a free port. It reports a backend's cut chat stream as an error
+//!   block prints, on a free port, calling any endpoint as GitLab's does
+//!   (`--allow-any-upstream`). It reports a backend's cut chat stream as an error
 //!   where GitLab's gateway passes it off as complete (what profile `aigw` predicts),
 //!   so exactly that check fails there.
 //! - The vendor's endpoint at 127.0.0.1:8000 becomes a vLLM mock serving the block's
@@ -266,9 +267,17 @@ fn test_my_gitlab_ai_gateway() {
         env.iter()
             .any(|(k, v)| k == "AWS_BEDROCK_RUNTIME_ENDPOINT" && v == "http://127.0.0.1:18090")
     );
+    // GitLab's gateway calls whatever endpoint the instance's request names (the run's
+    // mocks, on ports known only once they listen): so does the stand-in.
     let (_gw, url) = serve(
         &sh,
-        &["gateway", "scenarios/aigw.yaml", "--listen", "127.0.0.1:0"],
+        &[
+            "gateway",
+            "scenarios/aigw.yaml",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-any-upstream",
+        ],
         &env,
     );
     let block = stand_in(

@@ -67,7 +67,10 @@ fn merge_writes_every_format_of_the_whole_run() {
     let merged: RunReport =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("gateprobe.json")).expect("read")).expect("parse");
     assert_eq!(merged.load[0].transport.requests, 2000);
-    assert_eq!(merged.checks.len(), 1, "one check, deduplicated");
+    // The routing check once (deduplicated), and the phase's implicit threshold:
+    // it got successful responses (judged on the merged numbers).
+    let ids: Vec<&str> = merged.checks.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["routing.a.backend", "threshold.chat.successes"]);
     let k6: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("load-performance.json")).expect("read"))
             .expect("parse");
@@ -218,4 +221,49 @@ fn compare_rejects_unreadable_reports_and_bad_tolerances() {
     let out = gateprobe(&["compare", b, b, "--tolerance", "latency.p99=lots"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("tolerance `latency.p99=lots`: not a number"));
+}
+
+#[test]
+fn compare_fails_when_the_phases_differ() {
+    let base = common::sample();
+    let mut missing = base.clone();
+    missing.load.remove(1);
+    let out = compare(&base, &missing, &[]);
+    let table = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{table}");
+    assert!(
+        table.contains("MISMATCH: phase `code <sweep>` is only in the baseline"),
+        "{table}"
+    );
+    assert!(table.contains("1 phase in one report only"), "{table}");
+    let out = compare(&missing, &base, &["--no-default-tolerances"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("only in the new report"));
+}
+
+#[test]
+fn compare_judges_a_capacity_that_is_a_lower_bound_as_a_bound() {
+    let base = common::sample();
+    // The new sweep never broke its SLO: >= 30 says nothing about 40.
+    let mut bound = base.clone();
+    bound.load[1].capacity_rps = Some(30.0);
+    bound.load[1].capacity_lower_bound = true;
+    let out = compare(&base, &bound, &[]);
+    let table = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{table}");
+    assert!(table.contains(">= 30.0"), "{table}");
+    assert!(table.contains("CANNOT TELL (capacity_rps=-5%)"), "{table}");
+    // A bound at the baseline's value is within tolerance, whatever lies above it.
+    bound.load[1].capacity_rps = Some(40.0);
+    let out = compare(&base, &bound, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // And the report says it is a bound.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = save(dir.path(), "bound.json", &bound);
+    let o = dir.path().join("out");
+    let out = gateprobe(&["merge", f.to_str().expect("utf8"), "-o", o.to_str().expect("utf8")]);
+    let printed = text(&out.stdout);
+    assert!(printed.contains("capacity: >= 40.0 req/s (a lower bound"), "{printed}");
+    let md = std::fs::read_to_string(o.join("summary.md")).expect("summary");
+    assert!(md.contains("**≥ 40.0 req/s** (a lower bound"), "{md}");
 }

@@ -23,6 +23,8 @@ pub struct AigwClient {
     timeout: Duration,
     shapes: Shapes,
     tls: super::Tls,
+    /// The upstream credentials no reply may hold (see [`super::fetch`]).
+    watch: crate::redact::Redactor,
 }
 
 /// One feature request.
@@ -71,7 +73,13 @@ impl AigwClient {
             timeout,
             shapes,
             tls: tls.clone(),
+            watch: crate::redact::Redactor::default(),
         })
+    }
+
+    /// The same client, searching every reply for these credentials.
+    pub fn watching(self, watch: crate::redact::Redactor) -> Self {
+        AigwClient { watch, ..self }
     }
 
     /// The same client with connection reuse, for load phases: a new connection per
@@ -92,7 +100,7 @@ impl AigwClient {
     pub async fn send(&self, req: &FeatureRequest<'_>) -> Result<Reply, TransportError> {
         let call = req.call(self.shapes);
         let surface = call.surface;
-        super::fetch(self.request(req, call), |r, _| parse(surface, r)).await
+        super::fetch(self.request(req, call), &self.watch, |r, _| parse(surface, r)).await
     }
 
     /// Sends one feature request as a load run does: the body is not kept, only when

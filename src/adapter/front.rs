@@ -35,18 +35,27 @@ pub fn api_of(probe: &Probe) -> Api {
 impl Adapter {
     /// The client of the scenario's gateway at `url` (one connection per request; see
     /// [`Adapter::pooled`]).
+    ///
+    /// Every reply is searched for the scenario's upstream credentials (model and
+    /// backend keys, AWS secrets), for `auth.key_not_leaked`.
     pub fn new(s: &Scenario, url: &str) -> reqwest::Result<Adapter> {
         let g = &s.gateway;
+        let watch = crate::redact::Redactor::new(s.upstream_credentials());
         Ok(match g.kind {
-            GatewayKind::Openai => Adapter::Proxy(ProxyClient::new(url, g.token.clone(), g.timeout, &g.tls)?),
-            _ => Adapter::Aigw(AigwClient::new(
-                url,
-                g.token.clone(),
-                g.headers.clone(),
-                g.timeout,
-                &g.tls,
-                s.instance.shapes,
-            )?),
+            GatewayKind::Openai => {
+                Adapter::Proxy(ProxyClient::new(url, g.token.clone(), g.timeout, &g.tls)?.watching(watch))
+            }
+            _ => Adapter::Aigw(
+                AigwClient::new(
+                    url,
+                    g.token.clone(),
+                    g.headers.clone(),
+                    g.timeout,
+                    &g.tls,
+                    s.instance.shapes,
+                )?
+                .watching(watch),
+            ),
         })
     }
 

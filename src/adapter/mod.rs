@@ -64,6 +64,26 @@ pub struct Reply {
     pub elapsed: Duration,
 }
 
+impl Reply {
+    /// Whether the status is one a client reads as an answer at all: not an
+    /// informational status (`101 Switching Protocols`: the server left HTTP) and not
+    /// a redirect (which gateprobe never follows). Such a reply is neither a success
+    /// nor an error.
+    pub fn is_final_answer(&self) -> bool {
+        (200..300).contains(&self.status) || (400..600).contains(&self.status)
+    }
+
+    /// What kind of status a reply that is not a final answer has, in words.
+    pub fn non_answer(&self) -> Option<&'static str> {
+        match self.status {
+            100..=199 => Some("an informational status"),
+            300..=399 => Some("a redirect"),
+            _ if !self.is_final_answer() => Some("a status outside HTTP's classes"),
+            _ => None,
+        }
+    }
+}
+
 /// The parts of a reply a transcript keeps to rebuild it: its head and how its body
 /// ended (the body itself is [`Reply::body`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -74,10 +94,22 @@ pub struct Wire {
     /// Why the body broke off, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut: Option<TransportError>,
+    /// Whose upstream credentials the reply held, in any encoding, in its headers or
+    /// anywhere in its body (also past the part kept): found while it was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaks: Vec<String>,
+    /// The body went on past [`SCAN_LIMIT`]: gateprobe stopped reading, and what
+    /// followed was never looked at.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unscanned: bool,
 }
 
 /// Largest reply body kept.
 pub const MAX_REPLY: usize = 1024 * 1024;
+
+/// Largest reply body read (past [`MAX_REPLY`] only searched for credentials, never
+/// kept), when the client watches for credentials.
+pub const SCAN_LIMIT: usize = 8 * 1024 * 1024;
 
 /// The shape of an event stream (ndjson chat events).
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -242,14 +274,19 @@ pub(crate) fn http_client(timeout: Duration, tls: &Tls, reuse: bool) -> reqwest:
 /// request that got no status line, or whose body gateprobe stopped waiting for (a
 /// timeout: whether the gateway would have finished cannot be told), is a
 /// [`TransportError`].
+///
+/// `watch` knows the upstream credentials the gateway must never give back: the
+/// headers and the whole body (up to [`SCAN_LIMIT`]) are searched for them in every
+/// encoding while the reply is read ([`Wire::leaks`]).
 pub(crate) async fn fetch(
     b: reqwest::RequestBuilder,
+    watch: &crate::redact::Redactor,
     parse: impl FnOnce(&mut Reply, &[u8]),
 ) -> Result<Reply, TransportError> {
     let start = std::time::Instant::now();
     let resp = b.send().await.map_err(TransportError::from_reqwest)?;
-    let head = Head::of(&resp);
-    let body = read_body(resp, MAX_REPLY).await;
+    let head = Head::of(&resp, watch);
+    let body = read_body_watched(resp, MAX_REPLY, watch).await;
     if let Some(e) = body.cut.as_ref().filter(|e| e.kind == "timeout") {
         return Err(e.clone());
     }
@@ -265,10 +302,21 @@ pub(crate) struct Head {
     pub content_type: Option<String>,
     /// A `Content-Encoding` other than `identity`.
     pub encoding: Option<String>,
+    /// Whose credentials the headers held (see [`Wire::leaks`]).
+    pub leaks: Vec<String>,
 }
 
 impl Head {
-    fn of(resp: &reqwest::Response) -> Head {
+    fn of(resp: &reqwest::Response, watch: &crate::redact::Redactor) -> Head {
+        let mut headers = Vec::new();
+        if !watch.is_empty() {
+            for (k, v) in resp.headers() {
+                headers.extend_from_slice(k.as_str().as_bytes());
+                headers.extend_from_slice(b": ");
+                headers.extend_from_slice(v.as_bytes());
+                headers.push(b'\n');
+            }
+        }
         Head {
             status: resp.status().as_u16(),
             content_type: resp
@@ -277,6 +325,7 @@ impl Head {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             encoding: encoding(resp),
+            leaks: watch.labels_in(&headers),
         }
     }
 }
@@ -298,6 +347,16 @@ pub(crate) fn assemble(head: Head, body: Body, elapsed: Duration, parse: impl Fn
         wire: Wire {
             encoding: head.encoding.clone(),
             cut: body.cut,
+            leaks: {
+                let mut l = head.leaks;
+                for b in body.leaks {
+                    if !l.contains(&b) {
+                        l.push(b);
+                    }
+                }
+                l
+            },
+            unscanned: body.unscanned,
         },
         elapsed,
         ..Reply::default()
@@ -368,6 +427,10 @@ pub(crate) struct Body {
     /// Why the body ended before its end, if it did (the connection closed or broke
     /// mid-body, a timeout).
     pub cut: Option<TransportError>,
+    /// Whose credentials it held (see [`Wire::leaks`]).
+    pub leaks: Vec<String>,
+    /// It went on past [`SCAN_LIMIT`] (see [`Wire::unscanned`]).
+    pub unscanned: bool,
 }
 
 /// Reads a body up to `limit` bytes, keeping what arrived when it breaks off.
@@ -395,24 +458,39 @@ pub(crate) async fn read_head(resp: reqwest::Response, limit: usize) -> Body {
 }
 
 pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Body {
+    read_body_watched(resp, limit, &crate::redact::Redactor::default()).await
+}
+
+/// [`read_body`], also searching for `watch`'s credentials: then reading goes on past
+/// `limit` (what follows is searched, not kept) up to [`SCAN_LIMIT`].
+pub(crate) async fn read_body_watched(resp: reqwest::Response, limit: usize, watch: &crate::redact::Redactor) -> Body {
     use futures_util::StreamExt;
+    let scan_limit = if watch.is_empty() { limit } else { SCAN_LIMIT.max(limit) };
     let mut stream = resp.bytes_stream();
     let mut body = Body::default();
+    let mut scanner = watch.scanner();
+    let mut read = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
                 body.cut = Some(TransportError::from_reqwest(e));
-                return body;
+                break;
             }
         };
-        let room = limit - body.bytes.len();
-        if chunk.len() > room {
-            body.bytes.extend_from_slice(&chunk[..room]);
+        let fits = chunk.len().min(scan_limit - read);
+        scanner.feed(&chunk[..fits]);
+        let room = limit.saturating_sub(body.bytes.len());
+        body.bytes.extend_from_slice(&chunk[..fits.min(room)]);
+        body.truncated |= fits > room;
+        read += fits;
+        if fits < chunk.len() {
+            // Past what is read: whatever follows is neither kept nor searched.
             body.truncated = true;
-            return body;
+            body.unscanned = !watch.is_empty();
+            break;
         }
-        body.bytes.extend_from_slice(&chunk);
     }
+    body.leaks = scanner.finish();
     body
 }

@@ -39,6 +39,8 @@ pub struct ProxyClient {
     key: Option<String>,
     timeout: Duration,
     tls: super::Tls,
+    /// The upstream credentials no reply may hold (see [`super::fetch`]).
+    watch: crate::redact::Redactor,
 }
 
 /// One request to an alias.
@@ -73,7 +75,13 @@ impl ProxyClient {
             key,
             timeout,
             tls: tls.clone(),
+            watch: crate::redact::Redactor::default(),
         })
+    }
+
+    /// The same client, searching every reply for these credentials.
+    pub fn watching(self, watch: crate::redact::Redactor) -> Self {
+        ProxyClient { watch, ..self }
     }
 
     /// The same client with connection reuse, for load phases (see
@@ -157,7 +165,7 @@ impl ProxyClient {
 
     /// Sends one request and parses the reply.
     pub async fn send(&self, req: &ProxyRequest<'_>) -> Result<Reply, TransportError> {
-        super::fetch(self.request(req), parse).await
+        super::fetch(self.request(req), &self.watch, parse).await
     }
 }
 

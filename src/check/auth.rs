@@ -11,6 +11,7 @@ use super::verdict::{Seen, Verdict, describe, error, fail, pass, seen, skipped};
 use super::{Ctx, Rule};
 use crate::identifier::Provider;
 use crate::plan::{CheckId, ClientAuth, Judge, PlannedCheck};
+use crate::redact::Redactor;
 use crate::scenario::{BuiltinAuth, CheckFamily, GatewayKind, ModelConfig, Scenario};
 
 /// The `auth` family.
@@ -383,18 +384,32 @@ fn signed(s: &Scenario, m: &ModelConfig, seen: &Seen<'_>) -> Verdict {
 }
 
 fn key_not_leaked(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
-    let expected = "no upstream credential (model or backend API key, AWS secret) in any response body".to_owned();
+    let expected = "no upstream credential (model or backend API key, AWS secret) in any response: its headers and its whole body, as written or encoded (base64, percent, JSON escapes) or cut short".to_owned();
+    let watch = Redactor::new(cx.scenario.upstream_credentials());
     let mut seen = 0;
     for &p in &check.probes {
-        if let Some(whose) = leaked(cx, p) {
-            let o = &cx.outcomes[p];
+        let o = &cx.outcomes[p];
+        if let Some(whose) = leaked_with(&watch, cx, p) {
             return fail(
                 expected,
                 format!("the response to {} ({}) contains {whose}", o.correlation_id, o.path),
             )
             .at(&o.correlation_id);
         }
-        if matches!(cx.outcomes[p].result, Some(Ok(_))) {
+        if let Some(Ok(r)) = &o.result {
+            if r.wire.unscanned {
+                // What was not read cannot be vouched for.
+                return fail(
+                    expected,
+                    format!(
+                        "the response to {} ({}) is larger than {} MiB; gateprobe stopped reading there and cannot tell whether the rest holds a key",
+                        o.correlation_id,
+                        o.path,
+                        crate::adapter::SCAN_LIMIT >> 20
+                    ),
+                )
+                .at(&o.correlation_id);
+            }
             seen += 1;
         }
     }
@@ -404,37 +419,21 @@ fn key_not_leaked(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
     pass(expected, format!("{seen} responses inspected, none contains a key"))
 }
 
-/// Whose upstream credential probe `p`'s response contains: a model's API key, a
-/// backend's, or a Bedrock backend's AWS secret (the client's own token is not one).
+/// Whose upstream credential probe `p`'s response holds (see
+/// [`Scenario::upstream_credentials`](crate::scenario::Scenario::upstream_credentials)).
 pub fn leaked(cx: &Ctx<'_>, p: usize) -> Option<String> {
+    leaked_with(&Redactor::new(cx.scenario.upstream_credentials()), cx, p)
+}
+
+/// Whose credential the reply holds: found while it was read (headers, and the body
+/// past the part kept), or in the body kept, in any encoding or cut short.
+fn leaked_with(watch: &Redactor, cx: &Ctx<'_>, p: usize) -> Option<String> {
     let Some(Ok(r)) = &cx.outcomes[p].result else {
         return None;
     };
-    let s = cx.scenario;
-    let models = s
-        .models
-        .iter()
-        .filter_map(|m| Some((m.api_key.as_deref()?, format!("the API key of model `{}`", m.name))));
-    let backends = s.backends.iter().flat_map(|b| {
-        let key = b
-            .api_key
-            .as_deref()
-            .map(|k| (k, format!("the API key of backend `{}`", b.name)));
-        let aws = b.aws.iter().flat_map(|a| {
-            let token = a
-                .session_token
-                .as_deref()
-                .map(|t| (t, format!("the AWS session token of backend `{}`", b.name)));
-            std::iter::once((
-                a.secret_access_key.as_str(),
-                format!("the AWS secret of backend `{}`", b.name),
-            ))
-            .chain(token)
-        });
-        key.into_iter().chain(aws)
-    });
-    models
-        .chain(backends)
-        .find(|(k, _)| !k.is_empty() && r.body.contains(k))
-        .map(|(_, whose)| whose)
+    r.wire
+        .leaks
+        .first()
+        .cloned()
+        .or_else(|| watch.find(&r.body).map(str::to_owned))
 }

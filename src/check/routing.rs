@@ -324,9 +324,13 @@ fn empty_identifier_verdict(seen: &Seen<'_>) -> Verdict {
     }
     match &reply.error {
         Some(e) if reply.broken => fail(expected, format!("no upstream call, but a broken reply: {e}")),
-        Some(e) if (300..400).contains(&reply.status) => fail(
+        // `101 Switching Protocols` or a redirect is no error to the client.
+        Some(e) if reply.non_answer().is_some() => fail(
             expected,
-            format!("no upstream call, but a redirect instead of an error: {e}"),
+            format!(
+                "no upstream call, but {} instead of an error: {e}",
+                reply.non_answer().unwrap_or_default()
+            ),
         ),
         Some(e) => pass(expected, format!("no upstream call; {e}")),
         None => fail(
@@ -359,13 +363,10 @@ fn invalid_metadata_verdict(seen: &Seen<'_>) -> Verdict {
     if let (true, Some(e)) = (reply.broken, &reply.error) {
         return fail(expected, format!("no backend call, but a broken reply: {e}"));
     }
-    if (300..400).contains(&reply.status) {
+    if let Some(what) = reply.non_answer() {
         return fail(
             expected,
-            format!(
-                "no backend call, but a redirect instead of an error: {}",
-                describe(reply)
-            ),
+            format!("no backend call, but {what} instead of an error: {}", describe(reply)),
         );
     }
     let Some(e) = reply.error.as_deref().or(reply.aborted.as_deref()) else {

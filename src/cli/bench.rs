@@ -13,6 +13,9 @@ use crate::bench::{self, BenchConfig};
 use crate::load::http::{ClientKind, HttpRequestSpec};
 use crate::load::{Arrivals, ClosedLoop, DEFAULT_MAX_LAG, Mode, OpenLoop, ScheduleSpec};
 
+/// The largest request body read from `--body`.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
 /// Duration when neither `-z` nor `-n` is given: a bench always ends by itself.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
@@ -137,7 +140,7 @@ impl BenchArgs {
             headers.push((name, value));
         }
         let body = match &self.body {
-            Some(p) => std::fs::read(p)
+            Some(p) => crate::files::read_bounded(p, MAX_BODY_BYTES, crate::files::Accept::Any)
                 .map_err(|e| format!("cannot read body file {}: {e}", p.display()))?
                 .into(),
             None => bytes::Bytes::new(),

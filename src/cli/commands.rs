@@ -96,26 +96,38 @@ pub(super) fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
-/// A token cancelled by Ctrl-C or SIGTERM.
+/// A token cancelled by Ctrl-C, SIGTERM, SIGHUP or SIGQUIT.
 pub(super) fn interrupt_token() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("interrupted: finishing reports");
+        // Not eprintln!: after SIGHUP the terminal may be gone, and a failed write
+        // must not stop the reports from being finished.
+        let _ = writeln!(std::io::stderr(), "interrupted: finishing reports");
         t.cancel();
     });
     token
 }
 
+/// Waits for any signal that asks gateprobe to stop: SIGINT (Ctrl-C), SIGTERM (a CI
+/// runner cancelling a job), SIGHUP (a closed terminal or SSH session) and SIGQUIT.
+/// Each is handled the same way: the run stops, its reports are written and a
+/// launched gateway is stopped. (Left to their default action, SIGHUP and SIGQUIT end
+/// the process at once, reports unwritten and the gateway left running.)
 pub(super) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        let kinds = [SignalKind::terminate(), SignalKind::hangup(), SignalKind::quit()];
+        let streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
+        if !streams.is_empty() {
+            let any = futures_util::future::select_all(
+                streams.into_iter().map(|mut s| Box::pin(async move { s.recv().await })),
+            );
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = any => {}
             }
             return;
         }
@@ -161,17 +173,29 @@ fn run_cmd(a: RunArgs) -> u8 {
             .collect();
         panic!("debug panic quoting the scenario's secrets: {all:?}");
     }
+    // One directory per scenario when several run, named safely (a name cannot climb
+    // out of --report-dir, and two scenarios of one name do not share one).
+    let dirs: Vec<PathBuf> = if scenarios.len() > 1 {
+        crate::files::safe_names(scenarios.iter().map(|s| s.name.as_str()), "", &[])
+            .into_iter()
+            .map(|n| a.report_dir.join(n))
+            .collect()
+    } else {
+        vec![a.report_dir.clone()]
+    };
+    // Where reports go is found unusable before the run, not after it.
+    for dir in dirs.iter().chain(&a.record) {
+        if let Err(e) = writable_dir(dir) {
+            eprintln!("error: cannot write reports to {}: {e}", dir.display());
+            return exit::HARNESS;
+        }
+    }
+    let transcripts = crate::files::safe_names(scenarios.iter().map(|s| s.name.as_str()), ".transcript.json", &[]);
     let Some(rt) = runtime() else { return exit::HARNESS };
-    let several = scenarios.len() > 1;
     let mut code = exit::OK;
     rt.block_on(async {
         let cancel = interrupt_token();
-        for s in &scenarios {
-            let dir = if several {
-                a.report_dir.join(&s.name)
-            } else {
-                a.report_dir.clone()
-            };
+        for ((s, dir), transcript_file) in scenarios.iter().zip(dirs).zip(&transcripts) {
             let opts = RunOptions {
                 seed: Some(a.seed.unwrap_or_else(run::fresh_seed)),
                 shard: a.shard.or_else(|| super::shard_from_env(|k| std::env::var(k).ok())),
@@ -187,7 +211,7 @@ fn run_cmd(a: RunArgs) -> u8 {
             let (report, transcript) = run::run_recorded(s, &opts, &cancel).await;
             code = code.max(emit(&report, &dir, a.verbose));
             if let (Some(rec), Some(t)) = (&a.record, transcript) {
-                code = code.max(write_transcript(rec, &s.name, &t));
+                code = code.max(write_transcript(&rec.join(transcript_file), &t));
             }
             if cancel.is_cancelled() {
                 // Interrupted between runs too: the scenarios left out were not
@@ -200,23 +224,20 @@ fn run_cmd(a: RunArgs) -> u8 {
     code
 }
 
-/// Writes a transcript to `dir/<name>.transcript.json`, the name reduced to characters
-/// safe in a file name.
-fn write_transcript(dir: &Path, name: &str, t: &crate::transcript::Transcript) -> u8 {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = dir.join(format!("{safe}.transcript.json"));
+/// Creates `dir` (and its parents) and makes sure a file can be created in it.
+pub(super) fn writable_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".gateprobe-write-test-{}", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+/// Writes a transcript to `path` (`DIR/<scenario>.transcript.json`).
+fn write_transcript(path: &Path, t: &crate::transcript::Transcript) -> u8 {
+    let dir = path.parent().unwrap_or(Path::new("."));
     let written = std::fs::create_dir_all(dir).and_then(|()| {
         let text = serde_json::to_vec_pretty(t).map_err(std::io::Error::other)?;
-        report::write_atomic(&path, &text)
+        report::write_atomic(path, &text)
     });
     match written {
         Ok(p) => {
@@ -245,14 +266,7 @@ fn emit(report: &RunReport, dir: &Path, verbose: bool) -> u8 {
             return exit::HARNESS;
         }
     }
-    let s = report.summary;
-    if s.failed > 0 {
-        exit::CHECKS_FAILED
-    } else if s.errors > 0 || report.aborted.is_some() || report.interrupted {
-        exit::HARNESS
-    } else {
-        exit::OK
-    }
+    super::exit::of(report.verdict())
 }
 
 /// Prints a line to stdout, ignoring a closed pipe (`gateprobe ... | head`).
@@ -331,15 +345,26 @@ fn gateway_cmd(a: GatewayArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // The OpenAI front serves the scenario's aliases, with the mocks' addresses as
+    // `gateprobe mock` exports them; only those backends are called unless told otherwise.
+    let features =
+        crate::gateway::FeatureMap::of(&s, &|n| backend_url_from_env(n).or_else(|| fixed_backend_url(&s, n)));
+    let upstreams = (!a.allow_any_upstream).then(|| features.origins());
+    match &upstreams {
+        None => eprintln!("note: --allow-any-upstream: calls whatever endpoint a request names"),
+        Some(o) if o.is_empty() => eprintln!(
+            "note: no backend of the scenario has a known address (a `port:`, or the GATEPROBE_BACKEND_*_URL `gateprobe mock` prints): every upstream call is refused; --allow-any-upstream lifts this"
+        ),
+        Some(o) => eprintln!("note: calls only {} (--allow-any-upstream lifts this)", o.join(", ")),
+    }
     let settings = GatewaySettings {
         aws: crate::gateway::bedrock::AwsSettings::from_env(),
         auth: s.gateway.builtin_auth,
         token: s.gateway.token.clone(),
         faults: faults(&a.faults),
         upstream_timeout: s.gateway.timeout,
-        // The OpenAI front serves the scenario's aliases, with the mocks' addresses as
-        // `gateprobe mock` exports them.
-        features: crate::gateway::FeatureMap::of(&s, &|n| backend_url_from_env(n).or_else(|| fixed_backend_url(&s, n))),
+        upstreams,
+        features,
         // `{{ mocks.* }}` are the files of the `gateprobe mock` that exported them.
         upstream_tls: match mock_tls_from_env(&s.gateway.tls) {
             Ok(t) => t,

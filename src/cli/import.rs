@@ -95,7 +95,8 @@ fn gitlab_cmd(a: GitlabArgs) -> u8 {
     crate::redact::register(&secrets);
     let redactor = Redactor::new(secrets);
     let ca_pem = match &a.ca {
-        Some(p) => match std::fs::read(p) {
+        // Bounded: a CA bundle is small, and `/dev/zero` must not exhaust memory.
+        Some(p) => match crate::files::read_bounded(p, 4 * 1024 * 1024, crate::files::Accept::Any) {
             Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("error: cannot read the CA file {}: {e}", p.display());
@@ -106,9 +107,10 @@ fn gitlab_cmd(a: GitlabArgs) -> u8 {
     };
     // The scenario first: a bad one needs no network.
     let committed = match &a.check {
-        Some(p) => match crate::scenario::load(p)
-            .and_then(|s| crate::scenario::limits::read_text(p, "scenario").map(|text| (s, text)))
-        {
+        Some(p) => match crate::scenario::load(p).and_then(|s| {
+            crate::scenario::limits::read_text(p, "scenario", crate::scenario::limits::Accept::Any)
+                .map(|text| (s, text))
+        }) {
             Ok(c) => Some(c),
             Err(e) => {
                 eprint!("{e}");

@@ -28,6 +28,15 @@ pub mod exit {
     pub const HARNESS: u8 = 3;
     /// One or more checks failed.
     pub const CHECKS_FAILED: u8 = 4;
+
+    /// The exit code of a run's verdict (`run`, and `merge` for the merged run).
+    pub fn of(v: crate::report::Verdict) -> u8 {
+        match v {
+            crate::report::Verdict::Passed => OK,
+            crate::report::Verdict::Failed => CHECKS_FAILED,
+            crate::report::Verdict::Broken => HARNESS,
+        }
+    }
 }
 
 const EXAMPLES: &str = "\
@@ -266,6 +275,10 @@ struct GatewayArgs {
     /// Print the faults, one a line: name, then what it breaks.
     #[arg(long)]
     list_faults: bool,
+    /// Call whatever endpoint a request names (by default only the scenario's
+    /// backends whose address is known: a `port:` or `gateprobe mock`'s variables).
+    #[arg(long)]
+    allow_any_upstream: bool,
     /// Serve a hostile gateway instead, one that breaks HTTP itself on every request
     /// (no scenario needed).
     #[arg(long, value_name = "NAME", value_parser = hostile_names(), conflicts_with = "faults")]

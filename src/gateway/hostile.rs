@@ -2,9 +2,9 @@
 //! [`Hostile`] behaviour answers every request the same broken way (refuses the
 //! connection, never answers, stalls, dribbles, streams forever, sends a 1 GiB body,
 //! invalid UTF-8 or JSON, broken SSE framing, a bad chunk, a reset, no status line, a
-//! redirect to itself, an HTML page, a gzip bomb), so that gateprobe can be shown to
-//! finish within its timeouts, classify the failure on the right check, keep memory
-//! bounded and write every report. `gateprobe gateway --hostile NAME` serves one.
+//! redirect to itself, an HTML page, a gzip bomb, `101 Switching Protocols`), so that
+//! gateprobe can be shown to finish within its timeouts, classify the failure on the
+//! right check, keep memory bounded and write every report. `gateprobe gateway --hostile NAME` serves one.
 //!
 //! The servers speak raw HTTP/1.1 over tokio sockets: most of these replies cannot be
 //! produced through a well-behaved HTTP server library.
@@ -50,11 +50,13 @@ pub enum Hostile {
     WrongContentType,
     /// A `Content-Encoding: gzip` body that inflates to 1 GiB.
     GzipBomb,
+    /// `101 Switching Protocols` to every request, then nothing HTTP.
+    SwitchingProtocols,
 }
 
 impl Hostile {
     /// Every behaviour.
-    pub const ALL: [Hostile; 15] = [
+    pub const ALL: [Hostile; 16] = [
         Hostile::Refuse,
         Hostile::Silent,
         Hostile::StallAfterHeaders,
@@ -70,6 +72,7 @@ impl Hostile {
         Hostile::RedirectLoop,
         Hostile::WrongContentType,
         Hostile::GzipBomb,
+        Hostile::SwitchingProtocols,
     ];
 
     /// Its name on the command line.
@@ -90,6 +93,7 @@ impl Hostile {
             Hostile::RedirectLoop => "redirect-loop",
             Hostile::WrongContentType => "wrong-content-type",
             Hostile::GzipBomb => "gzip-bomb",
+            Hostile::SwitchingProtocols => "switching-protocols",
         }
     }
 
@@ -111,6 +115,7 @@ impl Hostile {
             Hostile::RedirectLoop => "redirects (307) every request to itself",
             Hostile::WrongContentType => "answers 200 with an HTML page",
             Hostile::GzipBomb => "sends a gzip-encoded body that inflates to 1 GiB",
+            Hostile::SwitchingProtocols => "answers 101 Switching Protocols, then closes",
         }
     }
 
@@ -367,6 +372,15 @@ async fn answer(mode: Hostile, mut s: TcpStream, bomb: &[u8]) -> std::io::Result
                 b"<!doctype html><html><head><title>Service</title></head><body><h1>It works!</h1></body></html>";
             s.write_all(&whole("200 OK", "text/html; charset=utf-8", &[], page))
                 .await?;
+        }
+        Hostile::SwitchingProtocols => {
+            s.write_all(&head(
+                "101 Switching Protocols",
+                &[("upgrade", "websocket"), ("connection", "upgrade")],
+            ))
+            .await?;
+            s.flush().await?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Hostile::GzipBomb => {
             s.write_all(&whole(

@@ -41,6 +41,10 @@ pub struct GatewaySettings {
     /// How it checks the certificates of HTTPS model endpoints (and which client
     /// certificate it presents).
     pub upstream_tls: crate::scenario::Tls,
+    /// The origins (`http://host:port`) it may call for OpenAI-compatible and Azure
+    /// models; `None` calls whatever endpoint a request names. Bedrock calls go to
+    /// [`GatewaySettings::aws`]'s endpoint only.
+    pub upstreams: Option<Vec<String>>,
 }
 
 impl GatewaySettings {
@@ -55,6 +59,16 @@ impl GatewaySettings {
             aws: None,
             features: FeatureMap::default(),
             upstream_tls: crate::scenario::Tls::default(),
+            upstreams: None,
+        }
+    }
+
+    /// Whether it may call `url`: any URL when no upstreams are set, else one at an
+    /// origin of [`GatewaySettings::upstreams`].
+    pub fn may_call(&self, url: &str) -> bool {
+        match &self.upstreams {
+            None => true,
+            Some(allowed) => upstream::origin(url).is_some_and(|o| allowed.contains(&o)),
         }
     }
 }
@@ -125,15 +139,31 @@ impl FeatureMap {
         }
         map
     }
+
+    /// The origins of the models' endpoints: the backends the gateway serves, where
+    /// their address is known.
+    pub fn origins(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .models
+            .iter()
+            .filter_map(|(_, m)| upstream::origin(&m.endpoint))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
 }
 
 /// Builds the gateway's router.
 pub fn router(settings: GatewaySettings) -> reqwest::Result<Router> {
+    // No proxy from the environment, and no redirect followed: a backend that
+    // redirects gets its 3xx relayed as an error, never a call to another host.
     let client = settings
         .upstream_tls
         .apply(
             reqwest::Client::builder()
                 .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .tcp_nodelay(true),
         )?

@@ -230,6 +230,12 @@ impl State {
                 )
             }
         };
+        if provider != Provider::Bedrock && !self.settings.may_call(&url) {
+            return Err(UpstreamError::Transport(format!(
+                "{} is not one of the gateway's backends; it calls no other host (start it with --allow-any-upstream to call any)",
+                origin(&url).unwrap_or_else(|| "the endpoint".into())
+            )));
+        }
         let invoke = crate::wire::bedrock::uses_invoke(&model) != has(Fault::BedrockWrongOperation);
         let wire = match provider {
             Provider::Bedrock if invoke => Wire::BedrockInvoke,
@@ -415,4 +421,11 @@ async fn read_limited(resp: reqwest::Response) -> Result<String, UpstreamError> 
         buf.extend_from_slice(&chunk);
     }
     Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The scheme, host and port of a URL (`http://127.0.0.1:8000`), or `None` when it is
+/// not one.
+pub(super) fn origin(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    u.has_host().then(|| u.origin().ascii_serialization())
 }

@@ -171,11 +171,7 @@ impl HttpTarget {
 }
 
 fn classify(status: StatusCode) -> Option<ErrorClass> {
-    if status.is_success() || status.is_redirection() || status.is_informational() {
-        None
-    } else {
-        Some(ErrorClass::Status(status.as_u16()))
-    }
+    ErrorClass::of_status(status.as_u16())
 }
 
 /// Makes one HTTP client per worker.
@@ -191,8 +187,13 @@ impl HttpFactory {
     pub fn new(target: HttpTarget, kind: ClientKind) -> Result<Self, TargetError> {
         let reqwest = match kind {
             ClientKind::Wire | ClientKind::Lean => None,
+            // Like every client of gateprobe's: no proxy from the environment (the
+            // target is the URL given, not HTTP_PROXY's), and no redirects followed (a
+            // redirect is the answer measured).
             ClientKind::Reqwest => Some(
                 reqwest::Client::builder()
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
                     .tcp_nodelay(true)
                     .http1_only()
                     .build()

@@ -505,6 +505,7 @@ fn report(phase: &LoadPhase, (model, route): (&str, &str), shard: Option<(u32, u
             .collect(),
         sweep: Vec::new(),
         capacity_rps: None,
+        capacity_lower_bound: false,
         thresholds: phase.thresholds.clone(),
         slo: None,
     }
@@ -553,6 +554,9 @@ pub async fn run_phase(
         let mut total = Leg::empty();
         let mut steps = Vec::new();
         let mut capacity = None;
+        // Whether a step broke the SLO: without one, the capacity is only a lower
+        // bound (every rate swept was met, or the sweep was interrupted).
+        let mut broke = false;
         // Every step's timeline counts seconds from the first step's start.
         let origin = Instant::now();
         for rate in rates {
@@ -581,7 +585,12 @@ pub async fn run_phase(
                 ttft_ms: r.llm.histograms.get("ttft").and_then(StepPercentiles::of),
             });
             total.add(&l);
-            if !met || l.interrupted {
+            if l.interrupted {
+                // A step cut short says nothing about its rate.
+                break;
+            }
+            if !met {
+                broke = true;
                 break;
             }
             capacity = Some(*rate);
@@ -590,6 +599,7 @@ pub async fn run_phase(
         r.sweep = steps;
         r.capacity_rps = capacity;
         r.slo = Some(slo_info(slo));
+        r.capacity_lower_bound = !broke;
         return Ok((r, total.interrupted));
     }
     let l = leg(env, phase, measured, None, cancel).await?;

@@ -305,7 +305,7 @@ impl WireClient {
                     if reusable && conn.start == conn.end {
                         self.conn = Some(conn);
                     }
-                    let error = (!(100..400).contains(&status)).then_some(ErrorClass::Status(status));
+                    let error = ErrorClass::of_status(status);
                     return Outcome {
                         error,
                         first_byte: None,

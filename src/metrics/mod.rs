@@ -25,7 +25,10 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-pub use snapshot::{DecodeError, HistogramSummary, Snapshot, decode_histogram, encode_histogram};
+pub use snapshot::{
+    DecodeBudget, DecodeError, HistogramSummary, MAX_SLOTS, MERGE_SLOTS, Snapshot, decode_histogram,
+    decode_histogram_within, encode_histogram, histogram_slots,
+};
 
 /// Significant decimal digits kept by every histogram: 0.1% relative precision.
 pub const SIGFIG: u8 = 3;
@@ -65,6 +68,13 @@ impl ErrorClass {
     /// Whether a response (head) was received, so that its latency means something.
     pub fn has_response(self) -> bool {
         matches!(self, ErrorClass::Status(_) | ErrorClass::Empty)
+    }
+
+    /// The class of a response's status, `None` for a success: 2xx, or 3xx (a
+    /// redirect is an answer; load clients do not follow it). An informational status
+    /// (`101 Switching Protocols`: the server left HTTP) is no success.
+    pub fn of_status(status: u16) -> Option<ErrorClass> {
+        (!(200..400).contains(&status)).then_some(ErrorClass::Status(status))
     }
 }
 
@@ -127,23 +137,51 @@ impl ErrorCounts {
 
     fn from_names(map: &BTreeMap<String, u64>) -> Result<Self, DecodeError> {
         let mut out = ErrorCounts::default();
-        for (name, n) in map {
-            match name.as_str() {
-                "connect" => out.connect += n,
-                "timeout" => out.timeout += n,
-                "protocol" => out.protocol += n,
-                "empty_content" => out.empty += n,
+        for (name, &n) in map {
+            let slot = match name.as_str() {
+                "connect" => &mut out.connect,
+                "timeout" => &mut out.timeout,
+                "protocol" => &mut out.protocol,
+                "empty_content" => &mut out.empty,
                 other => {
                     let code = other
                         .strip_prefix("status_")
                         .and_then(|c| c.parse::<u16>().ok())
                         .ok_or_else(|| DecodeError::UnknownErrorClass(other.to_owned()))?;
-                    *out.status.entry(code).or_insert(0) += n;
+                    out.status.entry(code).or_insert(0)
                 }
-            }
+            };
+            *slot = checked(*slot, n, name)?;
         }
         Ok(out)
     }
+
+    /// [`ErrorCounts::add`] for counts read from a file: an overflow is an error.
+    fn checked_add(&mut self, other: &ErrorCounts) -> Result<(), DecodeError> {
+        self.connect = checked(self.connect, other.connect, "connect")?;
+        self.timeout = checked(self.timeout, other.timeout, "timeout")?;
+        self.protocol = checked(self.protocol, other.protocol, "protocol")?;
+        self.empty = checked(self.empty, other.empty, "empty_content")?;
+        for (code, n) in &other.status {
+            let slot = self.status.entry(*code).or_insert(0);
+            *slot = checked(*slot, *n, "status")?;
+        }
+        Ok(())
+    }
+
+    /// The total, `None` when it does not fit in 64 bits (counts read from a file).
+    fn checked_total(&self) -> Option<u64> {
+        [self.connect, self.timeout, self.protocol, self.empty]
+            .into_iter()
+            .chain(self.status.values().copied())
+            .try_fold(0u64, u64::checked_add)
+    }
+}
+
+/// `a + b`, or an error naming what overflowed.
+pub fn checked(a: u64, b: u64, what: &str) -> Result<u64, DecodeError> {
+    a.checked_add(b)
+        .ok_or_else(|| DecodeError::Overflow(format!("{what} adds up past 2^64")))
 }
 
 /// One worker's measurements. Not shared: a worker records into its own, and the
@@ -177,6 +215,14 @@ pub fn histogram() -> Histogram<u64> {
     // value it has seen (logarithmically), which keeps idle ones (lag in closed loop)
     // at a few kilobytes.
     Histogram::new(SIGFIG).expect("3 significant figures is a valid histogram precision")
+}
+
+/// Adds `src` to `dst` (auto-resizing, so the range always fits), refusing counts that
+/// would pass 2^64 (HdrHistogram saturates them silently).
+pub fn add_histogram(dst: &mut Histogram<u64>, src: &Histogram<u64>, what: &str) -> Result<(), DecodeError> {
+    checked(dst.len(), src.len(), what)?;
+    dst.add(src)
+        .map_err(|e| DecodeError::Malformed(format!("{what}: {e:?}")))
 }
 
 /// Records `d` in microseconds. `record` (not `saturating_record`, which clamps to
@@ -293,6 +339,12 @@ impl Recorder {
         self.ok
     }
 
+    /// Requests that got a response, a success or not (a refused connection or a
+    /// timeout got none).
+    pub fn responses(&self) -> u64 {
+        self.ok + self.errors.empty + self.errors.status.values().sum::<u64>()
+    }
+
     /// Response body bytes received.
     pub fn bytes(&self) -> u64 {
         self.bytes
@@ -351,26 +403,57 @@ impl Recorder {
 
     /// Rebuilds a recorder from a snapshot (for merging reports of separate runs).
     pub fn from_snapshot(s: &Snapshot) -> Result<Recorder, DecodeError> {
+        Recorder::from_snapshot_within(s, &mut DecodeBudget::new(4 * MAX_SLOTS))
+    }
+
+    /// [`Recorder::from_snapshot`], its histograms charged to `budget`; counters that
+    /// contradict each other or overflow are errors, never wrapped.
+    pub fn from_snapshot_within(s: &Snapshot, budget: &mut DecodeBudget) -> Result<Recorder, DecodeError> {
         let errors = ErrorCounts::from_names(&s.errors)?;
-        let rec = Recorder {
-            latency: decode_histogram(&s.latency.histogram)?,
-            service: decode_histogram(&s.service.histogram)?,
-            ttfb: decode_histogram(&s.ttfb.histogram)?,
-            lag: decode_histogram(&s.lag.histogram)?,
+        let total = errors
+            .checked_total()
+            .and_then(|e| e.checked_add(s.ok))
+            .ok_or_else(|| DecodeError::Overflow("ok + errors adds up past 2^64".into()))?;
+        if total != s.requests {
+            return Err(DecodeError::Inconsistent(format!(
+                "requests {} but ok + errors = {total}",
+                s.requests
+            )));
+        }
+        Ok(Recorder {
+            latency: decode_histogram_within(&s.latency.histogram, budget)?,
+            service: decode_histogram_within(&s.service.histogram, budget)?,
+            ttfb: decode_histogram_within(&s.ttfb.histogram, budget)?,
+            lag: decode_histogram_within(&s.lag.histogram, budget)?,
             ok: s.ok,
             bytes: s.bytes,
             errors,
             dropped: s.dropped,
             late: s.late,
-        };
-        if rec.requests() != s.requests {
-            return Err(DecodeError::Inconsistent(format!(
-                "requests {} but ok + errors = {}",
-                s.requests,
-                rec.requests()
-            )));
+        })
+    }
+
+    /// [`Recorder::add`] for recorders read from files: a counter that would overflow
+    /// is an error (never wrapped), and so is a histogram whose counts would.
+    pub fn try_add(&mut self, other: &Recorder) -> Result<(), DecodeError> {
+        for (what, dst, src) in [
+            ("latency", &mut self.latency, &other.latency),
+            ("service", &mut self.service, &other.service),
+            ("ttfb", &mut self.ttfb, &other.ttfb),
+            ("lag", &mut self.lag, &other.lag),
+        ] {
+            add_histogram(dst, src, what)?;
         }
-        Ok(rec)
+        self.ok = checked(self.ok, other.ok, "ok")?;
+        self.bytes = checked(self.bytes, other.bytes, "bytes")?;
+        self.errors.checked_add(&other.errors)?;
+        self.dropped = checked(self.dropped, other.dropped, "dropped")?;
+        self.late = checked(self.late, other.late, "late")?;
+        self.errors
+            .checked_total()
+            .and_then(|e| e.checked_add(self.ok))
+            .ok_or_else(|| DecodeError::Overflow("requests add up past 2^64".into()))?;
+        Ok(())
     }
 }
 

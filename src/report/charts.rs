@@ -335,13 +335,13 @@ pub fn sweep(p: &PhaseReport) -> String {
         let x = f.px(cap);
         let _ = write!(
             out,
-            r#"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{GREEN}" stroke-width="2" stroke-dasharray="6 4"/><text x="{:.1}" y="{:.1}" class="marker" text-anchor="{}">capacity {} req/s</text>"#,
+            r#"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{GREEN}" stroke-width="2" stroke-dasharray="6 4"/><text x="{:.1}" y="{:.1}" class="marker" text-anchor="{}">capacity {}</text>"#,
             f.top,
             f.height - f.bottom,
             x + if cap > x_top * 0.7 { -6.0 } else { 6.0 },
             f.top + 12.0,
             if cap > x_top * 0.7 { "end" } else { "start" },
-            rate(cap)
+            super::text::capacity(p, true).unwrap_or_default()
         );
     }
     let metric = slo.map_or("SLO metric", |s| s.metric.as_str());

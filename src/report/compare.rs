@@ -12,6 +12,12 @@
 //! which covers all its percentiles. The most specific tolerance wins: with a phase
 //! over without, an exact metric over a histogram name, and those given on the command
 //! line over the [`DEFAULT_TOLERANCES`].
+//!
+//! A comparison cannot pass by accident: a phase found in one report only is a
+//! mismatch, and a capacity that is only a lower bound (`>= 30 req/s`: the sweep's SLO
+//! never broke) is judged as a bound, never as a value: it passes when the bound
+//! itself is within tolerance, and otherwise cannot tell, which fails the comparison
+//! as a regression does.
 
 use std::fmt::Write;
 use std::str::FromStr;
@@ -173,6 +179,9 @@ pub enum Verdict {
     Better,
     /// No tolerance applies, or it cannot be judged (missing value, zero baseline).
     Info,
+    /// A tolerance applies but a bound cannot show whether it holds (a capacity that
+    /// is only a lower bound, below the limit): fails the comparison.
+    CannotTell,
 }
 
 /// One line of the comparison.
@@ -190,6 +199,9 @@ pub struct Row {
     pub verdict: Verdict,
     /// The tolerance that judged it.
     pub tolerance: Option<String>,
+    /// Whether the baseline's and the new value are only lower bounds (a capacity
+    /// whose sweep never saw its SLO break).
+    pub at_least: (bool, bool),
 }
 
 impl Row {
@@ -205,16 +217,27 @@ impl Row {
 /// A whole comparison.
 #[derive(Clone, Debug, Default)]
 pub struct Comparison {
-    /// Every metric of every phase found in either report.
+    /// Every metric of every phase found in both reports.
     pub rows: Vec<Row>,
-    /// Phases found in only one report.
-    pub notes: Vec<String>,
+    /// Phases found in only one report: the runs did not do the same thing.
+    pub mismatches: Vec<String>,
 }
 
 impl Comparison {
     /// Rows worse than their tolerance.
     pub fn regressions(&self) -> usize {
         self.rows.iter().filter(|r| r.verdict == Verdict::Regression).count()
+    }
+
+    /// Rows a tolerance covers but a bound cannot judge.
+    pub fn cannot_tell(&self) -> usize {
+        self.rows.iter().filter(|r| r.verdict == Verdict::CannotTell).count()
+    }
+
+    /// What fails the comparison: regressions, rows it cannot tell, and phases found
+    /// in one report only.
+    pub fn failures(&self) -> usize {
+        self.regressions() + self.cannot_tell() + self.mismatches.len()
     }
 }
 
@@ -250,7 +273,10 @@ pub fn compare(base: &RunReport, new: &RunReport, tolerances: &[Tolerance]) -> C
     let mut c = Comparison::default();
     for bp in &base.load {
         let Some(np) = new.load.iter().find(|p| p.name == bp.name) else {
-            c.notes.push(format!("phase `{}` is only in the baseline", bp.name));
+            c.mismatches.push(format!(
+                "phase `{}` is only in the baseline: the new run did not run it",
+                bp.name
+            ));
             continue;
         };
         let (bm, nm) = (metrics(bp), metrics(np));
@@ -271,22 +297,52 @@ pub fn compare(base: &RunReport, new: &RunReport, tolerances: &[Tolerance]) -> C
                     _ => Some((s, t)),
                 })
                 .map(|(_, t)| t);
+            let at_least = if metric == "capacity_rps" {
+                (bp.capacity_lower_bound, np.capacity_lower_bound)
+            } else {
+                (false, false)
+            };
             c.rows.push(Row {
                 phase: bp.name.clone(),
                 metric: metric.clone(),
                 base: b,
                 new: n,
-                verdict: judge(metric, b, n, tol),
+                verdict: bounded(judge(metric, b, n, tol), metric, tol, at_least),
                 tolerance: tol.map(|t| t.spec.clone()),
+                at_least,
             });
         }
     }
     for np in &new.load {
         if !base.load.iter().any(|p| p.name == np.name) {
-            c.notes.push(format!("phase `{}` is only in the new report", np.name));
+            c.mismatches.push(format!(
+                "phase `{}` is only in the new report: the baseline has nothing to judge it by",
+                np.name
+            ));
         }
     }
     c
+}
+
+/// The verdict on values of which one or both are only lower bounds (`at_least`:
+/// baseline, new): what the bounds prove, or [`Verdict::CannotTell`].
+fn bounded(plain: Verdict, metric: &str, tol: Option<&Tolerance>, (base_lb, new_lb): (bool, bool)) -> Verdict {
+    let Some(t) = tol else { return plain };
+    if !(base_lb || new_lb) || !matches!(plain, Verdict::Ok | Verdict::Better | Verdict::Regression) {
+        return plain;
+    }
+    match (t.worse.unwrap_or_else(|| natural(metric)), plain) {
+        // Lower is worse. Below the limit: a value is (the baseline's real value can
+        // only raise the limit), a bound cannot tell. At or above it: within, but
+        // better only than an exact baseline.
+        (Worse::Down, Verdict::Regression) if new_lb => Verdict::CannotTell,
+        (Worse::Down, Verdict::Better) if base_lb => Verdict::Ok,
+        // Higher is worse: a new bound may hide any higher value, and a baseline bound
+        // any higher limit.
+        (Worse::Up, Verdict::Regression) if base_lb => Verdict::CannotTell,
+        (Worse::Up, Verdict::Ok | Verdict::Better) if new_lb => Verdict::CannotTell,
+        (_, v) => v,
+    }
 }
 
 fn judge(metric: &str, base: Option<f64>, new: Option<f64>, tol: Option<&Tolerance>) -> Verdict {
@@ -327,9 +383,10 @@ fn judge(metric: &str, base: Option<f64>, new: Option<f64>, tol: Option<&Toleran
     }
 }
 
-fn show(metric: &str, v: Option<f64>) -> String {
+fn show(metric: &str, v: Option<f64>, at_least: bool) -> String {
     match v {
         None => "–".into(),
+        Some(v) if at_least => format!(">= {}", rate(v)),
         Some(v) if metric == "error_rate" => text::percent(v / 100.0),
         Some(v) if metric.contains('.') => format!("{} ms", ms(v)),
         Some(v) => rate(v),
@@ -352,13 +409,14 @@ pub fn render(c: &Comparison) -> String {
             (Verdict::Better, Some(t)) => format!("better ({t})"),
             (Verdict::Ok, Some(t)) => format!("ok ({t})"),
             (Verdict::Info, Some(_)) => "n/a".into(),
+            (Verdict::CannotTell, Some(t)) => format!("CANNOT TELL ({t}): only a lower bound"),
             _ => String::new(),
         };
         lines.push([
             r.phase.clone(),
             r.metric.clone(),
-            show(&r.metric, r.base),
-            show(&r.metric, r.new),
+            show(&r.metric, r.base, r.at_least.0),
+            show(&r.metric, r.new, r.at_least.1),
             r.delta_pct().map(|d| format!("{d:+.1}%")).unwrap_or_else(|| "–".into()),
             verdict,
         ]);
@@ -384,14 +442,24 @@ pub fn render(c: &Comparison) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    for n in &c.notes {
-        let _ = writeln!(out, "note: {n}");
+    for m in &c.mismatches {
+        let _ = writeln!(out, "MISMATCH: {m}");
     }
-    let n = c.regressions();
-    if n == 0 {
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut verdict = Vec::new();
+    if c.regressions() > 0 {
+        verdict.push(plural(c.regressions(), "regression", "regressions") + " beyond tolerance");
+    }
+    if c.cannot_tell() > 0 {
+        verdict.push(plural(c.cannot_tell(), "metric", "metrics") + " a bound cannot judge");
+    }
+    if !c.mismatches.is_empty() {
+        verdict.push(plural(c.mismatches.len(), "phase", "phases") + " in one report only");
+    }
+    if verdict.is_empty() {
         out.push_str("no regression beyond tolerance\n");
     } else {
-        let _ = writeln!(out, "{n} regression{} beyond tolerance", if n == 1 { "" } else { "s" });
+        let _ = writeln!(out, "{}", verdict.join(", "));
     }
     out
 }
@@ -470,5 +538,28 @@ mod tests {
         assert_eq!(judge("rps", Some(1.0), None, Some(&down)), Verdict::Regression);
         assert_eq!(judge("capacity_rps", None, Some(40.0), Some(&down)), Verdict::Info);
         assert_eq!(judge("rps", Some(1.0), None, None), Verdict::Info);
+    }
+
+    #[test]
+    fn a_lower_bound_is_judged_as_a_bound() {
+        let cap: Tolerance = "capacity_rps=-5%".parse().expect("parse");
+        let v = |b: f64, n: f64, at_least| {
+            bounded(
+                judge("capacity_rps", Some(b), Some(n), Some(&cap)),
+                "capacity_rps",
+                Some(&cap),
+                at_least,
+            )
+        };
+        // The new sweep never broke its SLO: >= 30 against 40 cannot tell, >= 40 is within.
+        assert_eq!(v(40.0, 30.0, (false, true)), Verdict::CannotTell);
+        assert_eq!(v(40.0, 40.0, (false, true)), Verdict::Ok);
+        assert_eq!(v(40.0, 60.0, (false, true)), Verdict::Better);
+        // Against a baseline bound: a lower value is a regression, a higher one only ok.
+        assert_eq!(v(40.0, 30.0, (true, false)), Verdict::Regression);
+        assert_eq!(v(40.0, 60.0, (true, false)), Verdict::Ok);
+        assert_eq!(v(40.0, 40.0, (true, true)), Verdict::Ok);
+        // Exact values as before.
+        assert_eq!(v(40.0, 30.0, (false, false)), Verdict::Regression);
     }
 }

@@ -157,10 +157,26 @@ pub fn render(r: &RunReport, verbose: bool) -> String {
                 sent.p50, sent.p99
             );
         }
-        if let Some(c) = p.capacity_rps {
-            let _ = writeln!(out, "       capacity: {c} req/s (highest swept rate that met the SLO)");
-        } else if !p.sweep.is_empty() {
-            let _ = writeln!(out, "       capacity: below the lowest swept rate");
+        match super::text::capacity(p, false) {
+            Some(c) if p.capacity_lower_bound => {
+                let _ = writeln!(
+                    out,
+                    "       capacity: {c} (a lower bound: the SLO never broke up to the last rate swept)"
+                );
+            }
+            Some(c) => {
+                let _ = writeln!(out, "       capacity: {c} (highest swept rate that met the SLO)");
+            }
+            None if p.capacity_lower_bound => {
+                let _ = writeln!(
+                    out,
+                    "       capacity: unknown (the sweep was interrupted in its first step)"
+                );
+            }
+            None if !p.sweep.is_empty() => {
+                let _ = writeln!(out, "       capacity: below the lowest swept rate");
+            }
+            None => {}
         }
         // The totals above pool every step; each rate on its own.
         for s in &p.sweep {

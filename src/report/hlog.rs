@@ -8,7 +8,6 @@
 //! because a phase is what HistogramLogAnalyzer opens; [`file_names`] gives each phase
 //! a distinct, filesystem-safe name.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use super::RunReport;
@@ -61,32 +60,5 @@ pub fn bucket_width(phase: &PhaseReport) -> f64 {
 /// digits, `-`, `_` and `.` replaced by `_`, made unique with a numeric suffix, plus
 /// `.hlog`.
 pub fn file_names(r: &RunReport) -> Vec<String> {
-    let mut taken = BTreeSet::new();
-    r.load
-        .iter()
-        .map(|p| {
-            let mut base: String = p
-                .name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            // No hidden files and no `..`.
-            if base.is_empty() || base.starts_with('.') {
-                base.insert(0, '_');
-            }
-            let mut name = format!("{base}.hlog");
-            let mut n = 2;
-            while !taken.insert(name.clone()) {
-                name = format!("{base}-{n}.hlog");
-                n += 1;
-            }
-            name
-        })
-        .collect()
+    crate::files::safe_names(r.load.iter().map(|p| p.name.as_str()), ".hlog", &[])
 }

@@ -224,8 +224,11 @@ fn phase(out: &mut String, r: &RunReport, index: usize, p: &PhaseReport) {
             } else {
                 format!("at {} req/s (SLO missed)", rate(step.rate))
             };
-            match p.capacity_rps {
-                Some(c) => tile(out, &format!("{} /s", rate(c)), "capacity", "good"),
+            match text::capacity(p, true) {
+                Some(c) if p.capacity_lower_bound => {
+                    tile(out, &c, "capacity (lower bound: the SLO never broke)", "good");
+                }
+                Some(c) => tile(out, &c, "capacity", "good"),
                 None => tile(out, "none", "capacity: no rate met the SLO", "bad"),
             }
             tile(out, &rate(step.rps), &format!("achieved req/s {at}"), "");

@@ -49,6 +49,11 @@ pub struct PhaseReport {
     pub sweep: Vec<SweepStep>,
     /// Highest swept rate that met the SLO.
     pub capacity_rps: Option<f64>,
+    /// The sweep never saw its SLO break (it met it at every rate it ran, or it was
+    /// interrupted): the capacity is at least `capacity_rps`, not that value (and,
+    /// with no `capacity_rps`, unknown).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub capacity_lower_bound: bool,
     /// The phase's thresholds (as written), so merged shard reports can be judged again.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]

@@ -27,7 +27,7 @@ pub fn render(r: &RunReport) -> String {
     let conformance: Vec<&CheckResult> = r.checks.iter().filter(|c| c.family != THRESHOLD_FAMILY).collect();
     let thresholds: Vec<&CheckResult> = r.checks.iter().filter(|c| c.family == THRESHOLD_FAMILY).collect();
     let s = Summary::of(conformance.iter().copied());
-    let ok = r.summary.failed == 0 && r.summary.errors == 0 && r.aborted.is_none() && !r.interrupted;
+    let ok = r.verdict() == super::Verdict::Passed;
     let _ = writeln!(
         out,
         "## {} gateprobe · {}\n",
@@ -236,8 +236,10 @@ fn phase_section(out: &mut String, p: &PhaseReport, thresholds: &[&CheckResult])
         let _ = writeln!(out, "- Errors: {}", list.join(", "));
     }
     if !p.sweep.is_empty() {
-        let cap = match p.capacity_rps {
-            Some(c) => format!("**{} req/s**", rate(c)),
+        let cap = match text::capacity(p, true) {
+            Some(c) if p.capacity_lower_bound => format!("**{c}** (a lower bound: the SLO never broke)"),
+            Some(c) => format!("**{c}**"),
+            None if p.capacity_lower_bound => "**unknown**: the sweep was interrupted in its first step".into(),
             None => "**none**: no swept rate met the SLO".into(),
         };
         let slo = p.slo.as_ref();

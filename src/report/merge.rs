@@ -1,5 +1,5 @@
-//! Merging the reports of several generators (shards of one run, or runs of the same
-//! scenario on several machines) into the report one generator would have written.
+//! Merging the reports of the generators of one run (its shards, `run --shard I/N`)
+//! into the report one generator would have written.
 //!
 //! The merge is exact: histograms are decoded and added bucket by bucket, then the
 //! percentiles are recomputed from the sum (never averaged); counters and error
@@ -12,9 +12,13 @@
 //! the caller re-evaluates thresholds on the merged phases.
 //!
 //! Inputs that cannot describe one run are refused: different schema versions,
-//! scenarios or phase lists, shard slices that overlap or leave a gap, and a sweep
-//! found in more than one input (a sweep probes capacity step by step from one
-//! generator; its steps cannot be added).
+//! scenarios (by name and by the digest of their file) or phase lists, reports that
+//! are not shards (two separate runs cannot be added: a 20/s schedule run twice is not
+//! a 40/s one), shard slices that overlap or leave a gap, and a sweep found in more
+//! than one input (a sweep probes capacity step by step from one generator; its steps
+//! cannot be added). The inputs are files anyone can write: every histogram is
+//! decoded within a [`DecodeBudget`] for the whole merge and every counter is added
+//! with overflow checks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +26,10 @@ use hdrhistogram::Histogram;
 
 use super::load::{LlmMetrics, PhaseReport, SweepStep, TimelinePoint};
 use super::{CheckResult, JournalInfo, RunReport, Status, Summary};
-use crate::metrics::{DecodeError, HistogramSummary, Recorder, decode_histogram};
+use crate::metrics::{
+    DecodeBudget, DecodeError, HistogramSummary, MERGE_SLOTS, Recorder, add_histogram, checked,
+    decode_histogram_within, histogram_slots,
+};
 
 /// Why reports cannot be merged. Inputs are numbered from 1 in the order given.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +46,24 @@ pub enum MergeError {
         found: u32,
         /// The first input's version.
         expected: u32,
+    },
+    /// Several reports, not all of them shards.
+    #[error(
+        "report {input} is not a shard: only the shards of one run (`gateprobe run --shard I/N`) are merged, and reports of separate runs cannot be added (compare them with `gateprobe compare`)"
+    )]
+    NotAShard {
+        /// The input that is not a shard.
+        input: usize,
+    },
+    /// The same scenario name, but another file.
+    #[error(
+        "report {input} ran another version of scenario `{scenario}` than report 1 (its file's digest differs): shards of one run run the same file"
+    )]
+    ScenarioChanged {
+        /// The input that differs.
+        input: usize,
+        /// The scenario's name.
+        scenario: String,
     },
     /// The reports come from different scenarios.
     #[error("report {input} is of scenario `{found}`, report 1 of `{expected}`")]
@@ -75,7 +100,7 @@ pub enum MergeError {
         what: &'static str,
     },
     /// Some inputs are shards of a phase and others are not.
-    #[error("phase `{phase}`: report {input} {} a shard, report 1 {}", if *sharded { "is" } else { "is not" }, if *sharded { "is not" } else { "is" })]
+    #[error("{phase}: report {input} {} a shard, report 1 {}", if *sharded { "is" } else { "is not" }, if *sharded { "is not" } else { "is" })]
     ShardMixed {
         /// The phase.
         phase: String,
@@ -85,7 +110,7 @@ pub enum MergeError {
         sharded: bool,
     },
     /// A shard label that is not `I/N` with 1 <= I <= N.
-    #[error("phase `{phase}` of report {input}: shard `{shard}` is not I/N with 1 <= I <= N")]
+    #[error("{phase} of report {input}: shard `{shard}` is not I/N with 1 <= I <= N")]
     ShardSyntax {
         /// The input.
         input: usize,
@@ -95,7 +120,7 @@ pub enum MergeError {
         shard: String,
     },
     /// Shards that split the phase into different numbers of slices.
-    #[error("phase `{phase}`: report {input} is shard {shard}, but report 1 splits the phase into {total}")]
+    #[error("{phase}: report {input} is shard {shard}, but report 1 splits {} into {total}", if phase.starts_with("phase") { "the phase" } else { "the run" })]
     ShardTotal {
         /// The phase.
         phase: String,
@@ -107,7 +132,7 @@ pub enum MergeError {
         total: u32,
     },
     /// Two inputs hold the same slice.
-    #[error("phase `{phase}`: reports {first} and {second} are both shard {index}/{total}")]
+    #[error("{phase}: reports {first} and {second} are both shard {index}/{total}")]
     ShardOverlap {
         /// The phase.
         phase: String,
@@ -121,7 +146,7 @@ pub enum MergeError {
         second: usize,
     },
     /// Slices nobody brought.
-    #[error("phase `{phase}`: shard{} {} of {total} missing", if missing.len() == 1 { "" } else { "s" }, missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
+    #[error("{phase}: shard{} {} of {total} missing", if missing.len() == 1 { "" } else { "s" }, missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
     ShardMissing {
         /// The phase.
         phase: String,
@@ -157,6 +182,8 @@ impl MergeError {
     pub fn input(&self) -> Option<usize> {
         match self {
             MergeError::SchemaVersion { input, .. }
+            | MergeError::NotAShard { input }
+            | MergeError::ScenarioChanged { input, .. }
             | MergeError::Scenario { input, .. }
             | MergeError::Phases { input, .. }
             | MergeError::PhaseDiffers { input, .. }
@@ -195,6 +222,14 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
                 input,
                 found: r.scenario.name.clone(),
                 expected: first.scenario.name.clone(),
+            });
+        }
+        if let (Some(a), Some(b)) = (&first.scenario.digest, &r.scenario.digest)
+            && a != b
+        {
+            return Err(MergeError::ScenarioChanged {
+                input,
+                scenario: r.scenario.name.clone(),
             });
         }
         let theirs: Vec<String> = r.load.iter().map(|p| p.name.clone()).collect();
@@ -236,6 +271,21 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
             });
         }
     }
+    check_runs(reports)?;
+    // What decoding every histogram would cost, found before any is decoded: a
+    // crafted report of many wide histograms is refused at once, not after minutes.
+    let mut budget = DecodeBudget::new(MERGE_SLOTS);
+    for (i, r) in reports.iter().enumerate() {
+        for p in &r.load {
+            for (what, h) in histograms_of(p) {
+                let err = decode_err(i + 1, &p.name, &what);
+                histogram_slots(&h.histogram)
+                    .and_then(|n| budget.charge(n))
+                    .map_err(err)?;
+            }
+        }
+    }
+    let mut budget = DecodeBudget::new(MERGE_SLOTS);
     let load = names
         .iter()
         .map(|name| {
@@ -243,7 +293,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
                 .iter()
                 .filter_map(|r| r.load.iter().find(|p| &p.name == name))
                 .collect();
-            merge_phase(&slices)
+            merge_phase(&slices, &mut budget)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let checks = merge_checks(reports);
@@ -254,6 +304,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
         }
     }
     Ok(RunReport {
+        shard: None,
         seed: None,
         diagnosis: Vec::new(),
         schema_version: first.schema_version,
@@ -271,8 +322,8 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
         summary: Summary::of(&checks),
         checks,
         journal: JournalInfo {
-            entries: reports.iter().map(|r| r.journal.entries).sum(),
-            dropped: reports.iter().map(|r| r.journal.dropped).sum(),
+            entries: sum(reports.iter().map(|r| r.journal.entries)),
+            dropped: sum(reports.iter().map(|r| r.journal.dropped)),
         },
         load,
     })
@@ -331,16 +382,49 @@ fn parse_shard(s: &str) -> Option<(u32, u32)> {
     (1..=n).contains(&i).then_some((i, n))
 }
 
+/// Checks that the reports are the shards of one run: a single report merges into
+/// itself; several must each be a shard (`shard: I/N` on the report, or on its phases
+/// for reports written before the field), of one split, each slice once.
+fn check_runs(reports: &[RunReport]) -> Result<(), MergeError> {
+    if reports.len() < 2 {
+        return Ok(());
+    }
+    let labels: Vec<Option<&str>> = reports
+        .iter()
+        .map(|r| {
+            r.shard
+                .as_deref()
+                .or_else(|| r.load.iter().find_map(|p| p.shard.as_deref()))
+        })
+        .collect();
+    if labels.iter().all(Option::is_none) {
+        return Err(MergeError::NotAShard { input: 1 });
+    }
+    // Shards with sharded phases are checked phase by phase (naming the phase);
+    // without any, the reports' own labels are.
+    if reports.iter().flat_map(|r| &r.load).all(|p| p.shard.is_none()) {
+        return check_split("the run", &labels);
+    }
+    Ok(())
+}
+
 /// Checks that the slices of one phase are all shards of one split, each once, or all
 /// unsharded.
 fn check_shards(slices: &[&PhaseReport]) -> Result<(), MergeError> {
-    let phase = slices[0].name.clone();
-    let sharded = slices[0].shard.is_some();
+    let labels: Vec<Option<&str>> = slices.iter().map(|p| p.shard.as_deref()).collect();
+    check_split(&format!("phase `{}`", slices[0].name), &labels)
+}
+
+/// Checks shard labels (one per input, `None`: not a shard) of `scope`: all shards of
+/// one split, each once, or all unsharded.
+fn check_split(scope: &str, labels: &[Option<&str>]) -> Result<(), MergeError> {
+    let phase = scope.to_owned();
+    let sharded = labels[0].is_some();
     let mut seen: BTreeMap<u32, usize> = BTreeMap::new();
     let mut total = None;
-    for (i, p) in slices.iter().enumerate() {
+    for (i, label) in labels.iter().enumerate() {
         let input = i + 1;
-        let Some(label) = &p.shard else {
+        let Some(label) = label else {
             if sharded {
                 return Err(MergeError::ShardMixed {
                     phase,
@@ -360,14 +444,14 @@ fn check_shards(slices: &[&PhaseReport]) -> Result<(), MergeError> {
         let (index, n) = parse_shard(label).ok_or_else(|| MergeError::ShardSyntax {
             input,
             phase: phase.clone(),
-            shard: label.clone(),
+            shard: (*label).to_owned(),
         })?;
         let n0 = *total.get_or_insert(n);
         if n != n0 {
             return Err(MergeError::ShardTotal {
                 phase,
                 input,
-                shard: label.clone(),
+                shard: (*label).to_owned(),
                 total: n0,
             });
         }
@@ -395,6 +479,36 @@ fn check_shards(slices: &[&PhaseReport]) -> Result<(), MergeError> {
     Ok(())
 }
 
+/// Every encoded histogram of a phase, named.
+fn histograms_of(p: &PhaseReport) -> impl Iterator<Item = (String, &HistogramSummary)> {
+    let t = &p.transport;
+    [
+        ("latency", &t.latency),
+        ("service", &t.service),
+        ("ttfb", &t.ttfb),
+        ("lag", &t.lag),
+    ]
+    .into_iter()
+    .map(|(k, h)| (k.to_owned(), h))
+    .chain(p.llm.histograms.iter().map(|(k, h)| (k.clone(), h)))
+    .chain(
+        p.timeline
+            .iter()
+            .map(|t| (format!("timeline at {} s", t.t_s), &t.latency)),
+    )
+}
+
+/// A sum of counters that are not gated on (journal sizes): saturating.
+fn sum(it: impl Iterator<Item = u64>) -> u64 {
+    it.fold(0, u64::saturating_add)
+}
+
+/// A sum of counts read from files: an overflow is an error, never a wrap.
+fn checked_sum(mut it: impl Iterator<Item = u64>, phase: &str, what: &str) -> Result<u64, MergeError> {
+    it.try_fold(0u64, |a, b| checked(a, b, what))
+        .map_err(decode_err(0, phase, what))
+}
+
 fn decode_err(input: usize, phase: &str, what: &str) -> impl FnOnce(DecodeError) -> MergeError {
     let (phase, what) = (phase.to_owned(), what.to_owned());
     move |source| MergeError::Decode {
@@ -410,8 +524,9 @@ fn add_histograms<'a>(
     parts: impl Iterator<Item = (usize, &'a HistogramSummary)>,
     phase: &str,
     what: &str,
+    budget: &mut DecodeBudget,
 ) -> Result<Option<HistogramSummary>, MergeError> {
-    add_histograms_as(parts, phase, what, HistogramSummary::of)
+    add_histograms_as(parts, phase, what, HistogramSummary::of, budget)
 }
 
 /// [`add_histograms`], summarised by `summary`.
@@ -420,20 +535,20 @@ fn add_histograms_as<'a>(
     phase: &str,
     what: &str,
     summary: fn(&Histogram<u64>) -> HistogramSummary,
+    budget: &mut DecodeBudget,
 ) -> Result<Option<HistogramSummary>, MergeError> {
     let mut sum: Option<Histogram<u64>> = None;
     for (input, h) in parts {
-        let d = decode_histogram(&h.histogram).map_err(decode_err(input, phase, what))?;
+        let d = decode_histogram_within(&h.histogram, budget).map_err(decode_err(input, phase, what))?;
         match &mut sum {
             None => sum = Some(d),
-            // Decoded histograms auto-resize, so adding cannot run out of range.
-            Some(s) => s.add(&d).expect("auto-resizing histograms accept any values"),
+            Some(s) => add_histogram(s, &d, what).map_err(decode_err(input, phase, what))?,
         }
     }
     Ok(sum.map(|h| summary(&h)))
 }
 
-fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
+fn merge_phase(slices: &[&PhaseReport], budget: &mut DecodeBudget) -> Result<PhaseReport, MergeError> {
     let first = slices[0];
     let name = first.name.as_str();
     check_shards(slices)?;
@@ -450,18 +565,26 @@ fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
             inputs: with_sweep,
         });
     }
-    let (sweep, capacity_rps): (Vec<SweepStep>, Option<f64>) = match with_sweep.first() {
-        Some(&i) => (slices[i - 1].sweep.clone(), slices[i - 1].capacity_rps),
+    let (sweep, capacity_rps, capacity_lower_bound): (Vec<SweepStep>, Option<f64>, bool) = match with_sweep.first() {
+        Some(&i) => {
+            let p = slices[i - 1];
+            (p.sweep.clone(), p.capacity_rps, p.capacity_lower_bound)
+        }
         // No steps anywhere: keep a capacity if one input has it (all agree or one has it).
-        None => (Vec::new(), slices.iter().find_map(|p| p.capacity_rps)),
+        None => slices
+            .iter()
+            .find(|p| p.capacity_rps.is_some())
+            .map_or((Vec::new(), None, false), |p| {
+                (Vec::new(), p.capacity_rps, p.capacity_lower_bound)
+            }),
     };
 
     let mut transport: Option<Recorder> = None;
     for (i, p) in slices.iter().enumerate() {
-        let rec = Recorder::from_snapshot(&p.transport).map_err(decode_err(i + 1, name, "transport"))?;
+        let rec = Recorder::from_snapshot_within(&p.transport, budget).map_err(decode_err(i + 1, name, "transport"))?;
         match &mut transport {
             None => transport = Some(rec),
-            Some(t) => t.add(&rec),
+            Some(t) => t.try_add(&rec).map_err(decode_err(i + 1, name, "transport"))?,
         }
     }
     let transport = transport
@@ -469,18 +592,26 @@ fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
         .unwrap_or_else(|| first.transport.clone());
 
     let llm = LlmMetrics {
-        output_tokens: slices.iter().map(|p| p.llm.output_tokens).sum(),
-        empty_content: slices.iter().map(|p| p.llm.empty_content).sum(),
-        histograms: add_maps(slices, name, |p| &p.llm.histograms, HistogramSummary::of)?,
-        tokens: add_maps(slices, name, |p| &p.llm.tokens, HistogramSummary::counts)?,
+        output_tokens: checked_sum(slices.iter().map(|p| p.llm.output_tokens), name, "output_tokens")?,
+        empty_content: checked_sum(slices.iter().map(|p| p.llm.empty_content), name, "empty_content")?,
+        histograms: add_maps(slices, name, |p| &p.llm.histograms, HistogramSummary::of, budget)?,
+        tokens: add_maps(slices, name, |p| &p.llm.tokens, HistogramSummary::counts, budget)?,
         token_counting: first.llm.token_counting.clone(),
     };
 
-    let timeline = merge_timelines(slices)?;
-    let elapsed_ms = slices.iter().map(|p| p.elapsed_ms).fold(0.0, f64::max);
+    let timeline = merge_timelines(slices, budget)?;
+    let elapsed_ms = slices
+        .iter()
+        .map(|p| p.elapsed_ms)
+        .filter(|e| e.is_finite())
+        .fold(0.0, f64::max);
     let seconds = elapsed_ms / 1000.0;
     let per_second = |n: u64| if seconds > 0.0 { n as f64 / seconds } else { 0.0 };
-    let failed: u64 = slices.iter().map(|p| super::k6::failed_requests(p)).sum();
+    let failed = checked_sum(
+        slices.iter().map(|p| super::k6::failed_requests(p)),
+        name,
+        "failed requests",
+    )?;
     let mut schedules: Vec<&str> = Vec::new();
     for p in slices {
         if !schedules.contains(&p.schedule.as_str()) {
@@ -513,6 +644,7 @@ fn merge_phase(slices: &[&PhaseReport]) -> Result<PhaseReport, MergeError> {
         sweep,
         capacity_rps,
         slo: slices.iter().find_map(|p| p.slo.clone()),
+        capacity_lower_bound,
     })
 }
 
@@ -524,6 +656,7 @@ fn add_maps(
     name: &str,
     map: impl Fn(&PhaseReport) -> &BTreeMap<String, HistogramSummary>,
     summary: fn(&Histogram<u64>) -> HistogramSummary,
+    budget: &mut DecodeBudget,
 ) -> Result<BTreeMap<String, HistogramSummary>, MergeError> {
     let keys: BTreeSet<&String> = slices.iter().flat_map(|p| map(p).keys()).collect();
     let mut out = BTreeMap::new();
@@ -532,14 +665,14 @@ fn add_maps(
             .iter()
             .enumerate()
             .filter_map(|(i, p)| map(p).get(key).map(|h| (i + 1, h)));
-        if let Some(h) = add_histograms_as(parts, name, key, summary)? {
+        if let Some(h) = add_histograms_as(parts, name, key, summary, budget)? {
             out.insert(key.clone(), h);
         }
     }
     Ok(out)
 }
 
-fn merge_timelines(slices: &[&PhaseReport]) -> Result<Vec<TimelinePoint>, MergeError> {
+fn merge_timelines(slices: &[&PhaseReport], budget: &mut DecodeBudget) -> Result<Vec<TimelinePoint>, MergeError> {
     let name = slices[0].name.as_str();
     let mut buckets: BTreeMap<i64, Vec<(usize, &TimelinePoint)>> = BTreeMap::new();
     for (i, p) in slices.iter().enumerate() {
@@ -554,16 +687,13 @@ fn merge_timelines(slices: &[&PhaseReport]) -> Result<Vec<TimelinePoint>, MergeE
         .into_values()
         .map(|points| {
             let t_s = points[0].1.t_s;
-            let latency = add_histograms(
-                points.iter().map(|(i, t)| (*i, &t.latency)),
-                name,
-                &format!("timeline at {t_s} s"),
-            )?
-            .unwrap_or_else(|| points[0].1.latency.clone());
+            let what = format!("timeline at {t_s} s");
+            let latency = add_histograms(points.iter().map(|(i, t)| (*i, &t.latency)), name, &what, budget)?
+                .unwrap_or_else(|| points[0].1.latency.clone());
             Ok(TimelinePoint {
                 t_s,
-                requests: points.iter().map(|(_, t)| t.requests).sum(),
-                errors: points.iter().map(|(_, t)| t.errors).sum(),
+                requests: checked_sum(points.iter().map(|(_, t)| t.requests), name, &what)?,
+                errors: checked_sum(points.iter().map(|(_, t)| t.errors), name, &what)?,
                 latency,
             })
         })

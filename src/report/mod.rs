@@ -16,7 +16,6 @@ pub mod merge;
 mod svg;
 pub mod text;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -49,6 +48,10 @@ pub struct RunReport {
     pub aborted: Option<String>,
     /// Counts by status.
     pub summary: Summary,
+    /// `I/N` when this report is one generator's shard of a run (`run --shard`);
+    /// `merge` takes only a complete set of shards, or a single unsharded report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// The seed the probes were shuffled with (`--seed` replays the order), or none
     /// when they went in plan order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +86,10 @@ pub struct ScenarioInfo {
     pub name: String,
     /// Path as given.
     pub path: String,
+    /// SHA-256 of the scenario file's text (first 16 hex digits): shards of one run
+    /// ran the same file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// Which gateway was tested.
@@ -311,7 +318,33 @@ pub struct JournalInfo {
     pub dropped: u64,
 }
 
+/// What a run comes to: the CI gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check that applied passed (warnings included).
+    Passed,
+    /// A check failed: the gateway broke a rule.
+    Failed,
+    /// The run could not tell: a check could not be completed, nothing was checked,
+    /// or the run was aborted or interrupted.
+    Broken,
+}
+
 impl RunReport {
+    /// The run's verdict, from its checks (not the stored summary) and how it ended.
+    /// A run in which nothing was judged (every check skipped, or none) is not a pass:
+    /// a gate must not go green over a system it never looked at.
+    pub fn verdict(&self) -> Verdict {
+        let s = Summary::of(&self.checks);
+        if s.failed > 0 {
+            Verdict::Failed
+        } else if s.errors > 0 || self.aborted.is_some() || self.interrupted || s.total == s.skipped {
+            Verdict::Broken
+        } else {
+            Verdict::Passed
+        }
+    }
+
     /// The report with every secret replaced, whatever text field it hid in. Check
     /// statuses and encoded histograms are structure and stay; names (map keys) too.
     /// Should the redacted text not make a report again, only its counts, timings and
@@ -331,6 +364,7 @@ impl RunReport {
     fn skeleton(&self) -> RunReport {
         let withheld = || "[withheld]".to_owned();
         RunReport {
+            shard: self.shard.clone(),
             seed: self.seed,
             diagnosis: Vec::new(),
             schema_version: self.schema_version,
@@ -338,6 +372,7 @@ impl RunReport {
             scenario: ScenarioInfo {
                 name: withheld(),
                 path: withheld(),
+                digest: self.scenario.digest.clone(),
             },
             gateway: GatewayInfo {
                 kind: self.gateway.kind.clone(),
@@ -362,7 +397,7 @@ impl RunReport {
 
 /// Report fields whose string values are structure, never text that could hold a
 /// secret: the check status (an enum) and encoded histograms.
-const STRUCTURE: &[&str] = &["status", "histogram", "schema_version"];
+const STRUCTURE: &[&str] = &["status", "histogram", "schema_version", "digest"];
 
 /// JSON Schema of the report.
 pub fn json_schema() -> serde_json::Value {
@@ -458,20 +493,4 @@ pub fn write_all(report: &RunReport, dir: &Path) -> std::io::Result<Vec<PathBuf>
         .collect()
 }
 
-/// Writes `bytes` to `path` via a temp file in the same directory and a rename, so a
-/// killed run never leaves a half-written file behind.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(path.to_owned())
-}
+pub use crate::files::write_atomic;

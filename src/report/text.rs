@@ -26,6 +26,20 @@ pub fn ms(v: f64) -> String {
     }
 }
 
+/// A sweep's capacity with its bound, `None` when the phase found none to tell:
+/// `40 req/s` (the highest swept rate that met the SLO, the next one broke it), or
+/// `>= 40 req/s` (the SLO never broke: every rate swept met it, or the sweep was
+/// interrupted), with `≥` for display when `symbol`.
+pub fn capacity(p: &PhaseReport, symbol: bool) -> Option<String> {
+    let c = p.capacity_rps?;
+    let at_least = if symbol { "≥ " } else { ">= " };
+    Some(format!(
+        "{}{} req/s",
+        if p.capacity_lower_bound { at_least } else { "" },
+        rate(c)
+    ))
+}
+
 /// A count with thin grouping: `12,345`.
 pub fn count(n: u64) -> String {
     thousands(i64::try_from(n).unwrap_or(i64::MAX))

@@ -108,6 +108,7 @@ async fn run_inner(
     }
     let redactor = Redactor::new(secrets);
     let mut report = RunReport {
+        shard: opts.shard.map(|(i, n)| format!("{i}/{n}")),
         seed: None,
         diagnosis: Vec::new(),
         schema_version: SCHEMA_VERSION,
@@ -118,6 +119,7 @@ async fn run_inner(
         scenario: ScenarioInfo {
             name: scenario.name.clone(),
             path: scenario.path.display().to_string(),
+            digest: Some(scenario.digest.clone()),
         },
         gateway: GatewayInfo {
             kind: match (scenario.gateway.kind, &opts.gateway_url) {

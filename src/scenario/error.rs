@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::raw::Pos;
+use crate::text::{escaped, printable};
 
 /// Carets drawn under a token at most; a longer token is marked by its start.
 const MAX_CARETS: usize = 80;
@@ -89,6 +90,38 @@ impl ScenarioError {
         self.hint = Some(hint.into());
         self
     }
+
+    /// The error without anything it quoted from its file: no source line, no field
+    /// path, and every quoted piece of the message (`` `…` ``, `"…"`) left out. For a
+    /// file a scenario names (a gateway profile): the scenario may name any file,
+    /// `/proc/self/environ` or a key file, and an error must not show its content.
+    pub fn without_content(mut self) -> Self {
+        self.source_line = None;
+        self.cut_before = 0;
+        self.field = None;
+        let mut out = String::with_capacity(self.message.len());
+        let mut open: Option<char> = None;
+        for c in self.message.chars() {
+            match open {
+                Some(q) if c == q => {
+                    out.push('…');
+                    out.push(c);
+                    open = None;
+                }
+                Some(_) => {}
+                None if c == '`' || c == '"' => {
+                    out.push(c);
+                    open = Some(c);
+                }
+                None => out.push(c),
+            }
+        }
+        if open.is_some() {
+            out.push('…');
+        }
+        self.message = out;
+        self
+    }
 }
 
 /// The lines of YAML text as YAML positions count them: `\n`, `\r\n` and a lone `\r` each
@@ -170,10 +203,13 @@ fn token_width(line: &str, col: usize) -> usize {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        // Every piece may quote the file: characters a terminal would act on (an
+        // escape sequence in a scenario) are shown, not obeyed.
+        let file = self.file.display().to_string();
+        writeln!(f, "error: {}", printable(&self.message))?;
         match self.pos {
-            Some(p) => writeln!(f, "  --> {}:{}:{}", self.file.display(), p.line, p.col)?,
-            None => writeln!(f, "  --> {}", self.file.display())?,
+            Some(p) => writeln!(f, "  --> {}:{}:{}", printable(&file), p.line, p.col)?,
+            None => writeln!(f, "  --> {}", printable(&file))?,
         }
         let pad = " ".repeat(
             self.pos
@@ -183,22 +219,26 @@ impl fmt::Display for ScenarioError {
         if let (Some(p), Some(line)) = (self.pos, &self.source_line) {
             let num = p.line.to_string();
             writeln!(f, "{pad} |")?;
-            writeln!(f, "{num} | {line}")?;
+            writeln!(f, "{num} | {}", printable(line))?;
             // A cut start is one `…` on screen.
             let shown_before =
                 (p.col.saturating_sub(1) as usize).saturating_sub(self.cut_before) + usize::from(self.cut_before > 0);
             let lead: String = line
                 .chars()
                 .take(shown_before)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .map(|c| match escaped(c) {
+                    _ if c == '\t' => "\t".to_owned(),
+                    Some(e) => " ".repeat(e.chars().count()),
+                    None => " ".to_owned(),
+                })
                 .collect();
             writeln!(f, "{pad} | {lead}{}", "^".repeat(self.width))?;
         }
         if let Some(field) = &self.field {
-            writeln!(f, "{pad} = field: {field}")?;
+            writeln!(f, "{pad} = field: {}", printable(field))?;
         }
         if let Some(hint) = &self.hint {
-            writeln!(f, "{pad} = help: {hint}")?;
+            writeln!(f, "{pad} = help: {}", printable(hint))?;
         }
         Ok(())
     }
@@ -279,6 +319,40 @@ mod tests {
         let e = ScenarioError::at(Path::new("s.yaml"), "version: x\n", pos, "bad");
         assert_eq!(e.source_line.as_deref(), Some("version: x"));
         assert_eq!(e.cut_before, 0);
+    }
+
+    #[test]
+    fn content_is_withheld_on_request() {
+        let e = ScenarioError::at(
+            Path::new("p.yaml"),
+            "SECRET=hunter2\n",
+            Pos { line: 1, col: 1 },
+            "invalid type: string \"SECRET=hunter2\", expected `x`, and `unclosed",
+        )
+        .field("expect.SECRET=hunter2")
+        .without_content();
+        let shown = e.to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(e.message, "invalid type: string \"…\", expected `…`, and `…");
+        assert!(shown.contains("p.yaml:1:1"), "{shown}");
+    }
+
+    #[test]
+    fn terminal_escapes_in_a_scenario_are_shown_not_obeyed() {
+        let e = ScenarioError::at(
+            Path::new("s.yaml"),
+            "name: \u{1b}[2Jx: y\n",
+            Pos { line: 1, col: 11 },
+            "unknown key `\u{1b}[2Jx`",
+        )
+        .field("\u{1b}]0;title\u{7}");
+        let shown = e.to_string();
+        assert!(!shown.contains('\u{1b}') && !shown.contains('\u{7}'), "{shown:?}");
+        assert!(shown.contains("\\u{1b}[2Jx"), "{shown}");
+        // The caret still stands under the token, past the escape's wider rendering.
+        let lines: Vec<&str> = shown.lines().collect();
+        let at = lines[4].find('^').unwrap();
+        assert_eq!(&lines[3][at..at + 2], "x:", "{shown}");
     }
 
     #[test]

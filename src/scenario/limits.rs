@@ -5,8 +5,10 @@
 //! A scenario is a small hand-written file (the quickstart is 4 KiB), so every limit here is
 //! far above what a real one needs.
 
-use std::io::Read;
 use std::path::Path;
+
+pub(crate) use crate::files::Accept;
+use crate::files::{ReadError, read_bounded};
 
 use serde_saphyr::budget::BudgetBreach;
 
@@ -41,21 +43,13 @@ pub(crate) fn yaml_options() -> serde_saphyr::Options {
 
 /// Reads a whole file as UTF-8 text, refusing one over [`MAX_FILE_BYTES`] without reading
 /// past the limit. `what` names the file in messages ("scenario", "gateway profile").
-pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, ScenarioError> {
-    let cannot = |e: std::io::Error| ScenarioError::whole_file(path, format!("cannot read the {what}: {e}"));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() > MAX_FILE_BYTES {
-        // The size of a regular file; a pipe or device has none to tell.
-        let size = std::fs::metadata(path)
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-            .and_then(|m| usize::try_from(m.len()).ok());
-        return Err(too_large(path, what, size));
-    }
+/// `accept` says whether a pipe or device will do (a path given on the command line)
+/// or only a regular file (a file a scenario names).
+pub(crate) fn read_text(path: &Path, what: &str, accept: Accept) -> Result<String, ScenarioError> {
+    let bytes = read_bounded(path, MAX_FILE_BYTES, accept).map_err(|e| match e {
+        ReadError::TooLarge { size, .. } => too_large(path, what, size.and_then(|s| usize::try_from(s).ok())),
+        e => ScenarioError::whole_file(path, format!("cannot read the {what}: {e}")),
+    })?;
     String::from_utf8(bytes).map_err(|e| not_utf8(path, what, e.as_bytes(), e.utf8_error()))
 }
 
@@ -159,7 +153,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.yaml");
         std::fs::write(&path, b"version: 1\nname: caf\xe9\n").unwrap();
-        let err = read_text(&path, "scenario").unwrap_err();
+        let err = read_text(&path, "scenario", Accept::Any).unwrap_err();
         assert_eq!(err.pos, Some(Pos { line: 2, col: 10 }));
         assert!(err.message.contains("0xe9"), "{}", err.message);
     }
@@ -169,7 +163,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.yaml");
         std::fs::write(&path, vec![b'#'; MAX_FILE_BYTES + 10]).unwrap();
-        let err = read_text(&path, "scenario").unwrap_err();
+        let err = read_text(&path, "scenario", Accept::Any).unwrap_err();
         assert!(
             err.message
                 .starts_with(&format!("the scenario file is {} bytes", MAX_FILE_BYTES + 10)),
@@ -177,7 +171,7 @@ mod tests {
             err.message
         );
         std::fs::write(&path, vec![b'#'; MAX_FILE_BYTES]).unwrap();
-        assert_eq!(read_text(&path, "scenario").unwrap().len(), MAX_FILE_BYTES);
+        assert_eq!(read_text(&path, "scenario", Accept::Any).unwrap().len(), MAX_FILE_BYTES);
     }
 
     #[test]

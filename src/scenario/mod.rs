@@ -435,6 +435,9 @@ pub struct Scenario {
     pub secrets: Vec<(String, String)>,
     /// Load phases, in order.
     pub load: Vec<load::LoadPhase>,
+    /// SHA-256 of the file's text, first 16 hex digits (in reports: shards of one run
+    /// ran the same file).
+    pub digest: String,
 }
 
 impl Scenario {
@@ -447,6 +450,35 @@ impl Scenario {
             .iter()
             .find(|r| matches!(&r.when, behavior::Match::Model(x) if *x == m.identifier.model))
             .map(|r| &r.action)
+    }
+
+    /// The credentials the gateway holds for its upstreams and must never give back to
+    /// a client, each named by whose it is: every model's and backend's API key, and
+    /// every Bedrock backend's AWS secret (the client's own token is not one).
+    pub fn upstream_credentials(&self) -> Vec<(String, String)> {
+        let models = self
+            .models
+            .iter()
+            .filter_map(|m| Some((format!("the API key of model `{}`", m.name), m.api_key.clone()?)));
+        let backends = self.backends.iter().flat_map(|b| {
+            let key = b
+                .api_key
+                .clone()
+                .map(|k| (format!("the API key of backend `{}`", b.name), k));
+            let aws = b.aws.iter().flat_map(|a| {
+                let token = a
+                    .session_token
+                    .clone()
+                    .map(|t| (format!("the AWS session token of backend `{}`", b.name), t));
+                std::iter::once((
+                    format!("the AWS secret of backend `{}`", b.name),
+                    a.secret_access_key.clone(),
+                ))
+                .chain(token)
+            });
+            key.into_iter().chain(aws)
+        });
+        models.chain(backends).filter(|(_, k)| !k.is_empty()).collect()
     }
 
     /// Adds an entry to the `checks:` list (`gateprobe run --check`): a family, an id
@@ -469,7 +501,7 @@ impl Scenario {
 /// Reads and validates a scenario file, resolving `${env:…}` from the process
 /// environment. A file over [`MAX_FILE_BYTES`] is refused without being read whole.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = limits::read_text(path, "scenario").map_err(|e| match e.hint {
+    let source = limits::read_text(path, "scenario", limits::Accept::Any).map_err(|e| match e.hint {
         Some(_) => e,
         None => e.hint(format!(
             "check the path; scenarios are YAML files such as scenarios/quickstart.yaml, or name a built-in one: {} (`gateprobe init --list`)",

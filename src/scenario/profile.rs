@@ -206,10 +206,14 @@ impl Profile {
 
     /// Reads a profile file.
     pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
-        let text = crate::scenario::limits::read_text(path, "gateway profile").map_err(|e| match e.hint {
-            Some(_) => e,
-            None => e.hint("name a built-in profile (aigw, openai, litellm) or a YAML file next to the scenario"),
-        })?;
+        let text =
+            crate::scenario::limits::read_text(path, "gateway profile", crate::scenario::limits::Accept::Regular)
+                .map_err(|e| match e.hint {
+                    Some(_) => e,
+                    None => {
+                        e.hint("name a built-in profile (aigw, openai, litellm) or a YAML file next to the scenario")
+                    }
+                })?;
         Profile::parse(path, &text, &path.display().to_string())
     }
 

@@ -54,6 +54,10 @@ pub struct Interpolated {
     pub template: Template,
     /// Values that came from the environment (not from defaults).
     pub from_env: Vec<String>,
+    /// Values (from the environment or a default) of variables whose names say they
+    /// hold a credential (`${env:LITELLM_MASTER_KEY}`, see
+    /// [`crate::redact::is_secret_name`]).
+    pub secret_env: Vec<String>,
 }
 
 impl Template {
@@ -130,6 +134,7 @@ pub fn interpolate_in(
 ) -> Result<Interpolated, TemplateError> {
     let mut pieces = Vec::new();
     let mut from_env = Vec::new();
+    let mut secret_env = Vec::new();
     let mut lit = String::new();
     let mut i = 0;
     while i < raw.len() {
@@ -177,6 +182,9 @@ pub fn interpolate_in(
                     });
                 }
             };
+            if crate::redact::is_secret_name(name) && !value.is_empty() {
+                secret_env.push(value.clone());
+            }
             lit.push_str(&value);
             i += 2 + end + 1;
         } else if let Some(body) = rest.strip_prefix("{{") {
@@ -258,6 +266,7 @@ pub fn interpolate_in(
     Ok(Interpolated {
         template: Template { pieces },
         from_env,
+        secret_env,
     })
 }
 

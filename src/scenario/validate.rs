@@ -70,7 +70,37 @@ impl Ctx<'_> {
         if secret && let Some(lit) = r.template.as_literal().filter(|s| !s.is_empty()) {
             self.secrets.push((field.to_owned(), lit));
         }
+        // A variable named as a credential holds one, wherever it is used.
+        for v in r.secret_env {
+            self.secrets.push((field.to_owned(), v));
+        }
         Ok(r.template)
+    }
+
+    /// A timeout: a duration, and more than zero (a timeout of `0s` ends every wait
+    /// at once, so nothing could ever answer in time).
+    pub(super) fn timeout(&self, value: &Located<String>, field: &str) -> Result<std::time::Duration, ScenarioError> {
+        let d = humantime::parse_duration(value.value.trim()).map_err(|e| {
+            self.err(value.pos, field, format!("invalid duration `{}`: {e}", value.value))
+                .hint("write a duration such as `10s`, `1500ms` or `2m`")
+        })?;
+        if d.is_zero() {
+            return Err(self
+                .err(
+                    value.pos,
+                    field,
+                    format!("a timeout of `{}` ends every wait at once", value.value),
+                )
+                .hint("write a duration above zero, such as `10s`"));
+        }
+        Ok(d)
+    }
+
+    /// Makes `value` a secret, labelled `field`.
+    pub(super) fn secret(&mut self, field: &str, value: &str) {
+        if !value.is_empty() {
+            self.secrets.push((field.to_owned(), value.to_owned()));
+        }
     }
 
     /// Like [`Ctx::interpolate`] for fields that cannot hold backend addresses.
@@ -238,6 +268,7 @@ pub(super) fn validate(
         checks,
         selection,
         secrets: cx.secrets,
+        digest: digest(source),
     })
 }
 
@@ -278,6 +309,12 @@ fn replay(
     }
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| cannot(format!("not JSON: {e}")))?;
     crate::instance::replay::from_transcript(&v).map_err(cannot)
+}
+
+/// The first 16 hex digits of the SHA-256 of `source`.
+fn digest(source: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(source.as_bytes())[..8])
 }
 
 fn parse_yaml(path: &Path, source: &str) -> Result<ScenarioFile, ScenarioError> {
@@ -713,5 +750,33 @@ mod tests {
             assert!(values.contains(&secret), "{secret}: {:?}", s.secrets);
         }
         assert!(!values.contains(&"trace-visible"));
+    }
+
+    #[test]
+    fn credentials_on_a_launch_command_line_and_in_credential_named_variables_become_secrets() {
+        let src = "version: 1\ngateway:\n  kind: openai\n  auth: {token: tok-12345678}\n  launch:\n\
+            \x20   command: [env, DB_PASS=assign-pass-1, proxy, --master-key, flag-key-22, --api-key=eq-key-333,\
+            \x20\"${env:HF_PAT}\", --port, \"{{ launch.port }}\", --host, 127.0.0.1]\n\
+            \x20   env: {DB_PASS: env-db-pass, AUTH_HEADER: env-auth-h, CREDENTIALS: env-creds, HF_PAT: env-hf-pat, PLAIN: visible-1}\n\
+            backends: {v: {provider: openai, models: [m]}}\n\
+            self_hosted_models:\n  - {name: m, family: mistral, endpoint: \"{{ backends.v.url }}/v1\", identifier: custom_openai/m}\n";
+        let env = |n: &str| (n == "HF_PAT").then(|| "hf-from-environment".to_owned());
+        let s = crate::scenario::load_str(Path::new("s.yaml"), src, &env).expect("valid");
+        let values: Vec<&str> = s.secrets.iter().map(|(_, v)| v.as_str()).collect();
+        for secret in [
+            "assign-pass-1",
+            "flag-key-22",
+            "eq-key-333",
+            "hf-from-environment",
+            "env-db-pass",
+            "env-auth-h",
+            "env-creds",
+            "env-hf-pat",
+        ] {
+            assert!(values.contains(&secret), "{secret}: {:?}", s.secrets);
+        }
+        for visible in ["visible-1", "127.0.0.1", "proxy", "--port"] {
+            assert!(!values.contains(&visible), "{visible}: {:?}", s.secrets);
+        }
     }
 }

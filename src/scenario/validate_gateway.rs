@@ -11,6 +11,7 @@ use super::raw::{Located, Pos, ScenarioFile};
 use super::template::{Template, interpolate_in};
 use super::validate::Ctx;
 use super::{BuiltinAuth, FeaturesBy, GatewayConfig, GatewayKind, LaunchConfig, LaunchConfigKind};
+use crate::redact::is_secret_name;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -67,10 +68,7 @@ pub(super) fn gateway(
     }
     let timeout = match &g.timeout {
         None => DEFAULT_TIMEOUT,
-        Some(t) => humantime::parse_duration(&t.value).map_err(|e| {
-            cx.err(t.pos, "gateway.timeout", format!("invalid duration `{}`: {e}", t.value))
-                .hint("write a duration such as `10s`, `1500ms` or `2m`")
-        })?,
+        Some(t) => cx.timeout(t, "gateway.timeout")?,
     };
     let builtin_auth = match &g.builtin.auth {
         None => BuiltinAuth::Enforce,
@@ -99,7 +97,10 @@ pub(super) fn gateway(
                 Some(Profile::load(&base.join(&name)).map_err(|e| {
                     let hint = e.hint.clone().unwrap_or_default();
                     let sep = if hint.is_empty() { "" } else { "; " };
-                    e.hint(format!("{hint}{sep}the profile is named by gateway.profile at {named}"))
+                    // A scenario may name any file here: its content is never shown.
+                    e.without_content().hint(format!(
+                        "{hint}{sep}the profile is named by gateway.profile at {named} (its content is not shown)"
+                    ))
                 })?)
             } else {
                 let names = super::profile::BUILTIN.map(|(n, _)| n);
@@ -245,7 +246,9 @@ fn pem_file(
 ) -> Result<(std::path::PathBuf, Vec<u8>), ScenarioError> {
     let name = cx.string(v, field, None)?;
     let path = cx.path.parent().unwrap_or(Path::new(".")).join(&name);
-    match std::fs::read(&path) {
+    // Bounded and a regular file only: `/dev/zero` or a named pipe here must not
+    // exhaust memory or hang the run.
+    match crate::files::read_bounded(&path, MAX_CA_BYTES, crate::files::Accept::Regular) {
         Ok(bytes) => Ok((path, bytes)),
         Err(e) => Err(cx
             .err(v.pos, field, format!("cannot read `{}`: {e}", path.display()))
@@ -344,6 +347,9 @@ fn tls(
     })
 }
 
+/// The largest CA file read (a bundle of every public root is about 200 KiB).
+const MAX_CA_BYTES: usize = 4 * 1024 * 1024;
+
 const DEFAULT_LAUNCH_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn launch(
@@ -381,18 +387,29 @@ fn launch(
             &t.render_launch(|_| Some(String::new()), |_| Some(String::new())),
         );
     };
+    // Credentials on the command line: the value after a flag named as one
+    // (`--master-key VALUE`), after its `=` (`--api-key=VALUE`), or of an assignment
+    // (`DB_PASS=VALUE`, as `env` takes them).
     let mut command = Vec::new();
+    let mut value_is_secret = false;
     for (i, c) in l.command.iter().enumerate() {
         let field = format!("gateway.launch.command[{i}]");
-        let t = cx.launch_template(c, &field, false)?;
+        let t = cx.launch_template(c, &field, value_is_secret)?;
         needs_mocks(cx, &t, c, &field)?;
         url_secrets(cx, &t, &field);
+        value_is_secret = false;
+        if let Some(arg) = t.as_literal() {
+            match arg.split_once('=') {
+                Some((name, value)) if is_secret_name(name) => cx.secret(&field, value),
+                None => value_is_secret = arg.starts_with('-') && is_secret_name(&arg),
+                Some(_) => {}
+            }
+        }
         command.push(t);
     }
     let mut env = Vec::new();
     for (k, v) in &l.env.0 {
-        let upper = k.value.to_ascii_uppercase();
-        let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD"].iter().any(|s| upper.contains(s));
+        let secret = is_secret_name(&k.value);
         let field = format!("gateway.launch.env.{}", k.value);
         let t = cx.launch_template(v, &field, secret)?;
         needs_mocks(cx, &t, v, &field)?;
@@ -423,14 +440,7 @@ fn launch(
     };
     let timeout = match &l.timeout {
         None => DEFAULT_LAUNCH_TIMEOUT,
-        Some(t) => humantime::parse_duration(&t.value).map_err(|e| {
-            cx.err(
-                t.pos,
-                "gateway.launch.timeout",
-                format!("invalid duration `{}`: {e}", t.value),
-            )
-            .hint("write a duration such as `90s` or `2m`")
-        })?,
+        Some(t) => cx.timeout(t, "gateway.launch.timeout")?,
     };
     Ok(LaunchConfig {
         command,
@@ -444,12 +454,7 @@ fn launch(
 }
 
 /// Whether a client header carries a credential: `Authorization`, `Proxy-Authorization`,
-/// `Cookie`, or a name with KEY, TOKEN, SECRET, PASSWORD or SESSION in it (`X-Api-Key`,
-/// `Private-Token`).
+/// `Cookie`, `X-Api-Key`, `Private-Token`, ... (the one rule for credential names).
 fn secret_header(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    matches!(lower.as_str(), "authorization" | "proxy-authorization" | "cookie")
-        || ["key", "token", "secret", "password", "session"]
-            .iter()
-            .any(|w| lower.contains(w))
+    is_secret_name(name)
 }

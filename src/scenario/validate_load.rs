@@ -299,7 +299,7 @@ pub(super) fn phases(
         let timeout = p
             .timeout
             .as_ref()
-            .map(|t| duration(cx, t, &format!("{field}.timeout")))
+            .map(|t| cx.timeout(t, &format!("{field}.timeout")))
             .transpose()?
             .unwrap_or(default_timeout);
         let thresholds = p

@@ -180,6 +180,7 @@ pub fn phase(name: &str, stream: bool, events: &[Event], seconds: u64, shard: Op
         slo: None,
         route: "gateway".into(),
         workload: None,
+        capacity_lower_bound: false,
     }
 }
 
@@ -229,6 +230,7 @@ pub fn check(id: &str, family: &str, status: Status) -> CheckResult {
 /// A report around `load` and `checks`.
 pub fn report(load: Vec<PhaseReport>, checks: Vec<CheckResult>) -> RunReport {
     RunReport {
+        shard: None,
         seed: None,
         diagnosis: Vec::new(),
         schema_version: SCHEMA_VERSION,
@@ -239,6 +241,7 @@ pub fn report(load: Vec<PhaseReport>, checks: Vec<CheckResult>) -> RunReport {
         scenario: ScenarioInfo {
             name: "load-sample".into(),
             path: "scenarios/load-sample.yaml".into(),
+            digest: Some("0123456789abcdef".into()),
         },
         gateway: GatewayInfo {
             kind: "builtin".into(),

@@ -1,22 +1,28 @@
 //! Launched gateways: gateprobe starts the gateway process itself (after its mocks, so
 //! the command can name their addresses and the config written for them), waits for
 //! its health URL, and stops it when the run ends, however it ends: the process runs
-//! in a process group of its own, and dropping the [`Launched`] guard sends the group
-//! SIGTERM, then SIGKILL after a grace period. Its stdout and stderr are captured,
-//! line by line through the redactor, into files in the report directory.
+//! in a process group of its own, and dropping the [`Launched`] guard sends SIGTERM to
+//! the group and to every other process the gateway started ([`tree`]: also those
+//! that left the group), then SIGKILL after a grace period. Its stdout and stderr are
+//! captured, line by line through the redactor and bounded ([`capture`]), into files
+//! in the report directory.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod capture;
+mod tree;
+
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tokio_util::sync::CancellationToken;
 
 use crate::redact::Redactor;
+pub use capture::{MAX_LINE, MAX_LOG};
+pub use tree::MARKER;
 
 /// How long a stopped gateway gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
@@ -76,6 +82,8 @@ pub struct LaunchSpec {
 pub struct Launched {
     child: Option<Child>,
     pid: u32,
+    /// The value of [`MARKER`] in its environment.
+    marker: String,
     /// Files with its captured output.
     pub logs: Vec<PathBuf>,
     capture_done: Vec<mpsc::Receiver<()>>,
@@ -91,9 +99,13 @@ pub fn start(spec: &LaunchSpec, redactor: &Redactor) -> Result<Launched, LaunchE
         });
     };
     std::fs::create_dir_all(&spec.dir)?;
+    // Orphans of what the gateway starts come to gateprobe, which reaps them.
+    tree::become_subreaper();
+    let marker = tree::marker_value();
     let mut cmd = Command::new(program);
     cmd.args(args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env(MARKER, &marker)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -111,6 +123,7 @@ pub fn start(spec: &LaunchSpec, redactor: &Redactor) -> Result<Launched, LaunchE
     let mut launched = Launched {
         child: Some(child),
         pid,
+        marker,
         logs: Vec::new(),
         capture_done: Vec::new(),
         exit: None,
@@ -128,23 +141,14 @@ pub fn start(spec: &LaunchSpec, redactor: &Redactor) -> Result<Launched, LaunchE
     for (name, stream) in streams {
         let Some(stream) = stream else { continue };
         let path = spec.dir.join(name);
-        let mut file = std::fs::File::create(&path)?;
+        // Never through a link planted at the name.
+        let file = crate::files::create_log(&path)?;
         let (tx, rx) = mpsc::channel();
         let redactor = redactor.clone();
         std::thread::Builder::new()
             .name(format!("gateprobe-{name}"))
             .spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut line = Vec::new();
-                while let Ok(n) = reader.read_until(b'\n', &mut line) {
-                    if n == 0 {
-                        break;
-                    }
-                    let text = String::from_utf8_lossy(&line);
-                    let _ = file.write_all(redactor.redact(&text).as_bytes());
-                    line.clear();
-                }
-                let _ = file.flush();
+                capture::copy(stream, file, &redactor);
                 let _ = tx.send(());
             })?;
         launched.logs.push(path);
@@ -178,12 +182,9 @@ impl Launched {
         match child.try_wait() {
             Ok(Some(status)) => {
                 self.child = None;
-                // What it started and left behind in its group goes too (a wrapper
-                // shell's children, say); stop() no longer sees a child to stop.
-                let _ = killpg(
-                    Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX)),
-                    Signal::SIGKILL,
-                );
+                // What it started and left behind goes too (a wrapper shell's
+                // children, say); stop() no longer sees a child to stop.
+                self.kill_the_rest(std::collections::BTreeSet::new());
                 let s = status.to_string();
                 self.exit = Some(format!("exited on its own: {s}"));
                 Some(s)
@@ -192,13 +193,30 @@ impl Launched {
         }
     }
 
+    /// SIGKILL to every process the launch left, until none is left (a process may
+    /// start another while it is being stopped), then reaps them.
+    /// `signalled`: processes stopped earlier, to reap as well.
+    fn kill_the_rest(&self, mut signalled: std::collections::BTreeSet<i32>) {
+        for _ in 0..10 {
+            let left = tree::members(self.pid, &self.marker);
+            tree::signal(self.pid, &left, Signal::SIGKILL);
+            if left.is_empty() {
+                break;
+            }
+            signalled.extend(left);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tree::reap(signalled, Instant::now() + Duration::from_secs(1));
+    }
+
     /// Whether it exited because its port was taken: the free port gateprobe picked
     /// was bound by another process between the pick and the gateway's own bind. Reads
     /// the captured output once the capture has finished.
     pub fn lost_its_port(&mut self) -> bool {
         self.stop();
         self.logs.iter().any(|p| {
-            std::fs::read_to_string(p).is_ok_and(|t| {
+            crate::files::read_bounded(p, MAX_LOG as usize + 4096, crate::files::Accept::Regular).is_ok_and(|t| {
+                let t = String::from_utf8_lossy(&t);
                 let t = t.to_ascii_lowercase();
                 t.contains("address already in use") || t.contains("eaddrinuse")
             })
@@ -244,12 +262,13 @@ impl Launched {
         }
     }
 
-    /// Stops the process group: SIGTERM, then SIGKILL after the grace period. Waits
-    /// (bounded) for the output capture to finish.
+    /// Stops the gateway and everything it started: SIGTERM, then SIGKILL after the
+    /// grace period (or once the gateway itself is gone). Waits (bounded) for the
+    /// output capture to finish.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let pgid = Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX));
-            let _ = killpg(pgid, Signal::SIGTERM);
+            let first = tree::members(self.pid, &self.marker);
+            tree::signal(self.pid, &first, Signal::SIGTERM);
             let deadline = Instant::now() + GRACE;
             let status = loop {
                 match child.try_wait() {
@@ -258,8 +277,8 @@ impl Launched {
                     _ => break None,
                 }
             };
-            // Whatever it left behind in its group goes too.
-            let _ = killpg(pgid, Signal::SIGKILL);
+            // Whatever it left behind goes too, in its group or not.
+            self.kill_the_rest(first);
             let status = status.or_else(|| child.wait().ok());
             self.exit = Some(match status {
                 Some(s) => format!("stopped by gateprobe ({s})"),

@@ -1,8 +1,15 @@
 //! Secret redaction: every output (reports, console, errors) passes through a
 //! [`Redactor`] that knows each key and token of the run.
 
+mod forms;
+mod names;
+
 use std::borrow::Cow;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+
+use forms::Matcher;
+pub use forms::{MIN_PREFIX, forms_of};
+pub use names::is_secret_name;
 
 /// Every secret of the scenarios this process loaded, for the panic hook.
 static PROCESS_SECRETS: RwLock<Vec<(String, String)>> = RwLock::new(Vec::new());
@@ -111,32 +118,62 @@ const CUT: char = '…';
 /// gives little away and would match ordinary text too often.
 pub const MIN_PARTIAL: usize = 4;
 
-/// Replaces known secret values with `[redacted:<label>]`.
+/// Replaces known secret values with `[redacted:<label>]`, in every form a text can
+/// give them ([`forms`]): as written, JSON-escaped, percent-encoded, base64 or
+/// base64url (also inside a longer encoded value), and any start of one of those of
+/// [`forms::MIN_PREFIX`] characters or more.
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
     secrets: Vec<(String, String)>,
+    matcher: Option<Arc<Matcher>>,
 }
 
 impl Redactor {
-    /// A redactor for `(label, value)` pairs. Longer values are replaced first so a
-    /// secret that contains another is not half-redacted.
+    /// A redactor for `(label, value)` pairs. Where two secrets overlap in a text, the
+    /// redaction covers both and is named after the longer one.
     pub fn new(secrets: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut secrets: Vec<(String, String)> = secrets.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.1.len()));
-        secrets.dedup_by(|a, b| a.1 == b.1);
-        Redactor { secrets }
-    }
-
-    /// `text` with every secret replaced, also one cut short for display: text is
-    /// cut at a character count and marked `…` there, so the start of a secret (its
-    /// first [`MIN_PARTIAL`] characters or more) right before a `…` is replaced too.
-    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut out = Cow::Borrowed(text);
-        for (label, value) in &self.secrets {
-            if out.contains(value.as_str()) {
-                out = Cow::Owned(out.replace(value.as_str(), &format!("[redacted:{label}]")));
+        let mut unique: Vec<(String, String)> = Vec::new();
+        for (label, value) in secrets {
+            if !value.is_empty() && !unique.iter().any(|(_, v)| *v == value) {
+                unique.push((label, value));
             }
         }
+        unique.sort_by_key(|s| std::cmp::Reverse(s.1.len()));
+        let matcher = Matcher::new(unique.iter().map(|(_, v)| v.as_str())).map(Arc::new);
+        Redactor {
+            secrets: unique,
+            matcher,
+        }
+    }
+
+    /// Whether it knows no secret at all.
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    fn spans(&self, text: &[u8]) -> Vec<forms::Span> {
+        self.matcher.as_ref().map(|m| m.spans(text)).unwrap_or_default()
+    }
+
+    /// `text` with every secret replaced, in any of its forms; also the start of one
+    /// cut short for display: text is cut at a character count and marked `…` there,
+    /// so the start of a secret (its first [`MIN_PARTIAL`] characters or more) right
+    /// before a `…` is replaced too.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let spans = self.spans(text.as_bytes());
+        let mut out = if spans.is_empty() {
+            Cow::Borrowed(text)
+        } else {
+            let mut o = String::with_capacity(text.len());
+            let mut at = 0;
+            for s in spans {
+                o.push_str(&text[at..s.start]);
+                o.push_str(&format!("[redacted:{}]", self.secrets[s.secret].0));
+                at = s.end;
+            }
+            o.push_str(&text[at..]);
+            Cow::Owned(o)
+        };
         if out.contains(CUT)
             && let Some(cut) = self.redact_cut_prefixes(&out)
         {
@@ -182,12 +219,35 @@ impl Redactor {
         changed.then_some(out)
     }
 
-    /// The label of the first secret `text` contains, if any.
+    /// The label of the first secret `text` holds in any form, if any.
     pub fn find(&self, text: &str) -> Option<&str> {
+        self.spans(text.as_bytes())
+            .first()
+            .map(|s| self.secrets[s.secret].0.as_str())
+    }
+
+    /// The labels of every secret `bytes` hold in any form, each once, in the order
+    /// the secrets were given (longest first).
+    pub fn labels_in(&self, bytes: &[u8]) -> Vec<String> {
+        let mut hit = vec![false; self.secrets.len()];
+        for s in self.spans(bytes) {
+            hit[s.secret] = true;
+        }
         self.secrets
             .iter()
-            .find(|(_, v)| text.contains(v.as_str()))
-            .map(|(l, _)| l.as_str())
+            .zip(hit)
+            .filter(|(_, h)| *h)
+            .map(|((l, _), _)| l.clone())
+            .collect()
+    }
+
+    /// A scanner that finds these secrets in a stream of bytes read in pieces.
+    pub fn scanner(&self) -> Scanner<'_> {
+        Scanner {
+            redactor: self,
+            window: Vec::new(),
+            found: vec![false; self.secrets.len()],
+        }
     }
 
     /// Redacts the string values inside a JSON value, except those of the fields named
@@ -211,6 +271,52 @@ impl Redactor {
             }
             _ => {}
         }
+    }
+}
+
+/// Finds secrets in a stream read in pieces (a reply body): every secret whose form
+/// lies across two pieces is found too, and no match is decided before the text it
+/// could span has arrived. Memory: the longest form, whatever the stream's length.
+#[derive(Debug)]
+pub struct Scanner<'r> {
+    redactor: &'r Redactor,
+    window: Vec<u8>,
+    found: Vec<bool>,
+}
+
+impl Scanner<'_> {
+    /// Scans the next piece.
+    pub fn feed(&mut self, piece: &[u8]) {
+        let Some(m) = self.redactor.matcher.as_deref() else {
+            return;
+        };
+        self.window.extend_from_slice(piece);
+        let keep = m.reach();
+        if self.window.len() <= keep {
+            return;
+        }
+        // Matches starting before `decided` lie wholly in the window.
+        let decided = self.window.len() - keep;
+        for s in m.spans(&self.window) {
+            if s.start < decided {
+                self.found[s.secret] = true;
+            }
+        }
+        self.window.drain(..decided);
+    }
+
+    /// The labels of the secrets found, once the stream has ended.
+    pub fn finish(mut self) -> Vec<String> {
+        for s in self.redactor.spans(&self.window) {
+            self.found[s.secret] = true;
+        }
+        self.redactor
+            .secrets
+            .iter()
+            .zip(self.found)
+            .filter(|(_, f)| *f)
+            .map(|((l, _), _)| l.clone())
+            .collect()
     }
 }
 
@@ -274,5 +380,42 @@ mod tests {
             r#"{"abcdef":"[redacted:b]","k":["[redacted:a]"],"status":"abc"}"#
         );
         assert_eq!(r.find("zz abc"), Some("a"));
+    }
+
+    #[test]
+    fn encoded_and_cut_secrets_are_redacted() {
+        use base64::Engine as _;
+        let key = "sk-gw/3b9d1e7f20";
+        let r = Redactor::new([("k".into(), key.into())]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("user:{key}"));
+        for text in [
+            format!("basic {b64}"),
+            "k=sk-gw/3b9d...".to_owned(),
+            "{\"key\": \"sk-gw\\/3b9d1e7f20\"}".to_owned(),
+            "?key=sk-gw%2F3b9d1e7f20&x".to_owned(),
+        ] {
+            let out = r.redact(&text);
+            assert!(out.contains("[redacted:k]"), "{text} -> {out}");
+            assert_eq!(r.find(&text), Some("k"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_scanner_finds_secrets_across_pieces() {
+        let r = Redactor::new([
+            ("a".into(), "secret-value-123456".into()),
+            ("b".into(), "other-key-98765".into()),
+        ]);
+        let text = format!("{}secret-value-123456{}", "x".repeat(5000), "y".repeat(3));
+        for piece in [1, 7, 64, 5000] {
+            let mut s = r.scanner();
+            for chunk in text.as_bytes().chunks(piece) {
+                s.feed(chunk);
+            }
+            assert_eq!(s.finish(), ["a"], "pieces of {piece}");
+        }
+        let mut s = r.scanner();
+        s.feed(b"nothing here");
+        assert!(s.finish().is_empty());
     }
 }
