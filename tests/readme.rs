@@ -298,27 +298,33 @@ fn test_my_gitlab_ai_gateway() {
     );
 }
 
-#[test]
-fn validate_my_model_endpoint() {
-    let sh = Shell::new();
-    let standin = sh.home.path().join("vendor.yaml");
+/// Runs the first block under `heading` with its vendor endpoint at 127.0.0.1:8000
+/// replaced by a vLLM mock serving `model` with the block's key; its output.
+fn run_against_an_endpoint(sh: &Shell, heading: &str, model: &str) -> (String, String) {
+    let standin = sh.home.path().join("endpoint.yaml");
     std::fs::write(
         &standin,
-        "backends:\n  vendor:\n    provider: openai\n    models: [mistralai/Mistral-7B-Instruct-v0.3]\n    api_key: \"...\"\n",
+        format!("backends:\n  vendor:\n    provider: openai\n    models: [{model}]\n    api_key: \"...\"\n"),
     )
     .expect("write");
     let standin = standin.display().to_string();
-    let (_endpoint, url) = serve(&sh, &["mock", &standin, "--foreground"], &[]);
+    let (_endpoint, url) = serve(sh, &["mock", &standin, "--foreground"], &[]);
     let block = stand_in(
-        &blocks("Validate my model endpoint")[0],
+        &blocks(heading)[0],
         &[(
             "--gateway-url http://127.0.0.1:8000/v1",
             &format!("--gateway-url {url}/v1"),
         )],
     );
     let out = sh.run(&block, Duration::from_secs(120));
+    (String::from_utf8_lossy(&out.stdout).into_owned(), url)
+}
+
+#[test]
+fn validate_my_model_endpoint() {
+    let sh = Shell::new();
+    let (o, url) = run_against_an_endpoint(&sh, "Validate my model endpoint", "mistralai/Mistral-7B-Instruct-v0.3");
     // Both runs passed (bash -e), the second against the stand-in with the block's key.
-    let o = String::from_utf8_lossy(&out.stdout);
     assert_eq!(o.matches("0 failed, 0 errors").count(), 2, "{o}");
     assert!(o.contains(&format!("model endpoint {url}/v1")), "{o}");
     assert!(sh.file("my-endpoint.yaml").exists());
@@ -327,23 +333,11 @@ fn validate_my_model_endpoint() {
 #[test]
 fn is_my_model_ready_for_duo() {
     let sh = Shell::new();
-    let standin = sh.home.path().join("server.yaml");
-    std::fs::write(
-        &standin,
-        "backends:\n  vllm:\n    provider: openai\n    models: [mistralai/Mixtral-8x7B-Instruct-v0.1]\n    api_key: \"...\"\n",
-    )
-    .expect("write");
-    let standin = standin.display().to_string();
-    let (_server, url) = serve(&sh, &["mock", &standin, "--foreground"], &[]);
-    let block = stand_in(
-        &blocks("Is my model ready for Duo?")[0],
-        &[(
-            "--gateway-url http://127.0.0.1:8000/v1",
-            &format!("--gateway-url {url}/v1"),
-        )],
+    let (o, _) = run_against_an_endpoint(
+        &sh,
+        "Is my model ready for Duo?",
+        "mistralai/Mixtral-8x7B-Instruct-v0.1",
     );
-    let out = sh.run(&block, Duration::from_secs(120));
-    let o = String::from_utf8_lossy(&out.stdout);
     assert_eq!(o.matches("0 failed, 0 errors").count(), 2, "{o}");
     assert!(o.contains("readiness"), "{o}");
 }
