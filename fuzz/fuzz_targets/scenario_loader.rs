@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use gateprobe::check::profile::Profile;
+use gateprobe::scenario::profile::Profile;
 use gateprobe::scenario::ScenarioError;
 use libfuzzer_sys::fuzz_target;
 
