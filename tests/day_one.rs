@@ -66,8 +66,12 @@ fn alive(pid: &str) -> bool {
 fn eval_of_gateprobe_mock_returns_and_the_mocks_serve() {
     // Exactly the README's form, in a POSIX shell; --for bounds the mock should this
     // test fail before it stops it.
+    // The shell holds a descriptor of its own open (fd 7), as a CI runner's shell holds
+    // pipes and locks: the background mock must not keep it.
+    let held = tempfile::NamedTempFile::new().expect("tempfile");
     let script = format!(
-        "eval \"$('{}' mock three-providers --for 120s)\" && printf '%s %s %s' \"$GATEPROBE_BACKEND_VLLM_URL\" \"$GATEPROBE_BACKEND_VLLM_API_KEY\" \"$GATEPROBE_MOCK_PID\"",
+        "exec 7>'{}'; eval \"$('{}' mock three-providers --for 120s)\" && printf '%s %s %s' \"$GATEPROBE_BACKEND_VLLM_URL\" \"$GATEPROBE_BACKEND_VLLM_API_KEY\" \"$GATEPROBE_MOCK_PID\"",
+        held.path().display(),
         env!("CARGO_BIN_EXE_gateprobe")
     );
     let mut sh = Command::new("sh");
@@ -86,6 +90,15 @@ fn eval_of_gateprobe_mock_returns_and_the_mocks_serve() {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.contains("Mixtral-8x7B-Instruct-v0.1"), "{resp}");
     assert!(get(url, "/v1/models", "wrong").starts_with("HTTP/1.1 401"));
+    let inherited: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target == held.path())
+        .collect();
+    assert!(
+        inherited.is_empty(),
+        "the mock kept the shell's descriptor: {inherited:?}"
+    );
     // And stops when told to.
     assert!(Command::new("kill").arg(pid).status().expect("kill").success());
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -29,6 +29,11 @@ features:
 /// Runs a scenario against a gateway answering every request with `reply`; the
 /// `auth.key_not_leaked` check's status and `actual`, and the report's text.
 async fn key_check(reply: ResponseTemplate) -> (String, String, String) {
+    key_check_in(reply, scenario).await
+}
+
+/// [`key_check`] with the scenario `make` writes for the gateway's URL.
+async fn key_check_in(reply: ResponseTemplate, make: fn(&str) -> String) -> (String, String, String) {
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::any())
         .respond_with(reply)
@@ -36,7 +41,7 @@ async fn key_check(reply: ResponseTemplate) -> (String, String, String) {
         .await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("leaks.yaml");
-    std::fs::write(&file, scenario(&server.uri())).expect("scenario");
+    std::fs::write(&file, make(&server.uri())).expect("scenario");
     let dir = tmp.path().join("reports");
     let out = tokio::task::spawn_blocking({
         let (file, dir) = (file.clone(), dir.clone());
@@ -127,4 +132,18 @@ async fn a_gateway_that_gives_no_key_back_passes() {
     let reply = json(r#"{"detail": "no"}"#.into()).insert_header("x-request-id", "req-5c1e");
     let (status, actual, _) = key_check(reply).await;
     assert_eq!(status, "passed", "{actual}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_key_is_watched_when_no_model_has_one() {
+    // The key only on the backend: the gateway holds it all the same.
+    let backend_only = |url: &str| {
+        scenario(url)
+            .replace(", api_key: sk-leaktest-9f3c2a71b0d4}", "}")
+            .replace("models: [m]}", "models: [m], api_key: sk-leaktest-9f3c2a71b0d4}")
+    };
+    assert!(!backend_only("u").contains(&format!("identifier: custom_openai/m, api_key: {KEY}")));
+    let (status, actual, _) = key_check_in(json(format!("{{\"echo\": \"{KEY}\"}}")), backend_only).await;
+    assert_eq!(status, "failed", "{actual}");
+    assert!(actual.contains("the API key of backend `vllm`"), "{actual}");
 }

@@ -85,11 +85,13 @@ pub fn compile(s: &Scenario) -> Plan {
     }
     streaming::plan_error_end(&mut p);
     every_request_is_evidence(&mut p);
-    if p.wants(CheckFamily::Auth) && s.models.iter().any(|m| m.api_key.is_some()) && !p.plan.probes.is_empty() {
+    // Any credential the gateway holds for the backends can leak: a model's or a
+    // backend's key, an AWS secret or session token.
+    if p.wants(CheckFamily::Auth) && !s.upstream_credentials().is_empty() && !p.plan.probes.is_empty() {
         let all = (0..p.plan.probes.len()).collect();
         p.check(
             crate::plan::CheckId::bare(CheckFamily::Auth, "key_not_leaked"),
-            "no configured API key appears in any gateway response",
+            "no configured credential (API key, AWS secret or session token) appears in any gateway response",
             Judge::KeyNotLeaked,
             all,
         );

@@ -52,6 +52,9 @@ pub(super) struct MockArgs {
 }
 
 pub(super) fn mock_cmd(a: MockArgs) -> u8 {
+    if a.serve_detached.is_some() {
+        close_inherited_fds();
+    }
     let s = match open_scenario(&a.scenario) {
         Ok(s) => s,
         Err(code) => return code,
@@ -149,6 +152,26 @@ fn serve(s: &Scenario, threads: usize, serve_for: Option<Duration>, detached: bo
         Ok(())
     })();
     finish_serving(result)
+}
+
+/// Closes every descriptor above stderr that the background server inherited: it
+/// outlives the shell that started it, and must not hold that shell's pipes, locks or
+/// sockets open (a CI job waiting for its output pipe to close would wait for it).
+fn close_inherited_fds() {
+    #[cfg(target_os = "linux")]
+    {
+        let fds: Vec<std::os::fd::RawFd> = std::fs::read_dir("/proc/self/fd")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .filter(|&fd| fd > 2)
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The directory's own descriptor is among them, already closed: EBADF.
+        for fd in fds {
+            let _ = nix::unistd::close(fd);
+        }
+    }
 }
 
 /// Starts this program again as a background mock server, passes on what it prints
