@@ -9,6 +9,24 @@ use axum::Router;
 use axum::serve::ListenerExt;
 use tokio::sync::oneshot;
 
+/// Serves `router` on `listener`, on `handle`'s runtime, until the returned sender
+/// fires or is dropped.
+fn serve_until_stopped<L>(handle: &tokio::runtime::Handle, listener: L, router: Router) -> oneshot::Sender<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let (tx, rx) = oneshot::channel::<()>();
+    handle.spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    tx
+}
+
 /// A runtime hosting servers. Dropping it stops every server on it.
 pub struct ServerHost {
     rt: Option<tokio::runtime::Runtime>,
@@ -48,21 +66,13 @@ impl ServerHost {
         let handle = self.handle();
         let _enter = handle.enter();
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
-        let (tx, rx) = oneshot::channel::<()>();
         let listener = listener.tap_io(|tcp| {
             // Token streams are many small writes; Nagle would batch them.
             let _ = tcp.set_nodelay(true);
         });
-        handle.spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         Ok(Server {
             addr: local,
-            stop: Some(tx),
+            stop: Some(serve_until_stopped(&handle, listener, router)),
             tls: false,
         })
     }
@@ -83,20 +93,12 @@ impl ServerHost {
         let handle = self.handle();
         let _enter = handle.enter();
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
-        let (tx, rx) = oneshot::channel::<()>();
         let (conns, incoming) = tokio::sync::mpsc::channel(64);
         handle.spawn(accept_tls(listener, tokio_rustls::TlsAcceptor::from(config), conns));
         let listener = TlsListener { incoming, local };
-        handle.spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         Ok(Server {
             addr: local,
-            stop: Some(tx),
+            stop: Some(serve_until_stopped(&handle, listener, router)),
             tls: true,
         })
     }
