@@ -384,8 +384,8 @@ fn signed(s: &Scenario, m: &ModelConfig, seen: &Seen<'_>) -> Verdict {
 }
 
 fn key_not_leaked(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
-    let expected = "no upstream credential (model or backend API key, AWS secret) in any response: its headers and its whole body, as written or encoded (base64, percent, JSON escapes) or cut short".to_owned();
-    let watch = Redactor::new(cx.scenario.upstream_credentials());
+    let expected = "no upstream credential (model or backend API key, AWS secret or session token) in any response: its headers and its whole body, as written or encoded (base64, percent, JSON escapes) or cut short".to_owned();
+    let watch = leak_watch(cx);
     let mut seen = 0;
     for &p in &check.probes {
         let o = &cx.outcomes[p];
@@ -419,15 +419,16 @@ fn key_not_leaked(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
     pass(expected, format!("{seen} responses inspected, none contains a key"))
 }
 
-/// Whose upstream credential probe `p`'s response holds (see
-/// [`Scenario::upstream_credentials`](crate::scenario::Scenario::upstream_credentials)).
-pub fn leaked(cx: &Ctx<'_>, p: usize) -> Option<String> {
-    leaked_with(&Redactor::new(cx.scenario.upstream_credentials()), cx, p)
+/// What the leak check looks for: the scenario's upstream credentials (see
+/// [`Scenario::upstream_credentials`](crate::scenario::Scenario::upstream_credentials)),
+/// in every form. Built once per judgement: each is an automaton over all encodings.
+pub fn leak_watch(cx: &Ctx<'_>) -> Redactor {
+    Redactor::new(cx.scenario.upstream_credentials())
 }
 
-/// Whose credential the reply holds: found while it was read (headers, and the body
-/// past the part kept), or in the body kept, in any encoding or cut short.
-fn leaked_with(watch: &Redactor, cx: &Ctx<'_>, p: usize) -> Option<String> {
+/// Whose credential probe `p`'s reply holds: found while it was read (headers, and the
+/// body past the part kept), or in the body kept, in any encoding or cut short.
+pub fn leaked_with(watch: &Redactor, cx: &Ctx<'_>, p: usize) -> Option<String> {
     let Some(Ok(r)) = &cx.outcomes[p].result else {
         return None;
     };

@@ -209,10 +209,11 @@ pub fn judged(check: &PlannedCheck, cx: &Ctx<'_>) -> (CheckResult, Option<diagno
     let evidence: Vec<Evidence> = if check.judge.is_direct() {
         check.probes.iter().map(|&p| vendor::evidence(cx, p)).collect()
     } else if check.judge == Judge::KeyNotLeaked {
+        let watch = auth::leak_watch(cx);
         check
             .probes
             .iter()
-            .filter(|&&p| auth::leaked(cx, p).is_some())
+            .filter(|&&p| auth::leaked_with(&watch, cx, p).is_some())
             .take(3)
             .map(|&p| evidence(cx, p))
             .collect()

@@ -466,9 +466,7 @@ fn mock_tls_from_env(tls: &crate::scenario::Tls) -> Result<crate::scenario::Tls,
 
 /// A mock's address when the scenario fixes its port.
 fn fixed_backend_url(s: &Scenario, name: &str) -> Option<String> {
-    let b = s.backends.iter().find(|b| b.name == name)?;
-    let scheme = if b.tls.is_some() { "https" } else { "http" };
-    b.port.map(|p| format!("{scheme}://127.0.0.1:{p}"))
+    s.backends.iter().find(|b| b.name == name)?.fixed_url()
 }
 
 fn export_cmd(a: ExportArgs) -> u8 {

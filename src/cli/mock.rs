@@ -87,10 +87,9 @@ pub(super) fn mock_cmd(a: MockArgs) -> u8 {
 fn env_only(s: &Scenario) -> u8 {
     let mut printed = false;
     for b in &s.backends {
-        match b.port {
-            Some(p) => {
-                let scheme = if b.tls.is_some() { "https" } else { "http" };
-                for line in crate::mock::env_lines(b, &format!("{scheme}://127.0.0.1:{p}")) {
+        match b.fixed_url() {
+            Some(url) => {
+                for line in crate::mock::env_lines(b, &url) {
                     say(line);
                 }
                 printed = true;

@@ -314,6 +314,15 @@ pub struct BackendConfig {
     pub tls: Option<MockTls>,
 }
 
+impl BackendConfig {
+    /// Its address when the scenario fixes its port (`https` for a TLS mock): known
+    /// before it listens, to a gateway configured ahead of the run.
+    pub fn fixed_url(&self) -> Option<String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        self.port.map(|p| format!("{scheme}://127.0.0.1:{p}"))
+    }
+}
+
 /// A self-hosted model as registered in GitLab.
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
