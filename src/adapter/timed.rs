@@ -413,22 +413,17 @@ fn sse_event(t: &mut Timed, data: &str, done: &mut bool, at: Instant, gap: &mut 
         *done = true;
         return;
     }
-    let Ok(v) = serde_json::from_str::<Value>(data) else {
+    let Some(c) = crate::wire::openai::chunk_summary(data) else {
         t.error = Some(ErrorClass::Protocol);
         return;
     };
-    if v.get("error").is_some() {
+    if c.error {
         t.error = Some(ErrorClass::Empty);
     }
-    if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+    if let Some(u) = &c.usage {
         t.usage(u);
     }
-    let text = v
-        .pointer("/choices/0/delta/content")
-        .or_else(|| v.pointer("/choices/0/text"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !text.is_empty() {
+    if c.token {
         t.token(at, gap);
     }
 }

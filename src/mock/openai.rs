@@ -237,7 +237,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<()>, D::Erro
 }
 
 /// Chat or legacy text completion.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
     Chat,
     Text,
@@ -410,6 +410,7 @@ pub(super) async fn completion(
             finish,
             usage: include_usage.then(|| usage(n_tokens)),
             choices,
+            templates: None,
         };
         let first = super::journal::FirstToken(adm.first_token_out().into_std());
         let mut r = Response::builder()
