@@ -9,6 +9,11 @@
 #   benches/capacity/scale.sh                              # N = 500 1000 2000 3000 4000 5000
 #   STREAMS="1000 6000" DURATION=30s benches/capacity/scale.sh
 # GATEPROBE: a built binary (default: cargo build --release).
+#
+# First it prints the kernel's floor (benches/tcp_floor.rs): what one token-sized
+# loopback TCP segment costs before any HTTP or JSON, and so how many streams the
+# machine's cores could carry at ITL 20 ms with no user-space work at all
+# (FLOOR=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # Each stream holds one connection at each end (client and mock): 2 descriptors in
@@ -21,6 +26,10 @@ DURATION=${DURATION:-20s}
 if [ -z "${GATEPROBE:-}" ]; then
   cargo build --release -q
   GATEPROBE=./target/release/gateprobe
+fi
+if [ "${FLOOR:-1}" != 0 ]; then
+  cargo bench -q --bench tcp_floor 2>/dev/null
+  echo
 fi
 out=$(mktemp -d)
 echo "reports in $out"
