@@ -175,6 +175,62 @@ async fn streams_are_exact_sse_with_usage_chunk_and_done() {
     assert!(!body.contains("\"usage\""));
 }
 
+/// A stream stops where the whole reply stops: the same text before the stop sequence,
+/// `finish_reason: stop`, and usage counting the tokens streamed.
+#[tokio::test]
+async fn stop_sequences_end_streams_where_they_end_whole_replies() {
+    let f = start(None);
+    let (_, whole, _) = f.post("/v1/chat/completions", None, chat(false, false)).await;
+    let whole: Value = serde_json::from_str(&whole).expect("json");
+    let text = whole["choices"][0]["message"]["content"].as_str().expect("content");
+    // A stop sequence inside the reply's third word.
+    let words: Vec<&str> = text.split_inclusive(' ').collect();
+    assert!(words.len() > 4, "{text}");
+    let stop = &words[2][1..];
+    let expected = &text[..text.find(stop).expect("in the text")];
+    let ask = |stream: bool| {
+        let mut b = chat(stream, stream);
+        b["stop"] = json!(["never-in-a-reply", stop]);
+        b
+    };
+    let (s, body, _) = f.post("/v1/chat/completions", None, ask(false)).await;
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        (s, v["choices"][0]["message"]["content"].as_str()),
+        (200, Some(expected))
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+
+    let (s, body, _) = f.post("/v1/chat/completions", None, ask(true)).await;
+    assert_eq!(s, 200);
+    let mut p = gateprobe::wire::sse::Parser::default();
+    let mut events = Vec::new();
+    p.feed(body.as_bytes(), &mut events);
+    let chunks: Vec<Value> = events
+        .iter()
+        .filter(|e| e.data != "[DONE]")
+        .map(|e| serde_json::from_str(&e.data).expect("json"))
+        .collect();
+    let streamed: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(streamed, expected);
+    let finishes: Vec<&Value> = chunks
+        .iter()
+        .map(|c| &c["choices"][0]["finish_reason"])
+        .filter(|f| !f.is_null())
+        .collect();
+    assert_eq!(finishes, [&json!("stop")]);
+    let content_chunks = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["delta"]["content"].is_string())
+        .count();
+    // The role chunk has `content: ""` too.
+    let usage = &chunks.last().expect("usage chunk")["usage"];
+    assert_eq!(usage["completion_tokens"].as_u64(), Some(content_chunks as u64 - 1));
+}
+
 #[tokio::test]
 async fn legacy_completions_and_suffix() {
     let f = start(None);

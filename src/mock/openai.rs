@@ -400,6 +400,11 @@ pub(super) async fn completion(
         Kind::Text => format!("cmpl-{n:016x}"),
     };
     if stream && adm.fault != Some(FaultAction::NonSse) {
+        let mut tokens = reply_tokens(&mock.name, model, n_tokens);
+        if limits && super::personality::apply_stop_tokens(&mut tokens, req.stop.as_ref()) {
+            finish = "stop";
+            n_tokens = tokens.len();
+        }
         let include_usage = req.stream_options.and_then(|o| o.include_usage) == Some(true);
         let codec = SseCodec {
             dialect: mock.dialect,
@@ -416,11 +421,7 @@ pub(super) async fn completion(
         let mut r = Response::builder()
             .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
             .header(header::CACHE_CONTROL, "no-cache")
-            .body(paced_body(
-                adm,
-                answer_tokens(body, reply_tokens(&mock.name, model, n_tokens)),
-                codec,
-            ))
+            .body(paced_body(adm, answer_tokens(body, tokens), codec))
             .unwrap_or_default();
         r.extensions_mut().insert(first);
         return r;

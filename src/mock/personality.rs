@@ -136,6 +136,33 @@ pub(super) fn apply_stop(text: &mut String, stop: Option<&StopSpec>) -> bool {
     }
 }
 
+/// Streamed `tokens` cut as [`apply_stop`] cuts their text: the token that holds the
+/// start of the match keeps what comes before it, the later ones go. A stream that
+/// stops before its first character keeps one empty token, which carries the finish
+/// reason (vLLM's last chunk is then `"content": ""`). Whether they were cut.
+pub(super) fn apply_stop_tokens(tokens: &mut Vec<String>, stop: Option<&StopSpec>) -> bool {
+    let mut text = tokens.concat();
+    if !apply_stop(&mut text, stop) {
+        return false;
+    }
+    // `left` is a character boundary of the whole text, and so of the token it ends in.
+    let mut left = text.len();
+    let mut kept = 0;
+    for t in tokens.iter_mut() {
+        if left == 0 {
+            break;
+        }
+        t.truncate(left);
+        left -= t.len();
+        kept += 1;
+    }
+    tokens.truncate(kept.max(1));
+    if kept == 0 {
+        tokens.iter_mut().for_each(String::clear);
+    }
+    true
+}
+
 /// What a reply that is not plain text carries.
 pub(super) enum Special {
     /// A call of this tool with these arguments.
@@ -355,6 +382,22 @@ mod tests {
         assert_eq!(t, "1");
         let mut t = "abc".to_owned();
         assert!(!apply_stop(&mut t, Some(&StopSpec::One("x".into()))));
+    }
+
+    #[test]
+    fn streamed_tokens_stop_where_the_text_would() {
+        let toks = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let cut = |v: &[&str], stop: &str| {
+            let mut t = toks(v);
+            let was = apply_stop_tokens(&mut t, Some(&StopSpec::One(stop.into())));
+            (was, t)
+        };
+        assert_eq!(cut(&["1, ", "2, ", "3"], "2"), (true, toks(&["1, "])));
+        assert_eq!(cut(&["1, ", "2, ", "3"], ", 3"), (true, toks(&["1, ", "2"])));
+        assert_eq!(cut(&["1, ", "2, ", "3"], " 2, 3"), (true, toks(&["1,"])));
+        assert_eq!(cut(&["é, ", "日本"], "本"), (true, toks(&["é, ", "日"])));
+        assert_eq!(cut(&["ab", "c"], "a"), (true, toks(&[""])));
+        assert_eq!(cut(&["ab", "c"], "x"), (false, toks(&["ab", "c"])));
     }
 
     #[test]
