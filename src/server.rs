@@ -135,12 +135,31 @@ async fn accept_tls(
         handshakes.spawn(async move {
             // A client that refuses the certificate (or has none to offer an mTLS
             // mock) ends the handshake: nothing reaches the HTTP server.
-            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                let _ = conns.send((tls, peer)).await;
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp).into_fallible()).await {
+                Ok(Ok(tls)) => {
+                    let _ = conns.send((tls, peer)).await;
+                }
+                Ok(Err((_, tcp))) => close_after_alert(tcp).await,
+                Err(_) => {}
             }
         });
         while handshakes.try_join_next().is_some() {}
     }
+}
+
+/// Closes a connection whose handshake failed once its alert is out, without a reset.
+/// A TLS 1.3 client sends its request as soon as its side of the handshake is done,
+/// before the mock has judged its certificate (mTLS): closing with that request unread
+/// would make the kernel answer with a reset, which can reach the client before the
+/// alert and lose it ("connection reset" instead of "certificate required"). So: end
+/// the writing side, read what the client sent until it closes (at most a second),
+/// then close.
+async fn close_after_alert(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tcp.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let drain = async { while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
 }
 
 /// The HTTP server's side of [`accept_tls`]: connections whose handshake completed.
