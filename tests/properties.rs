@@ -772,7 +772,10 @@ fn encode(secret: &str, e: &Encoding) -> (String, String) {
             (enc, core)
         }
         Encoding::Cut { keep, ellipsis } => {
-            let start: String = secret.chars().take(*keep).collect();
+            // Past a well-known key format's public start (`sk-`, `hf_`, ...), which
+            // every key of its kind shares and so is no secret's own.
+            let keep = (*keep).max(gateprobe::redact::MIN_PREFIX + gateprobe::redact::public_prefix(secret));
+            let start: String = secret.chars().take(keep).collect();
             let mark = if *ellipsis { "…" } else { "..." };
             (format!("{start}{mark}"), start)
         }

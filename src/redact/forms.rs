@@ -12,6 +12,47 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 /// give little away and match ordinary text too often.
 pub const MIN_PREFIX: usize = 8;
 
+/// Starts that keys of well-known formats share with every other key of their kind
+/// (OpenAI, Anthropic, OpenRouter, GitLab, GitHub, Hugging Face, Slack, AWS access key
+/// ids, Google API keys, Groq, Perplexity): a text that shows one gives nothing away
+/// (an error that says "keys start with sk-proj-"), so a start of a secret counts
+/// only with [`MIN_PREFIX`] characters past the longest of these it begins with.
+const PUBLIC_PREFIXES: [&str; 23] = [
+    "sk-proj-",
+    "sk-svcacct-",
+    "sk-admin-",
+    "sk-ant-api03-",
+    "sk-ant-admin01-",
+    "sk-ant-",
+    "sk-or-v1-",
+    "sk-",
+    "glpat-",
+    "gldt-",
+    "glrt-",
+    "glptt-",
+    "github_pat_",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "hf_",
+    "xoxb-",
+    "xoxp-",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "gsk_",
+];
+
+/// Bytes of `value` that are a well-known key format's public start ([`PUBLIC_PREFIXES`]).
+pub fn public_prefix(value: &str) -> usize {
+    PUBLIC_PREFIXES
+        .iter()
+        .filter(|p| value.starts_with(*p) && value.len() > p.len())
+        .map(|p| p.len())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Marks of text cut short: a start of a secret right before one is taken even where
 /// it ends at a word of the secret (see [`Matcher::spans`]).
 const CUT_MARKS: [&str; 2] = ["…", "..."];
@@ -23,6 +64,8 @@ struct Form {
     secret: usize,
     /// The form's text.
     text: String,
+    /// Its leading characters that encode the secret's public start alone.
+    public: usize,
 }
 
 /// A found secret: byte range in the text and the secret's index.
@@ -52,9 +95,13 @@ impl Matcher {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Option<Matcher> {
         let mut forms: Vec<Form> = Vec::new();
         for (i, value) in secrets.into_iter().enumerate() {
-            for text in forms_of(value) {
+            for (text, public) in forms_with_public(value) {
                 if !forms.iter().any(|f| f.text == text) {
-                    forms.push(Form { secret: i, text });
+                    forms.push(Form {
+                        secret: i,
+                        text,
+                        public,
+                    });
                 }
             }
         }
@@ -106,7 +153,7 @@ impl Matcher {
             for &fi in &self.anchors[m.pattern().as_usize()] {
                 let f = &self.forms[fi];
                 let n = common_prefix(&hay[start..], &f.text);
-                if n < f.text.len() && !partial_counts(&f.text, n, &hay[start + n..]) {
+                if n < f.text.len() && !partial_counts(f, n, &hay[start + n..]) {
                     continue;
                 }
                 let span = Span {
@@ -155,9 +202,11 @@ fn common_prefix(hay: &[u8], form: &str) -> usize {
 }
 
 /// Whether the first `n` bytes of `form`, found with `after` following them, count as
-/// the secret: long enough, and not merely a word the secret starts with.
-fn partial_counts(form: &str, n: usize, after: &[u8]) -> bool {
-    if form[..n].chars().count() < MIN_PREFIX {
+/// the secret: long enough past its public start, and not merely a word the secret
+/// starts with.
+fn partial_counts(form: &Form, n: usize, after: &[u8]) -> bool {
+    let (form, public) = (form.text.as_str(), form.public);
+    if form[..n].chars().count() < MIN_PREFIX + public {
         return false;
     }
     let word_end = form[..n].chars().next_back().is_some_and(char::is_alphanumeric)
@@ -172,22 +221,31 @@ fn partial_counts(form: &str, n: usize, after: &[u8]) -> bool {
 /// `Bearer key`), each as the characters that depend on the secret alone. Encoded
 /// forms shorter than [`MIN_PREFIX`] are left out: they would match ordinary text.
 pub fn forms_of(value: &str) -> Vec<String> {
-    let mut out = vec![value.to_owned()];
-    let mut add = |form: String| {
-        if form.chars().count() >= MIN_PREFIX && !out.contains(&form) {
-            out.push(form);
+    forms_with_public(value).into_iter().map(|(text, _)| text).collect()
+}
+
+/// [`forms_of`], each with how many of its leading characters encode the secret's
+/// public start ([`public_prefix`]) alone.
+fn forms_with_public(value: &str) -> Vec<(String, usize)> {
+    let p = public_prefix(value);
+    // The public starts are ASCII letters, digits, `-` and `_`: as written, JSON-escaped
+    // and percent-encoded they stay as they are.
+    let mut out = vec![(value.to_owned(), p)];
+    let mut add = |form: String, public: usize| {
+        if form.chars().count() >= MIN_PREFIX && !out.iter().any(|(f, _)| *f == form) {
+            out.push((form, public));
         }
     };
     let json = serde_json::to_string(value).unwrap_or_default();
     let json = json.get(1..json.len().saturating_sub(1)).unwrap_or_default().to_owned();
     let slashed = json.replace('/', "\\/");
-    add(ascii_json(&slashed));
-    add(slashed);
-    add(ascii_json(&json));
-    add(json);
+    add(ascii_json(&slashed), p);
+    add(slashed, p);
+    add(ascii_json(&json), p);
+    add(json, p);
     let upper = percent(value);
-    add(upper.to_ascii_lowercase_hex());
-    add(upper);
+    add(upper.to_ascii_lowercase_hex(), p);
+    add(upper, p);
     let bytes = value.as_bytes();
     for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
         for shift in 0..3usize {
@@ -197,8 +255,10 @@ pub fn forms_of(value: &str) -> Vec<String> {
             // Characters carry 6 bits: those wholly inside the secret's bits.
             let first = (8 * shift).div_ceil(6);
             let last = 8 * (shift + bytes.len()) / 6;
+            // Those wholly inside the public start's bits encode it alone.
+            let public = (8 * (shift + p) / 6).saturating_sub(first);
             if let Some(core) = enc.get(first..last) {
-                add(core.to_owned());
+                add(core.to_owned(), public);
             }
         }
     }
@@ -299,12 +359,39 @@ mod tests {
         );
         assert_eq!(spans(&[token], "quickstart…"), [("quickstart".to_owned(), 0)]);
         assert_eq!(
-            spans(&["sk-live-0123456789"], "sk-live-0"),
-            [("sk-live-0".to_owned(), 0)]
+            spans(&["live-sk-0123456789"], "live-sk-0"),
+            [("live-sk-0".to_owned(), 0)]
         );
-        assert_eq!(spans(&["sk-live-0123456789"], "sk-live-"), [("sk-live-".to_owned(), 0)]);
+        assert_eq!(spans(&["live-sk-0123456789"], "live-sk-"), [("live-sk-".to_owned(), 0)]);
         // Seven characters are not enough.
-        assert_eq!(spans(&["sk-live-0123456789"], "sk-live"), []);
+        assert_eq!(spans(&["live-sk-0123456789"], "live-sk"), []);
+    }
+
+    #[test]
+    fn a_public_start_every_key_of_its_kind_shares_gives_nothing_away() {
+        let key = "sk-proj-Q7vX2mK9pL4wZ8nR";
+        assert_eq!(public_prefix(key), "sk-proj-".len());
+        assert_eq!(public_prefix("sk-proj-"), "sk-".len(), "not all of a secret");
+        assert_eq!(public_prefix("hf_"), 0);
+        // Another key of the same kind, or a text that names the format: not this key.
+        for text in [
+            "keys start with sk-proj-",
+            "invalid key sk-proj-Q7vX2mK…",
+            "expected sk-proj-Q7vX2mAAAAAAAAAAAA",
+        ] {
+            assert_eq!(spans(&[key], text), [], "{text}");
+        }
+        // Eight characters past the public start are this key's.
+        assert_eq!(
+            spans(&[key], "invalid key sk-proj-Q7vX2mK9…"),
+            [("sk-proj-Q7vX2mK9".to_owned(), 0)]
+        );
+        assert_eq!(spans(&[key], &format!("[{key}]")), [(key.to_owned(), 0)]);
+        // The same in base64 inside `Bearer <key>`: another key of the kind is not it.
+        let other = STANDARD_NO_PAD.encode("Bearer sk-proj-AAAAAAAAAAAAAAAA");
+        assert_eq!(spans(&[key], &other), [], "{other}");
+        let mine = STANDARD_NO_PAD.encode(format!("Bearer {key}"));
+        assert_eq!(spans(&[key], &mine).len(), 1, "{mine}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
 use forms::Matcher;
-pub use forms::{MIN_PREFIX, forms_of};
+pub use forms::{MIN_PREFIX, forms_of, public_prefix};
 pub use names::is_secret_name;
 
 /// Every secret of the scenarios this process loaded, for the panic hook.
@@ -390,7 +390,8 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode(format!("user:{key}"));
         for text in [
             format!("basic {b64}"),
-            "k=sk-gw/3b9d...".to_owned(),
+            // Eight characters past the public `sk-`, then cut.
+            "k=sk-gw/3b9d1e...".to_owned(),
             "{\"key\": \"sk-gw\\/3b9d1e7f20\"}".to_owned(),
             "?key=sk-gw%2F3b9d1e7f20&x".to_owned(),
         ] {
