@@ -5,11 +5,11 @@
 //! Both modes share one shape: one task per worker in a [`JoinSet`], each owning its
 //! client and recording into one of a few shared [`Recorder`]s, each stoppable through
 //! a oneshot of its own (cheap to poll, unlike a shared token, which matters at 100k
-//! requests per second). A run ends
-//! when its bound is reached (duration, request count, end of schedule); in-flight
-//! requests then get `stop_grace` to finish before they are abandoned, and the same
-//! happens at once when the cancellation token fires, so Ctrl-C returns within the
-//! grace period and still yields everything recorded so far.
+//! requests per second). A run ends when its bound is reached (duration, request
+//! count, end of schedule); in-flight requests then get `stop_grace` to finish before
+//! they are abandoned, and the same happens at once when the cancellation token fires,
+//! so Ctrl-C returns within the grace period and still yields everything recorded so
+//! far.
 //!
 //! Open loop separates two delays that peer tools mix up. The *pacer*, an OS thread of
 //! its own (tokio's timer has 1 ms granularity, too coarse for 25k req/s), wakes at

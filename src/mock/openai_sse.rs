@@ -47,9 +47,7 @@ impl SseCodec {
         }
         c
     }
-}
 
-impl SseCodec {
     /// Choice `i`'s token frame split at its text, or none if the slot's marker is not
     /// found exactly once (a model name that contains it: every frame is then built whole).
     fn template(&self, i: usize) -> Option<Template> {
