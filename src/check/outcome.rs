@@ -17,21 +17,42 @@ pub trait Matches {
 }
 
 impl Matches for Outcome {
+    /// The outcome or, failing it, any of its alternatives (`or`); a reply that
+    /// matches none is described as held to the first.
     fn matches(&self, r: &Reply) -> Result<String, String> {
-        let end = if r.aborted.is_some() {
-            "; the body then broke off"
-        } else {
-            ""
-        };
-        head(self, r)
-            .map(|ok| format!("{ok}{end}"))
-            .map_err(|bad| format!("{bad}{end}"))
-            .and_then(|ok| match (self.aborted, &r.aborted) {
-                (Some(true), None) => Err(format!("{ok}; the body ended properly")),
-                (Some(false), Some(_)) => Err(ok),
-                _ => Ok(ok),
-            })
+        matching(self, r).map(|(_, actual)| actual)
     }
+}
+
+/// Which of `o` and its alternatives the reply is, and how it looked.
+pub fn matching<'a>(o: &'a Outcome, r: &Reply) -> Result<(&'a Outcome, String), String> {
+    let first = one(o, r);
+    if let Ok(actual) = first {
+        return Ok((o, actual));
+    }
+    for alt in &o.or {
+        if let Ok(actual) = one(alt, r) {
+            return Ok((alt, actual));
+        }
+    }
+    first.map(|actual| (o, actual))
+}
+
+/// One outcome, without its alternatives.
+fn one(o: &Outcome, r: &Reply) -> Result<String, String> {
+    let end = if r.aborted.is_some() {
+        "; the body then broke off"
+    } else {
+        ""
+    };
+    head(o, r)
+        .map(|ok| format!("{ok}{end}"))
+        .map_err(|bad| format!("{bad}{end}"))
+        .and_then(|ok| match (o.aborted, &r.aborted) {
+            (Some(true), None) => Err(format!("{ok}; the body ended properly")),
+            (Some(false), Some(_)) => Err(ok),
+            _ => Ok(ok),
+        })
 }
 
 /// The status, error and content part of [`Matches::matches`].
@@ -97,4 +118,56 @@ fn head(o: &Outcome, r: &Reply) -> Result<String, String> {
         return Err(format!("{}{}", r.status, short(&text)));
     }
     Ok(format!("{}{}", r.status, short(&text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: u16, in_band: bool, contains: &str) -> Outcome {
+        Outcome {
+            status,
+            in_band,
+            message: None,
+            message_contains: Some(contains.into()),
+            content: None,
+            aborted: None,
+            observed: None,
+            weakness: None,
+            or: Vec::new(),
+        }
+    }
+
+    /// LiteLLM answering a stream whose upstream was cut before its first chunk had
+    /// been read: a 500, where a later cut is an in-band error event.
+    fn early_cut() -> Reply {
+        Reply {
+            status: 500,
+            body: r#"{"error": {"message": "litellm.APIConnectionError: Response payload is not completed"}}"#.into(),
+            error: Some("500".into()),
+            ..Reply::default()
+        }
+    }
+
+    #[test]
+    fn a_reply_may_match_an_alternative_outcome() {
+        let mut o = outcome(200, true, "APIConnectionError");
+        assert_eq!(
+            o.matches(&early_cut()),
+            Err(r#"500 "litellm.APIConnectionError: Response payload is not completed""#.into())
+        );
+        let mut alt = outcome(500, false, "Response payload is not completed");
+        alt.weakness = Some("w".into());
+        o.or.push(alt);
+        let (which, actual) = matching(&o, &early_cut()).expect("the alternative");
+        assert_eq!((which.status, which.weakness.as_deref()), (500, Some("w")));
+        assert!(actual.starts_with("500"), "{actual}");
+        // A reply that is neither is described as held to the first.
+        let other = Reply {
+            status: 502,
+            error: Some("bad gateway".into()),
+            ..Reply::default()
+        };
+        assert_eq!(o.matches(&other), Err(r#"502 "bad gateway""#.into()));
+    }
 }

@@ -4,7 +4,6 @@
 //! gateway (a cut stream passed off as a complete answer): a warning there, a failure
 //! for the reference gateway, which is held to what a real one should do.
 
-use super::outcome::Matches as _;
 use super::planner::Planner;
 use super::verdict::{Verdict, describe, fail, pass, seen, skipped, warning};
 use super::{Ctx, Rule, strict};
@@ -116,15 +115,15 @@ pub fn profiled(check: &PlannedCheck, cx: &Ctx<'_>) -> Verdict {
             fail(expected, describe(reply))
         };
     }
-    match (outcome.matches(reply), &outcome.weakness) {
-        (Ok(actual), Some(why)) => warning(
+    match super::outcome::matching(outcome, reply).map(|(o, actual)| (actual, &o.weakness)) {
+        Ok((actual, Some(why))) => warning(
             expected,
             format!(
                 "{actual} (a weakness of this gateway, per profile {}: {why})",
                 cx.profile.name
             ),
         ),
-        (Ok(actual), None) => pass(expected, actual),
-        (Err(actual), _) => fail(expected, actual),
+        Ok((actual, None)) => pass(expected, actual),
+        Err(actual) => fail(expected, actual),
     }
 }

@@ -46,6 +46,10 @@ pub struct Outcome {
     /// get (an error turned into a short or empty answer): a check that sees it
     /// reports a warning saying so.
     pub weakness: Option<String>,
+    /// Other outcomes the same gateway gives for the rule, each as correct as this one
+    /// (`or:`): what a client sees can depend on timing, e.g. whether a proxy had
+    /// already answered when its upstream broke. Alternatives have none of their own.
+    pub or: Vec<Outcome>,
 }
 
 /// The content a non-error outcome carries.
@@ -195,6 +199,8 @@ struct OutcomeSpec {
     observed: Option<String>,
     #[serde(default)]
     weakness: Option<String>,
+    #[serde(default)]
+    or: Vec<OutcomeSpec>,
 }
 
 impl Profile {
@@ -236,7 +242,7 @@ impl Profile {
             let first = msg.lines().next().unwrap_or_default();
             let first = first.find(" at line ").map_or(first, |i| &first[..i]);
             ScenarioError::at(path, text, pos, first.to_owned())
-                .hint("a profile has `name`, optional `description`, `extends` and `observed`, `expect: {<rule key>: {status, in_band, message, message_contains, content, aborted, observed, weakness}}` and `tolerate: {<rule>: <why>}`")
+                .hint("a profile has `name`, optional `description`, `extends` and `observed`, `expect: {<rule key>: {status, in_band, message, message_contains, content, aborted, observed, weakness, or: [<outcome>, ...]}}` and `tolerate: {<rule>: <why>}`")
         })?;
         let err = |pos, field: String, msg: String| ScenarioError::at(path, text, pos, msg).field(field);
         let mut base_observed = String::new();
@@ -278,32 +284,46 @@ impl Profile {
                     )),
                 });
             }
-            let s = &spec.value;
-            let content = match &s.content {
-                None => None,
-                Some(c) => match c.value.as_str() {
-                    "empty" => Some(ContentRule::Empty),
-                    "non_empty" => Some(ContentRule::NonEmpty),
-                    other => {
-                        return Err(err(
-                            c.pos,
-                            format!("expect.{}.content", key.value),
-                            format!("unknown content rule `{other}`"),
-                        )
-                        .hint("write `empty` or `non_empty`"));
-                    }
-                },
+            let outcome_of = |s: &OutcomeSpec| -> Result<Outcome, ScenarioError> {
+                let content = match &s.content {
+                    None => None,
+                    Some(c) => match c.value.as_str() {
+                        "empty" => Some(ContentRule::Empty),
+                        "non_empty" => Some(ContentRule::NonEmpty),
+                        other => {
+                            return Err(err(
+                                c.pos,
+                                format!("expect.{}.content", key.value),
+                                format!("unknown content rule `{other}`"),
+                            )
+                            .hint("write `empty` or `non_empty`"));
+                        }
+                    },
+                };
+                Ok(Outcome {
+                    status: s.status,
+                    in_band: s.in_band,
+                    message: s.message.clone(),
+                    message_contains: s.message_contains.clone(),
+                    content,
+                    aborted: s.aborted,
+                    observed: s.observed.clone(),
+                    weakness: s.weakness.clone(),
+                    or: Vec::new(),
+                })
             };
-            let outcome = Outcome {
-                status: s.status,
-                in_band: s.in_band,
-                message: s.message.clone(),
-                message_contains: s.message_contains.clone(),
-                content,
-                aborted: s.aborted,
-                observed: s.observed.clone(),
-                weakness: s.weakness.clone(),
-            };
+            let mut outcome = outcome_of(&spec.value)?;
+            for alt in &spec.value.or {
+                if !alt.or.is_empty() {
+                    return Err(err(
+                        spec.pos,
+                        format!("expect.{}.or", key.value),
+                        "an alternative outcome has no `or` of its own".into(),
+                    )
+                    .hint("list every alternative in the rule's one `or`"));
+                }
+                outcome.or.push(outcome_of(alt)?);
+            }
             match expect.iter_mut().find(|(k, _)| *k == key.value) {
                 Some(slot) => slot.1 = outcome,
                 None => expect.push((key.value.clone(), outcome)),
@@ -392,6 +412,9 @@ impl Outcome {
             Some(false) => s.push_str(", the body ending properly"),
             None => {}
         }
+        for alt in &self.or {
+            s.push_str(&format!("; or {}", alt.describe()));
+        }
         s
     }
 }
@@ -429,5 +452,30 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("mine.yaml:3:3"), "{text}");
         assert!(text.contains("did you mean `client_auth.wrong`?"), "{text}");
+    }
+
+    #[test]
+    fn a_rule_may_list_alternative_outcomes_but_only_one_level() {
+        let p = Profile::parse(
+            Path::new("alt.yaml"),
+            "name: alt\nexpect:\n  backend.cut.chat_stream: {status: 200, in_band: true, or: [{status: 500, message_contains: not completed, weakness: w}]}\n",
+            "alt.yaml",
+        )
+        .expect("valid");
+        let o = p.get("backend.cut.chat_stream").expect("rule");
+        assert_eq!((o.status, o.or.len()), (200, 1));
+        assert_eq!((o.or[0].status, o.or[0].weakness.as_deref()), (500, Some("w")));
+        assert_eq!(
+            o.describe(),
+            "200 with an in-band error event; or 500 with an error body mentioning \"not completed\""
+        );
+        let e = Profile::parse(
+            Path::new("alt.yaml"),
+            "name: alt\nexpect:\n  backend.cut.chat: {status: 500, or: [{status: 502, or: [{status: 503}]}]}\n",
+            "alt.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("alt.yaml:3:") && e.contains("no `or` of its own"), "{e}");
     }
 }
