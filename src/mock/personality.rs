@@ -141,8 +141,10 @@ pub(super) fn apply_stop(text: &mut String, stop: Option<&StopSpec>) -> bool {
 /// stops before its first character keeps one empty token, which carries the finish
 /// reason (vLLM's last chunk is then `"content": ""`). Whether they were cut.
 pub(super) fn apply_stop_tokens(tokens: &mut Vec<String>, stop: Option<&StopSpec>) -> bool {
+    // Most requests carry no stop sequence: no need to join the reply for them.
+    let Some(stop) = stop else { return false };
     let mut text = tokens.concat();
-    if !apply_stop(&mut text, stop) {
+    if !apply_stop(&mut text, Some(stop)) {
         return false;
     }
     // `left` is a character boundary of the whole text, and so of the token it ends in.
