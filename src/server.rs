@@ -57,15 +57,21 @@ impl ServerHost {
             .unwrap_or_else(tokio::runtime::Handle::current)
     }
 
-    /// Binds `addr` (use port 0 for any) and serves `router` until the returned guard
-    /// is dropped or the host stops.
-    pub fn serve(&self, addr: SocketAddr, router: Router) -> std::io::Result<Server> {
+    /// Binds `addr` on the host's runtime: the listener, its address and the runtime.
+    fn bind(&self, addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, SocketAddr, tokio::runtime::Handle)> {
         let std_listener = std::net::TcpListener::bind(addr)?;
         std_listener.set_nonblocking(true)?;
         let local = std_listener.local_addr()?;
         let handle = self.handle();
         let _enter = handle.enter();
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        Ok((listener, local, handle))
+    }
+
+    /// Binds `addr` (use port 0 for any) and serves `router` until the returned guard
+    /// is dropped or the host stops.
+    pub fn serve(&self, addr: SocketAddr, router: Router) -> std::io::Result<Server> {
+        let (listener, local, handle) = self.bind(addr)?;
         let listener = listener.tap_io(|tcp| {
             // Token streams are many small writes; Nagle would batch them.
             let _ = tcp.set_nodelay(true);
@@ -87,12 +93,7 @@ impl ServerHost {
         router: Router,
         config: std::sync::Arc<rustls::ServerConfig>,
     ) -> std::io::Result<Server> {
-        let std_listener = std::net::TcpListener::bind(addr)?;
-        std_listener.set_nonblocking(true)?;
-        let local = std_listener.local_addr()?;
-        let handle = self.handle();
-        let _enter = handle.enter();
-        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let (listener, local, handle) = self.bind(addr)?;
         let (conns, incoming) = tokio::sync::mpsc::channel(64);
         handle.spawn(accept_tls(listener, tokio_rustls::TlsAcceptor::from(config), conns));
         let listener = TlsListener { incoming, local };

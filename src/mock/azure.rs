@@ -29,14 +29,7 @@ pub(super) async fn route(
         if path == "/openai/models" && version.is_none() {
             return not_found_because("Resource not found: the request has no api-version");
         }
-        if method != Method::GET {
-            return error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "405",
-                "The requested method is not allowed.",
-            );
-        }
-        if let Err(r) = authorize(mock, headers) {
+        if let Err(r) = admit(mock, method, Method::GET, headers) {
             return r;
         }
         return models(mock);
@@ -79,17 +72,23 @@ pub(super) async fn route(
         }
         (Some(dep), kind)
     };
-    if method != Method::POST {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "405",
-            "The requested method is not allowed.",
-        );
-    }
-    if let Err(r) = authorize(mock, headers) {
+    if let Err(r) = admit(mock, method, Method::POST, headers) {
         return r;
     }
     completion(mock, body, kind, deployment, arrival).await
+}
+
+/// The method an operation takes, then the key: Azure answers a wrong method with 405
+/// before it looks at the key.
+fn admit(mock: &OpenAiMock, method: &Method, want: Method, headers: &HeaderMap) -> Result<(), Response> {
+    if *method != want {
+        return Err(error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "405",
+            "The requested method is not allowed.",
+        ));
+    }
+    authorize(mock, headers)
 }
 
 /// The `api-key` (or Bearer) check every Azure operation makes.

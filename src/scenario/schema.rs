@@ -70,20 +70,7 @@ pub fn json_schema() -> Value {
         s.insert("enum".into(), nullable(&["uniform", "poisson", "gamma"]));
     });
     set(&mut v, &format!("{defs}/FaultSpec/properties/do"), |s| {
-        s.insert(
-            "enum".into(),
-            json!([
-                "error",
-                "slow_first_byte",
-                "stall",
-                "cut",
-                "malformed_json",
-                "malformed_sse",
-                "corrupt_crc",
-                "empty_200",
-                "non_sse"
-            ]),
-        );
+        s.insert("enum".into(), json!(super::behavior::FaultAction::NAMES));
     });
     set(&mut v, &format!("{defs}/DistMap/properties/dist"), |s| {
         s.insert("enum".into(), json!(["fixed", "uniform", "normal", "lognormal"]));
