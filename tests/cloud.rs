@@ -3,6 +3,8 @@
 //! shown on the wire (the mock answers what the real service answers) and in a check
 //! that fails with that text in its evidence and passes against a correct setup.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -10,7 +12,7 @@ use std::time::{Instant, SystemTime};
 use gateprobe::gateway::bedrock::AwsSettings;
 use gateprobe::gateway::{self, GatewaySettings};
 use gateprobe::mock::journal::Journal;
-use gateprobe::report::{CheckResult, RunReport, Status};
+use gateprobe::report::{RunReport, Status};
 use gateprobe::run::{self, RunOptions};
 use gateprobe::scenario::{BuiltinAuth, Scenario};
 use gateprobe::server::ServerHost;
@@ -18,31 +20,9 @@ use gateprobe::wire::aws::sigv4::{self, Credentials};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use common::quickstart::{check, quickstart_with, run_default};
+
 const TOKEN: &str = "FwoGZXIvYXdzEGATEPROBESESSIONTOKEN0001";
-
-/// The quickstart with `from` replaced by `to` (which must occur).
-fn quickstart_with(edits: &[(&str, &str)]) -> Scenario {
-    let path = Path::new("scenarios/quickstart.yaml");
-    let mut text = std::fs::read_to_string(path).expect("read");
-    for (from, to) in edits {
-        assert!(text.contains(from), "{from}");
-        text = text.replacen(from, to, 1);
-    }
-    gateprobe::scenario::load_str(path, &text, &|_| None).expect("valid")
-}
-
-async fn run_builtin(s: &Scenario) -> RunReport {
-    run::run(s, &RunOptions::default(), &CancellationToken::new()).await
-}
-
-fn check<'a>(r: &'a RunReport, id: &str) -> &'a CheckResult {
-    r.checks.iter().find(|c| c.id == id).unwrap_or_else(|| {
-        panic!(
-            "no check {id}: {:?}",
-            r.checks.iter().map(|c| &c.id).collect::<Vec<_>>()
-        )
-    })
-}
 
 fn failed(r: &RunReport) -> Vec<&str> {
     r.checks
@@ -175,14 +155,14 @@ async fn a_bare_id_of_a_profile_only_model_gets_bedrocks_validation_exception() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bare_profile_only_identifier_fails_routing_with_bedrocks_error() {
     // As shipped, the model is configured with its apac. profile.
-    let r = run_builtin(&quickstart_with(&[])).await;
+    let r = run_default(&quickstart_with(&[])).await;
     assert_eq!(check(&r, "routing.claude-apac.model").status, Status::Passed);
     // Configured with the bare id, the runtime refuses every call.
     let s = quickstart_with(&[(
         "identifier: bedrock/apac.anthropic.claude-3-5-sonnet-20241022-v2:0",
         "identifier: bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
     )]);
-    let r = run_builtin(&s).await;
+    let r = run_default(&s).await;
     let c = check(&r, "routing.claude-apac.model");
     assert_eq!(c.status, Status::Failed, "{}", c.actual);
     assert!(
@@ -303,7 +283,7 @@ fn quickstart_with_token() -> Scenario {
 async fn a_gateway_without_the_session_token_fails_the_signature_check() {
     // The built-in gateway gets the token with the other AWS settings: it passes.
     let s = quickstart_with_token();
-    let r = run_builtin(&s).await;
+    let r = run_default(&s).await;
     assert_eq!(failed(&r), Vec::<&str>::new());
     let c = check(&r, "auth.claude-apac.signed");
     assert!(c.expected.contains("X-Amz-Security-Token"), "{}", c.expected);
@@ -427,7 +407,7 @@ async fn azure_serves_only_its_api_versions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_on_a_version_the_resource_does_not_serve_fails_api_version() {
-    let r = run_builtin(&quickstart_with(&[])).await;
+    let r = run_default(&quickstart_with(&[])).await;
     assert_eq!(check(&r, "endpoint.gpt-azure.api_version").status, Status::Passed);
     // The built-in gateway sends LiteLLM's default, 2025-02-01-preview; this resource
     // serves the GA version only.
@@ -435,7 +415,7 @@ async fn a_gateway_on_a_version_the_resource_does_not_serve_fails_api_version() 
         "    models: [gpt-4o-duo]\n",
         "    models: [gpt-4o-duo]\n    api_versions: [2024-10-21]\n",
     )]);
-    let r = run_builtin(&s).await;
+    let r = run_default(&s).await;
     let c = check(&r, "endpoint.gpt-azure.api_version");
     assert_eq!(c.status, Status::Failed, "{}", c.actual);
     assert!(

@@ -5,41 +5,23 @@
 //! until they trust the CA and present the client certificate, and a launched gateway
 //! is pointed at the CA with `{{ mocks.ca }}`.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use gateprobe::mock::journal::Journal;
-use gateprobe::report::{CheckResult, RunReport, Status};
+use gateprobe::report::{RunReport, Status};
 use gateprobe::run::{self, RunOptions};
 use gateprobe::scenario::Scenario;
 use gateprobe::server::ServerHost;
 use tokio_util::sync::CancellationToken;
 
+use common::quickstart::{check, quickstart_with, run_default};
+
 fn load(text: &str) -> Scenario {
     gateprobe::scenario::load_str(Path::new("t.yaml"), text, &|_| None).expect("valid")
-}
-
-/// The quickstart with edits (each `from` must occur).
-fn quickstart_with(edits: &[(&str, &str)]) -> Scenario {
-    let path = Path::new("scenarios/quickstart.yaml");
-    let mut text = std::fs::read_to_string(path).expect("read");
-    for (from, to) in edits {
-        assert!(text.contains(from), "{from}");
-        text = text.replacen(from, to, 1);
-    }
-    gateprobe::scenario::load_str(path, &text, &|_| None).expect("valid")
-}
-
-async fn run(s: &Scenario) -> RunReport {
-    run::run(s, &RunOptions::default(), &CancellationToken::new()).await
-}
-
-fn check<'a>(r: &'a RunReport, id: &str) -> &'a CheckResult {
-    r.checks
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no check {id}"))
 }
 
 fn bad(r: &RunReport) -> Vec<String> {
@@ -170,7 +152,7 @@ const TRUST_AND_PRESENT: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_built_in_gateway_reaches_a_tls_mock_only_when_it_trusts_the_ca() {
-    let r = run(&quickstart_tls("{mode: ca}", TRUST)).await;
+    let r = run_default(&quickstart_tls("{mode: ca}", TRUST)).await;
     assert_eq!(bad(&r), Vec::<String>::new());
     let c = check(&r, "routing.mixtral-chat.backend");
     assert_eq!(c.status, Status::Passed);
@@ -182,7 +164,7 @@ async fn the_built_in_gateway_reaches_a_tls_mock_only_when_it_trusts_the_ca() {
 
     // The gateway does not trust the run's CA: nothing reaches the mock, and the
     // check says why.
-    let r = run(&quickstart_tls("{mode: ca}", "")).await;
+    let r = run_default(&quickstart_tls("{mode: ca}", "")).await;
     let c = check(&r, "routing.mixtral-chat.backend");
     assert_eq!(c.status, Status::Failed);
     assert!(
@@ -207,7 +189,7 @@ async fn a_bad_certificate_is_refused_even_with_the_ca_trusted() {
         ("self_signed", "self-signed certificate"),
         ("expired", "certificate has expired"),
     ] {
-        let r = run(&quickstart_tls(&format!("{{mode: bad_cert, defect: {defect}}}"), TRUST)).await;
+        let r = run_default(&quickstart_tls(&format!("{{mode: bad_cert, defect: {defect}}}"), TRUST)).await;
         let c = check(&r, "routing.mixtral-chat.backend");
         assert_eq!(c.status, Status::Failed, "{defect}");
         assert!(c.actual.contains(why), "{defect}: {}", c.actual);
@@ -216,11 +198,11 @@ async fn a_bad_certificate_is_refused_even_with_the_ca_trusted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mtls_mock_serves_the_gateway_only_with_the_client_certificate() {
-    let r = run(&quickstart_tls("{mode: mtls}", TRUST)).await;
+    let r = run_default(&quickstart_tls("{mode: mtls}", TRUST)).await;
     let c = check(&r, "routing.mixtral-chat.backend");
     assert_eq!(c.status, Status::Failed);
     assert!(c.actual.contains("certificate required"), "{}", c.actual);
-    let r = run(&quickstart_tls("{mode: mtls}", TRUST_AND_PRESENT)).await;
+    let r = run_default(&quickstart_tls("{mode: mtls}", TRUST_AND_PRESENT)).await;
     assert_eq!(bad(&r), Vec::<String>::new());
 }
 
@@ -235,14 +217,14 @@ self_hosted_models:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_direct_client_fails_on_tls_until_it_trusts_and_presents() {
     let direct = |mode: &str, tls: &str| load(&DIRECT.replace("MODE", mode).replace("TLS", tls));
-    let r = run(&direct("mtls", TRUST_AND_PRESENT)).await;
+    let r = run_default(&direct("mtls", TRUST_AND_PRESENT)).await;
     assert_eq!(bad(&r), Vec::<String>::new());
     assert!(r.summary.passed >= 4, "{:?}", r.summary);
-    let r = run(&direct("mtls", TRUST)).await;
+    let r = run_default(&direct("mtls", TRUST)).await;
     let c = check(&r, "vendor.m.chat");
     assert_eq!(c.status, Status::Failed, "{}", c.actual);
     assert!(c.actual.contains("certificate required"), "{}", c.actual);
-    let r = run(&direct("bad_cert", TRUST)).await;
+    let r = run_default(&direct("bad_cert", TRUST)).await;
     let c = check(&r, "vendor.m.models");
     assert_eq!(c.status, Status::Failed);
     assert!(
@@ -251,7 +233,7 @@ async fn the_direct_client_fails_on_tls_until_it_trusts_and_presents() {
         c.actual
     );
     // `verify: false` accepts it, and the report says certificates went unchecked.
-    let r = run(&direct("bad_cert", "{verify: false}")).await;
+    let r = run_default(&direct("bad_cert", "{verify: false}")).await;
     assert_eq!(bad(&r), Vec::<String>::new());
     assert!(r.gateway.tls_unverified);
 }
